@@ -1,0 +1,39 @@
+# geoaccess: every target creates or reuses the local virtual environment in .venv
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test maps bench lint venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: build the synthetic demo inputs (once), run the pipeline, write maps/demo/index.html
+demo: $(STAMP)
+	$(BIN)/geoaccess demo
+
+## make test: the test suite (small generated fixtures; real data in ../shared when present)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## make maps: run every study under data/studies/
+maps: $(STAMP)
+	@test -f data/demo/roads.osm.pbf || $(BIN)/python -m geoaccess.demo data/demo
+	@for s in data/studies/*.toml; do echo "== $$s"; $(BIN)/geoaccess run $$s || exit 1; done
+
+## make bench: shortest-path benchmarks against peers (prints ratios and memory)
+bench: $(STAMP)
+	$(BIN)/python bench/bench_paths.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check geoaccess tests
+	$(BIN)/ruff format --check geoaccess tests
+
+clean:
+	rm -rf $(VENV) maps/*/ data/demo .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from geoaccess.cli import main
+
+sys.exit(main())

@@ -1,0 +1,221 @@
+"""Study files (TOML): what to read, which tiers to score, and every setting with its default.
+
+Unknown keys are errors that name the key, the section and the file: a misspelt threshold must never
+silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geoaccess.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A tier of care: facilities of this tier (or above) serve it within ``threshold_min``."""
+
+    name: str
+    threshold_min: float
+    target_share: float = 0.9
+    label: str = ""
+
+
+DEFAULT_TIERS = (
+    Tier("primary", 15.0, 0.9, "village clinic, township / community health centre"),
+    Tier("county", 60.0, 0.9, "county hospital"),
+    Tier("regional", 120.0, 0.9, "tertiary / regional hospital"),
+)
+
+DIRECTIONS = ("to_facility", "from_facility")
+
+
+@dataclass
+class Study:
+    """A parsed, validated study file. Paths are absolute."""
+
+    name: str
+    path: Path | None = None
+    title: str = ""
+    synthetic: bool = False
+    note: str = ""
+    output: Path = Path("maps")
+    roads: Path | None = None
+    facilities: Path | None = None
+    population: Path | None = None
+    counties: dict[str, Any] = field(default_factory=dict)
+    census: Path | None = None
+    profile: str = "drive"
+    direction: str = "to_facility"
+    walk_kmh: float = 4.5
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    serve_lower_tiers: bool = True
+
+    @property
+    def tier_names(self) -> list[str]:
+        return [t.name for t in self.tiers]
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings as plain values, for the report and the front page."""
+        return {
+            "study": self.name,
+            "roads": str(self.roads),
+            "facilities": str(self.facilities),
+            "population": str(self.population),
+            "counties": ", ".join(f"{k}={v}" for k, v in self.counties.items()),
+            "profile": self.profile,
+            "direction": self.direction,
+            "walk_kmh": self.walk_kmh,
+            "serve_lower_tiers": self.serve_lower_tiers,
+            "tiers": "; ".join(
+                f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers
+            ),
+        }
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "study": {"name", "title", "synthetic", "note", "output"},
+    "inputs": {"roads", "facilities", "population", "counties", "census"},
+    "network": {"profile", "direction", "walk_kmh"},
+    "options": {"serve_lower_tiers"},
+    "tiers": {"name", "threshold_min", "target_share", "label"},
+}
+_COUNTY_KEYS = {"adcode", "path", "code_field", "name_field"}
+
+
+def _unknown(keys, allowed, where, path):
+    bad = sorted(set(keys) - set(allowed))
+    if bad:
+        raise ConfigError(
+            f"unknown key(s) {bad} in {where}; allowed keys: {sorted(allowed)}", path=path
+        )
+
+
+def _number(value, key, path, lo=None, hi=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} must be a number, got {value!r}", path=path)
+    v = float(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ConfigError(f"{key} = {value!r} is out of range [{lo}, {hi}]", path=path)
+    return v
+
+
+def load_study(path: str | Path, output_root: str | Path | None = None) -> Study:
+    """Read and validate a study TOML file.
+
+    Input paths are relative to the study file; the output folder defaults to ``maps/<name>``
+    relative to ``output_root`` (the current directory if not given).
+    """
+    path = Path(path).resolve()
+    if not path.exists():
+        raise ConfigError("study file not found", path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+    return parse_study(data, path, output_root)
+
+
+def parse_study(data: dict, path: Path | None = None, output_root: str | Path | None = None) -> Study:
+    _unknown(data, _SECTIONS, "the top level", path)
+    for sec in ("study", "inputs", "network", "options"):
+        if sec in data and not isinstance(data[sec], dict):
+            raise ConfigError(f"[{sec}] must be a table", path=path)
+        _unknown(data.get(sec, {}), _SECTIONS[sec], f"[{sec}]", path)
+    base = path.parent if path else Path.cwd()
+    sd, inp, net, opt = (data.get(k, {}) for k in ("study", "inputs", "network", "options"))
+
+    name = str(sd.get("name") or (path.stem if path else "study"))
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"study name {name!r} may hold only letters, digits, '-' and '_'", path=path)
+    root = Path(output_root) if output_root else Path.cwd()
+    output = Path(sd["output"]) if "output" in sd else Path("maps") / name
+    output = output if output.is_absolute() else (root / output)
+
+    def p(key):
+        v = inp.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise ConfigError(f"[inputs] {key} must be a file path string, got {v!r}", path=path)
+        q = Path(v)
+        return q if q.is_absolute() else (base / q).resolve()
+
+    for key in ("roads", "facilities", "population"):
+        if key not in inp:
+            raise ConfigError(f"[inputs] {key} is required", path=path)
+
+    counties = inp.get("counties")
+    if isinstance(counties, str):
+        counties = {"path": counties}
+    if not isinstance(counties, dict) or not counties:
+        raise ConfigError(
+            "[inputs] counties is required: a polygon file path, or { adcode = \"1401\" } for the built-in "
+            "China layer, or { path = ..., code_field = ..., name_field = ... }",
+            path=path,
+        )
+    _unknown(counties, _COUNTY_KEYS, "[inputs] counties", path)
+    counties = dict(counties)
+    if "path" in counties:
+        q = Path(counties["path"])
+        counties["path"] = q if q.is_absolute() else (base / q).resolve()
+    elif "adcode" not in counties:
+        raise ConfigError("[inputs] counties needs either adcode or path", path=path)
+
+    direction = net.get("direction", "to_facility")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"[network] direction must be one of {DIRECTIONS}, got {direction!r}", path=path)
+    profile = net.get("profile", "drive")
+    if profile not in ("drive", "walk"):
+        raise ConfigError(f"[network] profile must be 'drive' or 'walk', got {profile!r}", path=path)
+
+    tiers = DEFAULT_TIERS
+    if "tiers" in data:
+        raw = data["tiers"]
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError("[[tiers]] must be a non-empty array of tables", path=path)
+        out = []
+        for i, t in enumerate(raw):
+            if not isinstance(t, dict):
+                raise ConfigError(f"[[tiers]] entry {i + 1} must be a table", path=path)
+            _unknown(t, _SECTIONS["tiers"], f"[[tiers]] entry {i + 1}", path)
+            if "name" not in t or "threshold_min" not in t:
+                raise ConfigError(f"[[tiers]] entry {i + 1} needs name and threshold_min", path=path)
+            out.append(
+                Tier(
+                    name=str(t["name"]),
+                    threshold_min=_number(t["threshold_min"], f"tier {t['name']} threshold_min", path, 0, 1440),
+                    target_share=_number(t.get("target_share", 0.9), f"tier {t['name']} target_share", path, 0, 1),
+                    label=str(t.get("label", "")),
+                )
+            )
+        names = [t.name for t in out]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tier names must be unique, got {names}", path=path)
+        tiers = tuple(out)
+
+    serve = opt.get("serve_lower_tiers", True)
+    if not isinstance(serve, bool):
+        raise ConfigError(f"[options] serve_lower_tiers must be true or false, got {serve!r}", path=path)
+
+    return Study(
+        name=name,
+        path=path,
+        title=str(sd.get("title", name)),
+        synthetic=bool(sd.get("synthetic", False)),
+        note=str(sd.get("note", "")),
+        output=output,
+        roads=p("roads"),
+        facilities=p("facilities"),
+        population=p("population"),
+        counties=counties,
+        census=p("census"),
+        profile=profile,
+        direction=direction,
+        walk_kmh=_number(net.get("walk_kmh", 4.5), "[network] walk_kmh", path, 0.5, 20),
+        tiers=tiers,
+        serve_lower_tiers=serve,
+    )

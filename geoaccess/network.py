@@ -1,0 +1,287 @@
+"""The road network as compressed arrays, and snapping of points onto its edges.
+
+A :class:`Network` holds directed arcs in CSR form (``indptr``, ``indices``, ``minutes``) for the
+kernels, plus *links*: one record per road piece between two nodes with its geometry and the minutes
+to drive it in each direction (``inf`` where one-way forbids it). Points (population cells, facilities)
+snap onto the nearest link, not the nearest node, so the part of the link still to drive and the
+off-road walking leg are both counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from geoaccess.errors import InputError
+
+log = logging.getLogger(__name__)
+
+WALK_KMH = 4.5
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where points meet the network.
+
+    ``link`` is the link index, ``t`` the fraction along the link from its ``u`` end, ``offroad_m`` the
+    straight-line distance from the point to the link.
+    """
+
+    link: np.ndarray
+    t: np.ndarray
+    offroad_m: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.link.shape[0])
+
+
+def _csr(tail: np.ndarray, head: np.ndarray, w: np.ndarray, n: int):
+    order = np.lexsort((head, tail))
+    counts = np.bincount(tail, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, head[order].astype(np.int32), w[order].astype(np.float64)
+
+
+def _check_arcs(tail, head, minutes, n):
+    tail = np.asarray(tail)
+    head = np.asarray(head)
+    minutes = np.asarray(minutes, dtype=np.float64)
+    if not (tail.shape == head.shape == minutes.shape) or tail.ndim != 1:
+        raise InputError(
+            f"tail, head and minutes must be 1-D arrays of one length (got {tail.shape}, {head.shape}, "
+            f"{minutes.shape})"
+        )
+    problems = []
+    bad = np.flatnonzero(~np.isfinite(minutes) | (minutes < 0))
+    if bad.size:
+        problems.append(
+            f"{bad.size} arc(s) have negative, NaN or infinite minutes, e.g. arc {int(bad[0])}: "
+            f"{minutes[bad[0]]!r}"
+        )
+    for name, a in (("tail", tail), ("head", head)):
+        if a.size and not np.issubdtype(a.dtype, np.integer):
+            problems.append(f"{name} must hold integer node ids, got dtype {a.dtype}")
+        elif a.size and (a.min() < 0 or a.max() >= n):
+            problems.append(f"{name} has node ids outside 0..{n - 1} (min {a.min()}, max {a.max()})")
+    if problems:
+        raise InputError("invalid network arcs; fix the arrays before building", problems=problems)
+    return tail.astype(np.int64), head.astype(np.int64), minutes
+
+
+class Network:
+    """A directed road network with travel minutes on its arcs.
+
+    Build it with :meth:`from_arrays` or :meth:`from_links` (the road loaders do). Node ids are
+    0..n-1; ``node_ids`` keeps the source ids (e.g. OSM node ids) for reporting.
+    """
+
+    def __init__(
+        self,
+        n_nodes: int,
+        link_u: np.ndarray,
+        link_v: np.ndarray,
+        link_fwd: np.ndarray,
+        link_bwd: np.ndarray,
+        x: np.ndarray | None = None,
+        y: np.ndarray | None = None,
+        geometry: np.ndarray | None = None,
+        crs=None,
+        node_ids: np.ndarray | None = None,
+        link_class: np.ndarray | None = None,
+    ):
+        self.n_nodes = int(n_nodes)
+        self.link_u = np.asarray(link_u, dtype=np.int64)
+        self.link_v = np.asarray(link_v, dtype=np.int64)
+        self.link_fwd = np.asarray(link_fwd, dtype=np.float64)
+        self.link_bwd = np.asarray(link_bwd, dtype=np.float64)
+        self.x = None if x is None else np.asarray(x, dtype=np.float64)
+        self.y = None if y is None else np.asarray(y, dtype=np.float64)
+        self._geometry = geometry
+        self.crs = crs
+        self.node_ids = np.arange(self.n_nodes) if node_ids is None else np.asarray(node_ids)
+        self.link_class = link_class
+        self._tree = None
+
+        fwd = np.isfinite(self.link_fwd)
+        bwd = np.isfinite(self.link_bwd)
+        tail = np.concatenate([self.link_u[fwd], self.link_v[bwd]])
+        head = np.concatenate([self.link_v[fwd], self.link_u[bwd]])
+        w = np.concatenate([self.link_fwd[fwd], self.link_bwd[bwd]])
+        tail, head, w = _collapse_parallel(tail, head, w)
+        self.arc_tail, self.arc_head, self.arc_minutes = tail, head, w
+        self.indptr, self.indices, self.minutes = _csr(tail, head, w, self.n_nodes)
+        self._reverse = None
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, tail, head, minutes, x=None, y=None, crs=None) -> Network:
+        """Build from directed arcs; node ids are 0..n-1 and parallel arcs keep the minimum.
+
+        ``x``/``y`` (node coordinates, metric CRS) are needed only for snapping points.
+        """
+        n = None
+        if x is not None:
+            n = len(x)
+        tail_a, head_a = np.asarray(tail), np.asarray(head)
+        if n is None:
+            n = int(max(tail_a.max(initial=-1), head_a.max(initial=-1)) + 1)
+        tail_a, head_a, w = _check_arcs(tail_a, head_a, minutes, n)
+        # one link per unordered node pair; each direction keeps its fastest arc
+        lo = np.minimum(tail_a, head_a)
+        hi = np.maximum(tail_a, head_a)
+        key = lo * n + hi
+        uniq, inv = np.unique(key, return_inverse=True)
+        fwd = np.full(uniq.size, np.inf)
+        bwd = np.full(uniq.size, np.inf)
+        is_fwd = tail_a <= head_a
+        np.minimum.at(fwd, inv[is_fwd], w[is_fwd])
+        np.minimum.at(bwd, inv[~is_fwd], w[~is_fwd])
+        u = uniq // n
+        v = uniq % n
+        return cls(n, u, v, fwd, bwd, x=x, y=y, crs=crs)
+
+    # -- basic properties ---------------------------------------------------------------------------
+    @property
+    def n_arcs(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def n_links(self) -> int:
+        return int(self.link_u.shape[0])
+
+    def reverse_csr(self):
+        """CSR of the graph with every arc turned around (searches *to* the sources)."""
+        if self._reverse is None:
+            self._reverse = _csr(self.arc_head, self.arc_tail, self.arc_minutes, self.n_nodes)
+        return self._reverse
+
+    def csr(self, reverse: bool = False):
+        return self.reverse_csr() if reverse else (self.indptr, self.indices, self.minutes)
+
+    @property
+    def geometry(self) -> np.ndarray:
+        """Link geometries (shapely LineStrings in the network CRS); straight lines if none were given."""
+        if self._geometry is None:
+            if self.x is None:
+                raise InputError("this network has no node coordinates; pass x and y to snap points")
+            coords = np.stack(
+                [
+                    np.column_stack([self.x[self.link_u], self.y[self.link_u]]),
+                    np.column_stack([self.x[self.link_v], self.y[self.link_v]]),
+                ],
+                axis=1,
+            )
+            self._geometry = shapely.linestrings(coords)
+        return self._geometry
+
+    def __repr__(self) -> str:
+        return f"Network({self.n_nodes:,} nodes, {self.n_arcs:,} arcs, crs={self.crs})"
+
+    # -- paths (delegated to geoaccess.paths, which holds the kernels' orchestration) -------------------
+    def nearest(self, sources, offsets=None, cutoff=None, reverse=False):
+        """Minutes from every node to the closest source, and that source's position in ``sources``."""
+        from geoaccess import paths
+
+        return paths.nearest(self, sources, offsets=offsets, cutoff=cutoff, reverse=reverse)
+
+    def within(self, sources, cutoff, reverse=False):
+        """Long table (source, node, minutes) of every node within ``cutoff`` minutes of each source."""
+        from geoaccess import paths
+
+        return paths.within(self, sources, cutoff, reverse=reverse)
+
+    # -- snapping -----------------------------------------------------------------------------------
+    def snap(self, px: np.ndarray, py: np.ndarray) -> Snap:
+        """Snap points (network CRS) onto their nearest link."""
+        px = np.asarray(px, dtype=np.float64)
+        py = np.asarray(py, dtype=np.float64)
+        if px.size == 0:
+            return Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        geoms = self.geometry
+        if self._tree is None:
+            self._tree = shapely.STRtree(geoms)
+        pts = shapely.points(px, py)
+        idx, dist = self._tree.query_nearest(pts, return_distance=True, all_matches=False)
+        link = np.empty(px.size, dtype=np.int64)
+        off = np.empty(px.size)
+        link[idx[0]] = idx[1]
+        off[idx[0]] = dist
+        t = shapely.line_locate_point(geoms[link], pts, normalized=True)
+        t = np.nan_to_num(np.clip(t, 0.0, 1.0))
+        return Snap(link, t, off)
+
+    def seeds(self, snap: Snap, walk_kmh: float = WALK_KMH, reverse: bool = False):
+        """Start nodes and start minutes for sources sitting on links.
+
+        Each snapped source seeds both ends of its link it can reach (``reverse=False``: driving away
+        from the source) or be reached from (``reverse=True``: driving to the source).
+        Returns ``(nodes, minutes, labels)`` where ``labels`` is the source's position.
+        """
+        walk = snap.offroad_m / (walk_kmh * 1000.0 / 60.0)
+        fwd = self.link_fwd[snap.link]
+        bwd = self.link_bwd[snap.link]
+        u = self.link_u[snap.link]
+        v = self.link_v[snap.link]
+        t = snap.t
+        lab = np.arange(len(snap), dtype=np.int32)
+        if not reverse:
+            # leave the source: to v along u->v, to u along v->u
+            to_v = walk + (1 - t) * fwd
+            to_u = walk + t * bwd
+        else:
+            # reach the source: from u along u->v, from v along v->u
+            to_u = walk + t * fwd
+            to_v = walk + (1 - t) * bwd
+        nodes = np.concatenate([u, v])
+        minutes = np.concatenate([to_u, to_v])
+        labels = np.concatenate([lab, lab])
+        ok = np.isfinite(minutes)
+        return nodes[ok], minutes[ok], labels[ok]
+
+    def point_minutes(
+        self,
+        node_minutes: np.ndarray,
+        snap: Snap,
+        walk_kmh: float = WALK_KMH,
+        reverse: bool = False,
+        node_label: np.ndarray | None = None,
+    ):
+        """Minutes for snapped points given minutes at nodes (from a search with the same ``reverse``).
+
+        ``reverse=True``: the node minutes are *to* the sources, and a point first drives along its link
+        to one of its ends. Returns minutes (and labels if ``node_label`` is given).
+        """
+        walk = snap.offroad_m / (walk_kmh * 1000.0 / 60.0)
+        fwd = self.link_fwd[snap.link]
+        bwd = self.link_bwd[snap.link]
+        u = self.link_u[snap.link]
+        v = self.link_v[snap.link]
+        t = snap.t
+        if reverse:
+            via_v = (1 - t) * fwd + node_minutes[v]
+            via_u = t * bwd + node_minutes[u]
+        else:
+            via_v = node_minutes[v] + (1 - t) * bwd
+            via_u = node_minutes[u] + t * fwd
+        with np.errstate(invalid="ignore"):
+            best_v = via_v < via_u
+        best = np.where(best_v, via_v, via_u) + walk
+        if node_label is None:
+            return best
+        lab = np.where(best_v, node_label[v], node_label[u])
+        lab = np.where(np.isfinite(best), lab, -1)
+        return best, lab
+
+
+def _collapse_parallel(tail, head, w):
+    if tail.size == 0:
+        return tail.astype(np.int64), head.astype(np.int64), w.astype(np.float64)
+    order = np.lexsort((w, head, tail))
+    tail, head, w = tail[order], head[order], w[order]
+    keep = np.ones(tail.size, dtype=bool)
+    keep[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+    return tail[keep], head[keep], w[keep]

@@ -1,0 +1,1 @@
+"""Outputs: the map bundle, tables and rasters, all written atomically."""

@@ -1,0 +1,55 @@
+"""Study files: defaults, and clear errors for unknown keys and bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geoaccess import ConfigError
+from geoaccess.config import load_study
+
+BASE = """
+[study]
+name = "t"
+[inputs]
+roads = "roads.osm.pbf"
+facilities = "f.csv"
+population = "p.tif"
+counties = { adcode = "1401" }
+"""
+
+
+def write(tmp_path, text) -> Path:
+    p = tmp_path / "study.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults(tmp_path):
+    s = load_study(write(tmp_path, BASE), output_root=tmp_path)
+    assert s.tier_names == ["primary", "county", "regional"]
+    assert [t.threshold_min for t in s.tiers] == [15, 60, 120]
+    assert all(t.target_share == 0.9 for t in s.tiers)
+    assert s.roads == (tmp_path / "roads.osm.pbf").resolve()
+    assert s.output == tmp_path / "maps" / "t"
+    assert s.direction == "to_facility" and s.serve_lower_tiers
+
+
+def test_unknown_key_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['threshhold'\] in \[network\]"):
+        load_study(write(tmp_path, BASE + "[network]\nthreshhold = 3\n"))
+    with pytest.raises(ConfigError, match=r"study.toml"):
+        load_study(write(tmp_path, BASE + "[bogus]\nx = 1\n"))
+
+
+def test_unknown_tier_key_and_range(tmp_path):
+    with pytest.raises(ConfigError, match="target"):
+        load_study(write(tmp_path, BASE + '[[tiers]]\nname="a"\nthreshold_min=10\ntarget=0.9\n'))
+    with pytest.raises(ConfigError, match="out of range"):
+        load_study(write(tmp_path, BASE + '[[tiers]]\nname="a"\nthreshold_min=10\ntarget_share=1.5\n'))
+
+
+def test_missing_inputs(tmp_path):
+    with pytest.raises(ConfigError, match="roads is required"):
+        load_study(write(tmp_path, BASE.replace('roads = "roads.osm.pbf"\n', "")))
