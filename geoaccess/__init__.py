@@ -5,5 +5,5 @@ from geoaccess.load.roads import read_roads
 from geoaccess.network import Network
 from geoaccess.study import Study
 
-__all__ = sorted(["ConfigError", "GeoaccessError", "InputError", "Network", "Study", "read_roads"])
+__all__ = ["ConfigError", "GeoaccessError", "InputError", "Network", "Study", "read_roads"]
 __version__ = "0.1.0"

@@ -70,9 +70,7 @@ class Study:
             "direction": self.direction,
             "walk_kmh": self.walk_kmh,
             "serve_lower_tiers": self.serve_lower_tiers,
-            "tiers": "; ".join(
-                f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers
-            ),
+            "tiers": "; ".join(f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers),
         }
 
 
@@ -89,9 +87,7 @@ _COUNTY_KEYS = {"adcode", "path", "code_field", "name_field"}
 def _unknown(keys, allowed, where, path):
     bad = sorted(set(keys) - set(allowed))
     if bad:
-        raise ConfigError(
-            f"unknown key(s) {bad} in {where}; allowed keys: {sorted(allowed)}", path=path
-        )
+        raise ConfigError(f"unknown key(s) {bad} in {where}; allowed keys: {sorted(allowed)}", path=path)
 
 
 def _number(value, key, path, lo=None, hi=None) -> float:
@@ -153,7 +149,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         counties = {"path": counties}
     if not isinstance(counties, dict) or not counties:
         raise ConfigError(
-            "[inputs] counties is required: a polygon file path, or { adcode = \"1401\" } for the built-in "
+            '[inputs] counties is required: a polygon file path, or { adcode = "1401" } for the built-in '
             "China layer, or { path = ..., code_field = ..., name_field = ... }",
             path=path,
         )

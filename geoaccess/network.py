@@ -52,15 +52,13 @@ def _check_arcs(tail, head, minutes, n):
     minutes = np.asarray(minutes, dtype=np.float64)
     if not (tail.shape == head.shape == minutes.shape) or tail.ndim != 1:
         raise InputError(
-            f"tail, head and minutes must be 1-D arrays of one length (got {tail.shape}, {head.shape}, "
-            f"{minutes.shape})"
+            f"tail, head and minutes must be 1-D arrays of one length (got {tail.shape}, {head.shape}, {minutes.shape})"
         )
     problems = []
     bad = np.flatnonzero(~np.isfinite(minutes) | (minutes < 0))
     if bad.size:
         problems.append(
-            f"{bad.size} arc(s) have negative, NaN or infinite minutes, e.g. arc {int(bad[0])}: "
-            f"{minutes[bad[0]]!r}"
+            f"{bad.size} arc(s) have negative, NaN or infinite minutes, e.g. arc {int(bad[0])}: {minutes[bad[0]]!r}"
         )
     for name, a in (("tail", tail), ("head", head)):
         if a.size and not np.issubdtype(a.dtype, np.integer):
@@ -230,12 +228,12 @@ class Network:
         lab = np.arange(len(snap), dtype=np.int32)
         if not reverse:
             # leave the source: to v along u->v, to u along v->u
-            to_v = walk + (1 - t) * fwd
-            to_u = walk + t * bwd
+            to_v = walk + _part(1 - t, fwd)
+            to_u = walk + _part(t, bwd)
         else:
             # reach the source: from u along u->v, from v along v->u
-            to_u = walk + t * fwd
-            to_v = walk + (1 - t) * bwd
+            to_u = walk + _part(t, fwd)
+            to_v = walk + _part(1 - t, bwd)
         nodes = np.concatenate([u, v])
         minutes = np.concatenate([to_u, to_v])
         labels = np.concatenate([lab, lab])
@@ -262,11 +260,11 @@ class Network:
         v = self.link_v[snap.link]
         t = snap.t
         if reverse:
-            via_v = (1 - t) * fwd + node_minutes[v]
-            via_u = t * bwd + node_minutes[u]
+            via_v = _part(1 - t, fwd) + node_minutes[v]
+            via_u = _part(t, bwd) + node_minutes[u]
         else:
-            via_v = node_minutes[v] + (1 - t) * bwd
-            via_u = node_minutes[u] + t * fwd
+            via_v = node_minutes[v] + _part(1 - t, bwd)
+            via_u = node_minutes[u] + _part(t, fwd)
         with np.errstate(invalid="ignore"):
             best_v = via_v < via_u
         best = np.where(best_v, via_v, via_u) + walk
@@ -275,6 +273,12 @@ class Network:
         lab = np.where(best_v, node_label[v], node_label[u])
         lab = np.where(np.isfinite(best), lab, -1)
         return best, lab
+
+
+def _part(frac: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Minutes for a fraction of a link; zero length costs nothing even where the direction is forbidden."""
+    with np.errstate(invalid="ignore"):
+        return np.where(frac > 0, frac * minutes, 0.0)
 
 
 def _collapse_parallel(tail, head, w):

@@ -72,7 +72,9 @@ def score_counties(counties, people, county, minutes_by_tier: dict[str, np.ndarr
         for col in st.columns:
             table[f"{t.name}_{col}"] = st[col].to_numpy()
         share = table[f"{t.name}_share_within"]
-        table[f"{t.name}_status"] = np.where(share.isna(), "no people", np.where(share >= t.target_share, "pass", "fail"))
+        table[f"{t.name}_status"] = np.where(
+            share.isna(), "no people", np.where(share >= t.target_share, "pass", "fail")
+        )
     table["tiers_failed"] = sum((table[f"{t.name}_status"] == "fail").astype(int) for t in tiers)
     zone, reasons = classify_zones(table, tiers)
     table["zone"] = zone

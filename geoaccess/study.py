@@ -120,8 +120,13 @@ class Study:
         for i, tier in enumerate(tqdm(s.tiers, desc="tiers", unit="tier", disable=None)):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             results[tier.name] = nearest_facility(
-                inp.network, inp.facility_snap, inp.demand_snap, serving,
-                to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh, tier=tier.name,
+                inp.network,
+                inp.facility_snap,
+                inp.demand_snap,
+                serving,
+                to_facility=s.direction == "to_facility",
+                walk_kmh=s.walk_kmh,
+                tier=tier.name,
             )
             log.info("tier %s: %d facilities", tier.name, int(serving.sum()))
         timings["paths"] = time.perf_counter() - t1
@@ -151,7 +156,7 @@ class Study:
         out.mkdir(parents=True, exist_ok=True)
         files = []
         with atomic_path(out / "counties.csv") as tmp:
-            result.counties.to_csv(tmp, index=False, encoding="utf-8")
+            result.counties.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
         files.append(out / "counties.csv")
         note = synthetic_note(s)
         pop = inp.population
@@ -165,20 +170,36 @@ class Study:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
             files.append(write_surface(out / f"travel_time_{tier.name}.tif", grid, pop.transform, pop.crs, tags))
-            served = np.bincount(r.facility[r.facility >= 0], weights=pop.people[r.facility >= 0],
-                                 minlength=len(inp.facilities))
+            served = np.bincount(
+                r.facility[r.facility >= 0], weights=pop.people[r.facility >= 0], minlength=len(inp.facilities)
+            )
             name = f"map_{tier.name}.html"
             tier_map(
-                out / name, tier=tier, counties=inp.counties, table=result.counties, facilities=inp.facilities,
-                serving=serving_mask(ranks, i, s.serve_lower_tiers), served_people=served, grid=grid,
-                transform=pop.transform, crs=pop.crs, title=f"{s.title}: {tier.name}", synthetic_note=note,
+                out / name,
+                tier=tier,
+                counties=inp.counties,
+                table=result.counties,
+                facilities=inp.facilities,
+                serving=serving_mask(ranks, i, s.serve_lower_tiers),
+                served_people=served,
+                grid=grid,
+                transform=pop.transform,
+                crs=pop.crs,
+                title=f"{s.title}: {tier.name}",
+                synthetic_note=note,
             )
             maps[f"{tier.name} care: travel time, facilities, county status"] = name
             files.append(out / name)
         files.append(
             write_index(
-                out / "index.html", title=s.title, table=result.counties, tiers=s.tiers, maps=maps,
-                settings=s.settings(), synthetic_note=note, extra_links={"county table (CSV)": "counties.csv"},
+                out / "index.html",
+                title=s.title,
+                table=result.counties,
+                tiers=s.tiers,
+                maps=maps,
+                settings=s.settings(),
+                synthetic_note=note,
+                extra_links={"county table (CSV)": "counties.csv"},
             )
         )
         log.info("wrote %d files to %s", len(files), out)

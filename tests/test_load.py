@@ -34,7 +34,7 @@ def test_pbf_minutes_match_networkx(helsinki_pbf):
     """Our kernel on the loaded graph against networkx on the same arcs."""
     net = read_osm(helsinki_pbf)
     g = nx.DiGraph()
-    for t, h, w in zip(net.arc_tail, net.arc_head, net.arc_minutes):
+    for t, h, w in zip(net.arc_tail, net.arc_head, net.arc_minutes, strict=True):
         g.add_edge(int(t), int(h), weight=float(w))
     ref = nx.single_source_dijkstra_path_length(g, 5, weight="weight")
     d, _ = net.nearest(np.array([5]))
@@ -100,7 +100,16 @@ def test_facilities_missing_column(tmp_path):
 def test_builtin_counties_taiyuan():
     c = builtin_counties("1401")
     assert list(c["county_code"]) == [
-        "140105", "140106", "140107", "140108", "140109", "140110", "140121", "140122", "140123", "140181",
+        "140105",
+        "140106",
+        "140107",
+        "140108",
+        "140109",
+        "140110",
+        "140121",
+        "140122",
+        "140123",
+        "140181",
     ]
     assert c.crs.to_epsg() == 4326
     with pytest.raises(InputError, match="no county"):
@@ -108,8 +117,18 @@ def test_builtin_counties_taiyuan():
 
 
 def _raster(path, arr, west, north, res=0.01, crs="EPSG:4326"):
-    with rasterio.open(path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1,
-                       dtype="float32", crs=crs, transform=from_origin(west, north, res, res), nodata=-1) as d:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=arr.shape[0],
+        width=arr.shape[1],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=from_origin(west, north, res, res),
+        nodata=-1,
+    ) as d:
         d.write(arr.astype("float32"), 1)
 
 

@@ -46,7 +46,7 @@ def builtin_counties(adcode_prefix: str) -> gpd.GeoDataFrame:
     if not prefix.isdigit() or not 2 <= len(prefix) <= 6:
         raise InputError(
             f"counties adcode {adcode_prefix!r} is not a 2-6 digit administrative code prefix "
-            "(use e.g. \"14\" for Shanxi, \"1401\" for Taiyuan)"
+            '(use e.g. "14" for Shanxi, "1401" for Taiyuan)'
         )
     gdf = _china_districts()
     sel = gdf[gdf["county_code"].str.startswith(prefix)].sort_values("county_code")
@@ -92,6 +92,4 @@ def county_grid(counties: gpd.GeoDataFrame, transform: Affine, shape: tuple[int,
     """
     geoms = counties.to_crs(crs).geometry.values
     shapes = ((g, i) for i, g in enumerate(geoms) if g is not None and not g.is_empty)
-    return features.rasterize(
-        shapes, out_shape=shape, transform=transform, fill=-1, all_touched=False, dtype="int32"
-    )
+    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=-1, all_touched=False, dtype="int32")

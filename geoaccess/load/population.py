@@ -51,7 +51,9 @@ def read_population(path: str | Path, counties, block_rows: int = 1024) -> Popul
         raise InputError(f"cannot open as a raster ({exc})", path=path) from exc
     with src:
         if src.crs is None:
-            raise InputError("the raster has no coordinate reference system; set one (e.g. gdal_edit -a_srs)", path=path)
+            raise InputError(
+                "the raster has no coordinate reference system; set one (e.g. gdal_edit -a_srs)", path=path
+            )
         grid = county_grid(counties, src.transform, src.shape, src.crs)
         if (grid >= 0).sum() == 0:
             raise InputError(
@@ -84,7 +86,15 @@ def read_population(path: str | Path, counties, block_rows: int = 1024) -> Popul
         if outside > 0:
             log.warning("%s: %.0f people in cells outside every county were left out", path, outside)
         return Population(
-            lon=np.asarray(xs), lat=np.asarray(ys), people=people, county=county.astype(np.int32),
-            row=row, col=col, transform=src.transform, shape=src.shape, crs=src.crs,
-            outside_people=outside, source=str(path),
+            lon=np.asarray(xs),
+            lat=np.asarray(ys),
+            people=people,
+            county=county.astype(np.int32),
+            row=row,
+            col=col,
+            transform=src.transform,
+            shape=src.shape,
+            crs=src.crs,
+            outside_people=outside,
+            source=str(path),
         )

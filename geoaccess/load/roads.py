@@ -99,7 +99,7 @@ def read_osm_ways(path: str | Path, profile: str | dict = "drive") -> tuple[Ways
                 # extracts clip ways at their border: keep each run of nodes the file does hold
                 clipped += 1
                 edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
-                runs = [(s, e) for s, e in zip(edges[::2], edges[1::2]) if e - s >= 2]
+                runs = [(s, e) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 2]
             code = oneway_code(hw, tags.get("oneway"), tags.get("junction"))
             for s, e in runs:
                 refs.append(r[s:e])
@@ -109,7 +109,9 @@ def read_osm_ways(path: str | Path, profile: str | dict = "drive") -> tuple[Ways
                 oneway.append(code)
                 cls.append(hw)
     except RuntimeError as exc:  # osmium raises RuntimeError for unreadable files
-        raise InputError(f"cannot read as OpenStreetMap data ({exc}); is it a .osm.pbf or .osm file?", path=path) from exc
+        raise InputError(
+            f"cannot read as OpenStreetMap data ({exc}); is it a .osm.pbf or .osm file?", path=path
+        ) from exc
     report.ways_used = len(refs)
     if clipped:
         report.warnings.append(
@@ -203,11 +205,23 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     report.links = int(u.size)
     report.kept_km = float(length.sum() / 1000.0)
     log.info(
-        "%s: %s nodes, %s links, %.0f km of road", report.source, f"{report.nodes:,}", f"{report.links:,}",
+        "%s: %s nodes, %s links, %.0f km of road",
+        report.source,
+        f"{report.nodes:,}",
+        f"{report.links:,}",
         report.kept_km,
     )
     net = Network(
-        node_refs.size, u, v, fwd, bwd, x=nx, y=ny, geometry=geometry, crs=crs, node_ids=node_refs,
+        node_refs.size,
+        u,
+        v,
+        fwd,
+        bwd,
+        x=nx,
+        y=ny,
+        geometry=geometry,
+        crs=crs,
+        node_ids=node_refs,
         link_class=road_class,
     )
     net.report = report
@@ -236,6 +250,4 @@ def read_roads(path: str | Path, profile: str | dict = "drive", crs=None) -> Net
     name = p.name.lower()
     if name.endswith((".osm.pbf", ".pbf", ".osm", ".osm.xml", ".osm.bz2", ".osm.gz")):
         return read_osm(p, profile=profile, crs=crs)
-    raise InputError(
-        "unsupported road file type; use an OpenStreetMap .osm.pbf or .osm file", path=p
-    )
+    raise InputError("unsupported road file type; use an OpenStreetMap .osm.pbf or .osm file", path=p)

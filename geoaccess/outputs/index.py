@@ -19,8 +19,17 @@ td.l,th.l{text-align:left}
 """
 
 
-def write_index(path: str | Path, *, title: str, table: pd.DataFrame, tiers, maps: dict[str, str],
-                settings: dict, synthetic_note: str = "", extra_links: dict[str, str] | None = None) -> Path:
+def write_index(
+    path: str | Path,
+    *,
+    title: str,
+    table: pd.DataFrame,
+    tiers,
+    maps: dict[str, str],
+    settings: dict,
+    synthetic_note: str = "",
+    extra_links: dict[str, str] | None = None,
+) -> Path:
     """Write ``index.html`` (atomically)."""
     heads = "".join(
         f"<li><b>{e(t.name)}</b> (≤ {t.threshold_min:g} min, target {t.target_share:.0%}): "
@@ -60,7 +69,7 @@ def write_index(path: str | Path, *, title: str, table: pd.DataFrame, tiers, map
 population-weighted median minutes. {legend}</p>
 <table><tr><th class="l">code</th><th class="l">county</th><th>population</th>{cols}
 <th class="l">zone</th><th class="l">reasons</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table>
 <h2>Settings</h2><table>{sets}</table>
 </body></html>

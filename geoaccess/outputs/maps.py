@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from pathlib import Path
 
 import folium
@@ -28,6 +29,25 @@ STATUS_COLOR = {"pass": "#1a9850", "fail": "#d73027", "no people": "#bdbdbd"}
 # travel-time classes as shares of the tier threshold: within half, within, up to 1.5x, 2x, beyond
 BAND_FACTORS = (0.5, 1.0, 1.5, 2.0)
 BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
+
+
+STATIC = Path(__file__).parent / "static"
+LIB = "lib"  # the bundle's folder for shipped JavaScript and CSS
+
+
+def install_lib(out_dir: str | Path) -> Path:
+    """Copy the shipped Leaflet files into the bundle, so maps need no internet (no CDN)."""
+    dst = Path(out_dir) / LIB
+    shutil.copytree(STATIC, dst, dirs_exist_ok=True)
+    return dst
+
+
+def offline_map(**kwargs) -> folium.Map:
+    """A folium map that loads Leaflet from the bundle's ``lib/`` folder instead of a CDN."""
+    m = folium.Map(**kwargs)
+    m.default_js = [("leaflet", f"{LIB}/leaflet/leaflet.js"), ("jquery", f"{LIB}/jquery/jquery.min.js")]
+    m.default_css = [("leaflet_css", f"{LIB}/leaflet/leaflet.css")]
+    return m
 
 
 def e(text) -> str:
@@ -62,20 +82,29 @@ def _to_wgs84(grid, transform, crs):
     left, bottom, right, top = array_bounds(h, w, transform)
     dst_t, dw, dh = calculate_default_transform(crs, "EPSG:4326", w, h, left, bottom, right, top)
     out = np.full((dh, dw), np.nan, dtype=np.float32)
-    reproject(grid, out, src_transform=transform, src_crs=crs, dst_transform=dst_t, dst_crs="EPSG:4326",
-              resampling=Resampling.nearest, src_nodata=np.nan, dst_nodata=np.nan)
+    reproject(
+        grid,
+        out,
+        src_transform=transform,
+        src_crs=crs,
+        dst_transform=dst_t,
+        dst_crs="EPSG:4326",
+        resampling=Resampling.nearest,
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+    )
     west, south, east, north = array_bounds(dh, dw, dst_t)
     return out, (south, west, north, east)
 
 
 def _legend(title: str, threshold: float) -> str:
     edges = band_edges(threshold)
-    labels = [f"≤ {edges[0]:g} min"] + [f"{a:g}–{b:g} min" for a, b in zip(edges[:-1], edges[1:])]
+    labels = [f"≤ {edges[0]:g} min"] + [f"{a:g}–{b:g} min" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     labels.append(f"> {edges[-1]:g} min")
     rows = "".join(
         f'<div><span style="background:{c};width:14px;height:10px;display:inline-block;margin-right:6px">'
         f"</span>{e(lab)}</div>"
-        for c, lab in zip(BAND_COLORS, labels)
+        for c, lab in zip(BAND_COLORS, labels, strict=True)
     )
     status = "".join(
         f'<div><span style="border:2px solid {c};width:12px;height:8px;display:inline-block;margin-right:6px">'
@@ -115,12 +144,16 @@ def tier_map(
 ) -> Path:
     """Write one tier's map: travel-time surface, counties by status, serving facilities, legend."""
     b = counties.total_bounds
-    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=9, tiles=None, control_scale=True)
+    install_lib(Path(path).parent)
+    m = offline_map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=9, tiles=None, control_scale=True)
 
     g84, (s, w, n, east) = _to_wgs84(grid, transform, crs)
     folium.raster_layers.ImageOverlay(
-        colour_grid(g84, tier.threshold_min), bounds=[[s, w], [n, east]], name=f"travel time to {tier.name} care",
-        mercator_project=True, opacity=0.85,
+        colour_grid(g84, tier.threshold_min),
+        bounds=[[s, w], [n, east]],
+        name=f"travel time to {tier.name} care",
+        mercator_project=True,
+        opacity=0.85,
     ).add_to(m)
 
     t = table.set_index("county_code")
@@ -147,22 +180,35 @@ def tier_map(
         },
         tooltip=folium.GeoJsonTooltip(
             fields=["county_name", "county_code", "status", "share", "median", "beyond", "zone"],
-            aliases=["county", "code", "status", f"within {tier.threshold_min:g} min", "median", "people beyond",
-                     "zone"],
+            aliases=[
+                "county",
+                "code",
+                "status",
+                f"within {tier.threshold_min:g} min",
+                "median",
+                "people beyond",
+                "zone",
+            ],
         ),
     ).add_to(m)
 
     fg = folium.FeatureGroup(name=f"facilities serving {tier.name} care")
     fac = facilities[serving]
-    for i, (_, r) in zip(np.flatnonzero(serving), fac.iterrows()):
+    for i, (_, r) in zip(np.flatnonzero(serving), fac.iterrows(), strict=True):
         st = TIER_STYLE[min(int(r["tier_rank"]), len(TIER_STYLE) - 1)]
         popup = (
             f"<b>{e(r['name'])}</b><br>id {e(r['id'])}<br>tier: {e(r['tier'])}<br>beds: {r['beds']:,.0f}"
             f"<br>people nearest to it: {served_people[i]:,.0f}"
         )
         folium.CircleMarker(
-            [r.geometry.y, r.geometry.x], radius=st["radius"], color=st["color"], fill=True, fill_opacity=0.9,
-            weight=1, popup=folium.Popup(popup, max_width=300), tooltip=e(r["name"]),
+            [r.geometry.y, r.geometry.x],
+            radius=st["radius"],
+            color=st["color"],
+            fill=True,
+            fill_opacity=0.9,
+            weight=1,
+            popup=folium.Popup(popup, max_width=300),
+            tooltip=e(r["name"]),
         ).add_to(fg)
     fg.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)

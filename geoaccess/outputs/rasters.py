@@ -21,9 +21,18 @@ def minutes_grid(shape, row, col, minutes) -> np.ndarray:
 def write_surface(path: str | Path, grid: np.ndarray, transform, crs, tags: dict | None = None) -> Path:
     """Write a single-band float32 GeoTIFF (NaN = no people or unreachable), atomically."""
     profile = dict(
-        driver="GTiff", height=grid.shape[0], width=grid.shape[1], count=1, dtype="float32",
-        crs=crs, transform=transform, nodata=np.nan, compress="deflate", tiled=True,
-        blockxsize=256, blockysize=256,
+        driver="GTiff",
+        height=grid.shape[0],
+        width=grid.shape[1],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=np.nan,
+        compress="deflate",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
     )
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
