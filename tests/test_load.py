@@ -34,7 +34,7 @@ def test_pbf_minutes_match_networkx(helsinki_pbf):
     """Our kernel on the loaded graph against networkx on the same arcs."""
     net = read_osm(helsinki_pbf)
     g = nx.DiGraph()
-    for t, h, w in zip(net.arc_tail, net.arc_head, net.arc_minutes):
+    for t, h, w in zip(net.arc_tail, net.arc_head, net.arc_minutes, strict=False):
         g.add_edge(int(t), int(h), weight=float(w))
     ref = nx.single_source_dijkstra_path_length(g, 5, weight="weight")
     d, _ = net.nearest(np.array([5]))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-from affine import Affine
 import shapely
+from affine import Affine
 from rasterio import features, windows
 from rasterio.transform import array_bounds
 from rasterio.windows import Window

@@ -66,7 +66,7 @@ TIER_TABLE: list[tuple[str, str]] = [
 
 # logical column -> headers looked for when the study does not name one (first found wins)
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "fid", "code", "编号", "机构代码", "机构编码"),
+    "id": ("id", "osm_id", "fid", "code", "编号", "机构代码", "机构编码"),
     "name": ("name", "名称", "机构名称", "医院名称", "单位名称"),
     "tier": ("tier", "层级"),
     "beds": ("beds", "床位", "床位数", "编制床位", "实有床位", "开放床位"),
@@ -186,7 +186,7 @@ def read_facilities(
         raise InputError(f"unknown column mapping key(s) {unknown}; use {sorted(CANDIDATES)}", path=path)
     need = ["name", "beds"] + (["lon", "lat"] if geom_lonlat is None else [])
     missing = [k for k in need if col[k] is None]
-    if col["tier"] is None and col["grade"] is None and col["type"] is None and col["name"] is None:
+    if all(col[k] is None for k in ("tier", "grade", "type", "name")):
         missing.append("tier (or grade / type)")
     if missing:
         raise InputError(
@@ -222,6 +222,7 @@ def read_facilities(
     rules = tier_rules(tier_table)
     rank = {t: i for i, t in enumerate(tiers)}
     fields = [c for c in (col["grade"], col["type"], col["tier"], col["name"]) if c is not None]
+    fields += [c for c in ("healthcare", "amenity") if c in cols and c not in fields]  # OSM POI layers
     problems: list[str] = []
     tier_out = []
     seen: dict[str, int] = {}

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import pyproj
 import shapely
-from shapely.ops import transform as _transform
 
 from geoaccess.errors import InputError
 from geoaccess.load.roads import utm_crs
@@ -47,10 +45,8 @@ def buffer_m(threshold_min: float, top_kmh: float) -> float:
 def buffered(polygon, metres: float):
     """Buffer a lon/lat polygon by ``metres`` in its UTM zone; returns a lon/lat polygon."""
     c = polygon.centroid
-    crs = utm_crs(c.x, c.y)
-    fwd = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-    inv = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform
-    return _transform(inv, _transform(fwd, polygon).buffer(metres))
+    g = gpd.GeoSeries([polygon], crs="EPSG:4326").to_crs(utm_crs(c.x, c.y))
+    return g.buffer(metres).to_crs("EPSG:4326").iloc[0]
 
 
 def cache_folder(cache_dir: str | Path, polygon, network_type: str) -> Path:
@@ -144,6 +140,4 @@ def write_pois(features: gpd.GeoDataFrame, path: Path) -> Path:
 
 def _km2(polygon) -> float:
     c = polygon.centroid
-    crs = utm_crs(c.x, c.y)
-    fwd = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-    return _transform(fwd, polygon).area / 1e6
+    return float(gpd.GeoSeries([polygon], crs="EPSG:4326").to_crs(utm_crs(c.x, c.y)).area.iloc[0]) / 1e6

@@ -74,7 +74,7 @@ def graph_ways(graph, profile: str | dict = "drive", speeds: dict | None = None,
             refs.append(next_ref)
             next_ref -= 1
         refs.append(node_ids[v])
-        x, y = zip(*pts)
+        x, y = zip(*pts, strict=False)
         out.add(refs, x, y, kmh, 1, str(hw))
     report.ways_used = len(out)
     report.ignored = dict(ignored)

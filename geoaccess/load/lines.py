@@ -275,7 +275,7 @@ def _snap_ends(lon, lat, refs, way_start, oneway, snap_m):
     dref = refs[dangling]
     on = np.isin(refs, dref)
     touching: dict[int, set] = {}
-    for r, w in zip(refs[on].tolist(), way_of[on].tolist()):
+    for r, w in zip(refs[on].tolist(), way_of[on].tolist(), strict=False):
         touching.setdefault(r, set()).add(w)
     # 1) nearest vertex of another line
     tree = cKDTree(np.column_stack([x, y]))
@@ -309,7 +309,7 @@ def _snap_ends(lon, lat, refs, way_start, oneway, snap_m):
         pts = shapely.points(x[rest], y[rest])
         pi, si = stree.query(pts, predicate="dwithin", distance=snap_m)
         own = np.array(
-            [int(w) in touching[int(r)] for w, r in zip(way_of[seg_a[si]], orig[rest[pi]])], dtype=bool
+            [int(w) in touching[int(r)] for w, r in zip(way_of[seg_a[si]], orig[rest[pi]], strict=False)], dtype=bool
         )
         pi, si = pi[~own], si[~own]
         if pi.size:

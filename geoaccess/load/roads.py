@@ -219,14 +219,14 @@ def read_osm_ways(
                         run.append((n.ref, n.lon, n.lat))
                         continue
                     if len(run) >= 2:
-                        r, x, y = zip(*run)
+                        r, x, y = zip(*run, strict=False)
                         out.add(r, x, y, kmh, code, hw)
                     run = []
                 if len(run) >= 2:
-                    r, x, y = zip(*run)
+                    r, x, y = zip(*run, strict=False)
                     out.add(r, x, y, kmh, code, hw)
                 continue
-            r, x, y = zip(*pts)
+            r, x, y = zip(*pts, strict=False)
             out.add(r, x, y, kmh, code, hw)
     except RuntimeError as exc:  # osmium raises RuntimeError for unreadable files
         raise InputError(f"cannot read as OpenStreetMap data ({exc}); is it a .osm.pbf or .osm file?", path=path) from exc
