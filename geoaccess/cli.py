@@ -1,4 +1,4 @@
-"""Command line: ``geoaccess run STUDY.toml``, ``geoaccess demo``."""
+"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info STUDY.toml``, ``fetch``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,50 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    from geoaccess.study import Study
+
+    study = Study.from_file(args.study)
+    t0 = time.perf_counter()
+    inputs = study.load()
+    s = study.settings
+    print(f"study {s.name}: {s.path}")
+    print("tiers: " + "; ".join(f"{t.name} {t.threshold_min:g} min" for t in s.tiers))
+    for line in inputs.summary:
+        print(line)
+    print(f"network CRS {inputs.network.crs}; loaded in {time.perf_counter() - t0:.1f} s")
+    if inputs.warnings:
+        print(f"warnings ({len(inputs.warnings)}):")
+        for w in inputs.warnings:
+            print(f"  - {w}")
+    else:
+        print("warnings: none")
+    return 0
+
+
+def _fetch(args) -> int:
+    from geoaccess.load.fetch import fetch
+
+    threshold = args.threshold
+    if args.study:
+        from geoaccess.config import load_study
+
+        threshold = max(t.threshold_min for t in load_study(args.study).tiers)
+    got = fetch(
+        place=args.place,
+        polygon=args.polygon,
+        threshold_min=threshold,
+        top_kmh=args.top_kmh,
+        cache_dir=args.cache,
+        network_type=args.network_type,
+        refresh=args.refresh,
+    )
+    state = "cached" if got.cached else "downloaded"
+    print(f"{state}: roads {got.roads}\n{state}: health POIs {got.facilities}")
+    print(f'use them in a study: roads = "{got.roads}", facilities = {{ path = "{got.facilities}" }}')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="geoaccess", description="Access to tiered health care, by county.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -52,12 +96,26 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--root", default=".", help="repository root holding data/ and maps/ (default: .)")
     d.add_argument("--rebuild", action="store_true", help="regenerate the demo inputs")
     d.set_defaults(func=_demo)
+    i = sub.add_parser("info", help="load a study's inputs and print what was read, dropped and warned")
+    i.add_argument("study", help="study TOML file")
+    i.set_defaults(func=_info)
+    f = sub.add_parser("fetch", help="download roads and health POIs through osmnx (needs internet), cached")
+    where = f.add_mutually_exclusive_group(required=True)
+    where.add_argument("--place", help="place name osmnx can geocode, e.g. '太原市, 山西省, 中国'")
+    where.add_argument("--polygon", help="polygon file (any CRS) of the study area")
+    f.add_argument("--threshold", type=float, default=120.0, help="largest tier threshold, minutes (default 120)")
+    f.add_argument("--study", help="take the largest threshold from this study file")
+    f.add_argument("--top-kmh", type=float, default=100.0, help="top speed for the buffer (default 100)")
+    f.add_argument("--cache", default="cache/osm", help="cache folder (default cache/osm)")
+    f.add_argument("--network-type", default="drive", help="osmnx network type (default drive)")
+    f.add_argument("--refresh", action="store_true", help="download again even if cached")
+    f.set_defaults(func=_fetch)
     args = p.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         return args.func(args)
-    except GeoaccessError as exc:
+    except (GeoaccessError, ValueError) as exc:  # ValueError: e.g. an unknown coordinate system name
         print(f"geoaccess: error: {exc}", file=sys.stderr)
         return 2
 

@@ -48,6 +48,13 @@ class Study:
     population: Path | None = None
     counties: dict[str, Any] = field(default_factory=dict)
     census: Path | None = None
+    # per-input options (everything in an input's table except its path), see _INPUT_KEYS
+    roads_options: dict[str, Any] = field(default_factory=dict)
+    facilities_options: dict[str, Any] = field(default_factory=dict)
+    population_options: dict[str, Any] = field(default_factory=dict)
+    census_options: dict[str, Any] = field(default_factory=dict)
+    speeds: dict[str, float] = field(default_factory=dict)
+    facility_tiers: dict[str, str] = field(default_factory=dict)
     profile: str = "drive"
     direction: str = "to_facility"
     walk_kmh: float = 4.5
@@ -76,12 +83,35 @@ class Study:
 
 _SECTIONS: dict[str, set[str]] = {
     "study": {"name", "title", "synthetic", "note", "output"},
-    "inputs": {"roads", "facilities", "population", "counties", "census"},
-    "network": {"profile", "direction", "walk_kmh"},
+    "inputs": {"roads", "facilities", "population", "counties", "census", "coords"},
+    "network": {"profile", "direction", "walk_kmh", "speeds"},
     "options": {"serve_lower_tiers"},
     "tiers": {"name", "threshold_min", "target_share", "label"},
+    "facility_tiers": set(),  # free keys: keyword -> tier rules
 }
-_COUNTY_KEYS = {"adcode", "path", "code_field", "name_field"}
+_COUNTY_KEYS = {"adcode", "path", "code_field", "name_field", "crs", "layer"}
+# an input may be a path string or a table with ``path`` and these options
+_INPUT_KEYS: dict[str, set[str]] = {
+    "roads": {"path", "class_field", "speed_field", "oneway_field", "crs", "coords", "snap_m", "layer"},
+    "facilities": {
+        "path",
+        "crs",
+        "coords",
+        "layer",
+        "id",
+        "name",
+        "tier",
+        "beds",
+        "lon",
+        "lat",
+        "grade",
+        "type",
+        "county_code",
+    },
+    "population": {"path", "crs"},
+    "census": {"path", "code_field", "population_field", "name_field"},
+}
+_COORDS = ("wgs84", "gcj02", "bd09")
 
 
 def _unknown(keys, allowed, where, path):
@@ -96,6 +126,15 @@ def _number(value, key, path, lo=None, hi=None) -> float:
     v = float(value)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise ConfigError(f"{key} = {value!r} is out of range [{lo}, {hi}]", path=path)
+    return v
+
+
+def _coords_value(value, key, path) -> str:
+    v = str(value).strip().lower().replace("-", "")
+    if v not in _COORDS:
+        raise ConfigError(
+            f"{key} must be one of {list(_COORDS)} (gcj02: Amap / Tencent, bd09: Baidu), got {value!r}", path=path
+        )
     return v
 
 
@@ -117,10 +156,11 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
 
 def parse_study(data: dict, path: Path | None = None, output_root: str | Path | None = None) -> Study:
     _unknown(data, _SECTIONS, "the top level", path)
-    for sec in ("study", "inputs", "network", "options"):
+    for sec in ("study", "inputs", "network", "options", "facility_tiers"):
         if sec in data and not isinstance(data[sec], dict):
             raise ConfigError(f"[{sec}] must be a table", path=path)
-        _unknown(data.get(sec, {}), _SECTIONS[sec], f"[{sec}]", path)
+        if sec != "facility_tiers":
+            _unknown(data.get(sec, {}), _SECTIONS[sec], f"[{sec}]", path)
     base = path.parent if path else Path.cwd()
     sd, inp, net, opt = (data.get(k, {}) for k in ("study", "inputs", "network", "options"))
 
@@ -131,12 +171,32 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     output = Path(sd["output"]) if "output" in sd else Path("maps") / name
     output = output if output.is_absolute() else (root / output)
 
+    default_coords = _coords_value(inp.get("coords", "wgs84"), "[inputs] coords", path)
+    options: dict[str, dict] = {}
+
     def p(key):
         v = inp.get(key)
+        options[key] = {}
         if v is None:
             return None
+        if isinstance(v, dict):
+            _unknown(v, _INPUT_KEYS[key], f"[inputs] {key}", path)
+            if "path" not in v:
+                raise ConfigError(f"[inputs] {key} needs a path", path=path)
+            options[key] = {k: val for k, val in v.items() if k != "path"}
+            v = v["path"]
         if not isinstance(v, str):
-            raise ConfigError(f"[inputs] {key} must be a file path string, got {v!r}", path=path)
+            raise ConfigError(f"[inputs] {key} must be a file path string or a table with path, got {v!r}", path=path)
+        opts = options[key]
+        if "coords" in opts:
+            opts["coords"] = _coords_value(opts["coords"], f"[inputs] {key} coords", path)
+        elif key in ("roads", "facilities"):
+            opts["coords"] = default_coords
+        if "snap_m" in opts:
+            opts["snap_m"] = _number(opts["snap_m"], f"[inputs] {key} snap_m", path, 0, 500)
+        for k, val in opts.items():
+            if k not in ("snap_m",) and not isinstance(val, str):
+                raise ConfigError(f"[inputs] {key} {k} must be a string, got {val!r}", path=path)
         q = Path(v)
         return q if q.is_absolute() else (base / q).resolve()
 
@@ -193,22 +253,41 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
             raise ConfigError(f"tier names must be unique, got {names}", path=path)
         tiers = tuple(out)
 
+    speeds = net.get("speeds", {})
+    if not isinstance(speeds, dict):
+        raise ConfigError("[network] speeds must be a table of road class = km/h", path=path)
+    speeds = {str(k): _number(v, f"[network] speeds {k}", path, 1, 200) for k, v in speeds.items()}
+    facility_tiers = data.get("facility_tiers", {})
+    tier_names = {t.name for t in tiers}
+    for k, v in facility_tiers.items():
+        if v not in tier_names:
+            raise ConfigError(
+                f"[facility_tiers] {k!r} = {v!r}: not one of the study's tiers {sorted(tier_names)}", path=path
+            )
+
     serve = opt.get("serve_lower_tiers", True)
     if not isinstance(serve, bool):
         raise ConfigError(f"[options] serve_lower_tiers must be true or false, got {serve!r}", path=path)
 
+    roads, facilities, population, census = p("roads"), p("facilities"), p("population"), p("census")
     return Study(
+        roads_options=options["roads"],
+        facilities_options=options["facilities"],
+        population_options=options["population"],
+        census_options=options["census"],
+        speeds=speeds,
+        facility_tiers={str(k): str(v) for k, v in facility_tiers.items()},
         name=name,
         path=path,
         title=str(sd.get("title", name)),
         synthetic=bool(sd.get("synthetic", False)),
         note=str(sd.get("note", "")),
         output=output,
-        roads=p("roads"),
-        facilities=p("facilities"),
-        population=p("population"),
+        roads=roads,
+        facilities=facilities,
+        population=population,
         counties=counties,
-        census=p("census"),
+        census=census,
         profile=profile,
         direction=direction,
         walk_kmh=_number(net.get("walk_kmh", 4.5), "[network] walk_kmh", path, 0.5, 20),

@@ -42,6 +42,7 @@ class Inputs:
     facility_snap: Snap
     demand_snap: Snap
     warnings: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)  # what was loaded, for ``geoaccess info``
 
 
 @dataclass
@@ -73,26 +74,68 @@ class Study:
             return self._inputs
         s = self.settings
         t0 = time.perf_counter()
+        notes: list[str] = []
         if "adcode" in s.counties:
             counties = builtin_counties(str(s.counties["adcode"]))
+            csrc = f"built-in China layer, adcode {s.counties['adcode']}"
         else:
             counties = read_counties(
-                s.counties["path"], s.counties.get("code_field", "code"), s.counties.get("name_field", "name")
+                s.counties["path"],
+                s.counties.get("code_field", "code"),
+                s.counties.get("name_field", "name"),
+                crs=s.counties.get("crs"),
+                layer=s.counties.get("layer"),
             )
+            csrc = str(s.counties["path"])
         log.info("counties: %d units", len(counties))
-        facilities = read_facilities(s.facilities, s.tier_names)
+        area = counties.union_all()
+        fo = dict(s.facilities_options)
+        facilities = read_facilities(
+            s.facilities,
+            s.tier_names,
+            columns={k: v for k, v in fo.items() if k not in ("coords", "crs", "layer")},
+            coords=fo.get("coords", "wgs84"),
+            source_crs=fo.get("crs"),
+            layer=fo.get("layer"),
+            tier_table=s.facility_tiers,
+            area=area,
+            report=notes,
+        )
         log.info("facilities: %d (%s)", len(facilities), facilities["tier"].value_counts().to_dict())
-        population = read_population(s.population, counties)
+        co = s.census_options
+        population = read_population(
+            s.population,
+            counties,
+            crs=s.population_options.get("crs"),
+            census=s.census,
+            census_code_field=co.get("code_field", "CODE"),
+            census_population_field=co.get("population_field", "POPU"),
+            census_name_field=co.get("name_field", "NAME"),
+        )
         log.info("population: %s cells, %s people", f"{len(population):,}", f"{population.people.sum():,.0f}")
-        c = counties.union_all().centroid
+        c = area.centroid
         crs = utm_crs(c.x, c.y)
-        network = read_roads(s.roads, profile=s.profile, crs=crs)
+        ro = s.roads_options
+        network = read_roads(
+            s.roads,
+            profile=s.profile,
+            crs=crs,
+            class_field=ro.get("class_field"),
+            speed_field=ro.get("speed_field"),
+            oneway_field=ro.get("oneway_field"),
+            source_crs=ro.get("crs"),
+            coords=ro.get("coords", "wgs84"),
+            snap_m=float(ro.get("snap_m", 0.0)),
+            speeds=s.speeds,
+            layer=ro.get("layer"),
+        )
         to_m = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         fx, fy = to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
         facility_snap = network.snap(fx, fy)
         px, py = to_m.transform(population.lon, population.lat)
         demand_snap = network.snap(px, py)
-        warnings = list(getattr(network, "report", None).warnings if hasattr(network, "report") else [])
+        report = getattr(network, "report", None)
+        warnings = list(report.warnings if report is not None else []) + notes + list(population.warnings)
         far = np.flatnonzero(facility_snap.offroad_m > FAR_FROM_ROAD_M)
         if far.size:
             ids = ", ".join(facilities["id"].iloc[far[:10]])
@@ -100,10 +143,11 @@ class Study:
                 f"{far.size} facilities are more than {FAR_FROM_ROAD_M:.0f} m from any road (e.g. {ids}); "
                 "their walking leg is counted, but check their coordinates"
             )
+        summary = _summary(counties, csrc, facilities, s.facilities, population, report)
         for w in warnings:
             log.warning(w)
         log.info("loaded and snapped in %.1f s", time.perf_counter() - t0)
-        self._inputs = Inputs(counties, facilities, population, network, facility_snap, demand_snap, warnings)
+        self._inputs = Inputs(counties, facilities, population, network, facility_snap, demand_snap, warnings, summary)
         return self._inputs
 
     # -- run ----------------------------------------------------------------------------------------
@@ -204,6 +248,30 @@ class Study:
         )
         log.info("wrote %d files to %s", len(files), out)
         return files
+
+
+def _summary(counties, csrc, facilities, fpath, population, road_report) -> list[str]:
+    w, s_, e, n = counties.total_bounds
+    out = [
+        f"counties: {len(counties)} from {csrc} (EPSG:4326 after load); extent lon {w:.4f}..{e:.4f}, "
+        f"lat {s_:.4f}..{n:.4f}",
+        f"facilities: {len(facilities)} from {fpath}: "
+        + ", ".join(f"{k} {v}" for k, v in facilities["tier"].value_counts().sort_index().items())
+        + f"; {facilities['beds'].sum():,.0f} beds",
+    ]
+    if len(facilities):
+        fw, fs, fe, fn = facilities.total_bounds
+        out.append(f"  extent lon {fw:.4f}..{fe:.4f}, lat {fs:.4f}..{fn:.4f}")
+    out.append(
+        f"population: {population.source} (CRS {population.crs}, {population.shape[0]:,} x {population.shape[1]:,} "
+        f"cells): {len(population):,} populated cells in counties, {population.people.sum():,.0f} people; "
+        f"{population.outside_people:,.0f} outside every county"
+    )
+    if population.census is not None:
+        out.extend(population.census.lines())
+    if road_report is not None:
+        out.extend(road_report.lines())
+    return out
 
 
 def synthetic_note(s: _config.Study) -> str:

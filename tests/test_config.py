@@ -53,3 +53,28 @@ def test_unknown_tier_key_and_range(tmp_path):
 def test_missing_inputs(tmp_path):
     with pytest.raises(ConfigError, match="roads is required"):
         load_study(write(tmp_path, BASE.replace('roads = "roads.osm.pbf"\n', "")))
+
+
+def test_input_tables_and_new_keys(tmp_path):
+    text = BASE.replace('roads = "roads.osm.pbf"', 'roads = { path = "r.gpkg", class_field = "等级", snap_m = 5 }')
+    text = text.replace(
+        'facilities = "f.csv"', 'facilities = { path = "f.csv", lon = "经度", lat = "纬度", coords = "bd09" }'
+    )
+    text += 'census = { path = "c.csv", code_field = "CODE" }\ncoords = "gcj02"\n'
+    text += '[network]\nspeeds = { "专用公路" = 40 }\n[facility_tiers]\n"专科医院" = "county"\n'
+    s = load_study(write(tmp_path, text))
+    assert s.roads == (tmp_path / "r.gpkg").resolve()
+    assert s.roads_options == {"class_field": "等级", "snap_m": 5.0, "coords": "gcj02"}  # study-wide coords
+    assert s.facilities_options["coords"] == "bd09" and s.facilities_options["lon"] == "经度"
+    assert s.census_options == {"code_field": "CODE"} and s.census == (tmp_path / "c.csv").resolve()
+    assert s.speeds == {"专用公路": 40.0} and s.facility_tiers == {"专科医院": "county"}
+
+
+def test_input_table_errors(tmp_path):
+    bad = BASE.replace('roads = "roads.osm.pbf"', 'roads = { path = "r.gpkg", clas_field = "x" }')
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['clas_field'\] in \[inputs\] roads"):
+        load_study(write(tmp_path, bad))
+    with pytest.raises(ConfigError, match="coords must be one of"):
+        load_study(write(tmp_path, BASE + 'coords = "wgs1984"\n'))
+    with pytest.raises(ConfigError, match="not one of the study's tiers"):
+        load_study(write(tmp_path, BASE + '[facility_tiers]\n"医院" = "hospital"\n'))

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from affine import Affine
-from rasterio import features
+from rasterio import features, windows
+from rasterio.transform import array_bounds
+from rasterio.windows import Window
 
 from geoaccess.errors import InputError
 
@@ -55,12 +58,19 @@ def builtin_counties(adcode_prefix: str) -> gpd.GeoDataFrame:
     return sel.reset_index(drop=True).copy()
 
 
-def read_counties(path: str | Path, code_field: str, name_field: str) -> gpd.GeoDataFrame:
-    """Read a polygon layer of counties and normalise its columns to ``county_code``, ``county_name``."""
+def read_counties(
+    path: str | Path, code_field: str = "code", name_field: str = "name", *, crs=None, layer: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read a polygon layer of counties and normalise its columns to ``county_code``, ``county_name``.
+
+    ``crs`` names the layer's CRS when the file carries none.
+    """
+    from geoaccess.load.lines import open_vector
+
     path = Path(path)
-    if not path.exists():
-        raise InputError("file not found; check the counties path in the study file", path=path)
-    gdf = gpd.read_file(path)
+    gdf = open_vector(path, layer)
+    if crs is not None:
+        gdf = gdf.set_crs(crs, allow_override=True)
     missing = [f for f in (code_field, name_field) if f not in gdf.columns]
     if missing:
         raise InputError(
@@ -69,7 +79,11 @@ def read_counties(path: str | Path, code_field: str, name_field: str) -> gpd.Geo
             path=path,
         )
     if gdf.crs is None:
-        raise InputError("the layer has no coordinate reference system; add a .prj or convert it", path=path)
+        raise InputError(
+            "the layer has no coordinate reference system; add a .prj, or name it in the study "
+            '(counties = { path = ..., crs = "EPSG:4326" })',
+            path=path,
+        )
     out = gpd.GeoDataFrame(
         {
             "county_code": gdf[code_field].astype(str).str.strip(),
@@ -84,12 +98,35 @@ def read_counties(path: str | Path, code_field: str, name_field: str) -> gpd.Geo
     return out.sort_values("county_code").reset_index(drop=True)
 
 
-def county_grid(counties: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int], crs) -> np.ndarray:
+def county_grid(
+    counties: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int], crs, window: Window | None = None
+) -> np.ndarray:
     """Index (0..n-1, in row order of ``counties``) of the county containing each raster cell's centre.
 
     Cells whose centre lies in no county are -1. This one rule decides which county a population cell
     belongs to everywhere in geoaccess (demo generation, census rescaling, scoring), so sums agree.
+    With ``window`` only that part of the grid is rasterised (same answer as slicing the whole grid),
+    so a province-sized raster is never held at once; pass ``counties`` already in ``crs`` to skip the
+    reprojection on every window.
     """
-    geoms = counties.to_crs(crs).geometry.values
-    shapes = ((g, i) for i, g in enumerate(geoms) if g is not None and not g.is_empty)
+    if counties.crs is not None and crs is not None and not _same_crs(counties.crs, crs):
+        counties = counties.to_crs(crs)
+    geoms = counties.geometry.values
+    if window is not None:
+        transform = windows.transform(window, transform)
+        shape = (int(window.height), int(window.width))
+        w, s, e, n = array_bounds(shape[0], shape[1], transform)
+        box = shapely.box(w, s, e, n)
+        hit = shapely.intersects(geoms, box)
+        shapes = [(g, i) for i, g in enumerate(geoms) if hit[i] and g is not None and not g.is_empty]
+    else:
+        shapes = [(g, i) for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    if not shapes:
+        return np.full(shape, -1, dtype=np.int32)
     return features.rasterize(shapes, out_shape=shape, transform=transform, fill=-1, all_touched=False, dtype="int32")
+
+
+def _same_crs(a, b) -> bool:
+    import pyproj
+
+    return pyproj.CRS.from_user_input(a) == pyproj.CRS.from_user_input(b)

@@ -1,13 +1,20 @@
 """Road inputs -> :class:`~geoaccess.network.Network`.
 
-OSM PBF and XML are streamed with pyosmium (``with_locations``), so only drivable ways and their node
-locations are held in memory. Ways are split at junctions (nodes shared by several ways) and at their
-ends; each piece becomes a link with its geometry in a metric CRS.
+Every road source becomes :class:`Ways` (flat arrays of node refs and lon/lat per way, plus per-way
+speed, one-way code and class) and then one network through :func:`network_from_ways`: ways are split
+at junctions (refs shared by several ways) and at their ends, each piece becomes a link with its
+geometry in a metric CRS, and the largest strongly connected component is kept.
+
+Sources: OSM PBF and XML (streamed with pyosmium: only drivable ways and their node locations are held,
+in compact typed arrays), osmnx GraphML (:mod:`geoaccess.load.graphml`) and line layers such as
+GeoPackage, Shapefile or GeoJSON with a class or speed field (:mod:`geoaccess.load.lines`).
 """
 
 from __future__ import annotations
 
 import logging
+from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +24,16 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from geoaccess import coords as _coords
 from geoaccess.errors import InputError
 from geoaccess.load.speeds import oneway_code, parse_maxspeed, profile_table
 from geoaccess.network import Network
 
 log = logging.getLogger(__name__)
+
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".osm.bz2", ".osm.gz")
+GRAPHML_SUFFIXES = (".graphml", ".graphml.gz")
+LINE_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".geojson.gz", ".json.gz", ".fgb", ".shp.zip", ".gml")
 
 
 def utm_crs(lon: float, lat: float) -> pyproj.CRS:
@@ -35,6 +47,8 @@ class RoadReport:
     """What the loader kept and dropped, for ``geoaccess info`` and the run log."""
 
     source: str
+    kind: str = ""
+    source_crs: str = "EPSG:4326"
     ways_read: int = 0
     ways_used: int = 0
     nodes: int = 0
@@ -42,7 +56,38 @@ class RoadReport:
     dropped_links: int = 0
     dropped_km: float = 0.0
     kept_km: float = 0.0
+    extent: tuple[float, float, float, float] | None = None  # lon/lat west, south, east, north
+    ignored: dict[str, int] = field(default_factory=dict)  # class value -> ways not used
+    oneway_links: int = 0
+    snapped: int = 0
+    fields: dict[str, str | None] = field(default_factory=dict)  # line layers: class / speed / oneway fields
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kept_share(self) -> float:
+        total = self.kept_km + self.dropped_km
+        return self.kept_km / total if total else 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        out = [
+            f"roads: {self.source} ({self.kind}, CRS {self.source_crs})",
+            f"  ways read {self.ways_read:,}, used {self.ways_used:,}; network {self.nodes:,} nodes, "
+            f"{self.links:,} links ({self.oneway_links:,} one-way), {self.kept_km:,.1f} km kept",
+            f"  dropped outside the largest strongly connected component: {self.dropped_links:,} links, "
+            f"{self.dropped_km:,.1f} km ({1 - self.kept_share:.1%} of length)",
+        ]
+        if self.extent:
+            w, s, e, n = self.extent
+            out.append(f"  extent lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}")
+        if self.fields:
+            out.append("  fields: " + ", ".join(f"{k} = {v!r}" for k, v in self.fields.items()))
+        if self.snapped:
+            out.append(f"  snapped {self.snapped:,} line ends onto nearby roads")
+        if self.ignored:
+            top = ", ".join(f"{k} {v:,}" for k, v in sorted(self.ignored.items(), key=lambda kv: -kv[1])[:12])
+            out.append(f"  ignored (class not in the profile): {sum(self.ignored.values()):,} ways: {top}")
+        return out
 
 
 @dataclass
@@ -57,20 +102,87 @@ class Ways:
     oneway: np.ndarray  # per way: 1, -1, 0
     road_class: np.ndarray  # per way, object
 
+    @property
+    def n_ways(self) -> int:
+        return int(self.way_start.size - 1)
 
-def read_osm_ways(path: str | Path, profile: str | dict = "drive") -> tuple[Ways, RoadReport]:
-    """Stream the drivable ways of an OSM PBF or XML file."""
+
+class WayCollector:
+    """Append ways one at a time into compact typed arrays (about 26 bytes per node position).
+
+    Python lists of per-way numpy arrays cost ~100 bytes of overhead per way; ``array.array`` grows in
+    place, so a province extract with tens of millions of positions stays within a few hundred MB.
+    """
+
+    def __init__(self):
+        self.refs = array("q")
+        self.lon = array("d")
+        self.lat = array("d")
+        self.lengths = array("q")
+        self.kmh = array("d")
+        self.oneway = array("b")
+        self.cls = array("i")
+        self._cls_ids: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def add(self, refs, lon, lat, kmh: float, oneway: int, road_class: str) -> None:
+        n = len(refs)
+        if n < 2:
+            return
+        self.refs.extend(refs)
+        self.lon.extend(lon)
+        self.lat.extend(lat)
+        self.lengths.append(n)
+        self.kmh.append(float(kmh))
+        self.oneway.append(int(oneway))
+        c = self._cls_ids.setdefault(road_class, len(self._cls_ids))
+        self.cls.append(c)
+
+    def ways(self) -> Ways:
+        lengths = np.frombuffer(self.lengths, dtype=np.int64) if len(self.lengths) else np.zeros(0, np.int64)
+        way_start = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=way_start[1:])
+        names = np.empty(len(self._cls_ids), dtype=object)
+        for k, i in self._cls_ids.items():
+            names[i] = k
+        cls = np.frombuffer(self.cls, dtype=np.int32) if len(self.cls) else np.zeros(0, np.int32)
+        return Ways(
+            refs=np.array(self.refs, dtype=np.int64),
+            lon=np.array(self.lon, dtype=np.float64),
+            lat=np.array(self.lat, dtype=np.float64),
+            way_start=way_start,
+            kmh=np.array(self.kmh, dtype=np.float64),
+            oneway=np.array(self.oneway, dtype=np.int8),
+            road_class=names[cls] if cls.size else np.zeros(0, dtype=object),
+        )
+
+
+def read_osm_ways(
+    path: str | Path, profile: str | dict = "drive", speeds: dict | None = None, coords: str = "wgs84"
+) -> tuple[Ways, RoadReport]:
+    """Stream the drivable ways of an OSM PBF or XML file.
+
+    Parameters
+    ----------
+    path
+        ``.osm.pbf`` or ``.osm`` (optionally ``.bz2`` / ``.gz``) file.
+    profile, speeds
+        Speed profile name (or class -> km/h dict) and per-class overrides.
+    coords
+        Coordinate system of the file's locations; OSM is WGS84, but some Chinese exports in OSM format
+        carry GCJ-02 or BD-09 locations.
+    """
     import osmium
 
     path = Path(path)
     if not path.exists():
         raise InputError("road file not found; check the roads path in the study file", path=path)
-    speeds = profile_table(profile)
-    report = RoadReport(source=str(path))
-    refs: list[np.ndarray] = []
-    lons: list[np.ndarray] = []
-    lats: list[np.ndarray] = []
-    kmh, oneway, cls = [], [], []
+    table = profile_table(profile, speeds)
+    report = RoadReport(source=str(path), kind="OpenStreetMap")
+    out = WayCollector()
+    ignored: Counter = Counter()
     clipped = 0
     try:
         fp = (
@@ -83,63 +195,73 @@ def read_osm_ways(path: str | Path, profile: str | dict = "drive") -> tuple[Ways
             report.ways_read += 1
             tags = w.tags
             hw = tags.get("highway")
-            base = speeds.get(hw)
-            if base is None or tags.get("area") == "yes" or tags.get("access") in ("no", "private"):
+            base = table.get(hw)
+            if base is None:
+                ignored[hw] += 1
                 continue
-            ms = parse_maxspeed(tags.get("maxspeed"))
+            if tags.get("area") == "yes" or tags.get("access") in ("no", "private"):
+                ignored[f"{hw} (area or no access)"] += 1
+                continue
             nodes = w.nodes
             if len(nodes) < 2:
                 continue
-            r = np.fromiter((n.ref for n in nodes), dtype=np.int64, count=len(nodes))
-            xy = np.array([(n.lon, n.lat) if n.location.valid() else (np.nan, np.nan) for n in nodes])
-            ok = ~np.isnan(xy[:, 0])
-            if ok.all():
-                runs = [(0, len(nodes))]
-            else:
+            ms = parse_maxspeed(tags.get("maxspeed"))
+            kmh = ms if ms == ms else base
+            code = oneway_code(hw, tags.get("oneway"), tags.get("junction"))
+            try:
+                pts = [(n.ref, n.lon, n.lat) for n in nodes]
+            except osmium.InvalidLocationError:
                 # extracts clip ways at their border: keep each run of nodes the file does hold
                 clipped += 1
-                edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
-                runs = [(s, e) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 2]
-            code = oneway_code(hw, tags.get("oneway"), tags.get("junction"))
-            for s, e in runs:
-                refs.append(r[s:e])
-                lons.append(xy[s:e, 0])
-                lats.append(xy[s:e, 1])
-                kmh.append(ms if np.isfinite(ms) else base)
-                oneway.append(code)
-                cls.append(hw)
+                run: list = []
+                for n in nodes:
+                    if n.location.valid():
+                        run.append((n.ref, n.lon, n.lat))
+                        continue
+                    if len(run) >= 2:
+                        r, x, y = zip(*run, strict=False)
+                        out.add(r, x, y, kmh, code, hw)
+                    run = []
+                if len(run) >= 2:
+                    r, x, y = zip(*run, strict=False)
+                    out.add(r, x, y, kmh, code, hw)
+                continue
+            r, x, y = zip(*pts, strict=False)
+            out.add(r, x, y, kmh, code, hw)
     except RuntimeError as exc:  # osmium raises RuntimeError for unreadable files
         raise InputError(
             f"cannot read as OpenStreetMap data ({exc}); is it a .osm.pbf or .osm file?", path=path
         ) from exc
-    report.ways_used = len(refs)
+    report.ways_used = len(out)
+    report.ignored = dict(ignored)
     if clipped:
         report.warnings.append(
             f"{clipped:,} ways reference nodes missing from the file (clipped extract); kept the parts present"
         )
-    if not refs:
+    if not len(out):
         raise InputError(
-            f"no drivable road ways found ({report.ways_read} ways with a highway tag read); "
-            f"the profile knows these classes: {sorted(speeds)}",
+            f"no drivable road ways found ({report.ways_read:,} ways with a highway tag read); "
+            f"the profile knows these classes: {sorted(table)}. Check that the file covers the study area "
+            "and holds roads, or pass another profile / [network] speeds",
             path=path,
         )
-    lengths = np.fromiter((len(r) for r in refs), dtype=np.int64, count=len(refs))
-    way_start = np.zeros(len(refs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=way_start[1:])
-    ways = Ways(
-        refs=np.concatenate(refs),
-        lon=np.concatenate(lons),
-        lat=np.concatenate(lats),
-        way_start=way_start,
-        kmh=np.asarray(kmh, dtype=np.float64),
-        oneway=np.asarray(oneway, dtype=np.int8),
-        road_class=np.asarray(cls, dtype=object),
-    )
+    ways = out.ways()
+    _convert_coords(ways, coords, report)
     return ways, report
+
+
+def _convert_coords(ways: Ways, system: str, report: RoadReport) -> None:
+    s = _coords.normalise_system(system)
+    if s != "wgs84":
+        ways.lon, ways.lat = _coords.to_wgs84(ways.lon, ways.lat, s)
+        report.source_crs += f" ({s.upper()}, converted to WGS84)"
 
 
 def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bool = True) -> Network:
     """Split ways at junctions into links and build the network in a metric CRS."""
+    if ways.refs.size == 0:
+        raise InputError("no usable road lines", path=report.source)
+    report.extent = (float(ways.lon.min()), float(ways.lat.min()), float(ways.lon.max()), float(ways.lat.max()))
     if crs is None:
         crs = utm_crs(float(np.mean(ways.lon)), float(np.mean(ways.lat)))
     crs = pyproj.CRS.from_user_input(crs)
@@ -203,6 +325,7 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
         node_refs, nx, ny = node_refs[keep_node], nx[keep_node], ny[keep_node]
     report.nodes = int(node_refs.size)
     report.links = int(u.size)
+    report.oneway_links = int((~np.isfinite(fwd) | ~np.isfinite(bwd)).sum())
     report.kept_km = float(length.sum() / 1000.0)
     log.info(
         "%s: %s nodes, %s links, %.0f km of road",
@@ -238,16 +361,93 @@ def _largest_scc(n, u, v, fwd, bwd) -> np.ndarray:
     return lab == np.bincount(lab).argmax()
 
 
-def read_osm(path: str | Path, profile: str | dict = "drive", crs=None) -> Network:
+def read_osm(path: str | Path, profile: str | dict = "drive", crs=None, speeds=None, coords="wgs84") -> Network:
     """Read an OSM ``.osm.pbf`` or ``.osm`` XML file into a network (largest strongly connected part)."""
-    ways, report = read_osm_ways(path, profile)
+    ways, report = read_osm_ways(path, profile, speeds=speeds, coords=coords)
     return network_from_ways(ways, report, crs=crs)
 
 
-def read_roads(path: str | Path, profile: str | dict = "drive", crs=None) -> Network:
-    """Any supported road source -> Network. (OSM PBF / XML now; line layers and GraphML follow.)"""
+def road_kind(path: str | Path) -> str:
+    """``"osm"``, ``"graphml"`` or ``"lines"`` from the file name, or ``""`` if unsupported."""
+    name = Path(path).name.lower()
+    if name.endswith(OSM_SUFFIXES):
+        return "osm"
+    if name.endswith(GRAPHML_SUFFIXES):
+        return "graphml"
+    if name.endswith(LINE_SUFFIXES) or Path(path).is_dir():  # a folder may be a Shapefile / FileGDB set
+        return "lines"
+    return ""
+
+
+def read_roads(
+    path: str | Path,
+    profile: str | dict = "drive",
+    crs=None,
+    class_field: str | None = None,
+    speed_field: str | None = None,
+    *,
+    oneway_field: str | None = None,
+    source_crs=None,
+    coords: str = "wgs84",
+    snap_m: float = 0.0,
+    speeds: dict | None = None,
+    layer: str | None = None,
+) -> Network:
+    """Any supported road source -> Network (the largest strongly connected part, in a metric CRS).
+
+    Parameters
+    ----------
+    path
+        OSM ``.osm.pbf`` / ``.osm``; osmnx ``.graphml``; or a line layer (``.gpkg``, ``.shp``,
+        ``.geojson``, ``.geojson.gz``, ...).
+    profile
+        ``"drive"`` or ``"walk"``, or a class -> km/h dict.
+    crs
+        The network's metric CRS (default: the UTM zone of the roads' centre). The *source* CRS is read
+        from the file; ``source_crs`` names it for files that carry none.
+    class_field, speed_field
+        Line layers: the road class column (OSM ``highway`` values, 高速公路/国道/.../村道, G/S/X/Y/C route
+        codes, 快速路/主干路/次干路/支路) and / or a numeric km/h column, which wins where valid.
+        Found automatically when not given (``highway``, ``fclass``, ``class``, ``等级``, ... /
+        ``speed``, ``maxspeed``, ...).
+    oneway_field
+        Line layers: one-way column (yes/no/-1, true/false, 双向/正向/反向); OSM exports' ``other_tags``
+        hstore is read automatically.
+    coords
+        ``"wgs84"``, ``"gcj02"`` (Amap, Tencent) or ``"bd09"`` (Baidu): lon/lat are converted to WGS84.
+    snap_m
+        Line layers: join line ends that stop within this many metres of another road (near-misses).
+    speeds
+        Per-class km/h overrides or additions to the profile.
+    layer
+        Line layers: the layer to read from a multi-layer file.
+    """
     p = Path(path)
-    name = p.name.lower()
-    if name.endswith((".osm.pbf", ".pbf", ".osm", ".osm.xml", ".osm.bz2", ".osm.gz")):
-        return read_osm(p, profile=profile, crs=crs)
-    raise InputError("unsupported road file type; use an OpenStreetMap .osm.pbf or .osm file", path=p)
+    kind = road_kind(p)
+    if kind == "osm":
+        return read_osm(p, profile=profile, crs=crs, speeds=speeds, coords=coords)
+    if kind == "graphml":
+        from geoaccess.load.graphml import read_graphml
+
+        return read_graphml(p, profile=profile, crs=crs, speeds=speeds, coords=coords)
+    if kind == "lines":
+        from geoaccess.load.lines import read_line_ways
+
+        ways, report = read_line_ways(
+            p,
+            profile=profile,
+            class_field=class_field,
+            speed_field=speed_field,
+            oneway_field=oneway_field,
+            source_crs=source_crs,
+            coords=coords,
+            snap_m=snap_m,
+            speeds=speeds,
+            layer=layer,
+        )
+        return network_from_ways(ways, report, crs=crs)
+    raise InputError(
+        "unsupported road file type; use OpenStreetMap (.osm.pbf, .osm), osmnx GraphML (.graphml) or a "
+        "line layer (.gpkg, .shp, .geojson)",
+        path=p,
+    )
