@@ -134,6 +134,7 @@ def _demo_1m():
     import tempfile
 
     from geoaccess.demo import build_demo
+
     from geoaccess.load.roads import read_osm
 
     out = Path(tempfile.gettempdir()) / "geoaccess-bench-demo"

@@ -210,6 +210,18 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
     return OD(optr, node, minutes)
 
 
+def od_blocks(net, sources, cutoff, reverse=False, offsets=None, block: int = 256, buffer_mb: float = 256.0):
+    """Yield ``(first source position, OD)`` for consecutive blocks of ``block`` sources.
+
+    For tables too large to hold at once (thousands of sources with wide cutoffs): consume each block (e.g. sum
+    supply-to-demand ratios) and drop it, so the peak stays at one block plus the worker buffers.
+    """
+    sources, offsets = _check_sources(net, sources, offsets)
+    for a in range(0, sources.size, block):
+        yield a, od(net, sources[a : a + block], cutoff, reverse=reverse, offsets=offsets[a : a + block],
+                    buffer_mb=buffer_mb)  # fmt: skip
+
+
 def within(net, sources, cutoff, reverse=False) -> pd.DataFrame:
     """Long table ``source, node, minutes`` of every node within ``cutoff`` of each source."""
     return od(net, sources, cutoff, reverse=reverse).to_frame()

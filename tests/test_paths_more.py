@@ -159,3 +159,16 @@ def test_bad_inputs_raise():
     state.remove_source(0)
     with pytest.raises(InputError, match="no active source"):
         state.remove_source(0)
+
+
+def test_od_blocks_stream_the_same_table():
+    rng = np.random.default_rng(9)
+    n, m = 500, 2000
+    t, h, w = rng.integers(0, n, m), rng.integers(0, n, m), rng.random(m)
+    net = _net(n, t, h, w)
+    src = np.arange(0, 500, 7)
+    whole = paths.od(net, src, 2.0)
+    parts = list(paths.od_blocks(net, src, 2.0, block=10))
+    assert [a for a, _ in parts] == list(range(0, src.size, 10))
+    assert np.array_equal(np.concatenate([p.node for _, p in parts]), whole.node)
+    assert np.array_equal(np.concatenate([p.minutes for _, p in parts]), whole.minutes)
