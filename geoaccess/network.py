@@ -291,12 +291,12 @@ class Network:
         lab = np.arange(len(snap), dtype=np.int32)
         if not reverse:
             # leave the source: to v along u->v, to u along v->u
-            to_v = walk + (1 - t) * fwd
-            to_u = walk + t * bwd
+            to_v = walk + _part(1 - t, fwd)
+            to_u = walk + _part(t, bwd)
         else:
             # reach the source: from u along u->v, from v along v->u
-            to_u = walk + t * fwd
-            to_v = walk + (1 - t) * bwd
+            to_u = walk + _part(t, fwd)
+            to_v = walk + _part(1 - t, bwd)
         nodes = np.concatenate([u, v])
         minutes = np.concatenate([to_u, to_v])
         labels = np.concatenate([lab, lab])
@@ -323,11 +323,11 @@ class Network:
         v = self.link_v[snap.link]
         t = snap.t
         if reverse:
-            via_v = (1 - t) * fwd + node_minutes[v]
-            via_u = t * bwd + node_minutes[u]
+            via_v = _part(1 - t, fwd) + node_minutes[v]
+            via_u = _part(t, bwd) + node_minutes[u]
         else:
-            via_v = node_minutes[v] + (1 - t) * bwd
-            via_u = node_minutes[u] + t * fwd
+            via_v = node_minutes[v] + _part(1 - t, bwd)
+            via_u = node_minutes[u] + _part(t, fwd)
         with np.errstate(invalid="ignore"):
             best_v = via_v < via_u
         best = np.where(best_v, via_v, via_u) + walk
@@ -336,6 +336,13 @@ class Network:
         lab = np.where(best_v, node_label[v], node_label[u])
         lab = np.where(np.isfinite(best), lab, -1)
         return best, lab
+
+
+def _part(frac: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Minutes to drive ``frac`` of a link; a point sitting on the end drives nothing, even on a one-way link
+    (``0 * inf`` would be NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(frac > 0, frac * minutes, 0.0)
 
 
 def hilbert_order(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
