@@ -30,11 +30,19 @@ def make_grid_pbf(path: Path, n: int, seg: int = 4) -> int:
             for j0 in range(0, n - 1, seg):
                 j1 = min(j0 + seg, n - 1)
                 wid += 1
-                w.add_way(osmium.osm.mutable.Way(id=wid, nodes=[i * n + j + 1 for j in range(j0, j1 + 1)],
-                                                 tags={"highway": classes[i % 4]}))
+                w.add_way(
+                    osmium.osm.mutable.Way(
+                        id=wid, nodes=[i * n + j + 1 for j in range(j0, j1 + 1)], tags={"highway": classes[i % 4]}
+                    )
+                )
                 wid += 1
-                w.add_way(osmium.osm.mutable.Way(id=wid, nodes=[j * n + i + 1 for j in range(j0, j1 + 1)],
-                                                 tags={"highway": classes[(i + 1) % 4], "oneway": "yes" if i % 7 == 0 else "no"}))
+                w.add_way(
+                    osmium.osm.mutable.Way(
+                        id=wid,
+                        nodes=[j * n + i + 1 for j in range(j0, j1 + 1)],
+                        tags={"highway": classes[(i + 1) % 4], "oneway": "yes" if i % 7 == 0 else "no"},
+                    )
+                )
     return wid
 
 
@@ -46,9 +54,11 @@ def bench(path: Path) -> None:
     net = network_from_ways(ways, report)
     dt2 = time.perf_counter() - t2
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {report.ways_read:,} highway ways read in {dt:.2f} s "
-          f"({report.ways_read / dt:,.0f} ways/s, {ways.refs.size / dt:,.0f} node refs/s); network build {dt2:.2f} s "
-          f"({net.n_nodes:,} nodes, {net.n_links:,} links); peak RSS {rss:,.0f} MB")
+    print(
+        f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {report.ways_read:,} highway ways read in {dt:.2f} s "
+        f"({report.ways_read / dt:,.0f} ways/s, {ways.refs.size / dt:,.0f} node refs/s); network build {dt2:.2f} s "
+        f"({net.n_nodes:,} nodes, {net.n_links:,} links); peak RSS {rss:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -1,72 +1,84 @@
 """Numba shortest-path kernels.
 
-Plain numpy arrays only (no pandas). Graphs are CSR: ``indptr`` (n+1, int64), ``indices`` (m, int32) and
-``weights`` (m, float64, minutes). Unreachable nodes keep ``inf`` distance and ``-1`` labels.
+Plain numpy arrays only (no pandas). Graphs are CSR: ``indptr`` (n+1, int32 or int64), ``indices`` (m, int32)
+and ``weights`` (m, float64, minutes). Unreachable nodes keep ``inf`` distance and ``-1`` labels.
+
+Two priority queues, both exact for float minutes:
+
+* a bucket queue (sequential Delta-stepping): circular buckets of width ``delta`` held as intrusive doubly-linked
+  lists, so pushing, moving and popping a node are O(1) and there is no sift at all. A node popped before its
+  distance is final (possible only when ``delta`` exceeds the smallest arc, or across zero-minute arcs) is pushed
+  again when it improves and scanned again, which keeps the result exact: the search is label-correcting and ends
+  only when no arc can improve any node. With ``delta`` no larger than the smallest positive arc, every node is
+  scanned once. Road graphs measured: 2-3x faster than a binary heap.
+* a 4-ary heap with lazy deletion, used for small pruned searches (incremental updates), for k-nearest, and as
+  the fallback whenever the bucket queue would need too many buckets or rescans too much.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4-ary heap with lazy deletion (keys float64, values int32)
 
 
-@njit(cache=True)
-def _heap_push(heap_d, heap_v, size, d, v):
+@njit(cache=True, inline="always")
+def _push4(hd, hv, size, d, v):
     i = size
-    heap_d[i] = d
-    heap_v[i] = v
     while i > 0:
-        p = (i - 1) >> 1
-        if heap_d[p] <= d:
+        p = (i - 1) >> 2
+        if hd[p] <= d:
             break
-        heap_d[i] = heap_d[p]
-        heap_v[i] = heap_v[p]
+        hd[i] = hd[p]
+        hv[i] = hv[p]
         i = p
-    heap_d[i] = d
-    heap_v[i] = v
+    hd[i] = d
+    hv[i] = v
     return size + 1
 
 
-@njit(cache=True)
-def _heap_pop(heap_d, heap_v, size):
-    d0 = heap_d[0]
-    v0 = heap_v[0]
+@njit(cache=True, inline="always")
+def _pop4(hd, hv, size):
+    d0 = hd[0]
+    v0 = hv[0]
     size -= 1
     if size > 0:
-        d = heap_d[size]
-        v = heap_v[size]
+        d = hd[size]
+        v = hv[size]
         i = 0
         while True:
-            c = 2 * i + 1
+            c = 4 * i + 1
             if c >= size:
                 break
-            if c + 1 < size and heap_d[c + 1] < heap_d[c]:
-                c += 1
-            if heap_d[c] >= d:
+            best = c
+            bd = hd[c]
+            e = min(c + 4, size)
+            for j in range(c + 1, e):
+                if hd[j] < bd:
+                    bd = hd[j]
+                    best = j
+            if bd >= d:
                 break
-            heap_d[i] = heap_d[c]
-            heap_v[i] = heap_v[c]
-            i = c
-        heap_d[i] = d
-        heap_v[i] = v
+            hd[i] = bd
+            hv[i] = hv[best]
+            i = best
+        hd[i] = d
+        hv[i] = v
     return d0, v0, size
 
 
 @njit(cache=True)
-def multi_source_dijkstra(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff):
-    """Minutes from the nearest seed to every node, and that seed's label.
+def heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label):
+    """Multi-source Dijkstra that improves ``dist``/``label`` in place (a pruned search when they are not inf).
 
-    Seeds may repeat a node (several facilities, or one facility snapped to both ends of an edge); the
-    smallest start time wins. Nodes farther than ``cutoff`` stay ``inf``/``-1``.
+    Only nodes whose minutes strictly improve are touched, so seeding a new source into a finished search updates
+    exactly the nodes it now serves. Returns the number of nodes scanned.
     """
-    n = indptr.shape[0] - 1
-    dist = np.full(n, np.inf)
-    label = np.full(n, -1, dtype=np.int32)
-    done = np.zeros(n, dtype=np.bool_)
-    # lazy-deletion heap: at most one entry per successful relaxation
     cap = indices.shape[0] + seed_nodes.shape[0] + 1
-    heap_d = np.empty(cap, dtype=np.float64)
-    heap_v = np.empty(cap, dtype=np.int32)
+    hd = np.empty(min(cap, 1024), dtype=np.float64)
+    hv = np.empty(min(cap, 1024), dtype=np.int32)
     size = 0
     for k in range(seed_nodes.shape[0]):
         v = seed_nodes[k]
@@ -74,12 +86,15 @@ def multi_source_dijkstra(indptr, indices, weights, seed_nodes, seed_minutes, se
         if d < dist[v] and d <= cutoff:
             dist[v] = d
             label[v] = seed_labels[k]
-            size = _heap_push(heap_d, heap_v, size, d, v)
+            if size == hd.shape[0]:
+                hd, hv = _grow(hd, hv)
+            size = _push4(hd, hv, size, d, v)
+    scans = 0
     while size > 0:
-        d, u, size = _heap_pop(heap_d, heap_v, size)
-        if done[u]:
+        d, u, size = _pop4(hd, hv, size)
+        if d > dist[u]:
             continue
-        done[u] = True
+        scans += 1
         lu = label[u]
         for e in range(indptr[u], indptr[u + 1]):
             v = indices[e]
@@ -87,5 +102,331 @@ def multi_source_dijkstra(indptr, indices, weights, seed_nodes, seed_minutes, se
             if nd < dist[v] and nd <= cutoff:
                 dist[v] = nd
                 label[v] = lu
-                size = _heap_push(heap_d, heap_v, size, nd, v)
+                if size == hd.shape[0]:
+                    hd, hv = _grow(hd, hv)
+                size = _push4(hd, hv, size, nd, v)
+    return scans
+
+
+@njit(cache=True)
+def _grow(hd, hv):
+    nd = np.empty(hd.shape[0] * 2, dtype=hd.dtype)
+    nv = np.empty(hv.shape[0] * 2, dtype=hv.dtype)
+    nd[: hd.shape[0]] = hd
+    nv[: hv.shape[0]] = hv
+    return nd, nv
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bucket queue (sequential Delta-stepping)
+
+
+@njit(cache=True)
+def bucket_search(
+    indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb, max_scans,
+    dist, label, nxt, prv, slot, head, touched,
+):  # fmt: skip
+    """Multi-source search with a circular bucket queue; improves ``dist``/``label`` in place.
+
+    ``slot`` must be -1 and ``head`` -1 everywhere on entry; both are left so on a normal return. Every node whose
+    minutes become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few
+    entries instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
+    Returns (nodes scanned, nodes touched), or (-1, touched) when more than ``max_scans`` scans were needed (the
+    arrays are then inconsistent; callers start again with the heap).
+    """
+    inv = 1.0 / delta
+    track = touched.shape[0] > 0
+    nt = 0
+    count = 0
+    lo = np.int64(1) << 62
+    for k in range(seed_nodes.shape[0]):
+        v = seed_nodes[k]
+        d = seed_minutes[k]
+        if d < dist[v] and d <= cutoff:
+            if track and dist[v] == np.inf:
+                touched[nt] = v
+                nt += 1
+            dist[v] = d
+            label[v] = seed_labels[k]
+            b = np.int64(d * inv)
+            if slot[v] >= 0:
+                os_ = slot[v]
+                p = prv[v]
+                q = nxt[v]
+                if p >= 0:
+                    nxt[p] = q
+                else:
+                    head[os_] = q
+                if q >= 0:
+                    prv[q] = p
+                count -= 1
+            # intrusive list ops written out: numba's inline="always" helpers measured 1.5x slower here
+            s2 = b % nb
+            h = head[s2]
+            nxt[v] = h
+            prv[v] = -1
+            if h >= 0:
+                prv[h] = v
+            head[s2] = v
+            slot[v] = s2
+            count += 1
+            if b < lo:
+                lo = b
+    cur = lo
+    scans = 0
+    while count > 0:
+        s = cur % nb
+        while head[s] >= 0:
+            u = head[s]
+            q = nxt[u]
+            head[s] = q
+            if q >= 0:
+                prv[q] = -1
+            slot[u] = -1
+            count -= 1
+            scans += 1
+            if scans > max_scans:
+                return -1, nt
+            d = dist[u]
+            lu = label[u]
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                nd = d + weights[e]
+                if nd < dist[v] and nd <= cutoff:
+                    if track and dist[v] == np.inf:
+                        touched[nt] = v
+                        nt += 1
+                    dist[v] = nd
+                    label[v] = lu
+                    b = np.int64(nd * inv)
+                    if b < cur:
+                        b = cur  # rounding, or a zero-minute arc: stay in the bucket being scanned
+                    if slot[v] >= 0:
+                        os_ = slot[v]
+                        p = prv[v]
+                        q = nxt[v]
+                        if p >= 0:
+                            nxt[p] = q
+                        else:
+                            head[os_] = q
+                        if q >= 0:
+                            prv[q] = p
+                        count -= 1
+                    s2 = b % nb
+                    h = head[s2]
+                    nxt[v] = h
+                    prv[v] = -1
+                    if h >= 0:
+                        prv[h] = v
+                    head[s2] = v
+                    slot[v] = s2
+                    count += 1
+        cur += 1
+    return scans, nt
+
+
+@njit(cache=True)
+def multi_source(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb):
+    """Minutes from the nearest seed to every node, and that seed's label (bucket queue, heap fallback).
+
+    Seeds may repeat a node (several facilities, or one facility snapped to both ends of an edge); the smallest
+    start time wins. Nodes farther than ``cutoff`` stay ``inf``/``-1``. ``nb == 0`` selects the heap.
+    """
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    label = np.full(n, -1, dtype=np.int32)
+    if nb > 0:
+        nxt = np.empty(n, dtype=np.int32)
+        prv = np.empty(n, dtype=np.int32)
+        slot = np.full(n, -1, dtype=np.int32)
+        head = np.full(nb, -1, dtype=np.int32)
+        scans, _ = bucket_search(
+            indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb,
+            4 * n + seed_nodes.shape[0], dist, label, nxt, prv, slot, head, np.empty(0, dtype=np.int32),
+        )  # fmt: skip
+        if scans >= 0:
+            return dist, label
+        dist[:] = np.inf
+        label[:] = -1
+    heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label)
     return dist, label
+
+
+@njit(cache=True, parallel=True)
+def multi_source_groups(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, group_ptr, cutoff, delta, nb):
+    """One multi-source search per group of seeds (e.g. one per tier of care), groups spread over cores."""
+    n = indptr.shape[0] - 1
+    g = group_ptr.shape[0] - 1
+    dist = np.empty((g, n))
+    label = np.empty((g, n), dtype=np.int32)
+    for i in prange(g):
+        a, b = group_ptr[i], group_ptr[i + 1]
+        d, lab = multi_source(
+            indptr, indices, weights, seed_nodes[a:b], seed_minutes[a:b], seed_labels[a:b], cutoff, delta, nb
+        )
+        dist[i] = d
+        label[i] = lab
+    return dist, label
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bounded single-source batches (catchments, OD tables)
+
+
+@njit(cache=True, parallel=True)
+def within_batch(indptr, indices, weights, sources, offsets, todo, cutoff, delta, nb, cap, out_node, out_min, start,
+                 count):  # fmt: skip
+    """Bounded search from each source in ``todo``, spread over ``out_node.shape[0]`` workers (one queue each).
+
+    Worker ``t`` writes the nodes it reaches from its sources one after the other into ``out_node[t]``/
+    ``out_min[t]`` and records ``start[k]``/``count[k]`` (flat offsets into ``out_node``). A source whose result
+    does not fit in what is left of ``cap`` gets ``start[k] = -1`` and is retried by the caller in a later round.
+    """
+    n = indptr.shape[0] - 1
+    nw = out_node.shape[0]
+    for t in prange(nw):
+        dist = np.full(n, np.inf)
+        label = np.zeros(n, dtype=np.int32)
+        nxt = np.empty(n, dtype=np.int32)
+        prv = np.empty(n, dtype=np.int32)
+        slot = np.full(n, -1, dtype=np.int32)
+        head = np.full(nb, -1, dtype=np.int32)
+        touched = np.empty(n, dtype=np.int32)
+        seed = np.empty(1, dtype=np.int32)
+        seed_min = np.empty(1)
+        seed_lab = np.zeros(1, dtype=np.int32)
+        pos = 0
+        full = False
+        for j in range(t, todo.shape[0], nw):
+            k = todo[j]
+            if full:
+                start[k] = -1
+                continue
+            seed[0] = sources[k]
+            seed_min[0] = offsets[k]
+            scans, nt = bucket_search(
+                indptr, indices, weights, seed, seed_min, seed_lab, cutoff, delta, nb, 1 << 62,
+                dist, label, nxt, prv, slot, head, touched,
+            )  # fmt: skip
+            if pos + nt > cap:
+                full = True
+                start[k] = -1
+            else:
+                start[k] = t * cap + pos
+                count[k] = nt
+                for i in range(nt):
+                    v = touched[i]
+                    out_node[t, pos + i] = v
+                    out_min[t, pos + i] = dist[v]
+                pos += nt
+            for i in range(nt):
+                dist[touched[i]] = np.inf
+
+
+@njit(cache=True)
+def copy_slices(src_node, src_min, src_start, counts, dst_start, dst_node, dst_min):
+    """``dst[dst_start[j]:+counts[j]] = src[src_start[j]:+counts[j]]`` for both arrays (``src_start < 0``: skip)."""
+    for j in range(counts.shape[0]):
+        s = src_start[j]
+        if s < 0:
+            continue
+        o = dst_start[j]
+        for i in range(counts[j]):
+            dst_node[o + i] = src_node[s + i]
+            dst_min[o + i] = src_min[s + i]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# k nearest sources per node
+
+
+@njit(cache=True)
+def k_nearest(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, k, cutoff):
+    """For every node, the ``k`` closest distinct labels and their minutes, closest first (inf / -1 pad).
+
+    Each node is settled at most once per label and at most ``k`` times in all (a k-label Dijkstra).
+    """
+    n = indptr.shape[0] - 1
+    dist = np.full((k, n), np.inf)
+    lab = np.full((k, n), -1, dtype=np.int32)
+    cnt = np.zeros(n, dtype=np.int32)
+    hd = np.empty(1024)
+    hv = np.empty(1024, dtype=np.int64)  # node * L + label, so one heap value carries both
+    L = np.int64(seed_labels.max() + 1) if seed_labels.shape[0] else np.int64(1)
+    size = 0
+    for i in range(seed_nodes.shape[0]):
+        d = seed_minutes[i]
+        if d <= cutoff:
+            if size == hd.shape[0]:
+                hd, hv = _grow(hd, hv)
+            size = _push4(hd, hv, size, d, np.int64(seed_nodes[i]) * L + seed_labels[i])
+    while size > 0:
+        d, key, size = _pop4(hd, hv, size)
+        u = key // L
+        s = np.int32(key - u * L)
+        c = cnt[u]
+        if c >= k:
+            continue
+        seen = False
+        for j in range(c):
+            if lab[j, u] == s:
+                seen = True
+                break
+        if seen:
+            continue
+        dist[c, u] = d
+        lab[c, u] = s
+        cnt[u] = c + 1
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            nd = d + weights[e]
+            cv = cnt[v]
+            if nd > cutoff or cv >= k:
+                continue
+            dup = False
+            for j in range(cv):
+                if lab[j, v] == s:
+                    dup = True
+                    break
+            if dup:
+                continue
+            if size == hd.shape[0]:
+                hd, hv = _grow(hd, hv)
+            size = _push4(hd, hv, size, nd, np.int64(v) * L + s)
+    return dist, lab
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# incremental removal
+
+
+@njit(cache=True)
+def boundary_seeds(rindptr, rindices, rweights, dist, label, affected):
+    """Start minutes for the nodes that lost their source: the best arc in from a node that kept its source.
+
+    ``rindptr``/``rindices``/``rweights`` is the graph turned around relative to the search (arcs into a node).
+    """
+    n = rindptr.shape[0] - 1
+    nodes = np.empty(n, dtype=np.int32)
+    mins = np.empty(n)
+    labs = np.empty(n, dtype=np.int32)
+    m = 0
+    for v in range(n):
+        if not affected[v]:
+            continue
+        best = np.inf
+        bl = -1
+        for e in range(rindptr[v], rindptr[v + 1]):
+            u = rindices[e]
+            if affected[u]:
+                continue
+            nd = dist[u] + rweights[e]
+            if nd < best:
+                best = nd
+                bl = label[u]
+        if bl >= 0:
+            nodes[m] = v
+            mins[m] = best
+            labs[m] = bl
+            m += 1
+    return nodes[:m], mins[:m], labs[:m]

@@ -113,6 +113,16 @@ class Network:
         self.arc_tail, self.arc_head, self.arc_minutes = tail, head, w
         self.indptr, self.indices, self.minutes = _csr(tail, head, w, self.n_nodes)
         self._reverse = None
+        # kernels run on a cache-friendly renumbering (Hilbert order of x, y); callers only ever see their own ids
+        self._perm = None if self.x is None or self.n_nodes < 2 else hilbert_order(self.x, self.y)
+        self._rank = None
+        if self._perm is not None:
+            self._rank = np.empty(self.n_nodes, dtype=np.int32)
+            self._rank[self._perm] = np.arange(self.n_nodes, dtype=np.int32)
+        self._kcsr = {}
+        w_pos = w[w > 0]
+        self.min_positive_minutes = float(w_pos.min()) if w_pos.size else 0.0
+        self.max_minutes = float(w.max()) if w.size else 0.0
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -158,7 +168,37 @@ class Network:
         return self._reverse
 
     def csr(self, reverse: bool = False):
+        """``(indptr, indices, minutes)`` in the caller's node ids (``reverse``: arcs turned around)."""
         return self.reverse_csr() if reverse else (self.indptr, self.indices, self.minutes)
+
+    # -- what the kernels see ---------------------------------------------------------------------------
+    def kernel_csr(self, reverse: bool = False):
+        """CSR in kernel node order (int32 ``indptr`` when it fits); map ids with :meth:`to_kernel`."""
+        if reverse not in self._kcsr:
+            if self._rank is None:
+                indptr, indices, w = self.csr(reverse)
+            else:
+                t, h = self._rank[self.arc_tail], self._rank[self.arc_head]
+                if reverse:
+                    t, h = h, t
+                indptr, indices, w = _csr(t, h, self.arc_minutes, self.n_nodes)
+            if indptr[-1] < 2**31 - 1:
+                indptr = indptr.astype(np.int32)
+            self._kcsr[reverse] = (indptr, indices.astype(np.int32), np.ascontiguousarray(w, dtype=np.float64))
+        return self._kcsr[reverse]
+
+    def to_kernel(self, nodes: np.ndarray) -> np.ndarray:
+        """Caller node ids -> kernel node ids (int32)."""
+        nodes = np.asarray(nodes)
+        return nodes.astype(np.int32) if self._rank is None else self._rank[nodes]
+
+    def from_kernel(self, values: np.ndarray) -> np.ndarray:
+        """Per-node values in kernel order (last axis) -> the caller's node order."""
+        return values if self._rank is None else values[..., self._rank]
+
+    def kernel_nodes_to_ids(self, knodes: np.ndarray) -> np.ndarray:
+        """Kernel node ids -> caller node ids."""
+        return knodes if self._perm is None else self._perm[knodes].astype(np.int32)
 
     @property
     def geometry(self) -> np.ndarray:
@@ -193,12 +233,20 @@ class Network:
         return paths.within(self, sources, cutoff, reverse=reverse)
 
     # -- snapping -----------------------------------------------------------------------------------
-    def snap(self, px: np.ndarray, py: np.ndarray) -> Snap:
-        """Snap points (network CRS) onto their nearest link."""
+    def snap(self, px: np.ndarray, py: np.ndarray, mode: str = "edge") -> Snap:
+        """Snap points (network CRS) onto their nearest link.
+
+        ``mode="node"`` snaps to the nearest link end instead (what many tools do); it exists so the error of
+        node snapping can be measured, and is expressed as a point sitting at that end of one of its links.
+        """
         px = np.asarray(px, dtype=np.float64)
         py = np.asarray(py, dtype=np.float64)
+        if mode not in ("edge", "node"):
+            raise InputError(f"snap mode must be 'edge' or 'node', got {mode!r}")
         if px.size == 0:
             return Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        if mode == "node":
+            return self._snap_node(px, py)
         geoms = self.geometry
         if self._tree is None:
             self._tree = shapely.STRtree(geoms)
@@ -211,6 +259,19 @@ class Network:
         t = shapely.line_locate_point(geoms[link], pts, normalized=True)
         t = np.nan_to_num(np.clip(t, 0.0, 1.0))
         return Snap(link, t, off)
+
+    def _snap_node(self, px, py) -> Snap:
+        from scipy.spatial import cKDTree
+
+        if self.x is None:
+            raise InputError("this network has no node coordinates; pass x and y to snap points")
+        ends = np.concatenate([self.link_u, self.link_v])
+        which = np.concatenate([np.arange(self.n_links), np.arange(self.n_links)])
+        node, first = np.unique(ends, return_index=True)
+        dist, i = cKDTree(np.column_stack([self.x[node], self.y[node]])).query(np.column_stack([px, py]))
+        link = which[first[i]]
+        t = np.where(self.link_u[link] == node[i], 0.0, 1.0)
+        return Snap(link.astype(np.int64), t, np.asarray(dist, dtype=np.float64))
 
     def seeds(self, snap: Snap, walk_kmh: float = WALK_KMH, reverse: bool = False):
         """Start nodes and start minutes for sources sitting on links.
@@ -276,9 +337,39 @@ class Network:
 
 
 def _part(frac: np.ndarray, minutes: np.ndarray) -> np.ndarray:
-    """Minutes for a fraction of a link; zero length costs nothing even where the direction is forbidden."""
+    """Minutes to drive ``frac`` of a link; a point sitting on the end drives nothing, even on a one-way link
+    (``0 * inf`` would be NaN)."""
     with np.errstate(invalid="ignore"):
         return np.where(frac > 0, frac * minutes, 0.0)
+
+
+def hilbert_order(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Node order along a Hilbert curve over ``x, y``: nodes near in space get near ids, so a search touches
+    few cache lines. Measured on DIMACS NY: as fast as the (already spatial) file order; a random order of the
+    same graph is 1.4x (NY) to 1.8x (North-East) slower, which is what OSM node ids look like."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    side = (1 << bits) - 1
+    span_x = np.ptp(x[ok]) if ok.any() else 0.0
+    span_y = np.ptp(y[ok]) if ok.any() else 0.0
+    x0 = x[ok].min() if ok.any() else 0.0
+    y0 = y[ok].min() if ok.any() else 0.0
+    xi = np.where(ok, (x - x0) / (span_x or 1.0) * side, 0).astype(np.int64)
+    yi = np.where(ok, (y - y0) / (span_y or 1.0) * side, 0).astype(np.int64)
+    d = np.zeros(x.size, dtype=np.int64)
+    s = 1 << (bits - 1)
+    while s > 0:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ~ry & rx
+        xi = np.where(flip, side - xi, xi)
+        yi = np.where(flip, side - yi, yi)
+        swap = ~ry
+        xi, yi = np.where(swap, yi, xi), np.where(swap, xi, yi)
+        s >>= 1
+    return np.argsort(d, kind="stable").astype(np.int32)
 
 
 def _collapse_parallel(tail, head, w):

@@ -1,12 +1,24 @@
-"""Shortest-path orchestration: validate inputs, call the numba kernels, shape the results."""
+"""Shortest-path orchestration: validate inputs, call the numba kernels, shape the results.
+
+Everything here speaks the caller's node ids; the :class:`~geoaccess.network.Network` renumbers nodes for the
+kernels (``to_kernel`` / ``from_kernel``) and nothing outside this module sees that order.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numba
 import numpy as np
 import pandas as pd
 
 from geoaccess import _kernels
 from geoaccess.errors import InputError
+
+#: the bucket queue keeps at most this many buckets (its head array stays in cache)
+_MAX_BUCKETS = 4096
+#: beyond this many buckets (seed minutes spread far apart) the heap is used instead
+_HEAP_ABOVE = 1 << 22
 
 
 def _check_sources(net, sources, offsets):
@@ -24,30 +36,68 @@ def _check_sources(net, sources, offsets):
         raise InputError(f"offsets must have one value per source ({sources.size}), got {offsets.shape}")
     if not np.all(np.isfinite(offsets) & (offsets >= 0)):
         raise InputError("offsets must be finite, non-negative minutes")
-    return sources.astype(np.int32), offsets
+    return sources.astype(np.int64), offsets
 
 
 def _cutoff(cutoff) -> float:
     if cutoff is None:
         return np.inf
-    c = float(cutoff)
+    try:
+        c = float(cutoff)
+    except (TypeError, ValueError):
+        raise InputError(f"cutoff must be a non-negative number of minutes, got {cutoff!r}") from None
     if not c >= 0:
         raise InputError(f"cutoff must be a non-negative number of minutes, got {cutoff!r}")
     return c
 
 
+def _queue(net, seed_minutes, cutoff: float):
+    """Bucket width and count for the bucket queue; ``nb == 0`` means use the heap.
+
+    The width is the smallest positive arc (so no node is scanned twice) unless that needs more than
+    :data:`_MAX_BUCKETS` buckets to span the longest arc; then it is widened (a few rescans, measured faster on NY).
+    """
+    wmax = net.max_minutes
+    wmin = net.min_positive_minutes
+    if wmax <= 0:
+        return 1.0, 2
+    delta = max(wmin, wmax / _MAX_BUCKETS)
+    spread = 0.0
+    if len(seed_minutes):
+        live = seed_minutes[seed_minutes <= cutoff]
+        if live.size:
+            spread = float(live.max() - live.min())
+    nb = int(max(wmax, spread) / delta) + 2
+    return delta, (nb if nb <= _HEAP_ABOVE else 0)
+
+
+def _check_seeds(net, nodes, minutes, labels):
+    nodes = np.asarray(nodes)
+    minutes = np.asarray(minutes, dtype=np.float64)
+    labels = np.asarray(labels)
+    if not (nodes.shape == minutes.shape == labels.shape) or nodes.ndim != 1:
+        raise InputError("seed nodes, minutes and labels must be 1-D arrays of one length")
+    if nodes.size:
+        if not np.issubdtype(nodes.dtype, np.integer):
+            raise InputError(f"seed nodes must be integer node ids, got dtype {nodes.dtype}")
+        if nodes.min() < 0 or nodes.max() >= net.n_nodes:
+            raise InputError(f"seed node ids must lie in 0..{net.n_nodes - 1}")
+        if not np.all((minutes >= 0) & ~np.isnan(minutes)):
+            raise InputError("seed minutes must be non-negative")
+    return net.to_kernel(nodes), minutes, labels.astype(np.int32)
+
+
 def seeded(net, nodes, minutes, labels, cutoff=None, reverse=False):
-    """Multi-source search from explicit seeds (node, start minutes, label); labels pass through."""
-    indptr, indices, w = net.csr(reverse)
-    return _kernels.multi_source_dijkstra(
-        indptr,
-        indices,
-        w,
-        np.asarray(nodes, dtype=np.int32),
-        np.asarray(minutes, dtype=np.float64),
-        np.asarray(labels, dtype=np.int32),
-        _cutoff(cutoff),
-    )
+    """Multi-source search from explicit seeds (node, start minutes, label); labels pass through.
+
+    Returns per-node minutes (``inf`` beyond reach or ``cutoff``) and the label of the seed that reached it (-1).
+    """
+    knodes, minutes, labels = _check_seeds(net, nodes, minutes, labels)
+    c = _cutoff(cutoff)
+    indptr, indices, w = net.kernel_csr(reverse)
+    delta, nb = _queue(net, minutes, c)
+    dist, lab = _kernels.multi_source(indptr, indices, w, knodes, minutes, labels, c, delta, nb)
+    return net.from_kernel(dist), net.from_kernel(lab)
 
 
 def nearest(net, sources, offsets=None, cutoff=None, reverse=False):
@@ -57,13 +107,206 @@ def nearest(net, sources, offsets=None, cutoff=None, reverse=False):
     return seeded(net, sources, offsets, labels, cutoff=cutoff, reverse=reverse)
 
 
+def nearest_groups(net, groups, offsets=None, cutoff=None, reverse=False):
+    """:func:`nearest` for several groups of sources at once (e.g. one per tier), the groups spread over cores.
+
+    Returns ``(G, n)`` minutes and ``(G, n)`` positions within each group.
+    """
+    if len(groups) == 0:
+        raise InputError("groups must hold at least one group of sources")
+    offsets = [None] * len(groups) if offsets is None else offsets
+    if len(offsets) != len(groups):
+        raise InputError(f"offsets must have one entry per group ({len(groups)}), got {len(offsets)}")
+    checked = [_check_sources(net, s, o) for s, o in zip(groups, offsets, strict=True)]
+    c = _cutoff(cutoff)
+    nodes = net.to_kernel(np.concatenate([s for s, _ in checked]))
+    mins = np.concatenate([o for _, o in checked])
+    labs = np.concatenate([np.arange(s.size, dtype=np.int32) for s, _ in checked])
+    ptr = np.zeros(len(checked) + 1, dtype=np.int64)
+    np.cumsum([s.size for s, _ in checked], out=ptr[1:])
+    # one bucket count for every group: widest spread of any group
+    delta, nb = _queue(net, np.zeros(0), c)
+    for _, o in checked:
+        nb = min(nb, _queue(net, o, c)[1]) if nb else 0
+    indptr, indices, w = net.kernel_csr(reverse)
+    dist, lab = _kernels.multi_source_groups(indptr, indices, w, nodes, mins, labs, ptr, c, delta, nb)
+    return net.from_kernel(dist), net.from_kernel(lab)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# bounded searches: catchments and OD tables
+
+
+@dataclass
+class OD:
+    """Every node within a cutoff of each source, as CSR: source ``k`` reaches ``node[indptr[k]:indptr[k+1]]``
+    in ``minutes[...]`` (in order of discovery, not sorted). Unreached pairs are absent."""
+
+    indptr: np.ndarray  # (S+1,) int64
+    node: np.ndarray  # int32, caller node ids
+    minutes: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return int(self.node.shape[0])
+
+    @property
+    def source(self) -> np.ndarray:
+        """Source position of every row (int32)."""
+        return np.repeat(np.arange(self.indptr.size - 1, dtype=np.int32), np.diff(self.indptr))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table ``source, node, minutes``."""
+        return pd.DataFrame({"source": self.source, "node": self.node, "minutes": self.minutes})
+
+
+def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256.0) -> OD:
+    """Bounded search from every source (one queue per core), as an :class:`OD` table.
+
+    Sources are searched in blocks whose results fit in ``buffer_mb`` of worker buffers; each block is copied out
+    compactly, and the final arrays are filled block by block while blocks are freed, so the peak is about the
+    size of the result plus the buffers.
+    """
+    sources, offsets = _check_sources(net, sources, offsets)
+    c = _cutoff(cutoff)
+    indptr, indices, w = net.kernel_csr(reverse)
+    delta, nb = _queue(net, np.zeros(0), c)
+    ksrc = net.to_kernel(sources)
+    n = net.n_nodes
+    nw = max(1, min(numba.get_num_threads(), sources.size))
+    entry = 12  # int32 node + float64 minutes
+    cap = max(n, int(buffer_mb * 2**20 / entry / nw))
+    out_node = np.empty((nw, cap), dtype=np.int32)
+    out_min = np.empty((nw, cap))
+    start = np.full(sources.size, -1, dtype=np.int64)
+    count = np.zeros(sources.size, dtype=np.int64)
+    pieces = []
+    todo = np.arange(sources.size, dtype=np.int64)
+    while todo.size:
+        _kernels.within_batch(indptr, indices, w, ksrc, offsets, todo, c, delta, nb, cap, out_node, out_min,
+                              start, count)  # fmt: skip
+        done = todo[start[todo] >= 0]
+        if done.size == 0:  # one source's result exceeds a buffer: grow it
+            cap *= 2
+            out_node = np.empty((nw, cap), dtype=np.int32)
+            out_min = np.empty((nw, cap))
+            continue
+        ptr = np.zeros(done.size, dtype=np.int64)
+        np.cumsum(count[done][:-1], out=ptr[1:])
+        total = int(count[done].sum())
+        pn = np.empty(total, dtype=np.int32)
+        pm = np.empty(total)
+        _kernels.copy_slices(out_node.reshape(-1), out_min.reshape(-1), start[done], count[done], ptr, pn, pm)
+        pieces.append((done, ptr, net.kernel_nodes_to_ids(pn), pm))
+        todo = todo[start[todo] < 0]
+    del out_node, out_min
+    optr = np.zeros(sources.size + 1, dtype=np.int64)
+    np.cumsum(count, out=optr[1:])
+    node = np.empty(int(optr[-1]), dtype=np.int32)
+    minutes = np.empty(int(optr[-1]))
+    while pieces:
+        done, ptr, pn, pm = pieces.pop(0)
+        _kernels.copy_slices(pn, pm, ptr, count[done], optr[done], node, minutes)
+        del pn, pm
+    return OD(optr, node, minutes)
+
+
+def od_blocks(net, sources, cutoff, reverse=False, offsets=None, block: int = 256, buffer_mb: float = 256.0):
+    """Yield ``(first source position, OD)`` for consecutive blocks of ``block`` sources.
+
+    For tables too large to hold at once (thousands of sources with wide cutoffs): consume each block (e.g. sum
+    supply-to-demand ratios) and drop it, so the peak stays at one block plus the worker buffers.
+    """
+    sources, offsets = _check_sources(net, sources, offsets)
+    for a in range(0, sources.size, block):
+        yield a, od(net, sources[a : a + block], cutoff, reverse=reverse, offsets=offsets[a : a + block],
+                    buffer_mb=buffer_mb)  # fmt: skip
+
+
 def within(net, sources, cutoff, reverse=False) -> pd.DataFrame:
     """Long table ``source, node, minutes`` of every node within ``cutoff`` of each source."""
-    sources, offsets = _check_sources(net, sources, None)
+    return od(net, sources, cutoff, reverse=reverse).to_frame()
+
+
+def k_nearest(net, sources, k: int, cutoff=None, offsets=None, reverse=False):
+    """The ``k`` closest sources of every node: ``(k, n)`` minutes (closest first, inf pad) and ``(k, n)``
+    positions in ``sources`` (-1 pad). A source is counted once even if it sits on several nodes."""
+    sources, offsets = _check_sources(net, sources, offsets)
+    if int(k) != k or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}")
     c = _cutoff(cutoff)
-    frames = []
-    for k, s in enumerate(sources):
-        d, _ = seeded(net, [s], [0.0], [0], cutoff=c, reverse=reverse)
-        hit = np.flatnonzero(np.isfinite(d))
-        frames.append(pd.DataFrame({"source": k, "node": hit, "minutes": d[hit]}))
-    return pd.concat(frames, ignore_index=True)
+    indptr, indices, w = net.kernel_csr(reverse)
+    labels = np.arange(sources.size, dtype=np.int32)
+    dist, lab = _kernels.k_nearest(indptr, indices, w, net.to_kernel(sources), offsets, labels, int(k), c)
+    return net.from_kernel(dist), net.from_kernel(lab)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# incremental updates
+
+
+class NearestState:
+    """A nearest-source result that follows facilities being added and removed without a full recompute.
+
+    Adding a source runs a pruned search from it that only touches the nodes it now serves; removing one resets
+    the nodes it served and searches again from their boundary with the nodes that kept their source. Both give
+    the same minutes as :func:`nearest` over the current sources (labels may differ only on exact ties).
+    Positions are stable: a removed source keeps its position, which no node will carry again.
+    """
+
+    def __init__(self, net, sources, offsets=None, cutoff=None, reverse=False):
+        sources, offsets = _check_sources(net, sources, offsets)
+        self.net = net
+        self.reverse = bool(reverse)
+        self.cutoff = _cutoff(cutoff)
+        self.sources = list(sources)
+        self.offsets = list(offsets)
+        self.active = [True] * sources.size
+        indptr, indices, w = net.kernel_csr(self.reverse)
+        delta, nb = _queue(net, offsets, self.cutoff)
+        labels = np.arange(sources.size, dtype=np.int32)
+        self._dist, self._label = _kernels.multi_source(
+            indptr, indices, w, net.to_kernel(sources), offsets, labels, self.cutoff, delta, nb
+        )
+
+    @property
+    def minutes(self) -> np.ndarray:
+        return self.net.from_kernel(self._dist)
+
+    @property
+    def nearest(self) -> np.ndarray:
+        return self.net.from_kernel(self._label)
+
+    def add_source(self, node: int, offset: float = 0.0) -> int:
+        """Add a source at ``node`` (start ``offset`` minutes); returns its position."""
+        _check_sources(self.net, np.array([node]), np.array([offset]))
+        pos = len(self.sources)
+        self.sources.append(int(node))
+        self.offsets.append(float(offset))
+        self.active.append(True)
+        indptr, indices, w = self.net.kernel_csr(self.reverse)
+        _kernels.heap_search(
+            indptr, indices, w, self.net.to_kernel(np.array([node])), np.array([float(offset)]),
+            np.array([pos], dtype=np.int32), self.cutoff, self._dist, self._label,
+        )  # fmt: skip
+        return pos
+
+    def remove_source(self, position: int) -> None:
+        """Remove the source at ``position`` (as returned by :meth:`add_source` or its index at construction)."""
+        if not (0 <= position < len(self.sources)) or not self.active[position]:
+            raise InputError(f"no active source at position {position!r}")
+        self.active[position] = False
+        affected = self._label == position
+        self._dist[affected] = np.inf
+        self._label[affected] = -1
+        # arcs *into* a node of the search graph are the other direction's CSR
+        rptr, rind, rw = self.net.kernel_csr(not self.reverse)
+        nodes, mins, labs = _kernels.boundary_seeds(rptr, rind, rw, self._dist, self._label, affected)
+        # other sources that sit inside the hole start it again themselves
+        pos = np.flatnonzero(np.array(self.active))
+        knode = self.net.to_kernel(np.array(self.sources, dtype=np.int64)[pos])
+        inside = affected[knode]
+        nodes = np.concatenate([nodes, knode[inside]]).astype(np.int32)
+        mins = np.concatenate([mins, np.array(self.offsets)[pos][inside]])
+        labs = np.concatenate([labs, pos[inside].astype(np.int32)])
+        indptr, indices, w = self.net.kernel_csr(self.reverse)
+        _kernels.heap_search(indptr, indices, w, nodes, mins, labs, self.cutoff, self._dist, self._label)

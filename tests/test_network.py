@@ -43,3 +43,34 @@ def test_same_link_direct_trip(line_net):
     dem = line_net.snap(np.array([400.0]), np.array([0.0]))
     r = nearest_facility(line_net, fac, dem, np.array([True]), to_facility=True)
     assert r.minutes[0] == pytest.approx(0.2)
+
+
+def test_node_snap_mode_sits_on_the_nearest_node(line_net):
+    s = line_net.snap(np.array([250.0, 1900.0]), np.array([75.0, 0.0]), mode="node")
+    ends = np.where(s.t == 0, line_net.link_u[s.link], line_net.link_v[s.link])
+    assert list(ends) == [0, 2]
+    assert s.offroad_m[0] == pytest.approx(np.hypot(250, 75))
+    fac = line_net.snap(np.array([0.0]), np.array([0.0]))
+    edge = nearest_facility(line_net, fac, line_net.snap(np.array([250.0]), np.array([75.0])), np.array([True]))
+    node = nearest_facility(line_net, fac, s, np.array([True]))
+    # node snapping walks the whole way to node 0 instead of driving the quarter link
+    assert node.minutes[0] == pytest.approx(np.hypot(250, 75) / 75)
+    assert node.minutes[0] > edge.minutes[0]
+    with pytest.raises(ValueError, match="snap mode"):
+        line_net.snap(np.array([0.0]), np.array([0.0]), mode="vertex")
+
+
+def test_hilbert_renumbering_is_invisible():
+    rng = np.random.default_rng(1)
+    n = 200
+    t, h = rng.integers(0, n, 800), rng.integers(0, n, 800)
+    w = rng.random(800)
+    plain = Network.from_arrays(t, h, w)
+    spatial = Network.from_arrays(t, h, w, x=rng.random(n), y=rng.random(n))
+    assert spatial._perm is not None and not np.array_equal(spatial._perm, np.arange(n))
+    a, la = plain.nearest(np.array([3, 77]))
+    b, lb = spatial.nearest(np.array([3, 77]))
+    np.testing.assert_array_equal(a, b)
+    for rev in (False, True):
+        for pa, sa in zip(plain.csr(rev), spatial.csr(rev), strict=True):
+            np.testing.assert_array_equal(pa, sa)

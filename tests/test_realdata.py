@@ -40,7 +40,7 @@ def test_taiyuan_network_keeps_95_percent(taiyuan):
 
 
 def test_taiyuan_centroid_minutes(taiyuan):
-    from test_load_roads import od_minutes
+    from tests.test_load_roads import od_minutes
 
     c = builtin_counties("1401").set_index("county_name").loc[URBAN]
     cen = c.to_crs(taiyuan.crs).geometry.centroid.to_crs("EPSG:4326")
