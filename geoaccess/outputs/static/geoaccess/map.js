@@ -198,7 +198,9 @@
             hits++;
             var li = el("li", null, markers[i].gaName);
             li.gaMarker = markers[i];
-            L.DomEvent.on(li, "click", function () {
+            L.DomEvent.on(li, "click", function (ev) {
+              // the list is emptied below, so the map must not see this click (it would close the popup)
+              L.DomEvent.stop(ev);
               var mk = this.gaMarker;
               map.setView(mk.getLatLng(), Math.max(map.getZoom(), 13));
               mk.openPopup();
