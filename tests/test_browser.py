@@ -217,7 +217,7 @@ def test_injected_names_stay_text(browser, tmp_path, shots):
         assert not any(u.endswith("/x") for u in urls), "the injected <img src=x> must not load"
         assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
         try:
-            browser.switch_to.alert
+            _ = browser.switch_to.alert
             pytest.fail("an alert opened")
         except NoAlertPresentException:
             pass
