@@ -65,7 +65,7 @@ TEXT: dict[str, dict[str, str]] = {
     "settings": {"zh": "研究设置与数据来源", "en": "Settings and data sources"},
     "all_columns": {"zh": "区县表全部字段", "en": "All columns of the county table"},
     "table_note": {
-        "zh": "点击表头排序。比例为{t}内人口占比，颜色表示是否达到目标。",
+        "zh": "点击表头排序。比例为各层级标准时间内的人口占比，颜色表示是否达到目标。",
         "en": "Click a column header to sort. Shares are people within each tier's threshold, coloured by pass/fail against the target.",
     },
     "map_of": {
@@ -83,6 +83,10 @@ TEXT: dict[str, dict[str, str]] = {
     "basemap_none": {"zh": "无底图（离线）", "en": "no basemap (offline)"},
     "basemap": {"zh": "底图", "en": "basemap"},
     "legend_symbols": {"zh": "机构层级", "en": "facility tier"},
+    "names": {"zh": "区县名称", "en": "county names"},
+    "synthetic_label": {"zh": "合成数据", "en": "Synthetic data"},
+    "all_pass": {"zh": "各层级均达标", "en": "meets every tier's target"},
+    "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
 }
 
 TIER_LABELS = {
@@ -110,6 +114,23 @@ ZONE_RULES = {
         "zh": "各层级均达标：调整布局而非新增",
         "en": "meets every tier's target: adjust the spread rather than add",
     },
+}
+
+SETTING_LABELS = {
+    "study": {"zh": "研究", "en": "study"},
+    "roads": {"zh": "道路", "en": "roads"},
+    "facilities": {"zh": "医疗机构", "en": "facilities"},
+    "population": {"zh": "人口", "en": "population"},
+    "counties": {"zh": "区县边界", "en": "counties"},
+    "census": {"zh": "人口普查", "en": "census"},
+    "synthetic": {"zh": "合成数据说明", "en": "synthetic data"},
+    "profile": {"zh": "出行方式", "en": "travel profile"},
+    "direction": {"zh": "出行方向", "en": "direction"},
+    "walk_kmh": {"zh": "步行速度（公里/小时）", "en": "walking speed (km/h)"},
+    "serve_lower_tiers": {"zh": "上级机构兼顾下级服务", "en": "higher tiers serve lower tiers"},
+    "tiers": {"zh": "层级、标准时间与目标", "en": "tiers, thresholds and targets"},
+    "basemap": {"zh": "底图", "en": "basemap"},
+    "language": {"zh": "语言", "en": "language"},
 }
 
 # labels of county-table columns others may add; anything else is shown by its name

@@ -16,7 +16,16 @@ import pandas as pd
 
 from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import write_text
-from geoaccess.outputs.maps import CURRENT, STATUS_COLOR, ZONE_COLOR, MapContext, e, extra_columns, fmt_value
+from geoaccess.outputs.maps import (
+    CURRENT,
+    STATUS_COLOR,
+    ZONE_COLOR,
+    MapContext,
+    e,
+    extra_columns,
+    fmt_value,
+    synthetic_html,
+)
 
 CSS = """
 body{font:14px/1.45 "Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:0;color:#222;background:#fff}
@@ -31,7 +40,8 @@ h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #e3e3e3;padding-bott
 .card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:200px;background:#fcfcfc}
 .card .big{font-size:26px;font-weight:bold}
 .card .sub{color:#555;font-size:13px}
-.card.bad .big{color:#c62828}.card.good .big{color:#1a7f37}
+.card .fails{font-weight:bold}.card.bad .fails{color:#c62828}.card.good .fails{color:#1a7f37}
+.card.bad{border-left:5px solid #d73027}.card.good{border-left:5px solid #1a9850}
 table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #d5d5d5;padding:4px 8px;text-align:right;vertical-align:top}
 th{background:#f3f3f3;font-weight:600}
@@ -44,6 +54,7 @@ table.sortable th.desc:after{content:" ▼";color:#333}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;white-space:nowrap}
 .zone{display:inline-block;padding:1px 6px;border-radius:3px;white-space:nowrap}
 .reasons{max-width:380px;font-size:12px;color:#444}
+.reasons .orig{color:#888;font-size:11px}
 .note{color:#555;font-size:13px}
 .curves{display:flex;flex-wrap:wrap;gap:18px}
 .curves figure{margin:0}
@@ -95,7 +106,7 @@ def coverage_curves(
 
 
 def _curve_svg(grid, share, names, statuses, threshold: float, target: float, lang: str) -> str:
-    w, h, ml, mr, mt, mb = 440, 250, 44, 110, 10, 34
+    w, h, ml, mr, mt, mb = 420, 250, 44, 90, 10, 34
     pw, ph = w - ml - mr, h - mt - mb
     xmax = float(grid[-1]) or 1.0
 
@@ -147,6 +158,36 @@ def _curve_svg(grid, share, names, statuses, threshold: float, target: float, la
     return "".join(parts)
 
 
+def _setting_label(key: str, lang: str) -> str:
+    return i18n.SETTING_LABELS.get(key, {}).get(lang, key)
+
+
+def reasons_html(row, tiers, lang: str) -> str:
+    """Why a county is in its zone, in the page's language: each failing tier's share against its target.
+
+    The county table's own ``reasons`` text follows in small print when it says more than that (scoring
+    may add reasons of its own).
+    """
+    parts = []
+    for t in tiers:
+        if str(row.get(f"{t.name}_status", "")) == "fail":
+            parts.append(
+                i18n.t(
+                    "reason_tier",
+                    lang,
+                    tier=i18n.tier_label(t.name, lang, t.label),
+                    t=f"{t.threshold_min:g}",
+                    s=fmt_value("share", row[f"{t.name}_share_within"], lang),
+                    target=f"{t.target_share:.0%}",
+                )
+            )
+    text = e("；".join(parts) if lang == "zh" else "; ".join(parts)) if parts else e(i18n.t("all_pass", lang))
+    original = str(row.get("reasons", "") or "")
+    if original and lang == "zh" and original != i18n.TEXT["all_pass"]["en"]:
+        text += f'<div class="orig">{e(original)}</div>'
+    return text
+
+
 def _cell(col: str, v, lang: str, cls: str = "") -> str:
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         fv = float(v)
@@ -187,7 +228,7 @@ def write_index(
             f'<div class="card {cls}"><div class="sub"><b>{e(tls[t.name])}</b> · '
             f"{e(i18n.t('within', lang, t=f'{t.threshold_min:g}'))}, {e(i18n.t('target', lang, s=f'{t.target_share:.0%}'))}</div>"
             f'<div class="big">{beyond:,.0f}</div><div class="sub">{e(i18n.t("people_beyond_h", lang, t=f"{t.threshold_min:g}"))}</div>'
-            f'<div class="sub">{e(i18n.t("failing_h", lang))}: <b>{e(i18n.t("of", lang, a=failing, b=n))}</b></div></div>'
+            f'<div class="sub fails">{e(i18n.t("failing_h", lang))}: {e(i18n.t("of", lang, a=failing, b=n))}</div></div>'
         )
     if "zone" in table.columns:
         zc = table["zone"].value_counts()
@@ -242,7 +283,7 @@ def write_index(
             )
         else:
             cells.append("<td></td>")
-        cells.append(f'<td class="l reasons">{e(r.get("reasons", ""))}</td>')
+        cells.append(f'<td class="l reasons">{reasons_html(r, tiers, lang)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     legend = " ".join(
         f'<span class="badge" style="background:{c}">{e(i18n.TEXT[k][lang])}</span>' for k, c in STATUS_COLOR.items()
@@ -280,9 +321,16 @@ def write_index(
             f'<div class="curves">{"".join(figs)}</div>'
         )
 
-    sets = "".join(f'<tr><th class="l">{e(k)}</th><td class="l">{e(v)}</td></tr>' for k, v in settings.items())
-    srcs = "".join(f'<tr><th class="l">{e(k)}</th><td class="l">{e(v)}</td></tr>' for k, v in sources)
-    banner = f'<div class="banner" role="note"><b>⚠</b> {e(ctx.note)}</div>' if ctx.note else ""
+    shown = {k for k, _ in sources}
+    sets = "".join(
+        f'<tr><th class="l">{e(_setting_label(k, lang))}</th><td class="l">{e(v)}</td></tr>'
+        for k, v in settings.items()
+        if k not in shown
+    )
+    srcs = "".join(
+        f'<tr><th class="l">{e(_setting_label(k, lang))}</th><td class="l">{e(v)}</td></tr>' for k, v in sources
+    )
+    banner = f'<div class="banner" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
     nav = "".join(
         f'<a href="{e(href)}"{CURRENT if href == Path(path).name else ""}>{e(label)}</a>' for label, href in ctx.nav
     )

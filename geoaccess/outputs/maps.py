@@ -154,31 +154,41 @@ def surface_image(path: str | Path, grid, transform, crs, threshold: float, shif
     return [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(east), 6)]]
 
 
-def catchment_bands(grid, transform, crs, minutes: Sequence[float]) -> list[tuple[float, object]]:
+def catchment_bands(
+    grid, transform, crs, minutes: Sequence[float], reach_m: float = 1500.0
+) -> list[tuple[float, object]]:
     """Polygons (WGS84) of the area within each number of minutes, derived from the travel-time grid.
 
-    The grid holds minutes only where people live, so gaps of a few empty cells are closed first and
-    specks smaller than a few cells dropped; outlines are then simplified to about 150 m.
+    The grid holds minutes only where people live. So that a band reads as an area rather than a
+    scatter of villages, each empty cell takes the minutes of the nearest populated cell within
+    ``reach_m`` metres; specks under about half a square kilometre are dropped and outlines are simplified.
     """
     if not _is_wgs84(crs):
         grid, transform = _reproject(grid, transform, crs, "EPSG:4326")
     cell = abs(transform.a)
+    lat0 = transform.f + transform.e * grid.shape[0] / 2
+    cell_m = cell * 111_320.0 * max(math.cos(math.radians(lat0)), 0.1)
+    empty = np.isnan(grid)
+    if empty.all():
+        return []
+    dist, (ii, jj) = ndimage.distance_transform_edt(empty, return_indices=True)
+    filled = np.where(dist * cell_m <= reach_m, grid[ii, jj], np.nan)
+    min_cells = max(6, int(0.5e6 / cell_m**2))
+    finite = ~np.isnan(filled)
     out = []
-    finite = ~np.isnan(grid)
     for b in minutes:
-        mask = finite & (np.where(finite, grid, np.inf) <= b)
+        mask = finite & (np.where(finite, filled, np.inf) <= b)
         if not mask.any():
             continue
-        mask = ndimage.binary_closing(mask, structure=np.ones((3, 3), bool), iterations=2)
         mask = ndimage.binary_fill_holes(mask)
         lab, n = ndimage.label(mask)
         if n:
             sizes = ndimage.sum(mask, lab, index=np.arange(1, n + 1))
-            mask = np.isin(lab, 1 + np.flatnonzero(sizes >= 6))
+            mask = np.isin(lab, 1 + np.flatnonzero(sizes >= min_cells))
         polys = [shape(g) for g, v in rasterio.features.shapes(mask.astype(np.uint8), mask=mask, transform=transform)]
         if not polys:
             continue
-        geom = shapely.union_all(polys).simplify(max(SIMPLIFY_DEG, 1.5 * cell), preserve_topology=True)
+        geom = shapely.union_all(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
         out.append((float(b), shapely.set_precision(geom, 1e-5)))
     return out
 
@@ -235,6 +245,11 @@ class MapContext:
         return {"url": self.basemap, "attribution": e(self.basemap_attribution)}
 
 
+def synthetic_html(ctx: MapContext) -> str:
+    """The synthetic-data label: a bold word in the page's language, then the study's note."""
+    return f"<b>⚠ {e(i18n.t('synthetic_label', ctx.lang))}</b> · {e(ctx.note)}"
+
+
 def _json_for_script(data) -> str:
     s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -247,7 +262,7 @@ def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: st
     nav = "".join(
         f'<a href="{e(href)}"{CURRENT if href == path.name else ""}>{e(label)}</a>' for label, href in ctx.nav
     )
-    note = f'<div class="ga-synthetic" role="note">{e(ctx.note)}</div>' if ctx.note else ""
+    note = f'<div class="ga-synthetic" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
     lang = "zh-CN" if ctx.lang == "zh" else "en"
     data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
     page = f"""<!DOCTYPE html>
@@ -362,7 +377,8 @@ def tier_map(
     (path.parent / IMG).mkdir(parents=True, exist_ok=True)
     img_bounds = surface_image(path.parent / img, grid, transform, crs, thr, ctx.shift)
 
-    band_minutes = sorted(set(float(m) for m in ctx.bands_min) | {float(thr)})
+    # bands far from the threshold only trace where people live; keep those that tell this tier something
+    band_minutes = sorted({float(m) for m in ctx.bands_min if thr / 4 <= m <= 2 * thr} | {float(thr)})
     bands = catchment_bands(grid, transform, crs, band_minutes)
     band_feats = []
     for k, (m, geom) in enumerate(bands):
@@ -371,7 +387,9 @@ def tier_map(
             {
                 "type": "Feature",
                 "properties": {
-                    "label": e(i18n.t("band", lang, t=f"{m:g}")),
+                    "label": e(
+                        i18n.t("band", lang, t=f"{m:g}") + (f" ({i18n.t('threshold', lang)})" if m == thr else "")
+                    ),
                     "color": BAND_LINE_COLORS[min(k, len(BAND_LINE_COLORS) - 1)],
                     "main": m == thr,
                 },
@@ -536,7 +554,8 @@ def overview_map(
             ["id", e(r["id"])],
         ]
         pts.append([float(lat[j]), float(lon[j]), rank, e(r["name"]), rows])
-    zones_present = [z for z in ZONE_COLOR if z in set(table.get("zone", []))]
+    # every zone, with how many counties it holds, so the scheme reads the same in every study
+    zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
     data = {
         "kind": "overview",
         "bounds": _bounds(counties, ctx.shift),
@@ -550,8 +569,12 @@ def overview_map(
             "title": e(i18n.t("zones_h", lang)),
             "hint": e(i18n.t("click_why", lang)),
             "areas": [
-                {"color": ZONE_COLOR[z], "label": e(i18n.zone_label(z, lang)), "note": e(i18n.ZONE_RULES[z][lang])}
-                for z in zones_present
+                {
+                    "color": ZONE_COLOR[z],
+                    "label": e(f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})"),
+                    "note": e(i18n.ZONE_RULES[z][lang]),
+                }
+                for z in ZONE_COLOR
             ],
             "tiers": tier_legend(tiers, lang, ranks[sel]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
@@ -566,5 +589,5 @@ def _tier_labels(tiers, lang: str) -> dict[str, str]:
 
 
 def _ui_text(lang: str) -> dict[str, str]:
-    keys = ("search", "no_match", "fullscreen", "zone", "reasons", "why", "open_map", "basemap_none")
+    keys = ("search", "no_match", "fullscreen", "zone", "reasons", "why", "open_map", "basemap_none", "names")
     return {k: e(i18n.t(k, lang)) for k in keys}

@@ -59,7 +59,7 @@
     }).addTo(map);
   }
 
-  var counties = null;
+  var counties = null, labels = [];
   if (D.counties) {
     var fill = D.counties.fill;
     counties = L.geoJSON(D.counties.geojson, {
@@ -73,6 +73,10 @@
         layer.on("mouseover", function () { layer.setStyle({ weight: 4 }); });
         layer.on("mouseout", function () { counties.resetStyle(layer); });
         if (D.kind === "overview") {
+          labels.push(L.marker(layer.getBounds().getCenter(), {
+            icon: L.divIcon({ className: "ga-label", html: "<span>" + p.name + "</span>", iconSize: null }),
+            interactive: false, keyboard: false
+          }));
           layer.bindTooltip("<b>" + p.name + "</b> · " + p.zone, { sticky: true, className: "ga-tip" });
           layer.bindPopup(whyHtml(p), { maxWidth: 380, className: "ga-why" });
         } else {
@@ -82,6 +86,7 @@
       }
     }).addTo(map);
     overlays[D.counties.name] = counties;
+    if (labels.length) overlays[T.names] = L.layerGroup(labels).addTo(map);
   }
 
   function whyHtml(p) {
@@ -146,7 +151,9 @@
   var Full = L.Control.extend({
     options: { position: "topleft" },
     onAdd: function () {
-      var b = el("a", "ga-fullscreen leaflet-bar-part", "⛶");
+      var b = el("a", "ga-fullscreen leaflet-bar-part",
+        '<svg width="16" height="16" viewBox="0 0 16 16" fill="none" stroke="#222" stroke-width="2">' +
+        '<path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/></svg>');
       b.href = "#";
       b.title = textOf(T.fullscreen);
       b.setAttribute("role", "button");
@@ -202,7 +209,7 @@
               // the list is emptied below, so the map must not see this click (it would close the popup)
               L.DomEvent.stop(ev);
               var mk = this.gaMarker;
-              map.setView(mk.getLatLng(), Math.max(map.getZoom(), 13));
+              map.setView(mk.getLatLng(), Math.max(map.getZoom(), 12));
               mk.openPopup();
               list.innerHTML = "";
             });
