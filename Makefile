@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test maps bench lint venv clean
+.PHONY: demo test maps bench lint venv clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 ## make test: the test suite (small generated fixtures; real data in ../shared when present)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## make screenshots: render every page of the demo bundle in headless Chromium (offline), PNGs in maps/demo/screenshots/
+screenshots: $(STAMP)
+	GEOACCESS_SCREENSHOTS=$(CURDIR)/maps/demo/screenshots $(BIN)/python -m pytest -q tests/test_browser.py
 
 ## make maps: run every study under data/studies/
 maps: $(STAMP)

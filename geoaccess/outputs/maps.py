@@ -1,53 +1,60 @@
-"""Interactive folium maps: one per tier of care.
+"""The bundle's maps: one per tier of care, and an overview of resource zones.
 
-Every piece of text that comes from an input (facility and county names, ids) is HTML-escaped before
-it reaches the page.
+Each page is plain HTML that loads the vendored Leaflet and ``lib/geoaccess/map.js`` from the bundle's
+``lib/`` folder (no CDN, no network) and carries its data as JSON in a ``<script type="application/json">``
+block. Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
+inserts only those pre-escaped strings, so a facility named ``<img src=x onerror=alert(1)>`` shows as
+text. The JSON block additionally has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no value can
+close the script element.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import shutil
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import folium
 import numpy as np
+import pandas as pd
 import pyproj
+import rasterio.features
+import shapely
 from rasterio.transform import array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject
+from scipy import ndimage
+from shapely.geometry import mapping, shape
 
-from geoaccess.outputs._atomic import atomic_path
+from geoaccess.outputs import i18n
+from geoaccess.outputs._atomic import atomic_path, write_text
+from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
 
-TIER_STYLE = [  # lowest tier first
-    {"color": "#2b8cbe", "radius": 3},
-    {"color": "#e6550d", "radius": 6},
-    {"color": "#756bb1", "radius": 9},
-    {"color": "#31a354", "radius": 9},
+STATIC = Path(__file__).parent / "static"
+LIB = "lib"  # the bundle's folder for shipped JavaScript, CSS and images
+IMG = "img"  # the bundle's folder for travel-time images
+SHIPPED = ("leaflet", "geoaccess")  # folders of ``static/`` copied into every bundle
+
+# facility symbols, lowest tier first (map.js draws the shapes)
+TIER_STYLE = [
+    {"shape": "circle", "color": "#2b8cbe", "size": 9},
+    {"shape": "square", "color": "#e6550d", "size": 13},
+    {"shape": "diamond", "color": "#6a51a3", "size": 18},
+    {"shape": "triangle", "color": "#238b45", "size": 18},
+    {"shape": "star", "color": "#252525", "size": 20},
 ]
-STATUS_COLOR = {"pass": "#1a9850", "fail": "#d73027", "no people": "#bdbdbd"}
+STATUS_COLOR = {"pass": "#1a9850", "fail": "#d73027", "no people": "#9e9e9e"}
+ZONE_COLOR = {"priority": "#d73027", "enrich": "#fc8d59", "adjust": "#1a9850"}
 # travel-time classes as shares of the tier threshold: within half, within, up to 1.5x, 2x, beyond
 BAND_FACTORS = (0.5, 1.0, 1.5, 2.0)
 BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
-
-
-STATIC = Path(__file__).parent / "static"
-LIB = "lib"  # the bundle's folder for shipped JavaScript and CSS
-
-
-def install_lib(out_dir: str | Path) -> Path:
-    """Copy the shipped Leaflet files into the bundle, so maps need no internet (no CDN)."""
-    dst = Path(out_dir) / LIB
-    shutil.copytree(STATIC, dst, dirs_exist_ok=True)
-    return dst
-
-
-def offline_map(**kwargs) -> folium.Map:
-    """A folium map that loads Leaflet from the bundle's ``lib/`` folder instead of a CDN."""
-    m = folium.Map(**kwargs)
-    m.default_js = [("leaflet", f"{LIB}/leaflet/leaflet.js"), ("jquery", f"{LIB}/jquery/jquery.min.js")]
-    m.default_css = [("leaflet_css", f"{LIB}/leaflet/leaflet.css")]
-    return m
+BAND_LINE_COLORS = ("#084594", "#2171b5", "#6a51a3", "#54278f", "#3f007d", "#000000")
+CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of the page itself
+SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
 
 
 def e(text) -> str:
@@ -55,168 +62,532 @@ def e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
+# -- bundle files ----------------------------------------------------------------------------------
+def install_lib(out_dir: str | Path) -> Path:
+    """Copy the shipped Leaflet and geoaccess files into the bundle, so maps need no internet."""
+    dst = Path(out_dir) / LIB
+    for name in SHIPPED:
+        shutil.copytree(STATIC / name, dst / name, dirs_exist_ok=True)
+    return dst
+
+
+def write_png(path: str | Path, rgba: np.ndarray) -> Path:
+    """Write an RGBA uint8 image as PNG (no imaging library needed), atomically."""
+    h, w, _ = rgba.shape
+    raw = b"".join(b"\x00" + rgba[i].tobytes() for i in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(png)
+    return Path(path)
+
+
+# -- travel-time surface -----------------------------------------------------------------------------
 def band_edges(threshold: float) -> list[float]:
     return [threshold * f for f in BAND_FACTORS]
 
 
+def surface_classes(threshold: float, lang: str) -> list[dict]:
+    """Legend rows of the travel-time surface: colour and label per class."""
+    edges = band_edges(threshold)
+    mn = i18n.t("min", lang)
+    labels = [f"≤ {edges[0]:g} {mn}"] + [f"{a:g}–{b:g} {mn}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels.append(f"> {edges[-1]:g} {mn}")
+    return [{"color": c, "label": e(lab)} for c, lab in zip(BAND_COLORS, labels, strict=True)]
+
+
 def colour_grid(grid: np.ndarray, threshold: float) -> np.ndarray:
-    """RGBA uint8 image of a minutes grid in the tier's bands; NaN transparent."""
+    """RGBA uint8 image of a minutes grid in the tier's classes; NaN (no people) transparent."""
     edges = band_edges(threshold)
     rgba = np.zeros(grid.shape + (4,), dtype=np.uint8)
-    valid = np.isfinite(grid)
+    valid = ~np.isnan(grid)
     cls = np.digitize(np.where(valid, grid, 0), edges, right=True)
     for k, hexc in enumerate(BAND_COLORS):
         rgb = [int(hexc[i : i + 2], 16) for i in (1, 3, 5)]
         sel = valid & (cls == k)
         rgba[sel, :3] = rgb
-        rgba[sel, 3] = 200
+        rgba[sel, 3] = 235
     return rgba
 
 
-def _to_wgs84(grid, transform, crs):
-    """Grid in EPSG:4326 and its (south, west, north, east) bounds."""
-    if crs is not None and pyproj.CRS.from_user_input(crs) == pyproj.CRS.from_epsg(4326):
-        west, south, east, north = array_bounds(*grid.shape, transform)
-        return grid, (south, west, north, east)
+def _reproject(grid, transform, crs, dst_crs: str):
+    """``grid`` in ``dst_crs`` (nearest neighbour) and its transform."""
     h, w = grid.shape
     left, bottom, right, top = array_bounds(h, w, transform)
-    dst_t, dw, dh = calculate_default_transform(crs, "EPSG:4326", w, h, left, bottom, right, top)
+    dst_t, dw, dh = calculate_default_transform(crs, dst_crs, w, h, left, bottom, right, top)
     out = np.full((dh, dw), np.nan, dtype=np.float32)
     reproject(
-        grid,
+        grid.astype(np.float32),
         out,
         src_transform=transform,
         src_crs=crs,
         dst_transform=dst_t,
-        dst_crs="EPSG:4326",
+        dst_crs=dst_crs,
         resampling=Resampling.nearest,
         src_nodata=np.nan,
         dst_nodata=np.nan,
     )
-    west, south, east, north = array_bounds(dh, dw, dst_t)
-    return out, (south, west, north, east)
+    return out, dst_t
 
 
-def _legend(title: str, threshold: float) -> str:
-    edges = band_edges(threshold)
-    labels = [f"≤ {edges[0]:g} min"] + [f"{a:g}–{b:g} min" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    labels.append(f"> {edges[-1]:g} min")
-    rows = "".join(
-        f'<div><span style="background:{c};width:14px;height:10px;display:inline-block;margin-right:6px">'
-        f"</span>{e(lab)}</div>"
-        for c, lab in zip(BAND_COLORS, labels, strict=True)
-    )
-    status = "".join(
-        f'<div><span style="border:2px solid {c};width:12px;height:8px;display:inline-block;margin-right:6px">'
-        f"</span>county {e(k)}</div>"
-        for k, c in STATUS_COLOR.items()
-        if k != "no people"
-    )
-    return (
-        '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;padding:8px 10px;'
-        'border:1px solid #888;border-radius:4px;font:12px sans-serif;max-width:240px">'
-        f"<b>{e(title)}</b>{rows}<hr style='margin:4px 0'>{status}</div>"
-    )
+def _is_wgs84(crs) -> bool:
+    return crs is not None and pyproj.CRS.from_user_input(crs) == pyproj.CRS.from_epsg(4326)
 
 
-def _banner(text: str) -> str:
-    return (
-        '<div style="position:fixed;top:8px;left:50%;transform:translateX(-50%);z-index:9999;'
-        "background:#fff3cd;border:1px solid #d39e00;padding:4px 10px;border-radius:4px;"
-        f'font:13px sans-serif">{e(text)}</div>'
+def surface_image(path: str | Path, grid, transform, crs, threshold: float, shift: bool = False) -> list:
+    """Write the travel-time surface as a PNG in Web Mercator; returns its ``[[south, west], [north, east]]``."""
+    merc, mt = _reproject(grid, transform, crs, "EPSG:3857")
+    write_png(path, colour_grid(merc, threshold))
+    left, bottom, right, top = array_bounds(*merc.shape, mt)
+    to_ll = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    (w, east), (s, n) = to_ll.transform([left, right], [bottom, top])
+    if shift:
+        (w, east), (s, n) = wgs84_to_gcj02([w, east], [s, n])
+    return [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(east), 6)]]
+
+
+def catchment_bands(
+    grid, transform, crs, minutes: Sequence[float], reach_m: float = 1500.0
+) -> list[tuple[float, object]]:
+    """Polygons (WGS84) of the area within each number of minutes, derived from the travel-time grid.
+
+    The grid holds minutes only where people live. So that a band reads as an area rather than a
+    scatter of villages, each empty cell takes the minutes of the nearest populated cell within
+    ``reach_m`` metres; specks under about half a square kilometre are dropped and outlines are simplified.
+    """
+    if not _is_wgs84(crs):
+        grid, transform = _reproject(grid, transform, crs, "EPSG:4326")
+    cell = abs(transform.a)
+    lat0 = transform.f + transform.e * grid.shape[0] / 2
+    cell_m = cell * 111_320.0 * max(math.cos(math.radians(lat0)), 0.1)
+    empty = np.isnan(grid)
+    if empty.all():
+        return []
+    dist, (ii, jj) = ndimage.distance_transform_edt(empty, return_indices=True)
+    filled = np.where(dist * cell_m <= reach_m, grid[ii, jj], np.nan)
+    min_cells = max(6, int(0.5e6 / cell_m**2))
+    finite = ~np.isnan(filled)
+    out = []
+    for b in minutes:
+        mask = finite & (np.where(finite, filled, np.inf) <= b)
+        if not mask.any():
+            continue
+        mask = ndimage.binary_fill_holes(mask)
+        lab, n = ndimage.label(mask)
+        if n:
+            sizes = ndimage.sum(mask, lab, index=np.arange(1, n + 1))
+            mask = np.isin(lab, 1 + np.flatnonzero(sizes >= min_cells))
+        polys = [shape(g) for g, v in rasterio.features.shapes(mask.astype(np.uint8), mask=mask, transform=transform)]
+        if not polys:
+            continue
+        geom = shapely.union_all(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
+        out.append((float(b), shapely.set_precision(geom, 1e-5)))
+    return out
+
+
+# -- formatting of county-table values -------------------------------------------------------------
+def fmt_value(col: str, v, lang: str = "en") -> str:
+    """A county-table value for people: shares as %, minutes with one decimal, counts with separators."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, (bool, np.bool_)):
+        return "✓" if v else "✗"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isinf(v):
+            return i18n.t("unreachable", lang)
+        if "share" in col or "coverage" in col:
+            return f"{v:.1%}" if -0.0001 <= v <= 1.0001 else f"{v:,.3g}"
+        if col.endswith("_min") or "minutes" in col:
+            return f"{v:,.1f}"
+        if "people" in col or col in ("population", "beds") or col.endswith(("_beyond", "_unreachable")):
+            return f"{v:,.0f}"
+        if "per_1000" in col:
+            return f"{v:,.2f}"
+        if v == int(v) and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return e(v)
+
+
+# -- pages -------------------------------------------------------------------------------------------
+@dataclass
+class MapContext:
+    """What every page of a bundle shares: language, basemap, navigation, the synthetic-data label."""
+
+    lang: str = "en"
+    title: str = ""
+    note: str = ""
+    basemap: str = "none"
+    basemap_attribution: str = ""
+    shift: bool = False  # draw overlays in GCJ-02 (for Chinese tile providers)
+    bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
+    nav: list[tuple[str, str]] = field(default_factory=list)  # (label, href), labels unescaped
+
+    def basemap_layer(self) -> dict | None:
+        if self.basemap in ("", "none"):
+            return None
+        if self.basemap == "osm":
+            return {
+                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                "attribution": "&copy; OpenStreetMap contributors",
+            }
+        return {"url": self.basemap, "attribution": e(self.basemap_attribution)}
+
+
+def synthetic_html(ctx: MapContext) -> str:
+    """The synthetic-data label: a bold word in the page's language, then the study's note."""
+    return f"<b>⚠ {e(i18n.t('synthetic_label', ctx.lang))}</b> · {e(ctx.note)}"
+
+
+def _json_for_script(data) -> str:
+    s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: str) -> Path:
+    """Write one map page: header with navigation and the synthetic label, the map, its data."""
+    path = Path(path)
+    install_lib(path.parent)
+    nav = "".join(
+        f'<a href="{e(href)}"{CURRENT if href == path.name else ""}>{e(label)}</a>' for label, href in ctx.nav
     )
+    note = f'<div class="ga-synthetic" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
+    lang = "zh-CN" if ctx.lang == "zh" else "en"
+    data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
+    page = f"""<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(page_title)}</title>
+<link rel="stylesheet" href="{LIB}/leaflet/leaflet.css">
+<link rel="stylesheet" href="{LIB}/geoaccess/geoaccess.css">
+<script src="{LIB}/leaflet/leaflet.js"></script>
+</head>
+<body class="ga-map-page">
+<header class="ga-head">
+<nav class="ga-nav">{nav}</nav>
+<h1>{e(page_title)}</h1>
+{note}
+</header>
+<div id="map" class="ga-map"></div>
+<script type="application/json" id="geoaccess-data">{_json_for_script(data)}</script>
+<script src="{LIB}/geoaccess/map.js"></script>
+</body>
+</html>
+"""
+    return write_text(path, page)
+
+
+def _geojson(gdf, props: list[dict], shift: bool) -> dict:
+    geoms = gdf.geometry.simplify(SIMPLIFY_DEG, preserve_topology=True)
+    if shift:
+        geoms = geoms.apply(shift_geometry)
+    geoms = shapely.set_precision(np.asarray(geoms.values, dtype=object), 1e-5)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": p, "geometry": mapping(g)} for g, p in zip(geoms, props, strict=True)
+        ],
+    }
+
+
+def _bounds(counties, shift: bool) -> list:
+    w, s, east, n = counties.total_bounds
+    if shift:
+        (w, east), (s, n) = wgs84_to_gcj02([w, east], [s, n])
+    return [[float(s), float(w)], [float(n), float(east)]]
+
+
+def _facility_points(facilities, shift: bool):
+    lon = facilities.geometry.x.to_numpy()
+    lat = facilities.geometry.y.to_numpy()
+    if shift:
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    return np.round(lon, 6), np.round(lat, 6)
+
+
+def tier_legend(tiers, lang: str, ranks: Sequence[int]) -> list[dict]:
+    return [
+        {"rank": int(r), "label": e(i18n.tier_label(tiers[r].name, lang, tiers[r].label)), **_style(r)}
+        for r in sorted(set(int(x) for x in ranks))
+    ]
+
+
+def _style(rank: int) -> dict:
+    return TIER_STYLE[min(int(rank), len(TIER_STYLE) - 1)]
+
+
+_STANDARD_TIER_STATS = {"mean_min", "median_min", "p90_min", "share_within", "people_beyond", "unreachable", "status"}
+_NOT_EXTRA = {"county_code", "county_name", "population", "tiers_failed", "zone", "zone_zh", "reasons"}
+
+
+def extra_columns(table: pd.DataFrame, tier_names: Sequence[str], tier: str | None = None) -> list[str]:
+    """Numeric county-table columns beyond the standard ones (e.g. beds per 1000 that scoring may add).
+
+    With ``tier``, that tier's own extra columns (``<tier>_...``) come too.
+    """
+    out = []
+    for col in table.columns:
+        if col in _NOT_EXTRA or not pd.api.types.is_numeric_dtype(table[col]):
+            continue
+        owner = next((t for t in tier_names if col.startswith(t + "_")), None)
+        if owner is None or (owner == tier and col[len(owner) + 1 :] not in _STANDARD_TIER_STATS):
+            out.append(col)
+    return out
 
 
 def tier_map(
     path: str | Path,
     *,
-    tier,
+    tier_index: int,
+    tiers,
     counties,
-    table,
+    table: pd.DataFrame,
     facilities,
-    serving,
-    served_people,
-    grid,
+    serving: np.ndarray,
+    nearest_people: np.ndarray,
+    reach_people: np.ndarray,
+    referral_minutes: np.ndarray | None,
+    grid: np.ndarray,
     transform,
     crs,
-    title: str,
-    synthetic_note: str = "",
+    ctx: MapContext,
 ) -> Path:
-    """Write one tier's map: travel-time surface, counties by status, serving facilities, legend."""
-    b = counties.total_bounds
-    install_lib(Path(path).parent)
-    m = offline_map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=9, tiles=None, control_scale=True)
+    """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities."""
+    path = Path(path)
+    lang = ctx.lang
+    tier = tiers[tier_index]
+    tl = i18n.tier_label(tier.name, lang, tier.label)
+    thr = tier.threshold_min
+    names = [t.name for t in tiers]
 
-    g84, (s, w, n, east) = _to_wgs84(grid, transform, crs)
-    folium.raster_layers.ImageOverlay(
-        colour_grid(g84, tier.threshold_min),
-        bounds=[[s, w], [n, east]],
-        name=f"travel time to {tier.name} care",
-        mercator_project=True,
-        opacity=0.85,
-    ).add_to(m)
+    img = Path(IMG) / f"travel_time_{tier.name}.png"
+    (path.parent / IMG).mkdir(parents=True, exist_ok=True)
+    img_bounds = surface_image(path.parent / img, grid, transform, crs, thr, ctx.shift)
+
+    # bands far from the threshold only trace where people live; keep those that tell this tier something
+    band_minutes = sorted({float(m) for m in ctx.bands_min if thr / 4 <= m <= 2 * thr} | {float(thr)})
+    bands = catchment_bands(grid, transform, crs, band_minutes)
+    band_feats = []
+    for k, (m, geom) in enumerate(bands):
+        g = shift_geometry(geom) if ctx.shift else geom
+        band_feats.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "label": e(
+                        i18n.t("band", lang, t=f"{m:g}") + (f" ({i18n.t('threshold', lang)})" if m == thr else "")
+                    ),
+                    "color": BAND_LINE_COLORS[min(k, len(BAND_LINE_COLORS) - 1)],
+                    "main": m == thr,
+                },
+                "geometry": mapping(g),
+            }
+        )
 
     t = table.set_index("county_code")
-    gj = counties[["county_code", "county_name", "geometry"]].copy()
-    gj["geometry"] = gj.geometry.simplify(0.001)
-    feats = json.loads(gj.to_json())
-    for f in feats["features"]:
-        p = f["properties"]
-        row = t.loc[p["county_code"]]
-        p["county_name"] = e(p["county_name"])
-        p["county_code"] = e(p["county_code"])
-        p["status"] = str(row[f"{tier.name}_status"])
-        p["share"] = f"{row[f'{tier.name}_share_within']:.1%}"
-        p["median"] = f"{row[f'{tier.name}_median_min']:.1f} min"
-        p["beyond"] = f"{row[f'{tier.name}_people_beyond']:,.0f}"
-        p["zone"] = e(row["zone_zh"] + " " + row["zone"])
-    folium.GeoJson(
-        feats,
-        name=f"counties by {tier.name} status",
-        style_function=lambda f: {
-            "color": STATUS_COLOR.get(f["properties"]["status"], "#666"),
-            "weight": 3,
-            "fillOpacity": 0.05,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            fields=["county_name", "county_code", "status", "share", "median", "beyond", "zone"],
-            aliases=[
-                "county",
-                "code",
-                "status",
-                f"within {tier.threshold_min:g} min",
-                "median",
-                "people beyond",
-                "zone",
+    extras = extra_columns(table, names, tier.name)
+    props = []
+    for code, cname in zip(counties["county_code"], counties["county_name"], strict=True):
+        row = t.loc[code]
+        status = str(row[f"{tier.name}_status"])
+        rows = [
+            [e(i18n.t("status", lang)), e(i18n.TEXT.get(status, {}).get(lang, status))],
+            [e(i18n.t("within", lang, t=f"{thr:g}")), fmt_value("share", row[f"{tier.name}_share_within"], lang)],
+            [e(i18n.t("target", lang, s="")).strip(), f"{tier.target_share:.0%}"],
+            [
+                e(i18n.t("median", lang)),
+                fmt_value("_min", row[f"{tier.name}_median_min"], lang) + " " + e(i18n.t("min", lang)),
             ],
-        ),
-    ).add_to(m)
-
-    fg = folium.FeatureGroup(name=f"facilities serving {tier.name} care")
-    fac = facilities[serving]
-    for i, (_, r) in zip(np.flatnonzero(serving), fac.iterrows(), strict=True):
-        st = TIER_STYLE[min(int(r["tier_rank"]), len(TIER_STYLE) - 1)]
-        popup = (
-            f"<b>{e(r['name'])}</b><br>id {e(r['id'])}<br>tier: {e(r['tier'])}<br>beds: {r['beds']:,.0f}"
-            f"<br>people nearest to it: {served_people[i]:,.0f}"
+            [
+                e(i18n.t("p90", lang)),
+                fmt_value("_min", row[f"{tier.name}_p90_min"], lang) + " " + e(i18n.t("min", lang)),
+            ],
+            [e(i18n.t("beyond", lang, t=f"{thr:g}")), fmt_value("people", row[f"{tier.name}_people_beyond"], lang)],
+            [e(i18n.t("population", lang)), fmt_value("population", row["population"], lang)],
+        ]
+        rows += [
+            [e(i18n.column_label(c, lang, names, _tier_labels(tiers, lang))), fmt_value(c, row[c], lang)]
+            for c in extras
+        ]
+        if "zone" in row:
+            rows.append([e(i18n.t("zone", lang)), e(i18n.zone_label(row["zone"], lang))])
+        props.append(
+            {
+                "name": e(cname),
+                "code": e(code),
+                "color": STATUS_COLOR.get(status, "#666"),
+                "status": e(status),
+                "rows": rows,
+            }
         )
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x],
-            radius=st["radius"],
-            color=st["color"],
-            fill=True,
-            fill_opacity=0.9,
-            weight=1,
-            popup=folium.Popup(popup, max_width=300),
-            tooltip=e(r["name"]),
-        ).add_to(fg)
-    fg.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.get_root().html.add_child(folium.Element(_legend(f"{tier.name}: minutes to care", tier.threshold_min)))
-    if synthetic_note:
-        m.get_root().html.add_child(folium.Element(_banner(synthetic_note)))
-    m.get_root().header.add_child(folium.Element(f"<title>{e(title)}</title>"))
-    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
-    with atomic_path(path) as tmp:
-        m.save(str(tmp))
-    return Path(path)
+
+    sel = np.flatnonzero(serving)
+    fac = facilities.iloc[sel]
+    lon, lat = _facility_points(fac, ctx.shift)
+    ranks = fac["tier_rank"].to_numpy()
+    pts = []
+    for j, i in enumerate(sel):
+        r = facilities.iloc[i]
+        rank = int(ranks[j])
+        rows = [
+            [
+                e(i18n.t("tier", lang)),
+                e(i18n.tier_label(str(r["tier"]), lang, tiers[rank].label if rank < len(tiers) else "")),
+            ],
+            [e(i18n.t("beds", lang)), fmt_value("beds", r["beds"], lang)],
+            [e(i18n.t("nearest_for", lang)), fmt_value("people", float(nearest_people[i]), lang)],
+            [e(i18n.t("reach", lang, t=f"{thr:g}")), fmt_value("people", float(reach_people[i]), lang)],
+        ]
+        if rank + 1 < len(tiers):
+            nxt = i18n.tier_label(tiers[rank + 1].name, lang, tiers[rank + 1].label)
+            ref = np.nan if referral_minutes is None else float(referral_minutes[i])
+            rows.append([e(i18n.t("referral", lang, tier=nxt)), fmt_value("referral_min", ref, lang)])
+        rows.append(["id", e(r["id"])])
+        pts.append([float(lat[j]), float(lon[j]), rank, e(r["name"]), rows])
+
+    data = {
+        "kind": "tier",
+        "bounds": _bounds(counties, ctx.shift),
+        "surface": {"url": img.as_posix(), "bounds": img_bounds, "name": e(i18n.t("travel_time", lang, tier=tl))},
+        "bands": {"name": e(i18n.t("bands", lang)), "geojson": {"type": "FeatureCollection", "features": band_feats}},
+        "counties": {
+            "name": e(i18n.t("counties_status", lang, tier=tl)),
+            "geojson": _geojson(counties, props, ctx.shift),
+            "fill": 0.06,
+        },
+        "facilities": {"name": e(i18n.t("facilities_serving", lang, tier=tl)), "points": pts, "show": True},
+        "legend": {
+            "title": e(i18n.t("minutes_to", lang, tier=tl)),
+            "classes": surface_classes(thr, lang),
+            "threshold": e(
+                f"{i18n.t('threshold', lang)}: {thr:g} {i18n.t('min', lang)}, {i18n.t('target', lang, s=f'{tier.target_share:.0%}')}"
+            ),
+            "tiers": tier_legend(tiers, lang, ranks),
+            "tiers_title": e(i18n.t("legend_symbols", lang)),
+            "areas_title": e(i18n.t("counties_status", lang, tier=tl)),
+            "areas": [
+                {"color": c, "label": e(i18n.TEXT[k][lang])}
+                for k, c in STATUS_COLOR.items()
+                if k in set(table[f"{tier.name}_status"])
+            ],
+            "bands_title": e(i18n.t("bands", lang)),
+            "bands": [
+                {"color": f["properties"]["color"], "label": f["properties"]["label"], "main": f["properties"]["main"]}
+                for f in band_feats
+            ],
+        },
+        "text": _ui_text(lang),
+    }
+    return write_map_page(path, data, ctx, f"{ctx.title} · {tl}")
+
+
+def overview_map(
+    path: str | Path, *, tiers, counties, table: pd.DataFrame, facilities, ctx: MapContext, tier_maps: dict[str, str]
+) -> Path:
+    """Write the overview: counties coloured by resource zone; a click shows why (each tier's figures)."""
+    lang = ctx.lang
+    names = [t.name for t in tiers]
+    tls = _tier_labels(tiers, lang)
+    t = table.set_index("county_code")
+    props = []
+    for code, cname in zip(counties["county_code"], counties["county_name"], strict=True):
+        row = t.loc[code]
+        zone = str(row.get("zone", ""))
+        why = []
+        for tr in tiers:
+            st = str(row[f"{tr.name}_status"])
+            why.append(
+                {
+                    "tier": e(tls[tr.name]),
+                    "href": e(tier_maps.get(tr.name, "")),
+                    "ok": st == "pass",
+                    "status": e(i18n.TEXT.get(st, {}).get(lang, st)),
+                    "text": e(
+                        f"{fmt_value('share', row[f'{tr.name}_share_within'], lang)} "
+                        f"{i18n.t('within', lang, t=f'{tr.threshold_min:g}')} · "
+                        f"{i18n.t('target', lang, s=f'{tr.target_share:.0%}')}"
+                    ),
+                }
+            )
+        extras = extra_columns(table, names)
+        rows = [[e(i18n.t("population", lang)), fmt_value("population", row["population"], lang)]]
+        rows += [[e(i18n.column_label(c, lang, names, tls)), fmt_value(c, row[c], lang)] for c in extras]
+        props.append(
+            {
+                "name": e(cname),
+                "code": e(code),
+                "color": ZONE_COLOR.get(zone, "#666"),
+                "zone": e(i18n.zone_label(zone, lang)),
+                "rule": e(i18n.ZONE_RULES.get(zone, {}).get(lang, "")),
+                "reasons": e(row.get("reasons", "")),
+                "why": why,
+                "rows": rows,
+            }
+        )
+    ranks = facilities["tier_rank"].to_numpy()
+    sel = np.flatnonzero(ranks >= min(1, len(tiers) - 1))  # hospitals; primary points would hide the zones
+    fac = facilities.iloc[sel]
+    lon, lat = _facility_points(fac, ctx.shift)
+    pts = []
+    for j, i in enumerate(sel):
+        r = facilities.iloc[i]
+        rank = int(ranks[i])
+        rows = [
+            [
+                e(i18n.t("tier", lang)),
+                e(i18n.tier_label(str(r["tier"]), lang, tiers[rank].label if rank < len(tiers) else "")),
+            ],
+            [e(i18n.t("beds", lang)), fmt_value("beds", r["beds"], lang)],
+            ["id", e(r["id"])],
+        ]
+        pts.append([float(lat[j]), float(lon[j]), rank, e(r["name"]), rows])
+    # every zone, with how many counties it holds, so the scheme reads the same in every study
+    zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
+    data = {
+        "kind": "overview",
+        "bounds": _bounds(counties, ctx.shift),
+        "counties": {
+            "name": e(i18n.t("counties_zone", lang)),
+            "geojson": _geojson(counties, props, ctx.shift),
+            "fill": 0.55,
+        },
+        "facilities": {"name": e(i18n.t("facilities", lang)), "points": pts, "show": True},
+        "legend": {
+            "title": e(i18n.t("zones_h", lang)),
+            "hint": e(i18n.t("click_why", lang)),
+            "areas": [
+                {
+                    "color": ZONE_COLOR[z],
+                    "label": e(f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})"),
+                    "note": e(i18n.ZONE_RULES[z][lang]),
+                }
+                for z in ZONE_COLOR
+            ],
+            "tiers": tier_legend(tiers, lang, ranks[sel]),
+            "tiers_title": e(i18n.t("legend_symbols", lang)),
+        },
+        "text": _ui_text(lang),
+    }
+    return write_map_page(path, data, ctx, f"{ctx.title} · {i18n.t('overview', lang)}")
+
+
+def _tier_labels(tiers, lang: str) -> dict[str, str]:
+    return {t.name: i18n.tier_label(t.name, lang, t.label) for t in tiers}
+
+
+def _ui_text(lang: str) -> dict[str, str]:
+    keys = ("search", "no_match", "fullscreen", "zone", "reasons", "why", "open_map", "basemap_none", "names")
+    return {k: e(i18n.t(k, lang)) for k in keys}

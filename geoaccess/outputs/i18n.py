@@ -1,0 +1,198 @@
+"""UI strings of the bundle in Chinese and English, and the choice between them.
+
+Only the bundle's own labels live here; text from inputs (facility and county names) is shown as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "index": {"zh": "首页", "en": "Front page"},
+    "overview": {"zh": "总览：资源分区", "en": "Overview: resource zones"},
+    "headline": {"zh": "要点", "en": "Headline"},
+    "maps": {"zh": "地图", "en": "Maps"},
+    "files": {"zh": "文件", "en": "Files"},
+    "counties": {"zh": "区县", "en": "Counties"},
+    "county": {"zh": "区县", "en": "county"},
+    "code": {"zh": "代码", "en": "code"},
+    "population": {"zh": "人口", "en": "population"},
+    "people": {"zh": "人", "en": "people"},
+    "zone": {"zh": "资源分区", "en": "zone"},
+    "reasons": {"zh": "原因", "en": "reasons"},
+    "status": {"zh": "状态", "en": "status"},
+    "pass": {"zh": "达标", "en": "pass"},
+    "fail": {"zh": "未达标", "en": "fail"},
+    "no people": {"zh": "无人口", "en": "no people"},
+    "within": {"zh": "{t}分钟内", "en": "within {t} min"},
+    "target": {"zh": "目标 {s}", "en": "target {s}"},
+    "median": {"zh": "中位时间", "en": "median"},
+    "p90": {"zh": "90%人口时间", "en": "90th percentile"},
+    "beyond": {"zh": "超出{t}分钟人口", "en": "people beyond {t} min"},
+    "min": {"zh": "分钟", "en": "min"},
+    "travel_time": {"zh": "到{tier}的出行时间", "en": "travel time to {tier}"},
+    "minutes_to": {"zh": "到{tier}的出行时间（分钟）", "en": "minutes to {tier}"},
+    "bands": {"zh": "服务圈（等时线）", "en": "catchment bands"},
+    "band": {"zh": "{t}分钟服务圈", "en": "within {t} min"},
+    "counties_status": {"zh": "区县达标情况（{tier}）", "en": "counties by {tier} status"},
+    "counties_zone": {"zh": "区县资源分区", "en": "counties by resource zone"},
+    "facilities": {"zh": "医疗机构", "en": "facilities"},
+    "facilities_serving": {"zh": "提供{tier}服务的机构", "en": "facilities serving {tier}"},
+    "tier": {"zh": "层级", "en": "tier"},
+    "beds": {"zh": "床位", "en": "beds"},
+    "nearest_for": {"zh": "以其为最近机构的人口", "en": "people for whom it is nearest"},
+    "reach": {"zh": "其中{t}分钟内可达", "en": "of them within {t} min"},
+    "referral": {"zh": "转诊至{tier}（分钟）", "en": "referral to {tier} (min)"},
+    "top_tier": {"zh": "最高层级", "en": "top tier"},
+    "unreachable": {"zh": "不可达", "en": "unreachable"},
+    "search": {"zh": "搜索机构名称…", "en": "Search facility name…"},
+    "no_match": {"zh": "无匹配机构", "en": "no matching facility"},
+    "fullscreen": {"zh": "全屏", "en": "Full screen"},
+    "threshold": {"zh": "标准", "en": "threshold"},
+    "no_data": {"zh": "无人口 / 无数据", "en": "no people / no data"},
+    "click_why": {"zh": "点击区县查看原因", "en": "click a county to see why"},
+    "people_beyond_h": {"zh": "{t}分钟外人口", "en": "people beyond {t} min"},
+    "failing_h": {"zh": "未达标区县", "en": "counties failing"},
+    "of": {"zh": "{a} / {b}", "en": "{a} of {b}"},
+    "curves": {"zh": "覆盖曲线：按出行时间的可达人口比例", "en": "Coverage curves: share of people reached by minutes"},
+    "curves_note": {
+        "zh": "每条线为一个区县；红线为未达标区县；竖线为标准时间，横线为目标比例。",
+        "en": "One line per county; red lines fail the target; the vertical line is the threshold, the horizontal line the target share.",
+    },
+    "settings": {"zh": "研究设置与数据来源", "en": "Settings and data sources"},
+    "all_columns": {"zh": "区县表全部字段", "en": "All columns of the county table"},
+    "table_note": {
+        "zh": "点击表头排序。比例为各层级标准时间内的人口占比，颜色表示是否达到目标。",
+        "en": "Click a column header to sort. Shares are people within each tier's threshold, coloured by pass/fail against the target.",
+    },
+    "map_of": {
+        "zh": "{tier}：出行时间、服务圈、机构、区县达标",
+        "en": "{tier}: travel time, catchments, facilities, county status",
+    },
+    "overview_link": {"zh": "总览：区县资源分区及原因", "en": "Overview: resource zone of each county and why"},
+    "csv": {"zh": "区县表（CSV）", "en": "county table (CSV)"},
+    "tif": {"zh": "出行时间栅格 GeoTIFF（{tier}）", "en": "travel-time GeoTIFF ({tier})"},
+    "zones_h": {"zh": "资源分区", "en": "resource zones"},
+    "bundle_size": {"zh": "本地图包大小", "en": "bundle size"},
+    "generated": {"zh": "生成于", "en": "generated"},
+    "why": {"zh": "为什么", "en": "why"},
+    "open_map": {"zh": "打开地图", "en": "open map"},
+    "basemap_none": {"zh": "无底图（离线）", "en": "no basemap (offline)"},
+    "basemap": {"zh": "底图", "en": "basemap"},
+    "legend_symbols": {"zh": "机构层级", "en": "facility tier"},
+    "names": {"zh": "区县名称", "en": "county names"},
+    "synthetic_label": {"zh": "合成数据", "en": "Synthetic data"},
+    "all_pass": {"zh": "各层级均达标", "en": "meets every tier's target"},
+    "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
+}
+
+TIER_LABELS = {
+    "primary": {"zh": "基层医疗", "en": "primary care"},
+    "county": {"zh": "县级医院", "en": "county hospital"},
+    "regional": {"zh": "区域医疗中心", "en": "regional centre"},
+    "emergency": {"zh": "急救（胸痛/卒中）中心", "en": "emergency centre"},
+}
+
+ZONE_LABELS = {
+    "priority": {"zh": "资源重点配置区", "en": "priority allocation"},
+    "enrich": {"zh": "资源充实提升区", "en": "enrich / upgrade"},
+    "adjust": {"zh": "资源调整完善区", "en": "adjust / disperse"},
+}
+ZONE_RULES = {
+    "priority": {
+        "zh": "县级医院层级未达标，或两个及以上层级未达标：新增资源优先投向此处",
+        "en": "fails the county-hospital tier, or two or more tiers: new resources go here first",
+    },
+    "enrich": {
+        "zh": "恰有一个层级未达标（非县级医院层级）：在该层级充实或升级",
+        "en": "fails exactly one tier (not the county tier): upgrade or add at that level",
+    },
+    "adjust": {
+        "zh": "各层级均达标：调整布局而非新增",
+        "en": "meets every tier's target: adjust the spread rather than add",
+    },
+}
+
+SETTING_LABELS = {
+    "study": {"zh": "研究", "en": "study"},
+    "roads": {"zh": "道路", "en": "roads"},
+    "facilities": {"zh": "医疗机构", "en": "facilities"},
+    "population": {"zh": "人口", "en": "population"},
+    "counties": {"zh": "区县边界", "en": "counties"},
+    "census": {"zh": "人口普查", "en": "census"},
+    "synthetic": {"zh": "合成数据说明", "en": "synthetic data"},
+    "profile": {"zh": "出行方式", "en": "travel profile"},
+    "direction": {"zh": "出行方向", "en": "direction"},
+    "walk_kmh": {"zh": "步行速度（公里/小时）", "en": "walking speed (km/h)"},
+    "serve_lower_tiers": {"zh": "上级机构兼顾下级服务", "en": "higher tiers serve lower tiers"},
+    "tiers": {"zh": "层级、标准时间与目标", "en": "tiers, thresholds and targets"},
+    "basemap": {"zh": "底图", "en": "basemap"},
+    "language": {"zh": "语言", "en": "language"},
+}
+
+# labels of county-table columns others may add; anything else is shown by its name
+COLUMN_LABELS = {
+    "county_code": {"zh": "代码", "en": "code"},
+    "county_name": {"zh": "区县", "en": "county"},
+    "population": {"zh": "人口", "en": "population"},
+    "tiers_failed": {"zh": "未达标层级数", "en": "tiers failed"},
+    "zone": {"zh": "资源分区", "en": "zone"},
+    "zone_zh": {"zh": "资源分区（中文）", "en": "zone (Chinese)"},
+    "reasons": {"zh": "原因", "en": "reasons"},
+    "beds": {"zh": "床位", "en": "beds"},
+    "beds_per_1000": {"zh": "每千人床位", "en": "beds per 1000"},
+    "accessible_beds_per_1000": {"zh": "每千人可及床位", "en": "accessible beds per 1000"},
+    "within_county_share": {"zh": "县域内就诊比例", "en": "within-county share"},
+    "gini": {"zh": "基尼系数", "en": "Gini"},
+    "mean_min": {"zh": "平均时间（分钟）", "en": "mean min"},
+    "median_min": {"zh": "中位时间（分钟）", "en": "median min"},
+    "p90_min": {"zh": "90%人口时间（分钟）", "en": "p90 min"},
+    "share_within": {"zh": "标准时间内人口比例", "en": "share within threshold"},
+    "people_beyond": {"zh": "超出标准时间人口", "en": "people beyond"},
+    "unreachable": {"zh": "不可达人口", "en": "unreachable people"},
+    "status": {"zh": "状态", "en": "status"},
+    "capacity_coverage": {"zh": "容量覆盖率", "en": "capacity coverage"},
+    "referral_min": {"zh": "转诊时间（分钟）", "en": "referral min"},
+}
+
+_ADCODE = re.compile(r"^[1-8]\d{5}$")
+
+
+def pick_language(setting: str, county_codes: Iterable) -> str:
+    """``"zh"`` or ``"en"``: the setting if explicit, else Chinese when every county code is a Chinese adcode."""
+    if setting in LANGS:
+        return setting
+    codes = [str(c) for c in county_codes]
+    return "zh" if codes and all(_ADCODE.match(c) for c in codes) else "en"
+
+
+def t(key: str, lang: str, **kw) -> str:
+    """A UI string in ``lang``, with ``{placeholders}`` filled."""
+    s = TEXT[key][lang]
+    return s.format(**kw) if kw else s
+
+
+def tier_label(name: str, lang: str, label: str = "") -> str:
+    """A tier's display name: a known tier in ``lang``, else the study's label or name."""
+    if name in TIER_LABELS:
+        return TIER_LABELS[name][lang]
+    return label or name
+
+
+def zone_label(key: str, lang: str) -> str:
+    return ZONE_LABELS.get(key, {}).get(lang, str(key))
+
+
+def column_label(col: str, lang: str, tier_names: Iterable[str] = (), tier_labels: dict | None = None) -> str:
+    """A county-table column's header: ``primary_share_within`` -> ``基层医疗 标准时间内人口比例``."""
+    for name in tier_names:
+        if col.startswith(name + "_"):
+            rest = col[len(name) + 1 :]
+            tl = (tier_labels or {}).get(name, name)
+            return f"{tl} {column_label(rest, lang)}"
+    if col in COLUMN_LABELS:
+        return COLUMN_LABELS[col][lang]
+    return col.replace("_", " ")

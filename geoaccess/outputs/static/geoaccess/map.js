@@ -1,0 +1,270 @@
+/* geoaccess map pages: builds a Leaflet map from the page's JSON data block.
+ *
+ * Every string in the data was HTML-escaped by geoaccess (Python) before it was written, so it is safe to
+ * insert as HTML; nothing here builds markup from raw input text. Plain ES5, so older browsers on
+ * closed networks run it; no network access.
+ */
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("geoaccess-data").textContent);
+  var T = D.text || {};
+
+  function el(tag, cls, htmlText) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (htmlText !== undefined) n.innerHTML = htmlText; // pre-escaped by geoaccess
+    return n;
+  }
+
+  function symbol(style) {
+    var s = style.size, h = s / 2, c = style.color, p;
+    var stroke = ' stroke="#fff" stroke-width="1.5"';
+    if (style.shape === "circle") p = '<circle cx="' + h + '" cy="' + h + '" r="' + (h - 1) + '" fill="' + c + '"' + stroke + "/>";
+    else if (style.shape === "square") p = '<rect x="1" y="1" width="' + (s - 2) + '" height="' + (s - 2) + '" fill="' + c + '"' + stroke + "/>";
+    else if (style.shape === "diamond") p = '<polygon points="' + h + ",1 " + (s - 1) + "," + h + " " + h + "," + (s - 1) + " 1," + h + '" fill="' + c + '"' + stroke + "/>";
+    else if (style.shape === "triangle") p = '<polygon points="' + h + ",1 " + (s - 1) + "," + (s - 1) + " 1," + (s - 1) + '" fill="' + c + '"' + stroke + "/>";
+    else p = '<polygon points="' + starPoints(h, h - 1, (h - 1) / 2.3) + '" fill="' + c + '"' + stroke + "/>";
+    return '<svg xmlns="http://www.w3.org/2000/svg" width="' + s + '" height="' + s + '" viewBox="0 0 ' + s + " " + s + '">' + p + "</svg>";
+  }
+
+  function starPoints(c, r1, r2) {
+    var pts = [];
+    for (var i = 0; i < 10; i++) {
+      var r = i % 2 ? r2 : r1, a = Math.PI / 5 * i - Math.PI / 2;
+      pts.push((c + r * Math.cos(a)).toFixed(1) + "," + (c + r * Math.sin(a)).toFixed(1));
+    }
+    return pts.join(" ");
+  }
+
+  function rowsTable(rows) {
+    var h = '<table class="ga-rows">';
+    for (var i = 0; i < rows.length; i++) h += "<tr><th>" + rows[i][0] + "</th><td>" + rows[i][1] + "</td></tr>";
+    return h + "</table>";
+  }
+
+  var map = L.map("map", { zoomSnap: 0.25, zoomControl: true });
+  map.fitBounds(D.bounds, { padding: [10, 10] });
+  map.attributionControl.setPrefix(false);
+  var overlays = {};
+
+  if (D.basemap) {
+    L.tileLayer(D.basemap.url, { attribution: D.basemap.attribution, maxZoom: 19 }).addTo(map);
+  } else {
+    document.getElementById("map").className += " ga-nobasemap";
+  }
+
+  if (D.surface) {
+    overlays[D.surface.name] = L.imageOverlay(D.surface.url, D.surface.bounds, {
+      opacity: 0.8, className: "ga-surface", interactive: false
+    }).addTo(map);
+  }
+
+  var counties = null, labels = [];
+  if (D.counties) {
+    var fill = D.counties.fill;
+    counties = L.geoJSON(D.counties.geojson, {
+      style: function (f) {
+        return { color: D.kind === "overview" ? "#444" : f.properties.color, weight: D.kind === "overview" ? 1.5 : 2.5,
+                 fillColor: f.properties.color, fillOpacity: fill };
+      },
+      onEachFeature: function (f, layer) {
+        var p = f.properties;
+        layer.options.gaName = p.name;
+        layer.on("mouseover", function () { layer.setStyle({ weight: 4 }); });
+        layer.on("mouseout", function () { counties.resetStyle(layer); });
+        if (D.kind === "overview") {
+          labels.push(L.marker(layer.getBounds().getCenter(), {
+            icon: L.divIcon({ className: "ga-label", html: "<span>" + p.name + "</span>", iconSize: null }),
+            interactive: false, keyboard: false
+          }));
+          layer.bindTooltip("<b>" + p.name + "</b> · " + p.zone, { sticky: true, className: "ga-tip" });
+          layer.bindPopup(whyHtml(p), { maxWidth: 380, className: "ga-why" });
+        } else {
+          layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.rows),
+                            { sticky: true, className: "ga-tip" });
+        }
+      }
+    }).addTo(map);
+    overlays[D.counties.name] = counties;
+    if (labels.length) overlays[T.names] = L.layerGroup(labels).addTo(map);
+  }
+
+  function whyHtml(p) {
+    var h = '<div class="ga-why-head"><b>' + p.name + '</b> <span class="ga-code">' + p.code + "</span></div>" +
+      '<div class="ga-zone" style="border-left:6px solid ' + p.color + '">' + p.zone + "</div>" +
+      '<div class="ga-rule">' + p.rule + "</div><table class=\"ga-rows ga-tiers\">";
+    for (var i = 0; i < p.why.length; i++) {
+      var w = p.why[i];
+      var name = w.href ? '<a href="' + w.href + '">' + w.tier + "</a>" : w.tier;
+      h += '<tr class="' + (w.ok ? "ga-ok" : "ga-bad") + '"><th>' + name + "</th><td>" + (w.ok ? "✓ " : "✗ ") + w.status +
+        "</td><td>" + w.text + "</td></tr>";
+    }
+    h += "</table>" + rowsTable(p.rows);
+    if (p.reasons) h += '<div class="ga-reasons">' + T.reasons + ": " + p.reasons + "</div>";
+    return h;
+  }
+
+  if (D.bands) {
+    overlays[D.bands.name] = L.geoJSON(D.bands.geojson, {
+      style: function (f) {
+        var p = f.properties;
+        return { color: p.color, weight: p.main ? 3 : 1.5, dashArray: p.main ? null : "5 4", fill: false, opacity: 0.9 };
+      },
+      onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.label, { sticky: true, className: "ga-tip" }); }
+    }).addTo(map);
+  }
+
+  var markers = [];
+  if (D.facilities) {
+    var styles = {};
+    var legendTiers = (D.legend && D.legend.tiers) || [];
+    for (var k = 0; k < legendTiers.length; k++) styles[legendTiers[k].rank] = legendTiers[k];
+    var group = L.featureGroup();
+    var pts = D.facilities.points;
+    // higher tiers drawn last, so hospitals stay on top of clinics
+    var order = pts.map(function (_, i) { return i; }).sort(function (a, b) { return pts[a][2] - pts[b][2]; });
+    for (var n = 0; n < order.length; n++) {
+      var q = pts[order[n]], st = styles[q[2]] || { shape: "circle", color: "#333", size: 10 };
+      var icon = L.divIcon({ className: "ga-fac ga-tier-" + q[2], html: symbol(st), iconSize: [st.size, st.size] });
+      var m = L.marker([q[0], q[1]], { icon: icon, zIndexOffset: q[2] * 1000, riseOnHover: true });
+      m.bindPopup("<b>" + q[3] + "</b>" + rowsTable(q[4]), { maxWidth: 320 });
+      m.bindTooltip(q[3], { direction: "top", offset: [0, -st.size / 2], className: "ga-tip" });
+      m.gaName = q[3];
+      m.gaText = textOf(q[3]).toLowerCase();
+      markers.push(m);
+      group.addLayer(m);
+    }
+    if (D.facilities.show) group.addTo(map);
+    overlays[D.facilities.name] = group;
+  }
+
+  function textOf(escaped) { // the plain text of a pre-escaped string, for searching
+    var d = document.createElement("div");
+    d.innerHTML = escaped;
+    return d.textContent || "";
+  }
+
+  L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+  L.control.scale({ imperial: false, metric: true, position: "bottomright" }).addTo(map);
+
+  // full screen: the browser's Fullscreen API, or a full-window fallback where it is missing
+  var Full = L.Control.extend({
+    options: { position: "topleft" },
+    onAdd: function () {
+      var b = el("a", "ga-fullscreen leaflet-bar-part",
+        '<svg width="16" height="16" viewBox="0 0 16 16" fill="none" stroke="#222" stroke-width="2">' +
+        '<path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/></svg>');
+      b.href = "#";
+      b.title = textOf(T.fullscreen);
+      b.setAttribute("role", "button");
+      var box = el("div", "leaflet-bar leaflet-control ga-fullscreen-box");
+      box.appendChild(b);
+      L.DomEvent.on(b, "click", function (ev) {
+        L.DomEvent.preventDefault(ev);
+        var body = document.body;
+        if (document.fullscreenElement) { document.exitFullscreen(); return; }
+        if (body.requestFullscreen) {
+          var r = body.requestFullscreen();
+          if (r && r["catch"]) r["catch"](function () { toggleClass(body); });
+        } else {
+          toggleClass(body);
+        }
+      });
+      return box;
+    }
+  });
+  function toggleClass(body) {
+    body.className = /ga-full/.test(body.className) ? body.className.replace(" ga-full", "") : body.className + " ga-full";
+    setTimeout(function () { map.invalidateSize(); }, 50);
+  }
+  document.addEventListener("fullscreenchange", function () { setTimeout(function () { map.invalidateSize(); }, 50); });
+  new Full().addTo(map);
+
+  // search by facility name
+  if (markers.length) {
+    var Search = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: function () {
+        var box = el("div", "leaflet-control ga-search");
+        var input = el("input");
+        input.type = "search";
+        input.placeholder = textOf(T.search);
+        input.setAttribute("aria-label", textOf(T.search));
+        var list = el("ul", "ga-search-results");
+        box.appendChild(input);
+        box.appendChild(list);
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        function show() {
+          var q = input.value.trim().toLowerCase();
+          list.innerHTML = "";
+          if (!q) return;
+          var hits = 0;
+          for (var i = 0; i < markers.length && hits < 12; i++) {
+            if (markers[i].gaText.indexOf(q) < 0) continue;
+            hits++;
+            var li = el("li", null, markers[i].gaName);
+            li.gaMarker = markers[i];
+            L.DomEvent.on(li, "click", function (ev) {
+              // the list is emptied below, so the map must not see this click (it would close the popup)
+              L.DomEvent.stop(ev);
+              var mk = this.gaMarker;
+              map.setView(mk.getLatLng(), Math.max(map.getZoom(), 12));
+              mk.openPopup();
+              list.innerHTML = "";
+            });
+            list.appendChild(li);
+          }
+          if (!hits) list.appendChild(el("li", "ga-none", T.no_match));
+        }
+        L.DomEvent.on(input, "input", show);
+        L.DomEvent.on(input, "keydown", function (ev) {
+          if (ev.key === "Enter" && list.firstChild && list.firstChild.gaMarker) list.firstChild.click();
+        });
+        return box;
+      }
+    });
+    new Search().addTo(map);
+  }
+
+  // legend
+  if (D.legend) {
+    var Legend = L.Control.extend({
+      options: { position: "bottomleft" },
+      onAdd: function () {
+        var g = D.legend, h = "";
+        if (g.classes) {
+          h += "<b>" + g.title + "</b>";
+          for (var i = 0; i < g.classes.length; i++)
+            h += '<div><span class="ga-sw" style="background:' + g.classes[i].color + '"></span>' + g.classes[i].label + "</div>";
+          h += '<div class="ga-thr">' + g.threshold + "</div>";
+        } else if (g.title) {
+          h += "<b>" + g.title + "</b>";
+        }
+        if (g.bands && g.bands.length) {
+          h += '<div class="ga-sec">' + g.bands_title + "</div>";
+          for (var b = 0; b < g.bands.length; b++)
+            h += '<div><span class="ga-line' + (g.bands[b].main ? " ga-main" : "") + '" style="border-color:' + g.bands[b].color + '"></span>' + g.bands[b].label + "</div>";
+        }
+        if (g.areas && g.areas.length) {
+          if (g.areas_title) h += '<div class="ga-sec">' + g.areas_title + "</div>";
+          for (var a = 0; a < g.areas.length; a++)
+            h += '<div title="' + (g.areas[a].note || "") + '"><span class="ga-sw ga-area" style="border-color:' + g.areas[a].color +
+              ";background:" + g.areas[a].color + '"></span>' + g.areas[a].label + (g.areas[a].note ? '<div class="ga-note">' + g.areas[a].note + "</div>" : "") + "</div>";
+        }
+        if (g.tiers && g.tiers.length) {
+          h += '<div class="ga-sec">' + g.tiers_title + "</div>";
+          for (var t = 0; t < g.tiers.length; t++)
+            h += '<div class="ga-sym">' + symbol(g.tiers[t]) + " " + g.tiers[t].label + "</div>";
+        }
+        if (g.hint) h += '<div class="ga-hint">' + g.hint + "</div>";
+        var box = el("div", "leaflet-control ga-legend", h);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      }
+    });
+    new Legend().addTo(map);
+  }
+
+  window.geoaccessMap = map; // for tests and for planners' own scripting in the console
+})();

@@ -1,0 +1,234 @@
+"""Every page of the demo bundle in headless Chromium with the network cut off.
+
+Asserts that no request leaves the machine, the console stays free of errors, the expected layers and
+markers are in the page, and saves a screenshot of each page (set ``GEOACCESS_SCREENSHOTS=<folder>`` to
+keep copies; ``make screenshots`` writes them to ``maps/demo/screenshots/``).
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); without them these tests
+skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from geoaccess import Study
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
+LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:")
+MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def demo_bundle(demo_study_file, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("browser")
+    study = Study.from_file(demo_study_file, output_root=out)
+    study.run()
+    return study.settings.output
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip(
+            "headless browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
+        )
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        # belt and braces: no host name resolves, so nothing could leave even if a page tried
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    # any alert() a page might be tricked into calling is recorded instead of shown
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "window.__alerts=[];window.alert=function(m){window.__alerts.push(String(m));};"},
+    )
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def _open(driver, path: Path):
+    driver.get_log("performance")  # drop what came before
+    driver.get_log("browser")
+    driver.get(path.as_uri())
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if driver.execute_script("return document.readyState") == "complete":
+            break
+        time.sleep(0.05)
+    time.sleep(0.4)  # let Leaflet draw and the overlay image decode
+
+
+def _requests(driver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    return urls
+
+
+def _check_clean(driver, name: str) -> list[str]:
+    urls = _requests(driver)
+    outside = [u for u in urls if not u.startswith(LOCAL)]
+    assert not outside, f"{name}: requests left the machine: {outside}"
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"{name}: console errors: {errors}"
+    assert driver.execute_script("return window.__alerts") == [], f"{name}: a script called alert()"
+    return urls
+
+
+def _shot(driver, shots: Path, name: str) -> Path:
+    p = shots / f"{name}.png"
+    driver.save_screenshot(str(p))
+    assert p.stat().st_size > 10_000
+    keep = os.environ.get("GEOACCESS_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, Path(keep) / p.name)
+    return p
+
+
+def test_bundle_is_light_and_self_contained(demo_bundle):
+    size = sum(f.stat().st_size for f in demo_bundle.rglob("*") if f.is_file())
+    print(f"demo bundle: {size / 1e6:.2f} MB")
+    assert size < MAX_BUNDLE_BYTES
+    for name in PAGES:
+        page = (demo_bundle / f"{name}.html").read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), name
+        for ref in re.findall(r"""(?:src|href)="([^"#]+)\"""", page):
+            assert (demo_bundle / ref).exists(), f"{name} refers to missing {ref}"
+
+
+def test_index(browser, demo_bundle, shots):
+    _open(browser, demo_bundle / "index.html")
+    _check_clean(browser, "index")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#counties tbody tr")
+    assert len(rows) == 10
+    links = {a.get_attribute("href").rsplit("/", 1)[-1] for a in browser.find_elements(By.CSS_SELECTOR, "ul.maps a")}
+    assert links == {"overview.html", "map_primary.html", "map_county.html", "map_regional.html"}
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".curves svg")) == 3
+    assert "synthetic" in browser.find_element(By.CSS_SELECTOR, ".banner").text.lower()
+    _shot(browser, shots, "index")
+    # sorting: population descending puts the largest county first
+    header = browser.find_elements(By.CSS_SELECTOR, "#counties thead th")[2]
+    header.click()
+    header.click()
+    first = browser.find_element(By.CSS_SELECTOR, "#counties tbody tr td:nth-child(2)").text
+    assert first == "小店区"
+
+
+@pytest.mark.parametrize("tier,n_facilities", [("primary", 363), ("county", 20), ("regional", 8)])
+def test_tier_map(browser, demo_bundle, shots, tier, n_facilities):
+    _open(browser, demo_bundle / f"map_{tier}.html")
+    urls = _check_clean(browser, tier)
+    assert any(u.endswith(f"img/travel_time_{tier}.png") for u in urls)
+    img = browser.find_element(By.CSS_SELECTOR, "img.ga-surface")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_facilities
+    assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
+    layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
+    assert len(layers) == 4
+    for css in (".ga-legend", ".leaflet-control-scale", ".ga-search input", ".ga-fullscreen", ".ga-synthetic"):
+        assert browser.find_elements(By.CSS_SELECTOR, css), f"{tier}: {css} missing"
+    _shot(browser, shots, f"map_{tier}")
+
+
+def test_facility_search_opens_its_popup(browser, demo_bundle, shots):
+    _open(browser, demo_bundle / "map_county.html")
+    box = browser.find_element(By.CSS_SELECTOR, ".ga-search input")
+    box.send_keys("人民医院")
+    hits = browser.find_elements(By.CSS_SELECTOR, ".ga-search-results li")
+    assert hits and "人民医院" in hits[0].text
+    name = hits[0].text
+    hits[0].click()
+    time.sleep(0.4)
+    popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
+    assert name in popup.text and "床位" in popup.text
+    _check_clean(browser, "search")
+    _shot(browser, shots, "map_county_search")
+
+
+def test_overview_click_shows_why(browser, demo_bundle, shots):
+    _open(browser, demo_bundle / "overview.html")
+    _check_clean(browser, "overview")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) == 10
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == 20
+    _shot(browser, shots, "overview")
+    # click the county that fails a target (阳曲县 in the demo)
+    browser.execute_script(
+        "var m=window.geoaccessMap;m.eachLayer(function(l){if(l.feature&&l.feature.properties.code==='140122')"
+        "{l.fire('click',{latlng:l.getBounds().getCenter()});}});"
+    )
+    time.sleep(0.4)
+    popup = browser.find_element(By.CSS_SELECTOR, ".ga-why .leaflet-popup-content")
+    assert "阳曲县" in popup.text and "资源充实提升区" in popup.text and "✗" in popup.text
+    _shot(browser, shots, "overview_why")
+
+
+def test_injected_names_stay_text(browser, tmp_path, shots):
+    from tests.test_outputs import EVIL, EVIL_COUNTY, tiny_bundle
+
+    out = tiny_bundle(tmp_path / "evil")
+    for name in ("index", "overview", "map_primary"):
+        _open(browser, out / f"{name}.html")
+        urls = _check_clean(browser, f"evil {name}")
+        assert not any(u.endswith("/x") for u in urls), "the injected <img src=x> must not load"
+        assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
+        try:
+            _ = browser.switch_to.alert
+            pytest.fail("an alert opened")
+        except NoAlertPresentException:
+            pass
+    # the name is shown as text in search results and in the popup
+    browser.find_element(By.CSS_SELECTOR, ".ga-search input").send_keys("onerror")
+    hit = browser.find_element(By.CSS_SELECTOR, ".ga-search-results li")
+    assert hit.text == EVIL
+    hit.click()
+    time.sleep(0.3)
+    assert EVIL in browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    assert browser.execute_script("return window.__alerts") == []
+    _shot(browser, shots, "injection_popup")
+    _open(browser, out / "index.html")
+    assert EVIL_COUNTY in browser.find_element(By.CSS_SELECTOR, "#counties").text

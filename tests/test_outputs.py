@@ -1,0 +1,249 @@
+"""The bundle writers on a tiny made-up study: safety, offline pages, language, GCJ-02 shift, helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import Point, box
+
+from geoaccess.config import Tier, parse_study
+from geoaccess.errors import ConfigError
+from geoaccess.outputs import i18n
+from geoaccess.outputs._gcj02 import wgs84_to_gcj02
+from geoaccess.outputs.index import coverage_curves, write_index
+from geoaccess.outputs.maps import MapContext, catchment_bands, fmt_value, overview_map, tier_map, write_png
+from geoaccess.scoring import score_counties
+
+EVIL = "<img src=x onerror=alert(1)>"
+EVIL_COUNTY = "<script>alert(2)</script>县"
+PAGES = ["index.html", "overview.html", "map_primary.html", "map_county.html"]
+
+
+def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL_COUNTY, **ctx_kw) -> Path:
+    """Write a two-county, three-facility bundle with the same writers ``Study.write`` uses."""
+    tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
+    counties = gpd.GeoDataFrame(
+        {"county_code": ["140101", "140102"], "county_name": [county_name, "乙县"]},
+        geometry=[box(112.0, 37.0, 112.1, 37.1), box(112.1, 37.0, 112.2, 37.1)],
+        crs=4326,
+    )
+    facilities = gpd.GeoDataFrame(
+        {
+            "id": ["F1", "F2", "F3"],
+            "name": [facility_name, "乙卫生院", "县人民医院"],
+            "tier": ["primary", "primary", "county"],
+            "tier_rank": [0, 0, 1],
+            "beds": [10.0, 20.0, 300.0],
+        },
+        geometry=[Point(112.03, 37.05), Point(112.15, 37.05), Point(112.05, 37.03)],
+        crs=4326,
+    )
+    n = 40
+    transform = from_origin(112.0, 37.1, 0.2 / n, 0.1 / (n // 2))
+    rows, cols = np.mgrid[0 : n // 2, 0:n]
+    lon = 112.0 + (cols.ravel() + 0.5) * 0.2 / n
+    lat = 37.1 - (rows.ravel() + 0.5) * 0.1 / (n // 2)
+    people = np.full(lon.size, 10.0)
+    county = (lon > 112.1).astype(np.int64)
+    minutes = {}
+    for i, _t in enumerate(tiers):
+        f = facilities[facilities["tier_rank"] >= i]
+        d = np.min(np.hypot(lon[:, None] - f.geometry.x.to_numpy(), lat[:, None] - f.geometry.y.to_numpy()), axis=1)
+        minutes[tiers[i].name] = d * 600.0  # about 1 min per 185 m
+    table = score_counties(counties, people, county, minutes, tiers)
+    ctx = MapContext(
+        lang=ctx_kw.pop("lang", "zh"),
+        title="测试 <b>study</b>",
+        note="SYNTHETIC test data",
+        nav=[("index", "index.html"), ("overview", "overview.html")] + [(t.name, f"map_{t.name}.html") for t in tiers],
+        **ctx_kw,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "counties.csv", index=False)
+    for i, t in enumerate(tiers):
+        grid = np.full((n // 2, n), np.nan, dtype=np.float32)
+        grid[rows.ravel(), cols.ravel()] = minutes[t.name]
+        tier_map(
+            out / f"map_{t.name}.html",
+            tier_index=i,
+            tiers=tiers,
+            counties=counties,
+            table=table,
+            facilities=facilities,
+            serving=facilities["tier_rank"].to_numpy() >= i,
+            nearest_people=np.array([100.0, 200.0, 300.0]),
+            reach_people=np.array([90.0, 150.0, 300.0]),
+            referral_minutes=np.array([12.5, np.inf, np.nan]),
+            grid=grid,
+            transform=transform,
+            crs="EPSG:4326",
+            ctx=ctx,
+        )
+    overview_map(
+        out / "overview.html",
+        tiers=tiers,
+        counties=counties,
+        table=table,
+        facilities=facilities,
+        ctx=ctx,
+        tier_maps={t.name: f"map_{t.name}.html" for t in tiers},
+    )
+    curves = {t.name: coverage_curves(minutes[t.name], people, county, 2, 2 * t.threshold_min) for t in tiers}
+    write_index(
+        out / "index.html",
+        ctx=ctx,
+        table=table,
+        tiers=tiers,
+        maps=[("overview", "overview.html", "")] + [(t.name, f"map_{t.name}.html", "") for t in tiers],
+        files=[("csv", "counties.csv")],
+        settings={"study": "tiny <i>"},
+        sources=[("facilities", "facilities.csv")],
+        curves=curves,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return tiny_bundle(tmp_path_factory.mktemp("tiny"))
+
+
+def _data(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="geoaccess-data">(.*?)</script>', page, re.S)
+    assert m, "map pages carry their data in one JSON block"
+    assert "<" not in m.group(1), "no raw '<' inside the data block, so no value can close the script"
+    return json.loads(m.group(1))
+
+
+def test_input_text_is_escaped_on_every_page(bundle):
+    for name in PAGES:
+        page = (bundle / name).read_text(encoding="utf-8")
+        assert EVIL not in page and "<script>alert(2)" not in page, name
+        assert "&lt;script&gt;alert(2)&lt;/script&gt;县" in page, name
+    assert "&lt;img src=x onerror=alert(1)&gt;" in (bundle / "map_primary.html").read_text(encoding="utf-8")
+
+
+def test_pages_load_nothing_from_the_internet(bundle):
+    for name in PAGES:
+        page = (bundle / name).read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), name
+        for ref in re.findall(r"""(?:src|href)="([^"#]+)\"""", page):
+            assert (bundle / ref).exists(), f"{name} refers to missing {ref}"
+    assert (bundle / "lib" / "leaflet" / "leaflet.js").exists()
+    assert (bundle / "lib" / "geoaccess" / "map.js").exists()
+    js = (bundle / "lib" / "geoaccess" / "map.js").read_text(encoding="utf-8")
+    assert "http" not in js.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_tier_map_data(bundle):
+    d = _data((bundle / "map_primary.html").read_text(encoding="utf-8"))
+    assert d["lang"] == "zh" and d["basemap"] is None
+    assert len(d["facilities"]["points"]) == 3
+    assert len(d["counties"]["geojson"]["features"]) == 2
+    assert d["bands"]["geojson"]["features"], "catchment bands are drawn"
+    assert (bundle / d["surface"]["url"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = {r[0]: r[1] for r in d["facilities"]["points"][0][4]}
+    assert rows["床位"] == "10"
+    assert rows["转诊至县级医院（分钟）"] == "12.5"
+    county_map = _data((bundle / "map_county.html").read_text(encoding="utf-8"))
+    assert len(county_map["facilities"]["points"]) == 1, "only facilities serving the tier"
+
+
+def test_overview_says_why(bundle):
+    d = _data((bundle / "overview.html").read_text(encoding="utf-8"))
+    p = d["counties"]["geojson"]["features"][0]["properties"]
+    assert p["zone"] in {v["zh"] for v in i18n.ZONE_LABELS.values()}
+    assert [w["href"] for w in p["why"]] == ["map_primary.html", "map_county.html"]
+
+
+def test_english_labels(tmp_path):
+    out = tiny_bundle(tmp_path, lang="en")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "people beyond 15 min" in page and '<html lang="en">' in page
+    d = _data((out / "map_primary.html").read_text(encoding="utf-8"))
+    assert d["legend"]["title"] == "minutes to primary care"
+
+
+def test_language_defaults_to_chinese_for_adcodes():
+    assert i18n.pick_language("auto", ["140105", "140106"]) == "zh"
+    assert i18n.pick_language("auto", ["E09000001"]) == "en"
+    assert i18n.pick_language("en", ["140105"]) == "en"
+
+
+def test_gcj02_basemap_shifts_overlays(tmp_path):
+    out = tiny_bundle(tmp_path, basemap="https://webrd01.is.autonavi.com/tile?x={x}&y={y}&z={z}", shift=True)
+    d = _data((out / "map_primary.html").read_text(encoding="utf-8"))
+    lat, lon = d["facilities"]["points"][0][:2]
+    glon, glat = wgs84_to_gcj02(112.03, 37.05)
+    assert (lon, lat) == pytest.approx((float(glon), float(glat)), abs=1e-6)
+    assert 0.001 < abs(lon - 112.03) < 0.01, "GCJ-02 moves points by some hundreds of metres"
+    assert d["basemap"]["url"].startswith("https://webrd01")
+    page = (out / "map_primary.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)="https?://""", page), "tile URLs are only in the map's data"
+
+
+def test_gcj02_reference_point():
+    # Tiananmen: a published WGS84 -> GCJ-02 pair
+    lon, lat = wgs84_to_gcj02(116.391349, 39.907375)
+    assert float(lon) == pytest.approx(116.397590, abs=2e-5) and float(lat) == pytest.approx(39.908776, abs=2e-5)
+    assert wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)  # outside China: unchanged
+
+
+def test_maps_settings():
+    base = {"inputs": {"roads": "r", "facilities": "f", "population": "p", "counties": {"adcode": "1401"}}}
+    s = parse_study(base)
+    assert s.maps.basemap == "none" and s.maps.language == "auto"
+    s = parse_study(dict(base, maps={"basemap": "osm", "language": "en", "bands_min": [60, 15]}))
+    assert s.maps.bands_min == (15.0, 60.0)
+    for bad in ({"basemap": "google"}, {"language": "fr"}, {"colour": 1}, {"basemap_crs": "bd09"}):
+        with pytest.raises(ConfigError):
+            parse_study(dict(base, maps=bad))
+
+
+def test_coverage_curves_match_a_direct_count():
+    rng = np.random.default_rng(1)
+    m = rng.uniform(0, 40, 500)
+    m[::50] = np.inf
+    people = rng.uniform(1, 5, 500)
+    county = rng.integers(0, 3, 500)
+    grid, share = coverage_curves(m, people, county, 3, 30.0, steps=31)
+    for c in range(3):
+        sel = county == c
+        for k in (0, 7, 15, 30):
+            assert share[c, k] == pytest.approx(people[sel & (m <= grid[k])].sum() / people[sel].sum())
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a plain PNG has no georeference
+def test_png_round_trip(tmp_path):
+    rgba = np.random.default_rng(0).integers(0, 255, (7, 5, 4), dtype=np.uint8)
+    write_png(tmp_path / "x.png", rgba)
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp_path / "x.png") as src:
+        assert np.array_equal(np.moveaxis(src.read(), 0, -1), rgba)
+
+
+def test_catchment_bands_cover_the_cells_within_reach():
+    grid = np.full((50, 50), np.nan, dtype=np.float32)
+    yy, xx = np.mgrid[0:50, 0:50]
+    grid[:] = np.hypot(yy - 25, xx - 25)  # minutes = distance in cells from the centre
+    t = from_origin(0.0, 1.0, 0.02, 0.02)
+    bands = dict(catchment_bands(grid, t, "EPSG:4326", [10.0, 20.0]))
+    assert set(bands) == {10.0, 20.0}
+    assert bands[10.0].area == pytest.approx(np.pi * (10 * 0.02) ** 2, rel=0.15)
+    assert bands[20.0].contains(bands[10.0].buffer(-0.02))
+
+
+def test_values_are_formatted_for_people():
+    assert fmt_value("primary_share_within", 0.8765) == "87.6%"
+    assert fmt_value("primary_median_min", 12.345) == "12.3"
+    assert fmt_value("referral_min", float("inf"), "zh") == "不可达"
+    assert fmt_value("population", np.int64(1234567)) == "1,234,567"
+    assert fmt_value("beds_per_1000", 4.567) == "4.57"
+    assert fmt_value("x", float("nan")) == "—"
+    assert fmt_value("name", EVIL) == "&lt;img src=x onerror=alert(1)&gt;"
