@@ -124,18 +124,21 @@ def _grow(hd, hv):
 @njit(cache=True)
 def bucket_search(
     indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb, max_scans,
-    dist, label, nxt, prv, slot, head, touched,
+    dist, label, link, head, touched,
 ):  # fmt: skip
     """Multi-source search with a circular bucket queue; improves ``dist``/``label`` in place.
 
-    ``slot`` must be -1 and ``head`` -1 everywhere on entry; both are left so on a normal return. Every node whose
-    minutes become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few
-    entries instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
+    ``link`` is an ``(n, 3)`` int32 workspace (next, previous, bucket of each queued node: one cache line per
+    node instead of three); its last column and ``head`` must be -1 everywhere on entry, and are left so on a
+    normal return. ``label`` of length 0 skips labels (catchments need only minutes). Every node whose minutes
+    become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few entries
+    instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
     Returns (nodes scanned, nodes touched), or (-1, touched) when more than ``max_scans`` scans were needed (the
     arrays are then inconsistent; callers start again with the heap).
     """
     inv = 1.0 / delta
     track = touched.shape[0] > 0
+    uselab = label.shape[0] > 0
     nt = 0
     count = 0
     lo = np.int64(1) << 62
@@ -147,28 +150,29 @@ def bucket_search(
                 touched[nt] = v
                 nt += 1
             dist[v] = d
-            label[v] = seed_labels[k]
+            if uselab:
+                label[v] = seed_labels[k]
             b = np.int64(d * inv)
-            if slot[v] >= 0:
-                os_ = slot[v]
-                p = prv[v]
-                q = nxt[v]
+            os_ = link[v, 2]
+            if os_ >= 0:
+                p = link[v, 1]
+                q = link[v, 0]
                 if p >= 0:
-                    nxt[p] = q
+                    link[p, 0] = q
                 else:
                     head[os_] = q
                 if q >= 0:
-                    prv[q] = p
+                    link[q, 1] = p
                 count -= 1
             # intrusive list ops written out: numba's inline="always" helpers measured 1.5x slower here
             s2 = b % nb
             h = head[s2]
-            nxt[v] = h
-            prv[v] = -1
+            link[v, 0] = h
+            link[v, 1] = -1
             if h >= 0:
-                prv[h] = v
+                link[h, 1] = v
             head[s2] = v
-            slot[v] = s2
+            link[v, 2] = s2
             count += 1
             if b < lo:
                 lo = b
@@ -178,17 +182,17 @@ def bucket_search(
         s = cur % nb
         while head[s] >= 0:
             u = head[s]
-            q = nxt[u]
+            q = link[u, 0]
             head[s] = q
             if q >= 0:
-                prv[q] = -1
-            slot[u] = -1
+                link[q, 1] = -1
+            link[u, 2] = -1
             count -= 1
             scans += 1
             if scans > max_scans:
                 return -1, nt
             d = dist[u]
-            lu = label[u]
+            lu = label[u] if uselab else 0
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nd = d + weights[e]
@@ -197,29 +201,30 @@ def bucket_search(
                         touched[nt] = v
                         nt += 1
                     dist[v] = nd
-                    label[v] = lu
+                    if uselab:
+                        label[v] = lu
                     b = np.int64(nd * inv)
                     if b < cur:
                         b = cur  # rounding, or a zero-minute arc: stay in the bucket being scanned
-                    if slot[v] >= 0:
-                        os_ = slot[v]
-                        p = prv[v]
-                        q = nxt[v]
+                    os_ = link[v, 2]
+                    if os_ >= 0:
+                        p = link[v, 1]
+                        q = link[v, 0]
                         if p >= 0:
-                            nxt[p] = q
+                            link[p, 0] = q
                         else:
                             head[os_] = q
                         if q >= 0:
-                            prv[q] = p
+                            link[q, 1] = p
                         count -= 1
                     s2 = b % nb
                     h = head[s2]
-                    nxt[v] = h
-                    prv[v] = -1
+                    link[v, 0] = h
+                    link[v, 1] = -1
                     if h >= 0:
-                        prv[h] = v
+                        link[h, 1] = v
                     head[s2] = v
-                    slot[v] = s2
+                    link[v, 2] = s2
                     count += 1
         cur += 1
     return scans, nt
@@ -236,13 +241,11 @@ def multi_source(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels
     dist = np.full(n, np.inf)
     label = np.full(n, -1, dtype=np.int32)
     if nb > 0:
-        nxt = np.empty(n, dtype=np.int32)
-        prv = np.empty(n, dtype=np.int32)
-        slot = np.full(n, -1, dtype=np.int32)
+        link = np.full((n, 3), -1, dtype=np.int32)
         head = np.full(nb, -1, dtype=np.int32)
         scans, _ = bucket_search(
             indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb,
-            4 * n + seed_nodes.shape[0], dist, label, nxt, prv, slot, head, np.empty(0, dtype=np.int32),
+            4 * n + seed_nodes.shape[0], dist, label, link, head, np.empty(0, dtype=np.int32),
         )  # fmt: skip
         if scans >= 0:
             return dist, label
@@ -286,10 +289,8 @@ def within_batch(indptr, indices, weights, sources, offsets, todo, cutoff, delta
     nw = out_node.shape[0]
     for t in prange(nw):
         dist = np.full(n, np.inf)
-        label = np.zeros(n, dtype=np.int32)
-        nxt = np.empty(n, dtype=np.int32)
-        prv = np.empty(n, dtype=np.int32)
-        slot = np.full(n, -1, dtype=np.int32)
+        nolabel = np.empty(0, dtype=np.int32)
+        link = np.full((n, 3), -1, dtype=np.int32)
         head = np.full(nb, -1, dtype=np.int32)
         touched = np.empty(n, dtype=np.int32)
         seed = np.empty(1, dtype=np.int32)
@@ -306,7 +307,7 @@ def within_batch(indptr, indices, weights, sources, offsets, todo, cutoff, delta
             seed_min[0] = offsets[k]
             scans, nt = bucket_search(
                 indptr, indices, weights, seed, seed_min, seed_lab, cutoff, delta, nb, 1 << 62,
-                dist, label, nxt, prv, slot, head, touched,
+                dist, nolabel, link, head, touched,
             )  # fmt: skip
             if pos + nt > cap:
                 full = True

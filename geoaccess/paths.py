@@ -19,6 +19,7 @@ from geoaccess.errors import InputError
 _MAX_BUCKETS = 4096
 #: beyond this many buckets (seed minutes spread far apart) the heap is used instead
 _HEAP_ABOVE = 1 << 22
+_NO_TOUCH = np.empty(0, dtype=np.int32)
 
 
 def _check_sources(net, sources, offsets):
@@ -261,6 +262,7 @@ class NearestState:
         self.sources = list(sources)
         self.offsets = list(offsets)
         self.active = [True] * sources.size
+        self._work = None
         indptr, indices, w = net.kernel_csr(self.reverse)
         delta, nb = _queue(net, offsets, self.cutoff)
         labels = np.arange(sources.size, dtype=np.int32)
@@ -283,10 +285,21 @@ class NearestState:
         self.sources.append(int(node))
         self.offsets.append(float(offset))
         self.active.append(True)
+        knode = self.net.to_kernel(np.array([node]))
         indptr, indices, w = self.net.kernel_csr(self.reverse)
-        _kernels.heap_search(
-            indptr, indices, w, self.net.to_kernel(np.array([node])), np.array([float(offset)]),
-            np.array([pos], dtype=np.int32), self.cutoff, self._dist, self._label,
+        delta, nb = _queue(self.net, np.zeros(1), self.cutoff)
+        if nb == 0:
+            _kernels.heap_search(indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32),
+                                 self.cutoff, self._dist, self._label)  # fmt: skip
+            return pos
+        # a pruned bucket search: it scans only the nodes the new source now serves, and its workspace (left
+        # clean by every search) is kept between calls, so nothing here costs O(n)
+        if self._work is None or self._work[1].shape[0] != nb:
+            self._work = (np.full((self.net.n_nodes, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32))
+        link, head = self._work
+        _kernels.bucket_search(
+            indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32), self.cutoff,
+            delta, nb, 1 << 62, self._dist, self._label, link, head, _NO_TOUCH,
         )  # fmt: skip
         return pos
 
