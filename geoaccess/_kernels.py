@@ -18,7 +18,7 @@ Two priority queues, both exact for float minutes:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4-ary heap with lazy deletion (keys float64, values int32)
@@ -69,7 +69,7 @@ def _pop4(hd, hv, size):
     return d0, v0, size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label):
     """Multi-source Dijkstra that improves ``dist``/``label`` in place (a pruned search when they are not inf).
 
@@ -121,7 +121,7 @@ def _grow(hd, hv):
 # bucket queue (sequential Delta-stepping)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bucket_search(
     indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb, max_scans,
     dist, label, link, head, touched,
@@ -230,98 +230,47 @@ def bucket_search(
     return scans, nt
 
 
-@njit(cache=True)
-def multi_source(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb):
-    """Minutes from the nearest seed to every node, and that seed's label (bucket queue, heap fallback).
+@njit(cache=True, nogil=True)
+def within_worker(indptr, indices, weights, sources, offsets, todo, cutoff, delta, nb, out_node, out_min, base, start,
+                  count, dist, link, head, touched):  # fmt: skip
+    """Bounded search from each source in ``todo`` (one worker's share; runs without the GIL, one per thread).
 
-    Seeds may repeat a node (several facilities, or one facility snapped to both ends of an edge); the smallest
-    start time wins. Nodes farther than ``cutoff`` stay ``inf``/``-1``. ``nb == 0`` selects the heap.
+    The reached nodes of each source are written one after the other into ``out_node``/``out_min`` and
+    ``start[k]``/``count[k]`` record where (``base`` + offset, flat into the caller's buffers). A source whose result
+    does not fit in what is left gets ``start[k] = -1`` and is retried by the caller in a later round.
+    ``dist`` must be inf, ``link[:, 2]`` and ``head`` -1 on entry; the worker leaves them so, resetting only the
+    nodes each search touched (no O(n) work per source).
     """
-    n = indptr.shape[0] - 1
-    dist = np.full(n, np.inf)
-    label = np.full(n, -1, dtype=np.int32)
-    if nb > 0:
-        link = np.full((n, 3), -1, dtype=np.int32)
-        head = np.full(nb, -1, dtype=np.int32)
-        scans, _ = bucket_search(
-            indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb,
-            4 * n + seed_nodes.shape[0], dist, label, link, head, np.empty(0, dtype=np.int32),
+    cap = out_node.shape[0]
+    nolabel = np.empty(0, dtype=np.int32)
+    seed = np.empty(1, dtype=np.int32)
+    seed_min = np.empty(1)
+    pos = 0
+    full = False
+    for j in range(todo.shape[0]):
+        k = todo[j]
+        if full:
+            start[k] = -1
+            continue
+        seed[0] = sources[k]
+        seed_min[0] = offsets[k]
+        scans, nt = bucket_search(
+            indptr, indices, weights, seed, seed_min, nolabel, cutoff, delta, nb, 1 << 62,
+            dist, nolabel, link, head, touched,
         )  # fmt: skip
-        if scans >= 0:
-            return dist, label
-        dist[:] = np.inf
-        label[:] = -1
-    heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label)
-    return dist, label
-
-
-@njit(cache=True, parallel=True)
-def multi_source_groups(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, group_ptr, cutoff, delta, nb):
-    """One multi-source search per group of seeds (e.g. one per tier of care), groups spread over cores."""
-    n = indptr.shape[0] - 1
-    g = group_ptr.shape[0] - 1
-    dist = np.empty((g, n))
-    label = np.empty((g, n), dtype=np.int32)
-    for i in prange(g):
-        a, b = group_ptr[i], group_ptr[i + 1]
-        d, lab = multi_source(
-            indptr, indices, weights, seed_nodes[a:b], seed_minutes[a:b], seed_labels[a:b], cutoff, delta, nb
-        )
-        dist[i] = d
-        label[i] = lab
-    return dist, label
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# bounded single-source batches (catchments, OD tables)
-
-
-@njit(cache=True, parallel=True)
-def within_batch(indptr, indices, weights, sources, offsets, todo, cutoff, delta, nb, cap, out_node, out_min, start,
-                 count):  # fmt: skip
-    """Bounded search from each source in ``todo``, spread over ``out_node.shape[0]`` workers (one queue each).
-
-    Worker ``t`` writes the nodes it reaches from its sources one after the other into ``out_node[t]``/
-    ``out_min[t]`` and records ``start[k]``/``count[k]`` (flat offsets into ``out_node``). A source whose result
-    does not fit in what is left of ``cap`` gets ``start[k] = -1`` and is retried by the caller in a later round.
-    """
-    n = indptr.shape[0] - 1
-    nw = out_node.shape[0]
-    for t in prange(nw):
-        dist = np.full(n, np.inf)
-        nolabel = np.empty(0, dtype=np.int32)
-        link = np.full((n, 3), -1, dtype=np.int32)
-        head = np.full(nb, -1, dtype=np.int32)
-        touched = np.empty(n, dtype=np.int32)
-        seed = np.empty(1, dtype=np.int32)
-        seed_min = np.empty(1)
-        seed_lab = np.zeros(1, dtype=np.int32)
-        pos = 0
-        full = False
-        for j in range(t, todo.shape[0], nw):
-            k = todo[j]
-            if full:
-                start[k] = -1
-                continue
-            seed[0] = sources[k]
-            seed_min[0] = offsets[k]
-            scans, nt = bucket_search(
-                indptr, indices, weights, seed, seed_min, seed_lab, cutoff, delta, nb, 1 << 62,
-                dist, nolabel, link, head, touched,
-            )  # fmt: skip
-            if pos + nt > cap:
-                full = True
-                start[k] = -1
-            else:
-                start[k] = t * cap + pos
-                count[k] = nt
-                for i in range(nt):
-                    v = touched[i]
-                    out_node[t, pos + i] = v
-                    out_min[t, pos + i] = dist[v]
-                pos += nt
+        if pos + nt > cap:
+            full = True
+            start[k] = -1
+        else:
+            start[k] = base + pos
+            count[k] = nt
             for i in range(nt):
-                dist[touched[i]] = np.inf
+                v = touched[i]
+                out_node[pos + i] = v
+                out_min[pos + i] = dist[v]
+            pos += nt
+        for i in range(nt):
+            dist[touched[i]] = np.inf
 
 
 @njit(cache=True)
