@@ -18,7 +18,7 @@ Two priority queues, both exact for float minutes:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4-ary heap with lazy deletion (keys float64, values int32)
@@ -69,7 +69,7 @@ def _pop4(hd, hv, size):
     return d0, v0, size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label):
     """Multi-source Dijkstra that improves ``dist``/``label`` in place (a pruned search when they are not inf).
 
@@ -121,21 +121,24 @@ def _grow(hd, hv):
 # bucket queue (sequential Delta-stepping)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bucket_search(
     indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb, max_scans,
-    dist, label, nxt, prv, slot, head, touched,
+    dist, label, link, head, touched,
 ):  # fmt: skip
     """Multi-source search with a circular bucket queue; improves ``dist``/``label`` in place.
 
-    ``slot`` must be -1 and ``head`` -1 everywhere on entry; both are left so on a normal return. Every node whose
-    minutes become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few
-    entries instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
+    ``link`` is an ``(n, 3)`` int32 workspace (next, previous, bucket of each queued node: one cache line per
+    node instead of three); its last column and ``head`` must be -1 everywhere on entry, and are left so on a
+    normal return. ``label`` of length 0 skips labels (catchments need only minutes). Every node whose minutes
+    become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few entries
+    instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
     Returns (nodes scanned, nodes touched), or (-1, touched) when more than ``max_scans`` scans were needed (the
     arrays are then inconsistent; callers start again with the heap).
     """
     inv = 1.0 / delta
     track = touched.shape[0] > 0
+    uselab = label.shape[0] > 0
     nt = 0
     count = 0
     lo = np.int64(1) << 62
@@ -147,28 +150,29 @@ def bucket_search(
                 touched[nt] = v
                 nt += 1
             dist[v] = d
-            label[v] = seed_labels[k]
+            if uselab:
+                label[v] = seed_labels[k]
             b = np.int64(d * inv)
-            if slot[v] >= 0:
-                os_ = slot[v]
-                p = prv[v]
-                q = nxt[v]
+            os_ = link[v, 2]
+            if os_ >= 0:
+                p = link[v, 1]
+                q = link[v, 0]
                 if p >= 0:
-                    nxt[p] = q
+                    link[p, 0] = q
                 else:
                     head[os_] = q
                 if q >= 0:
-                    prv[q] = p
+                    link[q, 1] = p
                 count -= 1
             # intrusive list ops written out: numba's inline="always" helpers measured 1.5x slower here
             s2 = b % nb
             h = head[s2]
-            nxt[v] = h
-            prv[v] = -1
+            link[v, 0] = h
+            link[v, 1] = -1
             if h >= 0:
-                prv[h] = v
+                link[h, 1] = v
             head[s2] = v
-            slot[v] = s2
+            link[v, 2] = s2
             count += 1
             if b < lo:
                 lo = b
@@ -178,17 +182,17 @@ def bucket_search(
         s = cur % nb
         while head[s] >= 0:
             u = head[s]
-            q = nxt[u]
+            q = link[u, 0]
             head[s] = q
             if q >= 0:
-                prv[q] = -1
-            slot[u] = -1
+                link[q, 1] = -1
+            link[u, 2] = -1
             count -= 1
             scans += 1
             if scans > max_scans:
                 return -1, nt
             d = dist[u]
-            lu = label[u]
+            lu = label[u] if uselab else 0
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nd = d + weights[e]
@@ -197,130 +201,76 @@ def bucket_search(
                         touched[nt] = v
                         nt += 1
                     dist[v] = nd
-                    label[v] = lu
+                    if uselab:
+                        label[v] = lu
                     b = np.int64(nd * inv)
                     if b < cur:
                         b = cur  # rounding, or a zero-minute arc: stay in the bucket being scanned
-                    if slot[v] >= 0:
-                        os_ = slot[v]
-                        p = prv[v]
-                        q = nxt[v]
+                    os_ = link[v, 2]
+                    if os_ >= 0:
+                        p = link[v, 1]
+                        q = link[v, 0]
                         if p >= 0:
-                            nxt[p] = q
+                            link[p, 0] = q
                         else:
                             head[os_] = q
                         if q >= 0:
-                            prv[q] = p
+                            link[q, 1] = p
                         count -= 1
                     s2 = b % nb
                     h = head[s2]
-                    nxt[v] = h
-                    prv[v] = -1
+                    link[v, 0] = h
+                    link[v, 1] = -1
                     if h >= 0:
-                        prv[h] = v
+                        link[h, 1] = v
                     head[s2] = v
-                    slot[v] = s2
+                    link[v, 2] = s2
                     count += 1
         cur += 1
     return scans, nt
 
 
-@njit(cache=True)
-def multi_source(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb):
-    """Minutes from the nearest seed to every node, and that seed's label (bucket queue, heap fallback).
+@njit(cache=True, nogil=True)
+def within_worker(indptr, indices, weights, sources, offsets, todo, cutoff, delta, nb, out_node, out_min, base, start,
+                  count, dist, link, head, touched):  # fmt: skip
+    """Bounded search from each source in ``todo`` (one worker's share; runs without the GIL, one per thread).
 
-    Seeds may repeat a node (several facilities, or one facility snapped to both ends of an edge); the smallest
-    start time wins. Nodes farther than ``cutoff`` stay ``inf``/``-1``. ``nb == 0`` selects the heap.
+    The reached nodes of each source are written one after the other into ``out_node``/``out_min`` and
+    ``start[k]``/``count[k]`` record where (``base`` + offset, flat into the caller's buffers). A source whose result
+    does not fit in what is left gets ``start[k] = -1`` and is retried by the caller in a later round.
+    ``dist`` must be inf, ``link[:, 2]`` and ``head`` -1 on entry; the worker leaves them so, resetting only the
+    nodes each search touched (no O(n) work per source).
     """
-    n = indptr.shape[0] - 1
-    dist = np.full(n, np.inf)
-    label = np.full(n, -1, dtype=np.int32)
-    if nb > 0:
-        nxt = np.empty(n, dtype=np.int32)
-        prv = np.empty(n, dtype=np.int32)
-        slot = np.full(n, -1, dtype=np.int32)
-        head = np.full(nb, -1, dtype=np.int32)
-        scans, _ = bucket_search(
-            indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, delta, nb,
-            4 * n + seed_nodes.shape[0], dist, label, nxt, prv, slot, head, np.empty(0, dtype=np.int32),
+    cap = out_node.shape[0]
+    nolabel = np.empty(0, dtype=np.int32)
+    seed = np.empty(1, dtype=np.int32)
+    seed_min = np.empty(1)
+    pos = 0
+    full = False
+    for j in range(todo.shape[0]):
+        k = todo[j]
+        if full:
+            start[k] = -1
+            continue
+        seed[0] = sources[k]
+        seed_min[0] = offsets[k]
+        scans, nt = bucket_search(
+            indptr, indices, weights, seed, seed_min, nolabel, cutoff, delta, nb, 1 << 62,
+            dist, nolabel, link, head, touched,
         )  # fmt: skip
-        if scans >= 0:
-            return dist, label
-        dist[:] = np.inf
-        label[:] = -1
-    heap_search(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, cutoff, dist, label)
-    return dist, label
-
-
-@njit(cache=True, parallel=True)
-def multi_source_groups(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, group_ptr, cutoff, delta, nb):
-    """One multi-source search per group of seeds (e.g. one per tier of care), groups spread over cores."""
-    n = indptr.shape[0] - 1
-    g = group_ptr.shape[0] - 1
-    dist = np.empty((g, n))
-    label = np.empty((g, n), dtype=np.int32)
-    for i in prange(g):
-        a, b = group_ptr[i], group_ptr[i + 1]
-        d, lab = multi_source(
-            indptr, indices, weights, seed_nodes[a:b], seed_minutes[a:b], seed_labels[a:b], cutoff, delta, nb
-        )
-        dist[i] = d
-        label[i] = lab
-    return dist, label
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# bounded single-source batches (catchments, OD tables)
-
-
-@njit(cache=True, parallel=True)
-def within_batch(indptr, indices, weights, sources, offsets, todo, cutoff, delta, nb, cap, out_node, out_min, start,
-                 count):  # fmt: skip
-    """Bounded search from each source in ``todo``, spread over ``out_node.shape[0]`` workers (one queue each).
-
-    Worker ``t`` writes the nodes it reaches from its sources one after the other into ``out_node[t]``/
-    ``out_min[t]`` and records ``start[k]``/``count[k]`` (flat offsets into ``out_node``). A source whose result
-    does not fit in what is left of ``cap`` gets ``start[k] = -1`` and is retried by the caller in a later round.
-    """
-    n = indptr.shape[0] - 1
-    nw = out_node.shape[0]
-    for t in prange(nw):
-        dist = np.full(n, np.inf)
-        label = np.zeros(n, dtype=np.int32)
-        nxt = np.empty(n, dtype=np.int32)
-        prv = np.empty(n, dtype=np.int32)
-        slot = np.full(n, -1, dtype=np.int32)
-        head = np.full(nb, -1, dtype=np.int32)
-        touched = np.empty(n, dtype=np.int32)
-        seed = np.empty(1, dtype=np.int32)
-        seed_min = np.empty(1)
-        seed_lab = np.zeros(1, dtype=np.int32)
-        pos = 0
-        full = False
-        for j in range(t, todo.shape[0], nw):
-            k = todo[j]
-            if full:
-                start[k] = -1
-                continue
-            seed[0] = sources[k]
-            seed_min[0] = offsets[k]
-            scans, nt = bucket_search(
-                indptr, indices, weights, seed, seed_min, seed_lab, cutoff, delta, nb, 1 << 62,
-                dist, label, nxt, prv, slot, head, touched,
-            )  # fmt: skip
-            if pos + nt > cap:
-                full = True
-                start[k] = -1
-            else:
-                start[k] = t * cap + pos
-                count[k] = nt
-                for i in range(nt):
-                    v = touched[i]
-                    out_node[t, pos + i] = v
-                    out_min[t, pos + i] = dist[v]
-                pos += nt
+        if pos + nt > cap:
+            full = True
+            start[k] = -1
+        else:
+            start[k] = base + pos
+            count[k] = nt
             for i in range(nt):
-                dist[touched[i]] = np.inf
+                v = touched[i]
+                out_node[pos + i] = v
+                out_min[pos + i] = dist[v]
+            pos += nt
+        for i in range(nt):
+            dist[touched[i]] = np.inf
 
 
 @njit(cache=True)

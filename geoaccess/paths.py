@@ -6,6 +6,7 @@ kernels (``to_kernel`` / ``from_kernel``) and nothing outside this module sees t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -19,6 +20,7 @@ from geoaccess.errors import InputError
 _MAX_BUCKETS = 4096
 #: beyond this many buckets (seed minutes spread far apart) the heap is used instead
 _HEAP_ABOVE = 1 << 22
+_NO_TOUCH = np.empty(0, dtype=np.int32)
 
 
 def _check_sources(net, sources, offsets):
@@ -71,6 +73,39 @@ def _queue(net, seed_minutes, cutoff: float):
     return delta, (nb if nb <= _HEAP_ABOVE else 0)
 
 
+def _threads(jobs: int) -> int:
+    return max(1, min(numba.get_num_threads(), jobs))
+
+
+def _run(fn, args_list):
+    """Run kernels that release the GIL, one per thread (numba ``nogil``); results in order."""
+    if len(args_list) == 1:
+        return [fn(*args_list[0])]
+    with ThreadPoolExecutor(max_workers=len(args_list)) as ex:
+        return list(ex.map(lambda a: fn(*a), args_list))
+
+
+def _multi(indptr, indices, w, knodes, minutes, labels, c, delta, nb):
+    """Minutes from the nearest seed to every node (kernel order) and its label: bucket queue, heap fallback.
+
+    The fallback is decided here rather than in a kernel, so a first call compiles only the queue it runs.
+    """
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    label = np.full(n, -1, dtype=np.int32)
+    if nb > 0:
+        link = np.full((n, 3), -1, dtype=np.int32)
+        head = np.full(nb, -1, dtype=np.int32)
+        scans, _ = _kernels.bucket_search(indptr, indices, w, knodes, minutes, labels, c, delta, nb,
+                                          4 * n + knodes.shape[0], dist, label, link, head, _NO_TOUCH)  # fmt: skip
+        if scans >= 0:
+            return dist, label
+        dist[:] = np.inf
+        label[:] = -1
+    _kernels.heap_search(indptr, indices, w, knodes, minutes, labels, c, dist, label)
+    return dist, label
+
+
 def _check_seeds(net, nodes, minutes, labels):
     nodes = np.asarray(nodes)
     minutes = np.asarray(minutes, dtype=np.float64)
@@ -96,7 +131,7 @@ def seeded(net, nodes, minutes, labels, cutoff=None, reverse=False):
     c = _cutoff(cutoff)
     indptr, indices, w = net.kernel_csr(reverse)
     delta, nb = _queue(net, minutes, c)
-    dist, lab = _kernels.multi_source(indptr, indices, w, knodes, minutes, labels, c, delta, nb)
+    dist, lab = _multi(indptr, indices, w, knodes, minutes, labels, c, delta, nb)
     return net.from_kernel(dist), net.from_kernel(lab)
 
 
@@ -122,14 +157,21 @@ def nearest_groups(net, groups, offsets=None, cutoff=None, reverse=False):
     nodes = net.to_kernel(np.concatenate([s for s, _ in checked]))
     mins = np.concatenate([o for _, o in checked])
     labs = np.concatenate([np.arange(s.size, dtype=np.int32) for s, _ in checked])
-    ptr = np.zeros(len(checked) + 1, dtype=np.int64)
-    np.cumsum([s.size for s, _ in checked], out=ptr[1:])
+    sizes = np.cumsum([0] + [s.size for s, _ in checked])
     # one bucket count for every group: widest spread of any group
     delta, nb = _queue(net, np.zeros(0), c)
     for _, o in checked:
         nb = min(nb, _queue(net, o, c)[1]) if nb else 0
     indptr, indices, w = net.kernel_csr(reverse)
-    dist, lab = _kernels.multi_source_groups(indptr, indices, w, nodes, mins, labs, ptr, c, delta, nb)
+    jobs = [
+        (indptr, indices, w, nodes[a:b], mins[a:b], labs[a:b], c, delta, nb)
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+    # groups spread over threads (the kernels release the GIL)
+    with ThreadPoolExecutor(max_workers=_threads(len(jobs))) as ex:
+        res = list(ex.map(lambda a: _multi(*a), jobs))
+    dist = np.stack([d for d, _ in res])
+    lab = np.stack([lb for _, lb in res])
     return net.from_kernel(dist), net.from_kernel(lab)
 
 
@@ -172,18 +214,22 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
     delta, nb = _queue(net, np.zeros(0), c)
     ksrc = net.to_kernel(sources)
     n = net.n_nodes
-    nw = max(1, min(numba.get_num_threads(), sources.size))
+    nw = _threads(sources.size)
     entry = 12  # int32 node + float64 minutes
     cap = max(n, int(buffer_mb * 2**20 / entry / nw))
     out_node = np.empty((nw, cap), dtype=np.int32)
     out_min = np.empty((nw, cap))
     start = np.full(sources.size, -1, dtype=np.int64)
     count = np.zeros(sources.size, dtype=np.int64)
+    # one workspace per worker, allocated once per call and left clean by every search
+    work = [(np.full(n, np.inf), np.full((n, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32),
+             np.empty(n, dtype=np.int32)) for _ in range(nw)]  # fmt: skip
     pieces = []
     todo = np.arange(sources.size, dtype=np.int64)
     while todo.size:
-        _kernels.within_batch(indptr, indices, w, ksrc, offsets, todo, c, delta, nb, cap, out_node, out_min,
-                              start, count)  # fmt: skip
+        jobs = [(indptr, indices, w, ksrc, offsets, todo[t::nw], c, delta, nb, out_node[t], out_min[t], t * cap, start,
+                 count, *work[t]) for t in range(nw)]  # fmt: skip
+        _run(_kernels.within_worker, jobs)
         done = todo[start[todo] >= 0]
         if done.size == 0:  # one source's result exceeds a buffer: grow it
             cap *= 2
@@ -198,6 +244,7 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
         _kernels.copy_slices(out_node.reshape(-1), out_min.reshape(-1), start[done], count[done], ptr, pn, pm)
         pieces.append((done, ptr, net.kernel_nodes_to_ids(pn), pm))
         todo = todo[start[todo] < 0]
+    del work
     del out_node, out_min
     optr = np.zeros(sources.size + 1, dtype=np.int64)
     np.cumsum(count, out=optr[1:])
@@ -261,10 +308,11 @@ class NearestState:
         self.sources = list(sources)
         self.offsets = list(offsets)
         self.active = [True] * sources.size
+        self._work = None
         indptr, indices, w = net.kernel_csr(self.reverse)
         delta, nb = _queue(net, offsets, self.cutoff)
         labels = np.arange(sources.size, dtype=np.int32)
-        self._dist, self._label = _kernels.multi_source(
+        self._dist, self._label = _multi(
             indptr, indices, w, net.to_kernel(sources), offsets, labels, self.cutoff, delta, nb
         )
 
@@ -283,10 +331,21 @@ class NearestState:
         self.sources.append(int(node))
         self.offsets.append(float(offset))
         self.active.append(True)
+        knode = self.net.to_kernel(np.array([node]))
         indptr, indices, w = self.net.kernel_csr(self.reverse)
-        _kernels.heap_search(
-            indptr, indices, w, self.net.to_kernel(np.array([node])), np.array([float(offset)]),
-            np.array([pos], dtype=np.int32), self.cutoff, self._dist, self._label,
+        delta, nb = _queue(self.net, np.zeros(1), self.cutoff)
+        if nb == 0:
+            _kernels.heap_search(indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32),
+                                 self.cutoff, self._dist, self._label)  # fmt: skip
+            return pos
+        # a pruned bucket search: it scans only the nodes the new source now serves, and its workspace (left
+        # clean by every search) is kept between calls, so nothing here costs O(n)
+        if self._work is None or self._work[1].shape[0] != nb:
+            self._work = (np.full((self.net.n_nodes, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32))
+        link, head = self._work
+        _kernels.bucket_search(
+            indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32), self.cutoff,
+            delta, nb, 1 << 62, self._dist, self._label, link, head, _NO_TOUCH,
         )  # fmt: skip
         return pos
 
