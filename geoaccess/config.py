@@ -95,7 +95,9 @@ class Measures:
             "community health centre": "township",
         }
     )
-    tier_level: dict = field(default_factory=lambda: {"primary": "township", "county": "county", "regional": "regional"})
+    tier_level: dict = field(
+        default_factory=lambda: {"primary": "township", "county": "county", "regional": "regional"}
+    )
     referral_threshold_min: dict = field(default_factory=lambda: {"township": 30.0, "county": 60.0, "regional": 120.0})
     share_tier: str = "county"
     share_method: str = "huff"
@@ -393,18 +395,27 @@ def parse_measures(data: dict, tiers: tuple[Tier, ...], path: Path | None = None
     if len(kw.get("step_minutes", d.step_minutes)) != len(kw.get("step_weights", d.step_weights)):
         raise ConfigError("[accessibility] step_minutes and step_weights need the same length", path=path)
     if "gaussian_sigma_min" in acc:
-        kw["gaussian_sigma_min"] = _number(acc["gaussian_sigma_min"], "[accessibility] gaussian_sigma_min", path, 1, 240)
+        kw["gaussian_sigma_min"] = _number(
+            acc["gaussian_sigma_min"], "[accessibility] gaussian_sigma_min", path, 1, 240
+        )
     if "gravity_beta" in acc:
         kw["gravity_beta"] = _number(acc["gravity_beta"], "[accessibility] gravity_beta", path, 0.1, 5)
     levels = d.referral_levels
     if "levels" in ref:
         lv = ref["levels"]
-        if not isinstance(lv, list) or len(lv) < 2 or not all(isinstance(x, str) for x in lv) or len(set(lv)) != len(lv):
+        if (
+            not isinstance(lv, list)
+            or len(lv) < 2
+            or not all(isinstance(x, str) for x in lv)
+            or len(set(lv)) != len(lv)
+        ):
             raise ConfigError(f"[referral] levels must list two or more distinct names, got {lv!r}", path=path)
         levels = kw["referral_levels"] = tuple(lv)
     for key, field_name in (("type_level", "type_level"), ("tier_level", "tier_level")):
         if key in ref:
-            kw[field_name] = _mapping(ref[key], f"[referral] {key}", path, names if key == "tier_level" else None, False)
+            kw[field_name] = _mapping(
+                ref[key], f"[referral] {key}", path, names if key == "tier_level" else None, False
+            )
     for key in ("type_level", "tier_level"):
         bad = sorted(set(kw.get(key, getattr(d, key)).values()) - set(levels))
         if bad and (key in ref or "levels" in ref):

@@ -73,14 +73,22 @@ def _catchment(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, weight: W
         keep &= t <= cutoff
     orig = pd.Index(demand.index)
     dest = pd.Index(supply.index)
-    oi = orig.get_indexer(od["origin"].to_numpy()[keep])
-    di = dest.get_indexer(od["destination"].to_numpy()[keep])
+    oi = _positions(orig, od["origin"].to_numpy()[keep])
+    di = _positions(dest, od["destination"].to_numpy()[keep])
     t = t[keep]
     # pairs whose origin has no demand entry or destination no supply entry carry nothing
     ok = (oi >= 0) & (di >= 0)
     oi, di, t = oi[ok], di[ok], t[ok]
     w = np.ones(t.size) if weight is None else np.asarray(weight(t), dtype=np.float64)
     return orig, oi, di, w
+
+
+def _positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
+    """Positions of ``keys`` in ``index`` (-1 if absent); positions are the keys for a 0..n-1 range."""
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and keys.dtype.kind in "iu":
+        k = keys.astype(np.int64)
+        return np.where((k >= 0) & (k < len(index)), k, -1)
+    return index.get_indexer(keys)
 
 
 def _two_step(od, demand, supply, weight, cutoff) -> pd.Series:

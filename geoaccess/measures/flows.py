@@ -58,8 +58,12 @@ def assign_demand(
 
 
 def within_county_share(
-    origin: np.ndarray, facility: np.ndarray, people: np.ndarray, demand_county: np.ndarray,
-    facility_county: np.ndarray, n_counties: int,
+    origin: np.ndarray,
+    facility: np.ndarray,
+    people: np.ndarray,
+    demand_county: np.ndarray,
+    facility_county: np.ndarray,
+    n_counties: int,
 ) -> np.ndarray:
     """Share of each county's assigned demand served by facilities in the same county (NaN if none)."""
     c = np.asarray(demand_county)[origin]

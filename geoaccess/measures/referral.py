@@ -19,8 +19,8 @@ def facility_levels(facilities: pd.DataFrame, levels: list[str], type_level: dic
     rank = {name: i for i, name in enumerate(levels)}
     by_tier = facilities["tier"].map(tier_level).map(rank)
     if "type" in facilities.columns:
-        by_type = facilities["type"].astype(str).str.strip().str.lower().map(
-            {k.lower(): v for k, v in type_level.items()}
+        by_type = (
+            facilities["type"].astype(str).str.strip().str.lower().map({k.lower(): v for k, v in type_level.items()})
         )
         by_type = by_type.map(rank)
         out = by_type.fillna(by_tier)
