@@ -100,9 +100,11 @@ class Measures:
     )
     referral_threshold_min: dict = field(default_factory=lambda: {"township": 30.0, "county": 60.0, "regional": 120.0})
     share_tier: str = "county"
-    share_method: str = "huff"
+    share_method: str = "nearest"
     huff_beta: float = 2.0
     share_target: float = 0.9
+    # urban districts (市辖区) are not held to the within-county target: it is set for counties (县域)
+    share_exempt_suffixes: tuple[str, ...] = ("区",)
     zone_rules: tuple[ZoneRule, ...] = ()
 
 
@@ -175,7 +177,7 @@ _SECTIONS: dict[str, set[str]] = {
     "capacity": {"people_per_bed", "people_per_facility"},
     "accessibility": {"cutoff_min", "step_minutes", "step_weights", "gaussian_sigma_min", "gravity_beta"},
     "referral": {"levels", "type_level", "tier_level", "threshold_min"},
-    "service_share": {"tier", "method", "huff_beta", "target"},
+    "service_share": {"tier", "method", "huff_beta", "target", "exempt_suffixes"},
     "zones": {"rules"},
 }
 _RULE_KEYS = {"zone", "any", "all"}
@@ -438,6 +440,11 @@ def parse_measures(data: dict, tiers: tuple[Tier, ...], path: Path | None = None
         kw["huff_beta"] = _number(share["huff_beta"], "[service_share] huff_beta", path, 0.1, 5)
     if "target" in share:
         kw["share_target"] = _number(share["target"], "[service_share] target", path, 0, 1)
+    if "exempt_suffixes" in share:
+        ex = share["exempt_suffixes"]
+        if not isinstance(ex, list) or not all(isinstance(x, str) and x for x in ex):
+            raise ConfigError(f"[service_share] exempt_suffixes must be a list of name endings, got {ex!r}", path=path)
+        kw["share_exempt_suffixes"] = tuple(ex)
     rules = default_zone_rules(names)
     if "rules" in zones:
         raw = zones["rules"]

@@ -135,10 +135,11 @@ def score_counties(
             table[col] = 1000.0 * _county_sum(acc * people, county, n) / pop_f
     if within_county_share is not None:
         table["within_county_share"] = within_county_share
+        exempt = table["county_name"].astype(str).str.endswith(tuple(ms.share_exempt_suffixes)).to_numpy()
         table["within_county_status"] = np.where(
             np.isnan(within_county_share),
             "no people",
-            np.where(within_county_share >= ms.share_target, "pass", "fail"),
+            np.where(exempt, "not scored (district)", np.where(within_county_share >= ms.share_target, "pass", "fail")),
         )
     if referral_by_county is not None:
         for col in referral_by_county.columns:
@@ -163,13 +164,15 @@ def _target(cond: Condition, tiers, ms: Measures) -> float:
 def _holds(cond: Condition, row, tiers, ms) -> bool:
     if cond.column not in row.index:
         return False  # a measure that was not computed cannot trigger a rule
+    if cond.column == "within_county_share" and row.get("within_county_status") != "fail" and cond.op in "<<=":
+        return False  # districts are not held to the within-county target
     v = row[cond.column]
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return False
     return bool(_OPS[cond.op](float(v), _target(cond, tiers, ms)))
 
 
-def _describe(cond: Condition, row, tiers, ms) -> str:
+def _describe(cond: Condition, row, tiers, ms, unmet: bool = False) -> str:
     """The condition in a planner's words, with the county's value."""
     col, v = cond.column, row.get(cond.column, np.nan)
     x = _target(cond, tiers, ms)
@@ -183,8 +186,8 @@ def _describe(cond: Condition, row, tiers, ms) -> str:
         return f"within-county service share {v:.0%} (target {x:.0%})"
     if col in ("beds_per_1000", "accessible_beds_per_1000"):
         what = "beds" if col == "beds_per_1000" else "accessible beds (E2SFCA)"
-        return f"{v:.1f} {what} per 1000 ({cond.op} {x:g})"
-    return f"{col} {v:.3g} ({cond.op} {x:g})"
+        return f"{v:.1f} {what} per 1000 ({'needs ' if unmet else ''}{cond.op} {x:g})"
+    return f"{col} {v:.3g} ({'needs ' if unmet else ''}{cond.op} {x:g})"
 
 
 def classify_zones(table: pd.DataFrame, tiers: tuple[Tier, ...], rules: tuple[ZoneRule, ...] = (), ms=None):
@@ -205,8 +208,9 @@ def classify_zones(table: pd.DataFrame, tiers: tuple[Tier, ...], rules: tuple[Zo
             else:
                 held = _shortfalls(row, tiers, rules[:i], ms)
                 break
+        unmet = not (rule.any or rule.all)
         zones.append(rule.zone)
-        reasons.append("; ".join(dict.fromkeys(_describe(c, row, tiers, ms) for c in held)) or "no shortfall")
+        reasons.append("; ".join(dict.fromkeys(_describe(c, row, tiers, ms, unmet) for c in held)) or "no shortfall")
     return zones, reasons
 
 
