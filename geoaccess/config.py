@@ -164,6 +164,16 @@ class Study:
             "walk_kmh": self.walk_kmh,
             "serve_lower_tiers": self.serve_lower_tiers,
             "tiers": "; ".join(f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers),
+            "capacity (people per bed)": ", ".join(f"{k} {v:g}" for k, v in self.measures.people_per_bed.items()),
+            "accessible beds (E2SFCA steps)": ", ".join(
+                f"{m:g} min: {w:g}" for m, w in zip(self.measures.step_minutes, self.measures.step_weights, strict=True)
+            ),
+            "within-county share": f"{self.measures.share_tier} tier, {self.measures.share_method}, "
+            f"target {self.measures.share_target:.0%}",
+            "zone rules": "; ".join(
+                f"{r.zone}: " + (" or ".join(map(str, r.any)) or " and ".join(map(str, r.all)) or "every other county")
+                for r in (self.measures.zone_rules or default_zone_rules(self.tier_names))
+            ),
         }
 
 

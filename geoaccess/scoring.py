@@ -27,17 +27,29 @@ ZONES = {
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
+def _quantiles(m: np.ndarray, w: np.ndarray, qs) -> list[float]:
+    """``weighted_quantile`` for several shares at once, sorting once."""
+    total = w.sum()
+    if total <= 0:
+        return [np.nan] * len(qs)
+    order = np.argsort(m, kind="stable")
+    ms, cum = m[order], np.cumsum(w[order])
+    k = np.searchsorted(cum, np.asarray(qs) * total - 1e-9 * total, side="left")
+    return [float(ms[min(int(i), ms.size - 1)]) for i in k]
+
+
 def _stats(m: np.ndarray, w: np.ndarray, threshold: float, percentiles) -> dict:
     tot = w.sum()
     reach = np.isfinite(m)
     within = w[m <= threshold].sum()
+    q = _quantiles(m, w, [0.5, 0.9, *(p / 100.0 for p in percentiles)])
     row = {
         "mean_min": float((m[reach] * w[reach]).sum() / w[reach].sum()) if w[reach].sum() > 0 else np.nan,
-        "median_min": weighted_quantile(m, w, 0.5),
-        "p90_min": weighted_quantile(m, w, 0.9),
+        "median_min": q[0],
+        "p90_min": q[1],
     }
-    for p in percentiles:
-        row[f"p{p:g}_min"] = weighted_quantile(m, w, p / 100.0)
+    for p, v in zip(percentiles, q[2:], strict=True):
+        row[f"p{p:g}_min"] = v
     row.update(
         {
             "gini": gini(m, w),

@@ -219,14 +219,14 @@ class Study:
         demand = pd.Series(pop.people)
         supply = pd.Series(beds)
         has_beds = od[(beds[dest] > 0) & (od_min <= fca_cut)]
-        access = {
-            "e2sfca": _m.e2sfca(has_beds, demand, supply, _m.step(ms.step_minutes, ms.step_weights)).to_numpy(),
-            "2sfca": _m.two_sfca(has_beds, demand, supply, ms.fca_cutoff_min).to_numpy(),
-            "gaussian": _m.e2sfca(
-                has_beds, demand, supply, _m.gaussian(ms.gaussian_sigma_min), cutoff=fca_cut
-            ).to_numpy(),
-            "gravity": _m.gravity(has_beds, demand, supply, ms.gravity_beta, cutoff=fca_cut).to_numpy(),
+        weights = {
+            "e2sfca": _m.step(ms.step_minutes, ms.step_weights),
+            "2sfca": _m.step([ms.fca_cutoff_min], [1.0]),
+            "gaussian": _m.gaussian(ms.gaussian_sigma_min, cutoff=fca_cut),
+            "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
         }
+        access = {k: v.to_numpy() for k, v in _m.fca_many(has_beds, demand, supply, weights, fca_cut).items()}
+        del has_beds
         # within-county service share for the chosen tier
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)

@@ -161,3 +161,14 @@ def test_demo_facilities_and_referrals(demo):
     assert (ref["minutes"] >= 0).all()
     assert ref["over_threshold"].equals(ref["minutes"] > ref["threshold_min"])
     assert (out / "overall.csv").exists()
+
+
+def test_quantiles_match_weighted_quantile():
+    from geoaccess.scoring import _quantiles, weighted_quantile
+
+    rng = np.random.default_rng(3)
+    m = rng.uniform(0, 90, 300)
+    m[:10] = np.inf
+    w = rng.uniform(0, 100, 300)
+    qs = [0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
+    assert _quantiles(m, w, qs) == [weighted_quantile(m, w, q) for q in qs]

@@ -6,7 +6,7 @@ Every measure is a plain function over arrays or a long OD table (``origin, dest
 
 from geoaccess.measures.coverage import CapacityCoverage, capacity_coverage, coverage_curve
 from geoaccess.measures.equity import gini, weighted_quantile
-from geoaccess.measures.fca import e2sfca, gaussian, gravity, power, step, two_sfca
+from geoaccess.measures.fca import e2sfca, fca_many, gaussian, gravity, power, step, two_sfca
 from geoaccess.measures.flows import assign_demand, huff_shares, within_county_share
 from geoaccess.measures.nearest import TierResult, nearest_facility, serving_mask
 from geoaccess.measures.od import od_table
@@ -20,6 +20,7 @@ __all__ = [
     "coverage_curve",
     "e2sfca",
     "facility_levels",
+    "fca_many",
     "gaussian",
     "gini",
     "gravity",

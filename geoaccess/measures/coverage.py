@@ -49,7 +49,8 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
     order
         Facility positions in processing order; by default largest capacity first (ties: lower position).
 
-    Ties in minutes are served in origin order.
+    Ties in minutes are served in the table's order if it is already sorted by destination and minutes
+    (as :func:`od_table` returns it), else in origin order.
     """
     people = np.asarray(people, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
@@ -60,8 +61,9 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
     o = od["origin"].to_numpy()
     d = od["destination"].to_numpy()
     t = od["minutes"].to_numpy()
-    by = np.lexsort((o, t, d))
-    o, d = o[by], d[by]
+    if not _sorted(d, t):  # od_table already hands them over in this order
+        by = np.lexsort((o, t, d))
+        o, d = o[by], d[by]
     bounds = np.searchsorted(d, np.arange(capacity.size + 1))
     for j in order:
         cap = capacity[j]
@@ -77,3 +79,11 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
         catchment[j] = take.sum()
     served = people - remaining
     return CapacityCoverage(served, remaining, catchment, capacity)
+
+
+def _sorted(d: np.ndarray, t: np.ndarray) -> bool:
+    """Whether rows are ordered by destination, then minutes."""
+    if d.size < 2:
+        return True
+    dd = np.diff(d)
+    return bool(np.all((dd > 0) | ((dd == 0) & (np.diff(t) >= 0))))

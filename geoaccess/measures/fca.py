@@ -63,45 +63,58 @@ def power(beta: float, min_minutes: float = 1.0, cutoff: float | None = None) ->
     return weight
 
 
-def _catchment(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, weight: Weight | None, cutoff):
+def _prepare(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, cutoff):
+    """Pairs within the cutoff as positions into ``demand`` and ``supply``, with their minutes."""
     for col in ("origin", "destination", "minutes"):
         if col not in od.columns:
             raise InputError(f"the OD table needs columns origin, destination, minutes; {col!r} is missing")
     t = od["minutes"].to_numpy(dtype=np.float64)
-    keep = np.isfinite(t)
-    if cutoff is not None:
-        keep &= t <= cutoff
+    o, d = od["origin"].to_numpy(), od["destination"].to_numpy()
+    limit = np.inf if cutoff is None else cutoff
+    if not (t.size and np.isfinite(t.max()) and t.max() <= limit):
+        keep = np.isfinite(t) & (t <= limit)
+        o, d, t = o[keep], d[keep], t[keep]
     orig = pd.Index(demand.index)
-    dest = pd.Index(supply.index)
-    oi = _positions(orig, od["origin"].to_numpy()[keep])
-    di = _positions(dest, od["destination"].to_numpy()[keep])
-    t = t[keep]
+    oi = _positions(orig, o)
+    di = _positions(pd.Index(supply.index), d)
     # pairs whose origin has no demand entry or destination no supply entry carry nothing
-    ok = (oi >= 0) & (di >= 0)
-    oi, di, t = oi[ok], di[ok], t[ok]
-    w = np.ones(t.size) if weight is None else np.asarray(weight(t), dtype=np.float64)
-    return orig, oi, di, w
+    if oi.size and (oi.min() < 0 or di.min() < 0):
+        ok = (oi >= 0) & (di >= 0)
+        oi, di, t = oi[ok], di[ok], t[ok]
+    return orig, oi, di, t, demand.to_numpy(dtype=np.float64), supply.to_numpy(dtype=np.float64)
 
 
 def _positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     """Positions of ``keys`` in ``index`` (-1 if absent); positions are the keys for a 0..n-1 range."""
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and keys.dtype.kind in "iu":
+        if keys.size == 0 or (keys.min() >= 0 and keys.max() < len(index)):
+            return keys
         k = keys.astype(np.int64)
         return np.where((k >= 0) & (k < len(index)), k, -1)
     return index.get_indexer(keys)
 
 
-def _two_step(od, demand, supply, weight, cutoff) -> pd.Series:
-    orig, oi, di, w = _catchment(od, demand, supply, weight, cutoff)
-    d = demand.to_numpy(dtype=np.float64)
-    s = supply.to_numpy(dtype=np.float64)
+def _two_step(prepared, weight: Weight | None) -> pd.Series:
+    orig, oi, di, t, dem, sup = prepared
+    w = None if weight is None else np.asarray(weight(t), dtype=np.float64)
     # step 1: supply per unit of (weighted) demand in each facility's catchment
-    reach = np.bincount(di, weights=d[oi] * w, minlength=s.size)
+    reach = np.bincount(di, weights=dem[oi] if w is None else dem[oi] * w, minlength=sup.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(reach > 0, s / reach, 0.0)
+        ratio = np.where(reach > 0, sup / reach, 0.0)
     # step 2: sum the (weighted) ratios of the facilities each origin reaches
-    acc = np.bincount(oi, weights=ratio[di] * w, minlength=orig.size)
+    acc = np.bincount(oi, weights=ratio[di] if w is None else ratio[di] * w, minlength=orig.size)
     return pd.Series(acc, index=orig, name="access")
+
+
+def fca_many(
+    od: pd.DataFrame, demand: pd.Series, supply: pd.Series, weights: dict[str, Weight | None], cutoff: float
+) -> dict[str, pd.Series]:
+    """Several 2SFCA-family measures over one OD table, sharing the work of reading it.
+
+    ``weights`` maps a name to a weight function (``None`` = plain 2SFCA); every measure uses ``cutoff``.
+    """
+    prepared = _prepare(od, demand, supply, cutoff)
+    return {name: _two_step(prepared, w) for name, w in weights.items()}
 
 
 def two_sfca(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, cutoff: float) -> pd.Series:
@@ -110,7 +123,7 @@ def two_sfca(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, cutoff: flo
     Returns a Series indexed like ``demand``: accessible supply per unit of demand (0 if none in reach).
     A facility whose catchment holds no demand contributes nothing.
     """
-    return _two_step(od, demand, supply, None, cutoff)
+    return _two_step(_prepare(od, demand, supply, cutoff), None)
 
 
 def e2sfca(
@@ -128,7 +141,7 @@ def e2sfca(
     weight = weight or step([10, 20, 30], [1.0, 0.68, 0.22])
     if cutoff is None:
         cutoff = getattr(weight, "cutoff", None)
-    return _two_step(od, demand, supply, weight, cutoff)
+    return _two_step(_prepare(od, demand, supply, cutoff), weight)
 
 
 def gravity(
@@ -140,4 +153,4 @@ def gravity(
     cutoff: float | None = None,
 ) -> pd.Series:
     """Gravity access (Joseph & Bantock 1984): supply and demand both decay as ``t ** -beta``."""
-    return _two_step(od, demand, supply, power(beta, min_minutes), cutoff)
+    return _two_step(_prepare(od, demand, supply, cutoff), power(beta, min_minutes))

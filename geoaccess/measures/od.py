@@ -65,7 +65,8 @@ def od_table(
     -------
     DataFrame
         ``origin`` (demand point position), ``destination`` (facility position), ``minutes``; pairs
-        beyond the cutoff or unreachable are absent. Sorted by destination, then minutes.
+        beyond the cutoff or unreachable are absent. Sorted by destination (in ``facilities`` order), then
+        minutes.
     """
     fac = np.arange(len(facility_snap)) if facilities is None else np.asarray(facilities, dtype=np.int64)
     cut = np.broadcast_to(np.asarray(cutoff, dtype=np.float64), fac.shape)
@@ -97,7 +98,7 @@ def od_table(
         m, _ = _same_link(net, one, sub, m, np.zeros(cand.size, dtype=np.int64), walk_kmh, to_facility)
         keep = m <= c
         o, m = cand[keep], m[keep]
-        order = np.argsort(m, kind="stable")  # o is ascending, so ties stay in origin order
+        order = np.argsort(m)
         origins.append(o[order].astype(np.int32))
         mins.append(m[order])
         dests.append(np.full(o.size, j, dtype=np.int32))
