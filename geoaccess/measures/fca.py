@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from geoaccess.errors import InputError
 
@@ -96,14 +97,26 @@ def _positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
 
 def _two_step(prepared, weight: Weight | None) -> pd.Series:
     orig, oi, di, t, dem, sup = prepared
-    w = None if weight is None else np.asarray(weight(t), dtype=np.float64)
-    # step 1: supply per unit of (weighted) demand in each facility's catchment
-    reach = np.bincount(di, weights=dem[oi] if w is None else dem[oi] * w, minlength=sup.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(reach > 0, sup / reach, 0.0)
-    # step 2: sum the (weighted) ratios of the facilities each origin reaches
-    acc = np.bincount(oi, weights=ratio[di] if w is None else ratio[di] * w, minlength=orig.size)
+    w = np.ones(t.size) if weight is None else np.asarray(weight(t), dtype=np.float64)
+    acc = _two_step_kernel(oi, di, w, dem, sup, orig.size)
     return pd.Series(acc, index=orig, name="access")
+
+
+@njit(cache=True)
+def _two_step_kernel(oi, di, w, dem, sup, n_orig):
+    # step 1: supply per unit of (weighted) demand in each facility's catchment
+    reach = np.zeros(sup.size)
+    for k in range(oi.size):
+        reach[di[k]] += dem[oi[k]] * w[k]
+    ratio = np.zeros(sup.size)
+    for j in range(sup.size):
+        if reach[j] > 0:
+            ratio[j] = sup[j] / reach[j]
+    # step 2: sum the (weighted) ratios of the facilities each origin reaches
+    acc = np.zeros(n_orig)
+    for k in range(oi.size):
+        acc[oi[k]] += ratio[di[k]] * w[k]
+    return acc
 
 
 def fca_many(
