@@ -53,6 +53,99 @@ class MapSettings:
     bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
 
 
+ZONE_KEYS = ("priority", "enrich", "adjust")
+OPS = ("<=", ">=", "==", "!=", "<", ">")
+# county-table columns a zone rule may test; "{tier}" stands for each tier's name
+RULE_COLUMNS = (
+    "tiers_failed",
+    "beds_per_1000",
+    "accessible_beds_per_1000",
+    "within_county_share",
+    "referral_links_over",
+    "{tier}_share_within",
+    "{tier}_mean_min",
+    "{tier}_median_min",
+    "{tier}_p90_min",
+    "{tier}_unserved_share",
+    "{tier}_gini",
+)
+# columns whose rules may compare against "target" (the tier's or the service-share target)
+TARGET_COLUMNS = ("{tier}_share_within", "within_county_share")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test of a zone rule: ``column op value``; ``value`` may be ``"target"``."""
+
+    column: str
+    op: str
+    value: float | str
+
+    def __str__(self) -> str:
+        v = self.value if isinstance(self.value, str) else f"{self.value:g}"
+        return f"{self.column} {self.op} {v}"
+
+
+@dataclass(frozen=True)
+class ZoneRule:
+    """Zone for a county that meets ``any`` (one of) or ``all`` of the conditions; neither = every county."""
+
+    zone: str
+    any: tuple[Condition, ...] = ()
+    all: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Settings of the measures beyond nearest minutes (sections of the study file; README has the reasoning)."""
+
+    curve_minutes: tuple[float, ...] = (5, 10, 15, 20, 30, 45, 60, 90, 120)
+    percentiles: tuple[float, ...] = (10, 25, 75)
+    people_per_bed: dict = field(default_factory=lambda: {"primary": 1000.0, "county": 400.0, "regional": 1000.0})
+    people_per_facility: dict = field(default_factory=lambda: {"primary": 1500.0})
+    fca_cutoff_min: float = 30.0
+    step_minutes: tuple[float, ...] = (10.0, 20.0, 30.0)
+    step_weights: tuple[float, ...] = (1.0, 0.68, 0.22)
+    gaussian_sigma_min: float = 15.0
+    gravity_beta: float = 1.5
+    referral_levels: tuple[str, ...] = ("village", "township", "county", "regional")
+    type_level: dict = field(
+        default_factory=lambda: {
+            "village clinic": "village",
+            "township health centre": "township",
+            "community health centre": "township",
+        }
+    )
+    tier_level: dict = field(
+        default_factory=lambda: {"primary": "township", "county": "county", "regional": "regional"}
+    )
+    referral_threshold_min: dict = field(default_factory=lambda: {"township": 30.0, "county": 60.0, "regional": 120.0})
+    share_tier: str = "county"
+    share_method: str = "nearest"
+    huff_beta: float = 2.0
+    share_target: float = 0.9
+    # urban districts (市辖区) are not held to the within-county target: it is set for counties (县域)
+    share_exempt_suffixes: tuple[str, ...] = ("区",)
+    zone_rules: tuple[ZoneRule, ...] = ()
+
+
+def default_zone_rules(tier_names: list[str], beds_per_1000: float = 7.4) -> tuple[ZoneRule, ...]:
+    """The default zone table (see the README for the reasoning)."""
+    key = "county" if "county" in tier_names else (tier_names[1] if len(tier_names) > 1 else tier_names[0])
+    return (
+        ZoneRule(
+            "priority",
+            any=(
+                Condition(f"{key}_share_within", "<", "target"),
+                Condition("tiers_failed", ">=", 2.0),
+                Condition("within_county_share", "<", "target"),
+            ),
+        ),
+        ZoneRule("adjust", all=(Condition("tiers_failed", "==", 0.0), Condition("beds_per_1000", ">=", beds_per_1000))),
+        ZoneRule("enrich"),
+    )
+
+
 @dataclass
 class Study:
     """A parsed, validated study file. Paths are absolute."""
@@ -81,6 +174,7 @@ class Study:
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     serve_lower_tiers: bool = True
     maps: MapSettings = field(default_factory=MapSettings)
+    measures: Measures = field(default_factory=Measures)
 
     @property
     def tier_names(self) -> list[str]:
@@ -101,6 +195,16 @@ class Study:
             "tiers": "; ".join(f"{t.name}: {t.threshold_min:g} min, target {t.target_share:.0%}" for t in self.tiers),
             "basemap": self.maps.basemap,
             "language": self.maps.language,
+            "capacity (people per bed)": ", ".join(f"{k} {v:g}" for k, v in self.measures.people_per_bed.items()),
+            "accessible beds (E2SFCA steps)": ", ".join(
+                f"{m:g} min: {w:g}" for m, w in zip(self.measures.step_minutes, self.measures.step_weights, strict=True)
+            ),
+            "within-county share": f"{self.measures.share_tier} tier, {self.measures.share_method}, "
+            f"target {self.measures.share_target:.0%}",
+            "zone rules": "; ".join(
+                f"{r.zone}: " + (" or ".join(map(str, r.any)) or " and ".join(map(str, r.all)) or "every other county")
+                for r in (self.measures.zone_rules or default_zone_rules(self.tier_names))
+            ),
         }
 
 
@@ -112,7 +216,14 @@ _SECTIONS: dict[str, set[str]] = {
     "tiers": {"name", "threshold_min", "target_share", "label"},
     "facility_tiers": set(),  # free keys: keyword -> tier rules
     "maps": {"basemap", "basemap_attribution", "basemap_crs", "language", "bands_min"},
+    "coverage": {"curve_minutes", "percentiles"},
+    "capacity": {"people_per_bed", "people_per_facility"},
+    "accessibility": {"cutoff_min", "step_minutes", "step_weights", "gaussian_sigma_min", "gravity_beta"},
+    "referral": {"levels", "type_level", "tier_level", "threshold_min"},
+    "service_share": {"tier", "method", "huff_beta", "target", "exempt_suffixes"},
+    "zones": {"rules"},
 }
+_RULE_KEYS = {"zone", "any", "all"}
 _COUNTY_KEYS = {"adcode", "path", "code_field", "name_field", "crs", "layer"}
 # an input may be a path string or a table with ``path`` and these options
 _INPUT_KEYS: dict[str, set[str]] = {
@@ -295,6 +406,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
 
     roads, facilities, population, census = p("roads"), p("facilities"), p("population"), p("census")
     maps = _maps(data.get("maps", {}), path)
+    measures = parse_measures(data, tiers, path)
 
     return Study(
         roads_options=options["roads"],
@@ -320,6 +432,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         tiers=tiers,
         serve_lower_tiers=serve,
         maps=maps,
+        measures=measures,
     )
 
 
@@ -348,3 +461,162 @@ def _maps(mp: dict, path) -> MapSettings:
         language=language,
         bands_min=bands,
     )
+
+
+def _numbers(value, key, path, lo=None, hi=None, increasing=False) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key} must be a non-empty list of numbers, got {value!r}", path=path)
+    out = tuple(_number(v, key, path, lo, hi) for v in value)
+    if increasing and any(b <= a for a, b in zip(out, out[1:], strict=False)):
+        raise ConfigError(f"{key} must increase, got {list(out)}", path=path)
+    return out
+
+
+def _mapping(value, key, path, keys=None, number=True, lo=None, hi=None) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table, got {value!r}", path=path)
+    if keys is not None:
+        _unknown(value, keys, key, path)
+    if number:
+        return {k: _number(v, f"{key}.{k}", path, lo, hi) for k, v in value.items()}
+    bad = {k: v for k, v in value.items() if not isinstance(v, str)}
+    if bad:
+        raise ConfigError(f"{key} values must be strings, got {bad}", path=path)
+    return dict(value)
+
+
+def _condition(text, where, tier_names, path) -> Condition:
+    parts = str(text).split() if isinstance(text, str) else []
+    if len(parts) != 3 or parts[1] not in OPS:
+        raise ConfigError(
+            f"{where}: condition {text!r} must read 'column op value', e.g. 'tiers_failed >= 2', with op one of {OPS}",
+            path=path,
+        )
+    col, op, raw = parts
+    allowed = {c.format(tier=t) for c in RULE_COLUMNS for t in tier_names}
+    if col not in allowed:
+        raise ConfigError(f"{where}: unknown column {col!r}; rules may test {sorted(allowed)}", path=path)
+    if raw == "target":
+        targeted = {c.format(tier=t) for c in TARGET_COLUMNS for t in tier_names}
+        if col not in targeted:
+            raise ConfigError(f"{where}: only {sorted(targeted)} have a target; give {col} a number", path=path)
+        return Condition(col, op, "target")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: {raw!r} in {text!r} is neither a number nor 'target'", path=path) from None
+    return Condition(col, op, value)
+
+
+def parse_measures(data: dict, tiers: tuple[Tier, ...], path: Path | None = None) -> Measures:
+    """Read the measures' sections ([coverage], [capacity], [accessibility], [referral], [service_share], [zones])."""
+    names = [t.name for t in tiers]
+    sec = {}
+    for k in ("coverage", "capacity", "accessibility", "referral", "service_share", "zones"):
+        v = data.get(k, {})
+        if not isinstance(v, dict):
+            raise ConfigError(f"[{k}] must be a table", path=path)
+        _unknown(v, _SECTIONS[k], f"[{k}]", path)
+        sec[k] = v
+    d = Measures()
+    kw: dict[str, Any] = {}
+    cov, cap, acc, ref, share, zones = (sec[k] for k in sec)
+    if "curve_minutes" in cov:
+        kw["curve_minutes"] = _numbers(cov["curve_minutes"], "[coverage] curve_minutes", path, 0, 1440, True)
+    if "percentiles" in cov:
+        kw["percentiles"] = _numbers(cov["percentiles"], "[coverage] percentiles", path, 0, 100, True)
+    if "people_per_bed" in cap:
+        kw["people_per_bed"] = _mapping(cap["people_per_bed"], "[capacity] people_per_bed", path, names, lo=0, hi=1e6)
+    if "people_per_facility" in cap:
+        kw["people_per_facility"] = _mapping(
+            cap["people_per_facility"], "[capacity] people_per_facility", path, names, lo=0, hi=1e8
+        )
+    if "cutoff_min" in acc:
+        kw["fca_cutoff_min"] = _number(acc["cutoff_min"], "[accessibility] cutoff_min", path, 1, 240)
+    if "step_minutes" in acc:
+        kw["step_minutes"] = _numbers(acc["step_minutes"], "[accessibility] step_minutes", path, 0, 240, True)
+    if "step_weights" in acc:
+        kw["step_weights"] = _numbers(acc["step_weights"], "[accessibility] step_weights", path, 0, 1)
+    if len(kw.get("step_minutes", d.step_minutes)) != len(kw.get("step_weights", d.step_weights)):
+        raise ConfigError("[accessibility] step_minutes and step_weights need the same length", path=path)
+    if "gaussian_sigma_min" in acc:
+        kw["gaussian_sigma_min"] = _number(
+            acc["gaussian_sigma_min"], "[accessibility] gaussian_sigma_min", path, 1, 240
+        )
+    if "gravity_beta" in acc:
+        kw["gravity_beta"] = _number(acc["gravity_beta"], "[accessibility] gravity_beta", path, 0.1, 5)
+    levels = d.referral_levels
+    if "levels" in ref:
+        lv = ref["levels"]
+        if (
+            not isinstance(lv, list)
+            or len(lv) < 2
+            or not all(isinstance(x, str) for x in lv)
+            or len(set(lv)) != len(lv)
+        ):
+            raise ConfigError(f"[referral] levels must list two or more distinct names, got {lv!r}", path=path)
+        levels = kw["referral_levels"] = tuple(lv)
+    for key, field_name in (("type_level", "type_level"), ("tier_level", "tier_level")):
+        if key in ref:
+            kw[field_name] = _mapping(
+                ref[key], f"[referral] {key}", path, names if key == "tier_level" else None, False
+            )
+    for key in ("type_level", "tier_level"):
+        bad = sorted(set(kw.get(key, getattr(d, key)).values()) - set(levels))
+        if bad and (key in ref or "levels" in ref):
+            raise ConfigError(f"[referral] {key} names unknown level(s) {bad}; levels are {list(levels)}", path=path)
+    if "threshold_min" in ref:
+        kw["referral_threshold_min"] = _mapping(
+            ref["threshold_min"], "[referral] threshold_min", path, set(levels), lo=0, hi=1440
+        )
+    if "tier" in share:
+        if share["tier"] not in names:
+            raise ConfigError(f"[service_share] tier must be one of {names}, got {share['tier']!r}", path=path)
+        kw["share_tier"] = share["tier"]
+    elif d.share_tier not in names:
+        kw["share_tier"] = names[min(1, len(names) - 1)]
+    if "method" in share:
+        if share["method"] not in ("huff", "nearest"):
+            raise ConfigError(f"[service_share] method must be 'huff' or 'nearest', got {share['method']!r}", path=path)
+        kw["share_method"] = share["method"]
+    if "huff_beta" in share:
+        kw["huff_beta"] = _number(share["huff_beta"], "[service_share] huff_beta", path, 0.1, 5)
+    if "target" in share:
+        kw["share_target"] = _number(share["target"], "[service_share] target", path, 0, 1)
+    if "exempt_suffixes" in share:
+        ex = share["exempt_suffixes"]
+        if not isinstance(ex, list) or not all(isinstance(x, str) and x for x in ex):
+            raise ConfigError(f"[service_share] exempt_suffixes must be a list of name endings, got {ex!r}", path=path)
+        kw["share_exempt_suffixes"] = tuple(ex)
+    rules = default_zone_rules(names)
+    if "rules" in zones:
+        raw = zones["rules"]
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError("[[zones.rules]] must be a non-empty array of tables", path=path)
+        out = []
+        for i, r in enumerate(raw):
+            where = f"[[zones.rules]] entry {i + 1}"
+            if not isinstance(r, dict):
+                raise ConfigError(f"{where} must be a table", path=path)
+            _unknown(r, _RULE_KEYS, where, path)
+            if r.get("zone") not in ZONE_KEYS:
+                raise ConfigError(f"{where}: zone must be one of {ZONE_KEYS}, got {r.get('zone')!r}", path=path)
+            if "any" in r and "all" in r:
+                raise ConfigError(f"{where}: give either any or all, not both", path=path)
+            conds = {}
+            for k in ("any", "all"):
+                if k in r:
+                    if not isinstance(r[k], list) or not r[k]:
+                        raise ConfigError(f"{where}: {k} must be a non-empty list of conditions", path=path)
+                    conds[k] = tuple(_condition(c, where, names, path) for c in r[k])
+            out.append(ZoneRule(r["zone"], **conds))
+        if out[-1].any or out[-1].all:
+            raise ConfigError(
+                "the last [[zones.rules]] entry must have no conditions: it takes every county no rule above took",
+                path=path,
+            )
+        if any(not (r.any or r.all) for r in out[:-1]):
+            raise ConfigError("only the last [[zones.rules]] entry may have no conditions", path=path)
+        rules = tuple(out)
+    kw["zone_rules"] = rules
+    return Measures(**kw)

@@ -14,6 +14,7 @@ import pyproj
 from tqdm.auto import tqdm
 
 from geoaccess import config as _config
+from geoaccess import measures as _m
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -26,7 +27,7 @@ from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
 from geoaccess.outputs.maps import MapContext, overview_map, tier_map
 from geoaccess.outputs.rasters import minutes_grid, write_surface
-from geoaccess.scoring import score_counties
+from geoaccess.scoring import overall_stats, score_counties
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class Result:
     output: Path | None
     timings: dict[str, float]
     files: list[Path] = field(default_factory=list)
+    facilities: pd.DataFrame | None = None  # per facility: capacity and catchment per tier, referral
+    referrals: pd.DataFrame | None = None  # one row per referral link (lower level -> next level up)
+    overall: pd.DataFrame | None = None  # the study area as one row: equity statistics per tier
 
 
 class Study:
@@ -177,12 +181,146 @@ class Study:
             log.info("tier %s: %d facilities", tier.name, int(serving.sum()))
         timings["paths"] = time.perf_counter() - t1
         t2 = time.perf_counter()
+        extra = self._measures(inp, results)
+        timings["measures"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
         pop = inp.population
+        minutes = {k: r.minutes for k, r in results.items()}
         table = score_counties(
-            inp.counties, pop.people, pop.county, {k: r.minutes for k, r in results.items()}, s.tiers
+            inp.counties,
+            pop.people,
+            pop.county,
+            minutes,
+            s.tiers,
+            measures=s.measures,
+            served_by_tier=extra["served"],
+            access_by_method=extra["access"],
+            beds_by_county=extra["beds_by_county"],
+            within_county_share=extra["within_county_share"],
+            referral_by_county=extra["referral_by_county"],
         )
-        timings["scoring"] = time.perf_counter() - t2
-        return Result(table, results, None, timings)
+        overall = overall_stats(pop.people, minutes, s.tiers, s.measures.percentiles)
+        timings["scoring"] = time.perf_counter() - t3
+        return Result(
+            table,
+            results,
+            None,
+            timings,
+            facilities=extra["facilities"],
+            referrals=extra["referrals"],
+            overall=overall,
+        )
+
+    def _measures(self, inp: Inputs, results: dict[str, TierResult]) -> dict:
+        """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
+        s, ms = self.settings, self.settings.measures
+        fac, pop, net = inp.facilities, inp.population, inp.network
+        n_fac, n_cty = len(fac), len(inp.counties)
+        to_fac = s.direction == "to_facility"
+        ranks = fac["tier_rank"].to_numpy()
+        beds = fac["beds"].to_numpy(dtype=np.float64)
+        fac_county = facility_county(fac, inp.counties)
+        # one OD table serves every measure: each facility out to the largest catchment it takes part in
+        fca_cut = max(ms.fca_cutoff_min, ms.step_minutes[-1])
+        cut = np.where(beds > 0, fca_cut, 0.0)
+        for i, tier in enumerate(s.tiers):
+            cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, tier.threshold_min), cut)
+        od = _m.od_table(
+            net,
+            inp.facility_snap,
+            inp.demand_snap,
+            cut,
+            np.flatnonzero(cut > 0),
+            to_facility=to_fac,
+            walk_kmh=s.walk_kmh,
+        )
+        log.info("OD table: %s pairs within catchments", f"{len(od):,}")
+        dest, od_min = od["destination"].to_numpy(), od["minutes"].to_numpy()
+        out_fac = fac[["id", "name", "tier"]].copy()
+        if "type" in fac.columns:
+            out_fac["type"] = fac["type"]
+        out_fac["county_code"] = np.where(
+            fac_county >= 0, inp.counties["county_code"].to_numpy()[np.maximum(fac_county, 0)], ""
+        )
+        out_fac["beds"] = beds
+        out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+        served = {}
+        for i, tier in enumerate(s.tiers):
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            capacity = np.maximum(
+                beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
+            )
+            capacity = np.where(serving, capacity, 0.0)
+            sub = od[serving[dest] & (od_min <= tier.threshold_min)]
+            cov = _m.capacity_coverage(sub, pop.people, capacity)
+            served[tier.name] = cov.served
+            r = results[tier.name]
+            ok = r.facility >= 0
+            out_fac[f"{tier.name}_nearest_people"] = np.where(
+                serving, np.bincount(r.facility[ok], weights=pop.people[ok], minlength=n_fac), np.nan
+            )
+            out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
+            out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
+        # accessible beds: every facility with beds, within the 2SFCA catchment
+        demand = pd.Series(pop.people)
+        supply = pd.Series(beds)
+        has_beds = od[(beds[dest] > 0) & (od_min <= fca_cut)]
+        weights = {
+            "e2sfca": _m.step(ms.step_minutes, ms.step_weights),
+            "2sfca": _m.step([ms.fca_cutoff_min], [1.0]),
+            "gaussian": _m.gaussian(ms.gaussian_sigma_min, cutoff=fca_cut),
+            "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
+        }
+        access = {k: v.to_numpy() for k, v in _m.fca_many(has_beds, demand, supply, weights, fca_cut).items()}
+        del has_beds
+        # within-county service share for the chosen tier
+        k = s.tier_names.index(ms.share_tier)
+        share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
+        huff_od = None
+        if ms.share_method == "huff":
+            huff_od = od[share_serving[dest] & (od_min <= s.tiers[k].threshold_min)]
+        o, f, p = _m.assign_demand(pop.people, results[ms.share_tier].facility, huff_od, beds, ms.huff_beta)
+        share = _m.within_county_share(o, f, p, pop.county, fac_county, n_cty)
+        out_fac[f"{ms.share_tier}_assigned_people"] = np.where(
+            share_serving, np.bincount(f, weights=p, minlength=n_fac), np.nan
+        )
+        # referral links
+        level = _m.facility_levels(fac, list(ms.referral_levels), ms.type_level, ms.tier_level)
+        ref = _m.referral_table(
+            net,
+            inp.facility_snap,
+            fac,
+            level,
+            list(ms.referral_levels),
+            ms.referral_threshold_min,
+            walk_kmh=s.walk_kmh,
+            higher_levels_count=s.serve_lower_tiers,
+        )
+        referrals = _referral_rows(ref, out_fac)
+        ref_county = fac_county[ref["from_pos"].to_numpy()]
+        over = ref["over_threshold"].to_numpy()
+        ok = ref_county >= 0
+        by_county = pd.DataFrame(
+            {
+                "referral_links": np.bincount(ref_county[ok], minlength=n_cty),
+                "referral_links_over": np.bincount(ref_county[ok & over], minlength=n_cty),
+            }
+        )
+        out_fac["level"] = [ms.referral_levels[v] if v >= 0 else "" for v in level]
+        out_fac["referral_to"] = ""
+        out_fac["referral_minutes"] = np.nan
+        pos = ref["from_pos"].to_numpy()
+        out_fac.iloc[pos, out_fac.columns.get_loc("referral_to")] = referrals["to_id"].to_numpy()
+        out_fac.iloc[pos, out_fac.columns.get_loc("referral_minutes")] = ref["minutes"].to_numpy()
+        return {
+            "served": served,
+            "access": access,
+            "beds_by_county": np.bincount(fac_county[fac_county >= 0], weights=beds[fac_county >= 0], minlength=n_cty),
+            "within_county_share": share,
+            "referral_by_county": by_county,
+            "referrals": referrals,
+            "facilities": out_fac,
+        }
 
     def run(self, write: bool = True) -> Result:
         """Compute and write the bundle to the study's output folder."""
@@ -205,6 +343,15 @@ class Study:
         with atomic_path(out / "counties.csv") as tmp:
             result.counties.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
         files.append(out / "counties.csv")
+        for name, frame in (
+            ("facilities.csv", result.facilities),
+            ("referrals.csv", result.referrals),
+            ("overall.csv", result.overall),
+        ):
+            if frame is not None:
+                with atomic_path(out / name) as tmp:
+                    frame.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
+                files.append(out / name)
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
@@ -364,6 +511,56 @@ def _summary(counties, csrc, facilities, fpath, population, road_report) -> list
         out.extend(population.census.lines())
     if road_report is not None:
         out.extend(road_report.lines())
+    return out
+
+
+def facility_county(facilities: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> np.ndarray:
+    """County index per facility: its ``county_code`` where it names a county, else the polygon it lies in.
+
+    -1 where neither places it (outside every county).
+    """
+    codes = counties["county_code"].astype(str).to_numpy()
+    idx = pd.Series(np.arange(len(codes)), index=codes)
+    out = np.full(len(facilities), -1, dtype=np.int64)
+    if "county_code" in facilities.columns:
+        given = facilities["county_code"].astype(str).str.strip().map(idx)
+        out = given.fillna(-1).astype(np.int64).to_numpy()
+    missing = np.flatnonzero(out < 0)
+    if missing.size:
+        pts = facilities.iloc[missing][["geometry"]].to_crs(counties.crs)
+        hit = gpd.sjoin(pts, counties[["geometry"]], how="left", predicate="within")
+        hit = hit[~hit.index.duplicated()]
+        pos = counties.index.get_indexer(hit["index_right"].dropna().astype(counties.index.dtype))
+        found = hit["index_right"].notna().to_numpy()
+        out[missing[found]] = pos
+    return out
+
+
+def _referral_rows(ref: pd.DataFrame, fac: pd.DataFrame) -> pd.DataFrame:
+    """The referral table with ids, names, counties and coordinates of both ends (a line layer)."""
+    a = fac.iloc[ref["from_pos"].to_numpy()].reset_index(drop=True)
+    to = ref["to_pos"].to_numpy()
+    b = fac.iloc[np.maximum(to, 0)].reset_index(drop=True)
+    none = to < 0
+    out = pd.DataFrame(
+        {
+            "from_id": a["id"],
+            "from_name": a["name"],
+            "from_level": ref["from_level"],
+            "from_county_code": a["county_code"],
+            "to_id": np.where(none, "", b["id"]),
+            "to_name": np.where(none, "", b["name"]),
+            "to_level": ref["to_level"],
+            "to_county_code": np.where(none, "", b["county_code"]),
+            "minutes": ref["minutes"],
+            "threshold_min": ref["threshold_min"],
+            "over_threshold": ref["over_threshold"],
+            "from_lon": a["lon"],
+            "from_lat": a["lat"],
+            "to_lon": np.where(none, np.nan, b["lon"]),
+            "to_lat": np.where(none, np.nan, b["lat"]),
+        }
+    )
     return out
 
 

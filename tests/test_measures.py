@@ -1,0 +1,267 @@
+"""Measures against PySAL access, naive reference implementations and hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoaccess import measures
+from geoaccess.network import Network
+
+access_fca = pytest.importorskip("access.fca")
+access_weights = pytest.importorskip("access.weights")
+
+
+def _random_case(seed, n_orig=40, n_dest=7, unreachable=0.0):
+    rng = np.random.default_rng(seed)
+    o, d = np.meshgrid(np.arange(n_orig), np.arange(n_dest), indexing="ij")
+    od = pd.DataFrame({"origin": o.ravel(), "destination": d.ravel(), "minutes": rng.uniform(0, 45, o.size)})
+    if unreachable:
+        od.loc[rng.random(len(od)) < unreachable, "minutes"] = np.inf
+    demand = pd.Series(rng.integers(1, 5000, n_orig).astype(float))
+    supply = pd.Series(rng.integers(0, 300, n_dest).astype(float))
+    return od, demand, supply
+
+
+def _pysal(od, demand, supply, max_cost, weight_fn=None):
+    dem = demand.rename("demand").rename_axis("geoid").to_frame()
+    sup = supply.rename("supply").rename_axis("geoid").to_frame()
+    cost = od.rename(columns={"destination": "dest", "minutes": "cost"})
+    got = access_fca.two_stage_fca(
+        dem,
+        sup,
+        cost,
+        max_cost=max_cost,
+        demand_index=True,
+        demand_name="demand",
+        supply_name="supply",
+        weight_fn=weight_fn,
+    )
+    # PySAL leaves out origins with nothing in reach; geoaccess reports 0 for them
+    return got.reindex(demand.index).fillna(0.0)
+
+
+CASES = [
+    pytest.param(1, 0.0, id="dense"),
+    pytest.param(2, 0.3, id="unreachable-pairs"),
+    pytest.param(3, 0.9, id="mostly-unreachable"),
+]
+
+
+@pytest.mark.parametrize(("seed", "unreachable"), CASES)
+def test_two_sfca_equals_pysal(seed, unreachable):
+    od, demand, supply = _random_case(seed, unreachable=unreachable)
+    ours = measures.two_sfca(od, demand, supply, cutoff=30)
+    ref = _pysal(od, demand, supply, 30)
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-9)
+    assert (ours > 0).any()
+
+
+@pytest.mark.parametrize(("seed", "unreachable"), CASES)
+def test_e2sfca_equals_pysal(seed, unreachable):
+    od, demand, supply = _random_case(seed, unreachable=unreachable)
+    ours = measures.e2sfca(od, demand, supply, weight=measures.step([10, 20, 30], [1.0, 0.68, 0.22]))
+    ref = _pysal(od, demand, supply, 30, access_weights.step_fn({10: 1, 20: 0.68, 30: 0.22}))
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-9)
+    # the default weight is the same step function
+    np.testing.assert_array_equal(measures.e2sfca(od, demand, supply).to_numpy(), ours.to_numpy())
+
+
+def test_gaussian_e2sfca_equals_pysal():
+    od, demand, supply = _random_case(4, unreachable=0.2)
+    ours = measures.e2sfca(od, demand, supply, weight=measures.gaussian(15), cutoff=40)
+    ref = _pysal(od, demand, supply, 40, access_weights.gaussian(15))
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_fca_conserves_supply():
+    """Every bed of a facility with demand in reach is handed out: Σ demand × access = Σ reached supply."""
+    od, demand, supply = _random_case(5, unreachable=0.3)
+    for acc, cut in (
+        (measures.two_sfca(od, demand, supply, 30), 30),
+        (measures.gravity(od, demand, supply, cutoff=45), 45),
+    ):
+        reached = od.loc[od.minutes <= cut, "destination"].unique()
+        assert (demand * acc).sum() == pytest.approx(supply[reached].sum())
+
+
+def test_step_weight_edges():
+    w = measures.step([10, 20, 30], [1.0, 0.68, 0.22])
+    np.testing.assert_array_equal(w(np.array([0, 10, 10.01, 20, 30, 30.01])), [1, 1, 0.68, 0.68, 0.22, 0])
+
+
+# -- capacity-aware coverage -----------------------------------------------------------------------
+def _naive_capacity(od, people, capacity):
+    remaining = list(map(float, people))
+    catchment = [0.0] * len(capacity)
+    for j in sorted(range(len(capacity)), key=lambda j: (-capacity[j], j)):
+        left = capacity[j]
+        pairs = sorted((t, o) for o, d, t in od.itertuples(index=False) if d == j)
+        for _, o in pairs:
+            take = min(left, remaining[o])
+            if take <= 0:
+                continue
+            remaining[o] -= take
+            left -= take
+            catchment[j] += take
+    return np.array(remaining), np.array(catchment)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_capacity_coverage_equals_naive(seed):
+    rng = np.random.default_rng(seed)
+    n_o, n_d = rng.integers(5, 60), rng.integers(1, 8)
+    rows = [(o, d, float(rng.integers(0, 40))) for o in range(n_o) for d in range(n_d) if rng.random() < 0.6]
+    od = pd.DataFrame(rows, columns=["origin", "destination", "minutes"])
+    people = rng.integers(0, 2000, n_o).astype(float)
+    capacity = rng.integers(0, 8000, n_d).astype(float)
+    cov = measures.capacity_coverage(od, people, capacity)
+    rem, catch = _naive_capacity(od, people, capacity)
+    np.testing.assert_allclose(cov.unserved, rem, atol=1e-9)
+    np.testing.assert_allclose(cov.catchment, catch, atol=1e-9)
+    np.testing.assert_allclose(cov.served + cov.unserved, people)
+    assert (cov.catchment <= capacity + 1e-9).all()
+    assert cov.catchment.sum() == pytest.approx(cov.served.sum())
+
+
+def test_capacity_coverage_partial_cell():
+    od = pd.DataFrame({"origin": [0, 1, 2], "destination": [0, 0, 0], "minutes": [5.0, 1.0, 9.0]})
+    cov = measures.capacity_coverage(od, np.array([100.0, 100.0, 100.0]), np.array([150.0]))
+    # nearest first: point 1 fully, point 0 half, point 2 not at all
+    np.testing.assert_allclose(cov.served, [50, 100, 0])
+
+
+# -- equity ------------------------------------------------------------------------------------------
+def test_gini_equals_double_sum():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 60, 50)
+    x[:5] = x[5]  # ties
+    w = rng.uniform(0, 10, 50)
+    naive = (w[:, None] * w[None, :] * np.abs(x[:, None] - x[None, :])).sum() / (2 * w.sum() ** 2 * (w @ x / w.sum()))
+    assert measures.gini(x, w) == pytest.approx(naive, abs=1e-12)
+    assert measures.gini(np.full(4, 7.0)) == 0.0
+    assert measures.gini(np.array([0, 0, 0, 10.0])) == pytest.approx(0.75)
+    assert measures.gini(np.array([1.0, np.inf]), np.array([1.0, 5.0])) == 0.0  # unreachable left out
+
+
+def test_weighted_quantile():
+    assert measures.weighted_quantile(np.array([1.0, 2, 3]), np.array([1.0, 1, 2]), 0.5) == 2.0
+    assert measures.weighted_quantile(np.array([1.0, np.inf]), np.array([1.0, 3]), 0.9) == np.inf
+
+
+# -- the OD table from the network ---------------------------------------------------------------------
+@pytest.fixture
+def grid_net():
+    rng = np.random.default_rng(0)
+    n = 8
+    ids = np.arange(n * n).reshape(n, n)
+    tail = np.concatenate([ids[:, :-1].ravel(), ids[:, 1:].ravel(), ids[:-1].ravel(), ids[1:].ravel()])
+    head = np.concatenate([ids[:, 1:].ravel(), ids[:, :-1].ravel(), ids[1:].ravel(), ids[:-1].ravel()])
+    keep = rng.random(tail.size) > 0.1  # some one-way streets
+    x, y = (ids % n).ravel() * 500.0, (ids // n).ravel() * 500.0
+    minutes = rng.uniform(0.5, 3, tail.size)[keep]
+    return Network.from_arrays(tail[keep], head[keep], minutes, x=x, y=y)
+
+
+@pytest.mark.parametrize("to_facility", [True, False])
+def test_od_table_matches_nearest(grid_net, to_facility):
+    rng = np.random.default_rng(1)
+    fac = grid_net.snap(rng.uniform(0, 3500, 6), rng.uniform(0, 3500, 6))
+    dem = grid_net.snap(rng.uniform(-100, 3600, 300), rng.uniform(-100, 3600, 300))
+    od = measures.od_table(grid_net, fac, dem, 12.0, to_facility=to_facility)
+    assert (od.minutes <= 12).all()
+    for j in range(6):
+        one = np.zeros(6, dtype=bool)
+        one[j] = True
+        r = measures.nearest_facility(grid_net, fac, dem, one, to_facility=to_facility)
+        expect = np.flatnonzero(r.minutes <= 12)
+        got = od[od.destination == j]
+        np.testing.assert_array_equal(np.sort(got.origin.to_numpy()), expect)
+        np.testing.assert_allclose(got.set_index("origin").minutes.sort_index(), r.minutes[expect])
+        assert got.minutes.is_monotonic_increasing
+
+
+def test_od_table_per_facility_cutoff(grid_net):
+    fac = grid_net.snap(np.array([0.0, 3500]), np.array([0.0, 3500]))
+    dem = grid_net.snap(np.linspace(0, 3500, 50), np.linspace(0, 3500, 50))
+    od = measures.od_table(grid_net, fac, dem, np.array([3.0, 20.0]))
+    assert (od.loc[od.destination == 0, "minutes"] <= 3).all()
+    assert od.loc[od.destination == 1, "minutes"].max() > 3
+
+
+# -- referral --------------------------------------------------------------------------------------
+@pytest.fixture
+def line4():
+    # 0 - 1 - 2 - 3 along x, 1000 m apart; 2, 4 and 10 minutes per link, both ways
+    t = np.array([0, 1, 1, 2, 2, 3])
+    h = np.array([1, 0, 2, 1, 3, 2])
+    w = np.array([2.0, 2, 4, 4, 10, 10])
+    return Network.from_arrays(t, h, w, x=np.array([0.0, 1000, 2000, 3000]), y=np.zeros(4))
+
+
+def test_referral_hand_computed(line4):
+    fac = pd.DataFrame(
+        {
+            "id": ["V1", "V2", "T1", "C1", "R1"],
+            "tier": ["primary", "primary", "primary", "county", "regional"],
+            "type": ["village clinic", "village clinic", "township health centre", "county hospital", "x"],
+        }
+    )
+    snap = line4.snap(np.array([0.0, 2200, 1000, 2000, 3000]), np.zeros(5))
+    levels = ["village", "township", "county", "regional"]
+    level = measures.facility_levels(
+        fac,
+        levels,
+        {"village clinic": "village", "township health centre": "township"},
+        {"primary": "township", "county": "county", "regional": "regional"},
+    )
+    np.testing.assert_array_equal(level, [0, 0, 1, 2, 3])
+    ref = measures.referral_table(line4, snap, fac, level, levels, {"township": 3, "county": 60, "regional": 5})
+    ref = ref.set_index("from_pos")
+    # V1 at node 0 -> T1 at node 1: 2 min; V2 (x=2200, on the 10-minute link 2-3) -> C1 at node 2, which
+    # stands in for a township centre: a fifth of the link, 2 min
+    assert ref.loc[0, "to_pos"] == 2 and ref.loc[0, "minutes"] == pytest.approx(2)
+    assert ref.loc[1, "to_pos"] == 3 and ref.loc[1, "minutes"] == pytest.approx(2)
+    # T1 -> C1: 4 min; C1 -> R1: 10 min, above the 5-minute regional threshold
+    assert ref.loc[2, "to_pos"] == 3 and ref.loc[2, "minutes"] == pytest.approx(4)
+    assert ref.loc[3, "to_pos"] == 4 and ref.loc[3, "minutes"] == pytest.approx(10)
+    assert ref["over_threshold"].tolist() == [False, False, False, True]
+    assert 4 not in ref.index  # the top level refers nowhere
+    # without the stand-in, V2's nearest township centre is T1: 2 + 4 min, above the 3-minute threshold
+    strict = measures.referral_table(line4, snap, fac, level, levels, {"township": 3}, higher_levels_count=False)
+    strict = strict.set_index("from_pos")
+    assert strict.loc[1, "to_pos"] == 2 and strict.loc[1, "minutes"] == pytest.approx(6)
+    assert strict.loc[1, "over_threshold"]
+
+
+def test_facility_levels_without_type_uses_tier():
+    fac = pd.DataFrame({"tier": ["primary", "county", "other"]})
+    lv = measures.facility_levels(
+        fac, ["village", "township", "county"], {}, {"primary": "township", "county": "county"}
+    )
+    np.testing.assert_array_equal(lv, [1, 2, -1])
+
+
+# -- within-county service share ---------------------------------------------------------------------
+def test_within_county_share_nearest_hand_computed():
+    people = np.array([100.0, 300.0, 50.0, 50.0])
+    demand_county = np.array([0, 0, 1, 1])
+    nearest = np.array([0, 1, 1, -1])  # the last point reaches nothing
+    facility_county = np.array([0, 1])
+    o, f, p = measures.assign_demand(people, nearest)
+    share = measures.within_county_share(o, f, p, demand_county, facility_county, 3)
+    np.testing.assert_allclose(share[:2], [100 / 400, 1.0])
+    assert np.isnan(share[2])
+
+
+def test_huff_hand_computed():
+    # one point, two facilities: beds 100 at 10 min and 400 at 20 min, beta 2 -> 1 : 1
+    od = pd.DataFrame({"origin": [0, 0, 1], "destination": [0, 1, 1], "minutes": [10.0, 20.0, 5.0]})
+    p = measures.huff_shares(od, np.array([100.0, 400.0]), beta=2.0)
+    np.testing.assert_allclose(p, [0.5, 0.5, 1.0])
+    o, f, w = measures.assign_demand(np.array([200.0, 10.0, 7.0]), np.array([0, 1, 1]), od, np.array([100.0, 400]), 2.0)
+    # point 2 has no pair in the table: it goes to its nearest facility
+    assert w.sum() == pytest.approx(217.0)
+    share = measures.within_county_share(o, f, w, np.array([0, 1, 1]), np.array([0, 1]), 2)
+    np.testing.assert_allclose(share, [0.5, 1.0])
