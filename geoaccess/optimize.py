@@ -81,6 +81,7 @@ def mclp(
     method: str = "greedy",
     covered=None,
     improve: bool = True,
+    restarts: int = 10,
     solver: str | None = None,
 ):
     """Choose ``k`` candidates that bring the most demand within ``threshold`` minutes.
@@ -101,6 +102,9 @@ def mclp(
         Optional boolean mask of rows already covered by existing facilities; they count for nothing.
     improve
         After the greedy, swap a chosen site for an unchosen one while that covers more (Teitz–Bart style).
+    restarts
+        Also run the greedy forced to open with each of the ``restarts`` best single sites other than its
+        own first pick, and keep the best result (the greedy alone can be stuck several per cent short).
     solver
         ``"highs"`` or ``"cbc"`` for the exact method (default: HiGHS when available).
 
@@ -123,22 +127,30 @@ def mclp(
     rows = np.flatnonzero((w > 0) & covers.any(axis=1))
     sub, ws = covers[rows], w[rows]
     if method == "greedy":
-        chosen = _greedy_cover(sub, ws, k)
-        if improve:
-            chosen = _substitute_cover(sub, ws, chosen)
+        best_val = -1.0
+        for first in _starts(sub.T.astype(np.float64) @ ws, restarts):
+            c = _greedy_cover(sub, ws, k, first)
+            if improve:
+                c = _substitute_cover(sub, ws, c)
+            val = float(ws[sub[:, c].any(axis=1)].sum())
+            if val > best_val:
+                chosen, best_val = c, val
     else:
         chosen = _exact_cover(sub, ws, k, solver)
     chosen = np.asarray(chosen, dtype=np.int64)
     return chosen, float(ws[sub[:, chosen].any(axis=1)].sum()) if rows.size else 0.0
 
 
-def _greedy_cover(covers: np.ndarray, w: np.ndarray, k: int) -> list[int]:
+def _greedy_cover(covers: np.ndarray, w: np.ndarray, k: int, first: int | None = None) -> list[int]:
     n_cand = covers.shape[1]
     cols = [np.flatnonzero(covers[:, j]) for j in range(n_cand)]
     done = np.zeros(covers.shape[0], dtype=bool)
-    heap = [(-float(w[c].sum()), j) for j, c in enumerate(cols)]
-    heapq.heapify(heap)
     chosen: list[int] = []
+    if first is not None:
+        chosen.append(first)
+        done[cols[first]] = True
+    heap = [(-float(w[c].sum()), j) for j, c in enumerate(cols) if j != first]
+    heapq.heapify(heap)
     while len(chosen) < k:
         neg, j = heapq.heappop(heap)
         c = cols[j]
@@ -150,6 +162,12 @@ def _greedy_cover(covers: np.ndarray, w: np.ndarray, k: int) -> list[int]:
         else:
             heapq.heappush(heap, (-gain, j))
     return chosen
+
+
+def _starts(single_gains: np.ndarray, restarts: int) -> list[int | None]:
+    """First picks to try: the plain greedy (None), then the next best single sites."""
+    order = np.argsort(-single_gains, kind="stable")[1 : 1 + max(0, int(restarts))]
+    return [None, *(int(j) for j in order)]
 
 
 def _substitute_cover(covers: np.ndarray, w: np.ndarray, chosen, max_passes: int = 50) -> list[int]:
@@ -196,6 +214,7 @@ def pmedian(
     base=None,
     penalty: float | None = None,
     improve: bool = True,
+    restarts: int = 10,
     solver: str | None = None,
 ):
     """Choose ``k`` candidates that minimise population-weighted minutes to the nearest site.
@@ -219,6 +238,8 @@ def pmedian(
         largest finite minutes in ``cost`` and ``base``.
     improve
         Run the vertex-substitution pass after the greedy.
+    restarts
+        Also run the greedy forced to open with each of the ``restarts`` best single sites, keep the best.
     solver
         ``"highs"`` or ``"cbc"`` for the exact method.
 
@@ -241,9 +262,15 @@ def pmedian(
     c = np.minimum(cost, penalty)
     b = np.minimum(base, penalty)
     if method == "greedy":
-        chosen = _greedy_median(c, demand, b, k)
-        if improve:
-            chosen = _substitute(c, demand, b, chosen)
+        best_val = np.inf
+        gains = (demand[:, None] * np.maximum(b[:, None] - c, 0.0)).sum(axis=0)
+        for first in _starts(gains, restarts):
+            ch = _greedy_median(c, demand, b, k, first)
+            if improve:
+                ch = _substitute(c, demand, b, ch)
+            val = median_objective(c, demand, b, ch)
+            if val < best_val:
+                chosen, best_val = ch, val
     else:
         chosen = _exact_median(c, demand, b if has_base else None, k, solver)
     chosen = np.asarray(chosen, dtype=np.int64)
@@ -256,19 +283,20 @@ def median_objective(cost, demand, base, chosen) -> float:
     return float((demand * np.minimum(best, base)).sum())
 
 
-def _greedy_median(c, w, b, k) -> list[int]:
+def _greedy_median(c, w, b, k, first: int | None = None) -> list[int]:
     cur = b.copy()
-    gains = (w[:, None] * np.maximum(cur[:, None] - c, 0.0)).sum(axis=0)
-    heap = [(-float(g), j) for j, g in enumerate(gains)]
-    heapq.heapify(heap)
     chosen: list[int] = []
-    taken = np.zeros(c.shape[1], dtype=bool)
+    if first is not None:
+        chosen.append(first)
+        np.minimum(cur, c[:, first], out=cur)
+    gains = (w[:, None] * np.maximum(cur[:, None] - c, 0.0)).sum(axis=0)
+    heap = [(-float(g), j) for j, g in enumerate(gains) if j != first]
+    heapq.heapify(heap)
     while len(chosen) < k:
         _, j = heapq.heappop(heap)
         gain = float((w * np.maximum(cur - c[:, j], 0.0)).sum())
         if not heap or gain >= -heap[0][0]:
             chosen.append(j)
-            taken[j] = True
             np.minimum(cur, c[:, j], out=cur)
         else:
             heapq.heappush(heap, (-gain, j))

@@ -157,15 +157,15 @@ def _is_lonlat(p) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario TOML file::
 
-        [scenario]
-        name = "yangqu-campus"
-        [[add]]
-        lon = 112.67
-        lat = 38.06
-        tier = "county"
-        beds = 300
-        [[remove]]
-        id = "F0123"
+    [scenario]
+    name = "yangqu-campus"
+    [[add]]
+    lon = 112.67
+    lat = 38.06
+    tier = "county"
+    beds = 300
+    [[remove]]
+    id = "F0123"
     """
     path = Path(path).resolve()
     if not path.exists():
@@ -672,3 +672,288 @@ def _note(s) -> str:
     if not s.synthetic:
         return ""
     return s.note or "SYNTHETIC DATA: inputs of this study are generated, not real."
+
+
+# -- placement -----------------------------------------------------------------------------------------
+OBJECTIVES = ("coverage", "median")
+DEFAULT_CANDIDATES = 300
+
+
+@dataclass
+class Placement:
+    """Chosen sites, the model's objective and the exact effect of adding them (as a scenario)."""
+
+    tier: str
+    objective: str
+    k: int
+    method: str
+    sites: pd.DataFrame  # one row per pick, in pick order, with the exact cumulative effect
+    candidates: pd.DataFrame
+    model_value: float  # the solver's objective on the aggregated demand
+    scenario: ScenarioResult
+    compare: pd.DataFrame
+    timings: dict[str, float]
+    output: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def people_newly_within(self) -> float:
+        """People brought within the tier's threshold by all picks (exact, cell by cell)."""
+        c = self.compare
+        return float(c.loc[c["tier"] == self.tier, "people_newly_within"].sum())
+
+
+def _demand_units(net, snap: Snap, people, walk_kmh, to_facility, select):
+    """Population cells (``select``) gathered into units: the link end a cell drives through and its leg.
+
+    Cells whose legs differ by less than a minute at the same node become one unit (people summed, leg
+    averaged), which keeps the cost matrix small; the picks are then evaluated exactly, cell by cell.
+    """
+    idx = np.flatnonzero(select)
+    walk = snap.offroad_m[idx] / (walk_kmh * 1000.0 / 60.0)
+    link, t = snap.link[idx], snap.t[idx]
+    fwd, bwd = net.link_fwd[link], net.link_bwd[link]
+    with np.errstate(invalid="ignore"):
+        part = lambda frac, m: np.where(frac > 0, frac * m, 0.0)  # noqa: E731
+        leg_u = walk + (part(t, bwd) if to_facility else part(t, fwd))
+        leg_v = walk + (part(1 - t, fwd) if to_facility else part(1 - t, bwd))
+    use_v = leg_v < leg_u
+    node = np.where(use_v, net.link_v[link], net.link_u[link])
+    leg = np.where(use_v, leg_v, leg_u)
+    ok = np.isfinite(leg)
+    idx, node, leg = idx[ok], node[ok], leg[ok]
+    key = node.astype(np.int64) * 10_000 + np.minimum(leg, 9_999).astype(np.int64)
+    uniq, inv = np.unique(key, return_inverse=True)
+    w = np.bincount(inv, weights=people[idx])
+    mean_leg = np.bincount(inv, weights=people[idx] * leg) / np.where(w > 0, w, 1)
+    return uniq // 10_000, mean_leg, w, inv, idx
+
+
+def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades, spacing_km, max_candidates):
+    """Candidate sites as a table with lon, lat (and ``id`` for upgrades of existing facilities)."""
+    s = study.settings
+    counties = inp.counties.to_crs("EPSG:4326")
+    area_label = "the study area"
+    if zones:
+        known = {"priority", "enrich", "adjust"}
+        bad = sorted(set(zones) - known)
+        if bad:
+            raise InputError(f"unknown zone(s) {bad}; zones are {sorted(known)}")
+        keep = base.counties["zone"].isin(zones).to_numpy()
+        counties = counties[keep]
+        area_label = f"counties in zone(s) {list(zones)}"
+        if counties.empty:
+            raise InputError(f"no county is in zone(s) {list(zones)} at baseline; nothing to place there")
+    area = counties.union_all()
+    to_m = pyproj.Transformer.from_crs("EPSG:4326", inp.network.crs, always_xy=True)
+    to_ll = pyproj.Transformer.from_crs(inp.network.crs, "EPSG:4326", always_xy=True)
+    if upgrades:
+        f = inp.facilities
+        sel = (f["tier_rank"].to_numpy() < tier_index) & area.covers(f.geometry.values)
+        out = pd.DataFrame(
+            {"id": f["id"][sel], "name": f["name"][sel], "lon": f.geometry.x[sel], "lat": f.geometry.y[sel]}
+        )
+    elif candidates is None or (isinstance(candidates, str) and candidates in ("grid", "nodes")):
+        kind = candidates or "grid"
+        if kind == "nodes":
+            lon, lat = to_ll.transform(inp.network.x, inp.network.y)
+            inside = area.covers(shapely.points(lon, lat))
+            # settlement-like junctions: those the most people drive through to reach the road network
+            units = _demand_units(
+                inp.network,
+                inp.demand_snap,
+                inp.population.people,
+                s.walk_kmh,
+                s.direction == "to_facility",
+                np.ones(len(inp.population), dtype=bool),
+            )
+            people_at = np.bincount(units[0], weights=units[2], minlength=inp.network.n_nodes)
+            people_at[~inside] = 0
+            top = np.argsort(-people_at, kind="stable")[:max_candidates]
+            top = top[people_at[top] > 0]
+            out = pd.DataFrame({"node": top, "lon": lon[top], "lat": lat[top]})
+        else:
+            b = counties.to_crs(inp.network.crs).total_bounds
+            a_m = counties.to_crs(inp.network.crs).union_all()
+            step = spacing_km * 1000.0 if spacing_km else max(np.sqrt(a_m.area / max_candidates), 500.0)
+            gx, gy = np.meshgrid(np.arange(b[0] + step / 2, b[2], step), np.arange(b[1] + step / 2, b[3], step))
+            gx, gy = gx.ravel(), gy.ravel()
+            inside = a_m.covers(shapely.points(gx, gy))
+            tree = cKDTree(np.column_stack([inp.network.x, inp.network.y]))
+            d, j = tree.query(np.column_stack([gx[inside], gy[inside]]))
+            # one candidate per grid cell: the junction nearest its centre, if the road network reaches it
+            j = np.unique(j[d <= step / 2])
+            lon, lat = to_ll.transform(inp.network.x[j], inp.network.y[j])
+            out = pd.DataFrame({"node": j, "lon": lon, "lat": lat})
+            out = out[area.covers(shapely.points(out["lon"], out["lat"]))]
+    else:
+        if isinstance(candidates, (str, Path)):
+            p = Path(candidates)
+            if not p.exists():
+                raise InputError("candidates file not found", path=p)
+            out = pd.read_csv(p, encoding="utf-8-sig")
+            where = p
+        else:
+            out = pd.DataFrame(candidates)
+            where = "candidates"
+        missing = [c for c in ("lon", "lat") if c not in out.columns]
+        if missing:
+            raise InputError(f"candidates need columns lon and lat (missing {missing})", path=where)
+        lon = pd.to_numeric(out["lon"], errors="coerce").to_numpy()
+        lat = pd.to_numeric(out["lat"], errors="coerce").to_numpy()
+        bad = ~np.isfinite(lon) | ~np.isfinite(lat)
+        bad[~bad] = ~area.covers(shapely.points(lon[~bad], lat[~bad]))
+        if bad.any():
+            rows = [f"row {i + 1}: ({out['lon'].iat[i]}, {out['lat'].iat[i]})" for i in np.flatnonzero(bad)]
+            raise InputError(
+                f"{bad.sum()} candidate site(s) are not valid WGS84 points inside {area_label}",
+                path=where,
+                problems=rows,
+            )
+    out = out.reset_index(drop=True)
+    if out.empty:
+        raise InputError(f"no candidate sites inside {area_label}; pass candidates=... or a smaller spacing_km")
+    x, y = to_m.transform(out["lon"].to_numpy(float), out["lat"].to_numpy(float))
+    cty = counties.reset_index(drop=True)
+    hit = cty.sindex.query(shapely.points(out["lon"], out["lat"]), predicate="within")
+    out["county_code"] = ""
+    out.loc[hit[0], "county_code"] = cty["county_code"].to_numpy()[hit[1]]
+    return out, inp.network.snap(x, y)
+
+
+def place(
+    study,
+    tier: str,
+    k: int,
+    objective: str = "coverage",
+    *,
+    candidates=None,
+    zones=None,
+    upgrades: bool = False,
+    method: str = "greedy",
+    solver: str | None = None,
+    spacing_km: float | None = None,
+    max_candidates: int = DEFAULT_CANDIDATES,
+    base=None,
+) -> Placement:
+    """Choose ``k`` sites for ``tier`` care and evaluate them exactly as a what-if scenario.
+
+    ``objective="coverage"`` maximises people newly within the tier's threshold (maximal covering);
+    ``"median"`` minimises population-weighted minutes (p-median). Candidates: ``None``/``"grid"`` (a
+    grid over the counties, snapped to junctions), ``"nodes"`` (junctions the most people reach the road
+    network through), a CSV path or a table with lon/lat; ``upgrades=True`` instead upgrades existing
+    lower-tier facilities. ``zones=["priority"]`` keeps candidates in counties of those baseline zones.
+    """
+    from geoaccess.optimize import mclp, pmedian
+
+    s = study.settings
+    if tier not in s.tier_names:
+        raise InputError(f"unknown tier {tier!r}; the study's tiers are {s.tier_names}")
+    if objective not in OBJECTIVES:
+        raise InputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    t0 = time.perf_counter()
+    inp = study.load()
+    base = baseline(study, base)
+    ti = s.tier_names.index(tier)
+    thr = s.tiers[ti].threshold_min
+    to_facility = s.direction == "to_facility"
+    cand, csnap = _candidate_points(study, inp, base, ti, candidates, zones, upgrades, spacing_km, max_candidates)
+    if k > len(cand):
+        raise InputError(f"k = {k} but only {len(cand)} candidate sites; lower k or widen the candidates")
+    cells = base.tiers[tier].minutes
+    select = cells > thr if objective == "coverage" else np.ones(cells.size, dtype=bool)
+    node, leg, w, inv, idx = _demand_units(
+        inp.network, inp.demand_snap, inp.population.people, s.walk_kmh, to_facility, select
+    )
+    unit_base = np.bincount(inv, weights=inp.population.people[idx] * np.minimum(cells[idx], 1e6)) / np.where(
+        w > 0, w, 1
+    )
+    if objective == "coverage":
+        cutoff = thr
+    else:
+        cutoff = float(unit_base.max()) if unit_base.size else 0.0
+    timings = {"candidates": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    cost = np.full((node.size, len(cand)), np.inf)
+    for j in range(len(cand)):
+        sub = Snap(csnap.link[j : j + 1], csnap.t[j : j + 1], csnap.offroad_m[j : j + 1])
+        nodes, start, labels = inp.network.seeds(sub, walk_kmh=s.walk_kmh, reverse=to_facility)
+        d, _ = paths.seeded(inp.network, nodes, start, labels, cutoff=cutoff, reverse=to_facility)
+        cost[:, j] = leg + d[node]
+    timings["cost_matrix"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    if objective == "coverage":
+        chosen, value = mclp(cost, w, k, thr, method=method, solver=solver)
+    else:
+        chosen, value = pmedian(cost, w, k, method=method, base=unit_base, solver=solver)
+    timings["solve"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    picks = cand.iloc[chosen].reset_index(drop=True)
+    picks.insert(0, "rank", np.arange(1, len(picks) + 1))
+    picks.insert(1, "candidate", chosen)
+
+    def edits(rows):
+        if upgrades:
+            return {"upgrade": [{"id": r["id"], "tier": tier} for _, r in rows.iterrows()]}
+        return {
+            "add": [
+                {
+                    "lon": float(r["lon"]),
+                    "lat": float(r["lat"]),
+                    "tier": tier,
+                    "id": f"PICK{r['rank']}",
+                    "name": f"proposed {tier} site {r['rank']}",
+                }
+                for _, r in rows.iterrows()
+            ]
+        }
+
+    name = f"optimize-{tier}-{objective}-k{k}"
+    within, mean_min = [], []
+    people = inp.population.people
+    for r in range(1, len(picks) + 1):
+        res = whatif(
+            study, make_scenario(name, title=f"{r} proposed {tier} site(s)", **edits(picks.iloc[:r])), base=base
+        )
+        m_after = res.tiers[tier].minutes
+        within.append(float(people[(m_after <= thr) & ~(cells <= thr)].sum()))
+        reach = np.isfinite(m_after)
+        mean_min.append(float((people[reach] * m_after[reach]).sum() / people[reach].sum()))
+    picks["people_newly_within_cumulative"] = within
+    picks["mean_minutes_after"] = mean_min
+    picks["people_newly_within_marginal"] = np.diff(np.concatenate([[0.0], within]))
+    timings["evaluate"] = time.perf_counter() - t3
+    timings["total"] = time.perf_counter() - t0
+    return Placement(tier, objective, k, method, picks, cand, value, res, res.compare(base), timings)
+
+
+def write_placement(study, placement: Placement, base) -> list[Path]:
+    """Write ``picks.csv``, ``candidates.csv`` and the before/after bundle of the picks.
+
+    They go to ``<study output>/optimize/<tier>-<objective>-k<k>/``; the baseline's files are never touched.
+    """
+    from geoaccess.outputs._atomic import atomic_path
+    from geoaccess.outputs.compare import write_compare
+
+    root = Path(study.settings.output).resolve()
+    out = root / "optimize" / f"{placement.tier}-{placement.objective}-k{placement.k}"
+    inp = study.load()
+    files = []
+    for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates)):
+        with atomic_path(out / fname) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8", float_format="%.6f")
+        files.append(out / fname)
+    files += write_compare(
+        out,
+        title=f"{study.settings.title}: {placement.k} proposed {placement.tier} site(s) ({placement.objective})",
+        compare=placement.compare,
+        scenario=placement.scenario,
+        base=base,
+        counties=inp.counties,
+        population=inp.population,
+        facilities_before=inp.facilities,
+        synthetic_note=_note(study.settings),
+    )
+    placement.output = out
+    placement.files = files
+    return files

@@ -205,6 +205,29 @@ class Study:
         log.info("wrote %d files to %s", len(files), out)
         return files
 
+    # -- what-if and placement (geoaccess.scenarios) ----------------------------------------------------
+    def whatif(self, scenario=None, *, base: Result | None = None, write: bool = False, **edits):
+        """Apply a scenario (TOML path, :class:`~geoaccess.scenarios.Scenario` or keyword edits) to the baseline.
+
+        Returns a :class:`~geoaccess.scenarios.ScenarioResult`; ``write=True`` also writes its
+        ``compare.csv`` / ``compare.html`` under ``<output>/scenarios/<name>/``.
+        """
+        from geoaccess import scenarios
+
+        result = scenarios.whatif(self, scenario, base=base, **edits)
+        if write:
+            scenarios.write_scenario(self, result, scenarios.baseline(self))
+        return result
+
+    def optimize(self, tier: str, k: int, objective: str = "coverage", *, write: bool = False, **options):
+        """Choose ``k`` sites for ``tier`` care (``objective`` "coverage" or "median"); see ``scenarios.place``."""
+        from geoaccess import scenarios
+
+        placement = scenarios.place(self, tier, k, objective, **options)
+        if write:
+            scenarios.write_placement(self, placement, scenarios.baseline(self))
+        return placement
+
 
 def synthetic_note(s: _config.Study) -> str:
     if not s.synthetic:
