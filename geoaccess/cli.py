@@ -1,4 +1,4 @@
-"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info STUDY.toml``, ``fetch``."""
+"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,40 @@ def _fetch(args) -> int:
     state = "cached" if got.cached else "downloaded"
     print(f"{state}: roads {got.roads}\n{state}: health POIs {got.facilities}")
     print(f'use them in a study: roads = "{got.roads}", facilities = {{ path = "{got.facilities}" }}')
+
+
+def _whatif(args) -> int:
+    from geoaccess.study import Study
+
+    t0 = time.perf_counter()
+    study = Study.from_file(args.study)
+    result = study.whatif(args.scenario, write=True)
+    print(f"scenario {result.name}: recomputed {result.recompute} in {result.timings['total']:.3f} s")
+    print(f"wrote {result.output / 'compare.html'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _optimize(args) -> int:
+    from geoaccess.study import Study
+
+    t0 = time.perf_counter()
+    study = Study.from_file(args.study)
+    candidates = args.candidates
+    p = study.optimize(
+        args.tier,
+        args.k,
+        args.objective,
+        write=True,
+        candidates=candidates,
+        zones=args.zones or None,
+        upgrades=args.upgrades,
+        method=args.method,
+        spacing_km=args.spacing_km,
+    )
+    cols = ["rank", "lon", "lat", "county_code", "people_newly_within_marginal", "mean_minutes_after"]
+    print(p.sites[[c for c in cols if c in p.sites.columns]].to_string(index=False))
+    print(f"{p.people_newly_within:,.0f} people newly within the {args.tier} threshold")
+    print(f"wrote {p.output / 'picks.csv'} and {p.output / 'compare.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -110,6 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--network-type", default="drive", help="osmnx network type (default drive)")
     f.add_argument("--refresh", action="store_true", help="download again even if cached")
     f.set_defaults(func=_fetch)
+    w = sub.add_parser("whatif", help="apply a scenario file to a study; write compare.csv and compare.html")
+    w.add_argument("study", help="study TOML file")
+    w.add_argument("scenario", help="scenario TOML file")
+    w.set_defaults(func=_whatif)
+    o = sub.add_parser("optimize", help="choose k sites for a tier; write the picks, the gain and a map")
+    o.add_argument("study", help="study TOML file")
+    o.add_argument("--tier", required=True, help="tier to place (a tier name of the study)")
+    o.add_argument("--k", type=int, default=3, help="number of sites (default 3)")
+    o.add_argument("--objective", choices=["coverage", "median"], default="coverage")
+    o.add_argument("--method", choices=["greedy", "exact"], default="greedy")
+    o.add_argument("--candidates", default=None, help="'grid' (default), 'nodes', or a CSV with lon,lat")
+    o.add_argument("--zones", nargs="*", default=[], help="only counties in these baseline zones, e.g. priority")
+    o.add_argument("--upgrades", action="store_true", help="only upgrade existing lower-tier facilities")
+    o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
+    o.set_defaults(func=_optimize)
     args = p.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

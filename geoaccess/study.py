@@ -180,6 +180,17 @@ class Study:
             )
             log.info("tier %s: %d facilities", tier.name, int(serving.sum()))
         timings["paths"] = time.perf_counter() - t1
+        result = self.score(inp, results, timings)
+        return result
+
+    def score(self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None) -> Result:
+        """Measures and the county table from per-tier nearest results; scenarios reuse this step.
+
+        ``inp`` may be a scenario's edited inputs (other facilities, another network): every
+        measure, the zone rules and the table's columns are then the same as the baseline's.
+        """
+        s = self.settings
+        timings = {} if timings is None else timings
         t2 = time.perf_counter()
         extra = self._measures(inp, results)
         timings["measures"] = time.perf_counter() - t2
@@ -450,6 +461,29 @@ class Study:
             out[sel] = np.asarray(minutes)[sel]
         return out
 
+    # -- what-if and placement (geoaccess.scenarios) ----------------------------------------------------
+    def whatif(self, scenario=None, *, base: Result | None = None, write: bool = False, **edits):
+        """Apply a scenario (TOML path, :class:`~geoaccess.scenarios.Scenario` or keyword edits) to the baseline.
+
+        Returns a :class:`~geoaccess.scenarios.ScenarioResult`; ``write=True`` also writes its
+        ``compare.csv`` / ``compare.html`` under ``<output>/scenarios/<name>/``.
+        """
+        from geoaccess import scenarios
+
+        result = scenarios.whatif(self, scenario, base=base, **edits)
+        if write:
+            scenarios.write_scenario(self, result, scenarios.baseline(self))
+        return result
+
+    def optimize(self, tier: str, k: int, objective: str = "coverage", *, write: bool = False, **options):
+        """Choose ``k`` sites for ``tier`` care (``objective`` "coverage" or "median"); see ``scenarios.place``."""
+        from geoaccess import scenarios
+
+        placement = scenarios.place(self, tier, k, objective, **options)
+        if write:
+            scenarios.write_placement(self, placement, scenarios.baseline(self))
+        return placement
+
 
 def map_context(s: _config.Study, county_codes) -> MapContext:
     """The bundle-wide settings of every page: language, basemap (and GCJ-02 shift), navigation."""
@@ -524,7 +558,7 @@ def facility_county(facilities: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) ->
     out = np.full(len(facilities), -1, dtype=np.int64)
     if "county_code" in facilities.columns:
         given = facilities["county_code"].astype(str).str.strip().map(idx)
-        out = given.fillna(-1).astype(np.int64).to_numpy()
+        out = given.fillna(-1).astype(np.int64).to_numpy().copy()
     missing = np.flatnonzero(out < 0)
     if missing.size:
         pts = facilities.iloc[missing][["geometry"]].to_crs(counties.crs)

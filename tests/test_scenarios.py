@@ -1,0 +1,193 @@
+"""What-if scenarios on the synthetic demo: exactness of incremental recompute, bad input, outputs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoaccess import Study
+from geoaccess.cli import main
+from geoaccess.errors import ConfigError, InputError
+from geoaccess.scenarios import load_scenario, whatif
+
+NEW_COUNTY = {"lon": 112.6, "lat": 38.05, "tier": "county", "beds": 300}
+EDITS = {
+    "add": {"add": [NEW_COUNTY]},
+    "remove": {"remove": ["F0010"]},
+    "move": {"move": [{"id": "F0010", "lon": 112.6, "lat": 38.05}]},
+    "upgrade": {"upgrade": [{"id": "F0050", "tier": "county", "beds": 120}]},
+    "downgrade": {"downgrade": [{"id": "F0005", "tier": "primary"}]},
+    "campus": {"campus": [{"of": "F0001", "lon": 112.3, "lat": 37.75, "beds": 200}]},
+    "roads": {
+        "road_speed": [{"route": [[112.55, 37.85], [112.6, 38.05]], "kmh": 100}],
+        "road_add": [{"from": [112.3, 37.9], "to": [112.4, 37.95], "kmh": 60}],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def study(demo_study_file, tmp_path_factory):
+    s = Study.from_file(demo_study_file, output_root=tmp_path_factory.mktemp("out"))
+    base = s.run()
+    return s, base
+
+
+@pytest.mark.parametrize("kind", list(EDITS))
+def test_incremental_equals_full_recompute(study, kind):
+    s, base = study
+    fast = s.whatif(base=base, name=kind, **EDITS[kind])
+    full = whatif(s, base=base, full=True, name=kind, **EDITS[kind])
+    for t in s.settings.tier_names:
+        assert np.array_equal(fast.tiers[t].minutes, full.tiers[t].minutes), t
+        assert np.array_equal(fast.tiers[t].node_minutes, full.tiers[t].node_minutes), t
+    pd.testing.assert_frame_equal(fast.counties, full.counties)
+    assert list(fast.counties.columns) == list(base.counties.columns)
+    if kind in ("add", "upgrade", "campus"):
+        assert "incremental" in fast.recompute.values() and "full" not in fast.recompute.values()
+
+
+def test_added_county_hospital_gains_and_never_loses(study):
+    s, base = study
+    r = s.whatif(add=[NEW_COUNTY])
+    for t in s.settings.tier_names:
+        assert np.all(r.tiers[t].minutes <= base.tiers[t].minutes)
+    c = r.compare(base)
+    county = c[c["tier"] == "county"]
+    assert county["people_newly_within"].sum() > 0
+    assert county["people_no_longer_within"].sum() == 0
+    assert r.recompute["regional"] == "reused"
+    # the new site is the nearest county facility for some cells, and its row is appended
+    new = len(s.load().facilities)
+    assert r.facilities["id"].iat[new] == "scenario-new1" and (r.tiers["county"].facility == new).any()
+
+
+def test_removal_only_loses(study):
+    s, base = study
+    r = s.whatif(remove=["F0001"])
+    c = r.compare(base)
+    assert (c["people_newly_within"] == 0).all()
+    assert np.all(r.tiers["regional"].minutes >= base.tiers["regional"].minutes)
+    assert not r.facilities.loc[r.facilities["id"] == "F0001", "active"].iat[0]
+
+
+def test_campus_shares_beds(study):
+    s, _ = study
+    fac = s.load().facilities
+    before = float(fac.loc[fac["id"] == "F0001", "beds"].iat[0])
+    r = s.whatif(campus=[{"of": "F0001", "lon": 112.3, "lat": 37.75, "beds": 200}])
+    f = r.facilities
+    assert float(f.loc[f["id"] == "F0001", "beds"].iat[0]) == before - 200
+    campus = f[f["parent_id"] == "F0001"]
+    assert len(campus) == 1 and campus["tier"].iat[0] == fac.loc[fac["id"] == "F0001", "tier"].iat[0]
+    assert f["beds"].sum() == pytest.approx(fac["beds"].sum())
+
+
+@pytest.mark.parametrize(
+    "edits, message",
+    [
+        ({"remove": ["F9999"]}, "unknown facility id 'F9999'"),
+        ({"upgrade": [{"id": "F0050", "tier": "hospital"}]}, "unknown tier 'hospital'"),
+        ({"add": [{"lon": 120.0, "lat": 30.0, "tier": "county"}]}, "outside the study area"),
+        ({"move": [{"id": "F0010", "lon": 116.4, "lat": 39.9}]}, "outside the study area"),
+        ({"downgrade": [{"id": "F0050", "tier": "regional"}]}, "wrong way"),
+        ({"road_add": [{"from": [100.0, 30.0], "to": [112.4, 37.95], "kmh": 60}]}, "outside the study area"),
+    ],
+)
+def test_bad_edits_fail_clearly(study, edits, message):
+    s, _ = study
+    with pytest.raises(InputError, match=message):
+        s.whatif(**edits)
+
+
+def test_every_problem_is_reported_at_once(study):
+    s, _ = study
+    with pytest.raises(InputError) as info:
+        s.whatif(remove=["NOPE"], add=[{"lon": 0.0, "lat": 0.0, "tier": "mega"}])
+    assert len(info.value.problems) == 3
+
+
+def test_scenario_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "x"\n[[ad]]\nlon = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \['ad'\]"):
+        load_scenario(bad)
+    bad.write_text('[[add]]\nlon = "east"\nlat = 37.9\ntier = "county"\ncolour = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(bad)
+    text = str(info.value)
+    assert "lon must be a number" in text and "unknown key(s) ['colour']" in text
+
+
+def _digest(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*") if p.is_file()}
+
+
+def test_cli_whatif_writes_compare_and_keeps_baseline(study, tmp_path, capsys):
+    s, _ = study
+    out = s.settings.output
+    before = _digest(out)
+    evil = "<script>alert(1)</script>"
+    sc = tmp_path / "sc.toml"
+    sc.write_text(
+        f'[scenario]\nname = "yangqu"\ntitle = "{evil}"\n'
+        f'[[add]]\nlon = 112.6\nlat = 38.05\ntier = "county"\nname = "{evil}"\n[[remove]]\nid = "F0100"\n',
+        encoding="utf-8",
+    )
+    study_file = s.settings.path
+    # the CLI resolves the output folder from the current directory; run it from the test's output root
+    root = out.parents[1]
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["-q", "whatif", str(study_file), str(sc)]) == 0
+    finally:
+        os.chdir(cwd)
+    assert _digest(out) == before, "a scenario run must never overwrite the baseline outputs"
+    sdir = out / "scenarios" / "yangqu"
+    table = pd.read_csv(sdir / "compare.csv", dtype={"county_code": str})
+    assert len(table) == 10 * 3
+    for col in ("people_newly_within", "share_within_change", "median_min_change", "status_before", "zone_after"):
+        assert col in table.columns
+    page = (sdir / "compare.html").read_text(encoding="utf-8")
+    mp = (sdir / "compare_map.html").read_text(encoding="utf-8")
+    assert evil not in page and evil not in mp and "&lt;script&gt;" in page
+    assert "people newly within reach" in page
+    assert (sdir / "lib" / "leaflet" / "leaflet.js").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_optimize_coverage_picks_gain_people(study):
+    s, base = study
+    p = s.optimize("county", 2, "coverage")
+    assert len(p.sites) == 2
+    cum = p.sites["people_newly_within_cumulative"].to_numpy()
+    assert cum[-1] == pytest.approx(p.people_newly_within) and cum[-1] > 0
+    # the picks, evaluated exactly, are within a few per cent of the model's estimate on aggregated demand
+    assert p.people_newly_within == pytest.approx(p.model_value, rel=0.05)
+
+
+def test_optimize_options(study):
+    s, _ = study
+    up = s.optimize("county", 1, upgrades=True)
+    assert up.sites["id"].iat[0] in set(s.load().facilities["id"])
+    z = s.optimize("primary", 2, zones=["enrich"], candidates="nodes")
+    from geoaccess.scenarios import baseline
+
+    table = baseline(s).counties
+    enrich = set(table.loc[table["zone"] == "enrich", "county_code"])
+    assert enrich and set(z.sites["county_code"]) <= enrich
+    med = s.optimize("county", 1, "median")
+    assert med.sites["mean_minutes_after"].iat[0] <= np.average(
+        s.whatif().tiers["county"].minutes, weights=s.load().population.people
+    )
+    with pytest.raises(InputError, match="no county is in zone"):
+        s.optimize("county", 1, zones=["priority"])
+    with pytest.raises(InputError, match="unknown tier"):
+        s.optimize("hospital", 1)
+    with pytest.raises(InputError, match="not valid WGS84 points inside"):
+        s.optimize("county", 1, candidates=[{"lon": 120.0, "lat": 30.0}])
