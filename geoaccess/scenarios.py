@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from geoaccess import paths
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
+from geoaccess.measures.nearest import _same_link
 from geoaccess.network import Network, Snap
 
 log = logging.getLogger(__name__)
@@ -330,28 +331,6 @@ def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions
         np.where(node_better, node_min, base.node_minutes),
         np.where(node_better, positions[np.maximum(node_lab, 0)], base.node_facility),
     )
-
-
-def _same_link(net, fsnap, dsnap, minutes, lab, walk_kmh, to_facility):
-    """Direct trips along a link shared by a demand point and a new facility (never through a node).
-
-    The arithmetic is the same, in the same order, as in ``measures`` so results match a full recompute
-    to the last bit.
-    """
-    mpm = walk_kmh * 1000.0 / 60.0
-    minutes, lab = minutes.copy(), lab.copy()
-    for j in range(len(fsnap)):
-        link = fsnap.link[j]
-        for i in np.flatnonzero(dsnap.link == link):
-            td, tf = dsnap.t[i], fsnap.t[j]
-            if not to_facility:
-                td, tf = tf, td
-            drive = (tf - td) * net.link_fwd[link] if tf >= td else (td - tf) * net.link_bwd[link]
-            total = dsnap.offroad_m[i] / mpm + drive + fsnap.offroad_m[j] / mpm
-            if total < minutes[i]:
-                minutes[i] = total
-                lab[i] = j
-    return minutes, lab
 
 
 # -- edits ---------------------------------------------------------------------------------------------
