@@ -5,14 +5,13 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 
 from geoaccess import InputError
 from geoaccess.load import builtin_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import read_population
 from geoaccess.load.roads import read_osm, read_roads
+from tests.helpers import write_raster
 
 TIERS = ["primary", "county", "regional"]
 
@@ -116,20 +115,7 @@ def test_builtin_counties_taiyuan():
         builtin_counties("9999")
 
 
-def _raster(path, arr, west, north, res=0.01, crs="EPSG:4326"):
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=arr.shape[0],
-        width=arr.shape[1],
-        count=1,
-        dtype="float32",
-        crs=crs,
-        transform=from_origin(west, north, res, res),
-        nodata=-1,
-    ) as d:
-        d.write(arr.astype("float32"), 1)
+_raster = write_raster
 
 
 def test_population_assigns_cells_to_counties(tmp_path):

@@ -13,6 +13,7 @@ from geoaccess import InputError, coords
 from geoaccess.load import builtin_counties, county_grid
 from geoaccess.load.facilities import match_tier, read_facilities, tier_rules
 from geoaccess.load.population import largest_remainder, read_population, rescale_to_census
+from tests.helpers import write_raster
 
 TIERS = ["primary", "county", "regional"]
 
@@ -117,21 +118,7 @@ def test_unknown_grade_reported(tmp_path):
         read_facilities(p, TIERS)
 
 
-def _raster(path, arr, west, north, res, crs="EPSG:4326", **kw):
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=arr.shape[0],
-        width=arr.shape[1],
-        count=1,
-        dtype="float32",
-        crs=crs,
-        transform=from_origin(west, north, res, res),
-        nodata=-1,
-        **kw,
-    ) as d:
-        d.write(arr.astype("float32"), 1)
+_raster = write_raster
 
 
 def test_county_grid_windows_equal_whole():
