@@ -620,3 +620,10 @@ def parse_measures(data: dict, tiers: tuple[Tier, ...], path: Path | None = None
         rules = tuple(out)
     kw["zone_rules"] = rules
     return Measures(**kw)
+
+
+def synthetic_note(s: Study) -> str:
+    """The label every output of a synthetic study carries (empty for real data)."""
+    if not s.synthetic:
+        return ""
+    return s.note or "SYNTHETIC DATA: inputs of this study are generated, not real."

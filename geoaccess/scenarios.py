@@ -35,6 +35,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoaccess import paths
+from geoaccess.config import synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.measures.nearest import _same_link
@@ -659,17 +660,11 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
         counties=inp.counties,
         population=inp.population,
         facilities_before=inp.facilities,
-        synthetic_note=_note(study.settings),
+        synthetic_note=synthetic_note(study.settings),
     )
     result.output = out
     result.files = files
     return files
-
-
-def _note(s) -> str:
-    if not s.synthetic:
-        return ""
-    return s.note or "SYNTHETIC DATA: inputs of this study are generated, not real."
 
 
 # -- placement -----------------------------------------------------------------------------------------
@@ -950,7 +945,7 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
         counties=inp.counties,
         population=inp.population,
         facilities_before=inp.facilities,
-        synthetic_note=_note(study.settings),
+        synthetic_note=synthetic_note(study.settings),
     )
     placement.output = out
     placement.files = files

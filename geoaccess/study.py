@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from geoaccess import config as _config
 from geoaccess import measures as _m
+from geoaccess.config import synthetic_note
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -636,9 +637,3 @@ def _referral_rows(ref: pd.DataFrame, fac: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out
-
-
-def synthetic_note(s: _config.Study) -> str:
-    if not s.synthetic:
-        return ""
-    return s.note or "SYNTHETIC DATA: inputs of this study are generated, not real."
