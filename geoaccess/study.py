@@ -69,7 +69,7 @@ class Study:
     def __init__(self, settings: _config.Study):
         self.settings = settings
         self._inputs: Inputs | None = None
-        self._od_blocks: dict = {}
+        self._od_pool: _m.ODPool | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -224,70 +224,59 @@ class Study:
             overall=overall,
         )
 
-    def _od(self, net, facility_snap, demand_snap, cut, to_facility: bool) -> pd.DataFrame:
-        """The OD table of every facility with ``cut > 0``, in position order (as :func:`measures.od_table`).
+    def _weights(self) -> dict:
+        """The 2SFCA family's decay weights by method name, and the catchment they share."""
+        ms = self.settings.measures
+        fca_cut = max(ms.fca_cutoff_min, ms.step_minutes[-1])
+        return {
+            "e2sfca": _m.step(ms.step_minutes, ms.step_weights),
+            "2sfca": _m.step([ms.fca_cutoff_min], [1.0]),
+            "gaussian": _m.gaussian(ms.gaussian_sigma_min, cutoff=fca_cut),
+            "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
+        }, fca_cut
 
-        Blocks on the baseline network are kept per facility site and cutoff, so a what-if scenario
-        searches only from facilities it adds or moves; any other network is searched afresh.
+    def _od(self, inp: Inputs, cut: np.ndarray) -> _m.ODBlocks:
+        """OD blocks of every facility out to ``cut`` minutes (0 = none).
+
+        Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
+        and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves;
+        any other network (a scenario's road edits) gets a pool of its own.
         """
-        fac = np.flatnonzero(cut > 0)
-        if net is not self.load().network:
-            return _m.od_table(
-                net, facility_snap, demand_snap, cut[fac], fac, to_facility=to_facility, walk_kmh=self.settings.walk_kmh
+        weights, fca_cut = self._weights()
+        to_fac = self.settings.direction == "to_facility"
+
+        def pool():
+            return _m.ODPool(
+                inp.network,
+                inp.demand_snap,
+                inp.population.people,
+                weights,
+                fca_cut,
+                to_facility=to_fac,
+                walk_kmh=self.settings.walk_kmh,
             )
-        keys = [
-            (
-                int(facility_snap.link[j]),
-                float(facility_snap.t[j]),
-                float(facility_snap.offroad_m[j]),
-                float(cut[j]),
-                to_facility,
-            )
-            for j in fac
-        ]
-        todo = [k for k, key in enumerate(keys) if key not in self._od_blocks]
-        if todo:
-            pos = fac[todo]
-            fresh = _m.od_table(
-                net, facility_snap, demand_snap, cut[pos], pos, to_facility=to_facility, walk_kmh=self.settings.walk_kmh
-            )
-            d = fresh["destination"].to_numpy()
-            o, m = fresh["origin"].to_numpy(), fresh["minutes"].to_numpy()
-            bounds = np.searchsorted(d, pos, side="left"), np.searchsorted(d, pos, side="right")
-            for k, lo, hi in zip(todo, *bounds, strict=True):
-                self._od_blocks[keys[k]] = (o[lo:hi], m[lo:hi])
-        blocks = [self._od_blocks[key] for key in keys]
-        lengths = np.fromiter((b[0].size for b in blocks), dtype=np.int64, count=len(blocks))
-        if not blocks:
-            return pd.DataFrame(
-                {"origin": np.zeros(0, np.int64), "destination": np.zeros(0, np.int64), "minutes": np.zeros(0)}
-            )
-        return pd.DataFrame(
-            {
-                "origin": np.concatenate([b[0] for b in blocks]),
-                "destination": np.repeat(fac, lengths),
-                "minutes": np.concatenate([b[1] for b in blocks]),
-            }
-        )
+
+        if inp.network is not self.load().network or inp.demand_snap is not self.load().demand_snap:
+            return pool().blocks(inp.facility_snap, cut)
+        if self._od_pool is None:
+            self._od_pool = pool()
+        return self._od_pool.blocks(inp.facility_snap, cut)
 
     def _measures(self, inp: Inputs, results: dict[str, TierResult]) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
         fac, pop, net = inp.facilities, inp.population, inp.network
         n_fac, n_cty = len(fac), len(inp.counties)
-        to_fac = s.direction == "to_facility"
         ranks = fac["tier_rank"].to_numpy()
         beds = fac["beds"].to_numpy(dtype=np.float64)
         fac_county = facility_county(fac, inp.counties)
-        # one OD table serves every measure: each facility out to the largest catchment it takes part in
-        fca_cut = max(ms.fca_cutoff_min, ms.step_minutes[-1])
+        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in
+        _, fca_cut = self._weights()
         cut = np.where(beds > 0, fca_cut, 0.0)
         for i, tier in enumerate(s.tiers):
             cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, tier.threshold_min), cut)
-        od = self._od(net, inp.facility_snap, inp.demand_snap, cut, to_fac)
-
+        od = self._od(inp, cut)
         log.info("OD table: %s pairs within catchments", f"{len(od):,}")
-        dest, od_min = od["destination"].to_numpy(), od["minutes"].to_numpy()
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
             out_fac["type"] = fac["type"]
@@ -303,8 +292,8 @@ class Study:
                 beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
             )
             capacity = np.where(serving, capacity, 0.0)
-            sub = od[serving[dest] & (od_min <= tier.threshold_min)]
-            cov = _m.capacity_coverage(sub, pop.people, capacity)
+            take = od.within(np.where(serving, tier.threshold_min, -1.0))
+            cov = _m.capacity_coverage_blocks(od, take, pop.people, capacity)
             served[tier.name] = cov.served
             r = results[tier.name]
             ok = r.facility >= 0
@@ -314,23 +303,13 @@ class Study:
             out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
         # accessible beds: every facility with beds, within the 2SFCA catchment
-        demand = pd.Series(pop.people)
-        supply = pd.Series(beds)
-        has_beds = od[(beds[dest] > 0) & (od_min <= fca_cut)]
-        weights = {
-            "e2sfca": _m.step(ms.step_minutes, ms.step_weights),
-            "2sfca": _m.step([ms.fca_cutoff_min], [1.0]),
-            "gaussian": _m.gaussian(ms.gaussian_sigma_min, cutoff=fca_cut),
-            "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
-        }
-        access = {k: v.to_numpy() for k, v in _m.fca_many(has_beds, demand, supply, weights, fca_cut).items()}
-        del has_beds
+        access = _m.fca_blocks(od, beds, len(pop.people))
         # within-county service share for the chosen tier
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
         huff_od = None
         if ms.share_method == "huff":
-            huff_od = od[share_serving[dest] & (od_min <= s.tiers[k].threshold_min)]
+            huff_od = od.frame(od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))
         o, f, p = _m.assign_demand(pop.people, results[ms.share_tier].facility, huff_od, beds, ms.huff_beta)
         share = _m.within_county_share(o, f, p, pop.county, fac_county, n_cty)
         out_fac[f"{ms.share_tier}_assigned_people"] = np.where(

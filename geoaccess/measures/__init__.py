@@ -4,9 +4,10 @@ Every measure is a plain function over arrays or a long OD table (``origin, dest
 ``od_table`` builds that table from the path engine.
 """
 
-from geoaccess.measures.coverage import CapacityCoverage, capacity_coverage, coverage_curve
+from geoaccess.measures.blocks import ODBlocks, ODPool
+from geoaccess.measures.coverage import CapacityCoverage, capacity_coverage, capacity_coverage_blocks, coverage_curve
 from geoaccess.measures.equity import gini, weighted_quantile
-from geoaccess.measures.fca import e2sfca, fca_many, gaussian, gravity, power, step, two_sfca
+from geoaccess.measures.fca import e2sfca, fca_blocks, fca_many, gaussian, gravity, power, step, two_sfca
 from geoaccess.measures.flows import assign_demand, huff_shares, within_county_share
 from geoaccess.measures.nearest import TierResult, nearest_facility, serving_mask
 from geoaccess.measures.od import od_table
@@ -14,12 +15,16 @@ from geoaccess.measures.referral import facility_levels, referral_table
 
 __all__ = [
     "CapacityCoverage",
+    "ODBlocks",
+    "ODPool",
     "TierResult",
     "assign_demand",
     "capacity_coverage",
+    "capacity_coverage_blocks",
     "coverage_curve",
     "e2sfca",
     "facility_levels",
+    "fca_blocks",
     "fca_many",
     "gaussian",
     "gini",

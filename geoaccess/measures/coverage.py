@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
+
+from geoaccess.measures.blocks import ODBlocks
 
 
 def coverage_curve(minutes: np.ndarray, people: np.ndarray, group: np.ndarray, n_groups: int, steps) -> np.ndarray:
@@ -52,38 +55,40 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
     Ties in minutes are served in the table's order if it is already sorted by destination and minutes
     (as :func:`od_table` returns it), else in origin order.
     """
-    people = np.asarray(people, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
-    remaining = people.copy()
-    catchment = np.zeros(capacity.size)
+    blocks = ODBlocks.from_frame(od, capacity.size)
+    return capacity_coverage_blocks(blocks, blocks.length, people, capacity, order)
+
+
+def capacity_coverage_blocks(blocks, take: np.ndarray, people, capacity, order=None) -> CapacityCoverage:
+    """:func:`capacity_coverage` over per-facility OD blocks, each facility's first ``take[j]`` pairs."""
+    people = np.ascontiguousarray(people, dtype=np.float64)
+    capacity = np.ascontiguousarray(capacity, dtype=np.float64)
     if order is None:
         order = np.lexsort((np.arange(capacity.size), -capacity))
-    o = od["origin"].to_numpy()
-    d = od["destination"].to_numpy()
-    t = od["minutes"].to_numpy()
-    if not _sorted(d, t):  # od_table already hands them over in this order
-        by = np.lexsort((o, t, d))
-        o, d = o[by], d[by]
-    bounds = np.searchsorted(d, np.arange(capacity.size + 1))
+    take = np.minimum(np.asarray(take, dtype=np.int64), blocks.length)
+    remaining, catchment = _serve(blocks.origin, blocks.start, take, people, capacity, np.asarray(order, np.int64))
+    return CapacityCoverage(people - remaining, remaining, catchment, capacity)
+
+
+@njit(cache=True)
+def _serve(origin, start, take, people, capacity, order):
+    remaining = people.copy()
+    catchment = np.zeros(capacity.size)
     for j in order:
         cap = capacity[j]
-        if cap <= 0:
+        if not cap > 0:
             continue
-        pts = o[bounds[j] : bounds[j + 1]]
-        if pts.size == 0:
-            continue
-        want = remaining[pts]
-        before = np.cumsum(want) - want
-        take = np.clip(cap - before, 0.0, want)
-        remaining[pts] -= take
-        catchment[j] = take.sum()
-    served = people - remaining
-    return CapacityCoverage(served, remaining, catchment, capacity)
-
-
-def _sorted(d: np.ndarray, t: np.ndarray) -> bool:
-    """Whether rows are ordered by destination, then minutes."""
-    if d.size < 2:
-        return True
-    dd = np.diff(d)
-    return bool(np.all((dd > 0) | ((dd == 0) & (np.diff(t) >= 0))))
+        wanted = 0.0  # people wanted by the nearer points, served or not (as a running sum)
+        got = 0.0
+        for k in range(start[j], start[j] + take[j]):
+            if wanted >= cap:
+                break  # every farther point gets nothing
+            p = origin[k]
+            want = remaining[p]
+            t = min(max(cap - wanted, 0.0), want)
+            remaining[p] -= t
+            got += t
+            wanted += want
+        catchment[j] = got
+    return remaining, catchment

@@ -1,0 +1,246 @@
+"""OD pairs kept as one block per facility, sorted by minutes, in a buffer that scenarios reuse.
+
+A study's measures read the same OD pairs many times: each tier's capacity coverage takes the pairs
+within its threshold, the 2SFCA family the pairs within its catchment. Because every facility's block
+is sorted by minutes, "within ``t`` minutes" is a prefix of the block, found by binary search: no
+boolean mask over millions of pairs, no copies.
+
+:class:`ODPool` keeps the blocks of one network, keyed by where a facility meets the road and its
+cutoff, together with what depends on the block alone: the decay weights of its pairs within the
+2SFCA catchment and its weighted demand (the first step of 2SFCA). A what-if scenario that adds or
+moves one facility therefore searches, weighs and sums only that facility's block; every other
+block is read as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from geoaccess.measures.od import od_table
+from geoaccess.network import Network, Snap
+
+
+@dataclass
+class ODBlocks:
+    """The OD pairs of a set of facilities: facility ``j``'s pairs are ``[start[j], start[j] + length[j])``.
+
+    ``origin`` (demand point position) and ``minutes`` are shared buffers; each block is sorted by
+    minutes. ``wstart``/``wlength`` locate the block's pairs within the 2SFCA catchment in ``weights``
+    (one row per decay method, in ``methods`` order); ``reach`` holds each block's demand weighted by
+    each method (first step of 2SFCA).
+    """
+
+    origin: np.ndarray
+    minutes: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    methods: tuple[str, ...] = ()
+    weights: np.ndarray | None = None
+    wstart: np.ndarray | None = None
+    wlength: np.ndarray | None = None
+    reach: np.ndarray | None = None  # (len(methods), n_facilities)
+
+    def __len__(self) -> int:
+        return int(self.length.sum())
+
+    @property
+    def n_facilities(self) -> int:
+        return int(self.start.size)
+
+    def within(self, limit: np.ndarray | float) -> np.ndarray:
+        """Per facility, how many of its pairs lie within ``limit`` minutes (one value or one per facility).
+
+        A negative or NaN limit takes none of the facility's pairs.
+        """
+        lim = np.broadcast_to(np.asarray(limit, dtype=np.float64), self.start.shape)
+        return _prefix(self.minutes, self.start, self.length, np.ascontiguousarray(lim))
+
+    def frame(self, take: np.ndarray | None = None) -> pd.DataFrame:
+        """The long table ``origin, destination, minutes`` of the first ``take[j]`` pairs of every block."""
+        take = self.length if take is None else np.asarray(take, dtype=np.int64)
+        idx = _ranges(self.start, take)
+        return pd.DataFrame(
+            {
+                "origin": self.origin[idx],
+                "destination": np.repeat(np.arange(self.n_facilities, dtype=np.int32), take),
+                "minutes": self.minutes[idx],
+            },
+            copy=False,
+        )
+
+    @classmethod
+    def from_frame(cls, od: pd.DataFrame, n_facilities: int) -> ODBlocks:
+        """Blocks from a long table; one already sorted by destination and minutes keeps its order."""
+        o = od["origin"].to_numpy()
+        d = od["destination"].to_numpy().astype(np.int64)
+        t = od["minutes"].to_numpy(dtype=np.float64)
+        if d.size and (d.min() < 0 or d.max() >= n_facilities):
+            raise ValueError(f"OD destinations must be facility positions 0..{n_facilities - 1}")
+        if not _sorted(d, t):  # ties in minutes: lower origin first
+            by = np.lexsort((o, t, d))
+            o, d, t = o[by], d[by], t[by]
+        length = np.bincount(d, minlength=n_facilities).astype(np.int64)
+        start = np.zeros(n_facilities, dtype=np.int64)
+        np.cumsum(length[:-1], out=start[1:])
+        return cls(np.ascontiguousarray(o, dtype=np.int32), np.ascontiguousarray(t), start, length)
+
+
+def _sorted(d: np.ndarray, t: np.ndarray) -> bool:
+    """Whether rows are ordered by destination, then minutes."""
+    if d.size < 2:
+        return True
+    dd = np.diff(d)
+    return bool(np.all((dd > 0) | ((dd == 0) & (np.diff(t) >= 0))))
+
+
+def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start[j], start[j] + count[j])`` for every j."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(start - np.concatenate([[0], np.cumsum(count)[:-1]]), count)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+@njit(cache=True)
+def _prefix(minutes, start, length, limit):
+    out = np.zeros(start.size, dtype=np.int64)
+    for j in range(start.size):
+        lim = limit[j]
+        if not lim >= 0.0:
+            continue
+        lo, a, b = start[j], 0, length[j]
+        while a < b:
+            m = (a + b) >> 1
+            if minutes[lo + m] <= lim:
+                a = m + 1
+            else:
+                b = m
+        out[j] = a
+    return out
+
+
+@njit(cache=True)
+def _block_reach(origin, start, n, weights, wstart, demand):
+    """Demand within one block's catchment, weighted by each method's decay (pairs in block order)."""
+    out = np.zeros(weights.shape[0])
+    for m in range(weights.shape[0]):
+        s = 0.0
+        for k in range(n):
+            s += demand[origin[start + k]] * weights[m, wstart + k]
+        out[m] = s
+    return out
+
+
+class ODPool:
+    """Per-facility OD blocks of one network, searched once and kept for every later request.
+
+    Keys are a facility's snap (link, position, walking distance) and its cutoff, so a facility that a
+    scenario leaves in place is never searched again, and one that moves is searched at its new site.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        demand_snap: Snap,
+        demand: np.ndarray,
+        weights: dict,
+        fca_cutoff: float,
+        *,
+        to_facility: bool,
+        walk_kmh: float,
+    ):
+        self.net, self.demand_snap = net, demand_snap
+        self.demand = np.ascontiguousarray(demand, dtype=np.float64)
+        self.methods = tuple(weights)
+        self._weight_fns = [weights[k] for k in self.methods]
+        self.fca_cutoff = float(fca_cutoff)
+        self.to_facility, self.walk_kmh = to_facility, walk_kmh
+        self._index: dict[tuple, tuple[int, int, int, int, np.ndarray]] = {}
+        self._origin = np.zeros(0, dtype=np.int32)
+        self._minutes = np.zeros(0)
+        self._weights = np.zeros((len(self.methods), 0))
+        self._n = self._wn = 0
+
+    @property
+    def pairs(self) -> int:
+        """Pairs held, over every block searched so far."""
+        return self._n
+
+    def _grow(self, n: int, wn: int) -> None:
+        """Room for ``n`` more pairs and ``wn`` more weights; grows by a quarter so scenarios copy rarely."""
+        if self._n + n > self._origin.size:
+            cap = max(self._origin.size + self._origin.size // 4, self._n + n)
+            self._origin = np.concatenate([self._origin[: self._n], np.zeros(cap - self._n, np.int32)])
+            self._minutes = np.concatenate([self._minutes[: self._n], np.zeros(cap - self._n)])
+        if self._wn + wn > self._weights.shape[1]:
+            cap = max(self._weights.shape[1] + self._weights.shape[1] // 4, self._wn + wn)
+            w = np.zeros((len(self.methods), cap))
+            w[:, : self._wn] = self._weights[:, : self._wn]
+            self._weights = w
+
+    def _add(self, key: tuple, origin: np.ndarray, minutes: np.ndarray) -> None:
+        n = origin.size
+        wn = int(np.searchsorted(minutes, self.fca_cutoff, side="right"))
+        self._grow(n, wn)
+        s, ws = self._n, self._wn
+        self._origin[s : s + n] = origin
+        self._minutes[s : s + n] = minutes
+        for m, fn in enumerate(self._weight_fns):
+            self._weights[m, ws : ws + wn] = fn(minutes[:wn]) if wn else 0.0
+        reach = _block_reach(self._origin, s, wn, self._weights, ws, self.demand)
+        self._index[key] = (s, n, ws, wn, reach)
+        self._n, self._wn = s + n, ws + wn
+
+    def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
+        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
+        cut = np.asarray(cut, dtype=np.float64)
+        n_fac = len(facility_snap)
+        keys = [
+            (int(facility_snap.link[j]), float(facility_snap.t[j]), float(facility_snap.offroad_m[j]), float(cut[j]))
+            if cut[j] > 0
+            else None
+            for j in range(n_fac)
+        ]
+        todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
+        if todo:
+            pos = np.asarray(todo, dtype=np.int64)
+            fresh = od_table(
+                self.net,
+                facility_snap,
+                self.demand_snap,
+                cut[pos],
+                pos,
+                to_facility=self.to_facility,
+                walk_kmh=self.walk_kmh,
+            )
+            d = fresh["destination"].to_numpy()
+            o, m = fresh["origin"].to_numpy(), fresh["minutes"].to_numpy()
+            lo, hi = np.searchsorted(d, pos, side="left"), np.searchsorted(d, pos, side="right")
+            self._grow(o.size, int(np.count_nonzero(m <= self.fca_cutoff)))  # one copy for the whole batch
+            for j, a, b in zip(todo, lo, hi, strict=True):
+                if keys[j] not in self._index:  # two facilities at one site share a block
+                    self._add(keys[j], o[a:b], m[a:b])
+        start = np.zeros(n_fac, dtype=np.int64)
+        length = np.zeros(n_fac, dtype=np.int64)
+        wstart = np.zeros(n_fac, dtype=np.int64)
+        wlength = np.zeros(n_fac, dtype=np.int64)
+        reach = np.zeros((len(self.methods), n_fac))
+        for j, key in enumerate(keys):
+            if key is not None:
+                start[j], length[j], wstart[j], wlength[j], reach[:, j] = self._index[key]
+        return ODBlocks(
+            self._origin,
+            self._minutes,
+            start,
+            length,
+            self.methods,
+            self._weights,
+            wstart,
+            wlength,
+            reach,
+        )
