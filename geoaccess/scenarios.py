@@ -483,6 +483,10 @@ def _apply_facilities(study, inp, scenario: Scenario):
         geom = fac.geometry.copy()
         geom.iloc[rows] = gpd.points_from_xy(lon, lat)
         fac = fac.set_geometry(geom)
+        if "county_code" in fac.columns:  # a moved facility belongs to the county it now stands in
+            codes = fac["county_code"].astype(object)
+            codes.iloc[rows] = None
+            fac["county_code"] = codes
     if new_rows:
         add = pd.DataFrame(new_rows)
         ns = inp.network.snap(*to_m.transform(add["lon"].to_numpy(), add["lat"].to_numpy()))

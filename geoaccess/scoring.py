@@ -15,7 +15,7 @@ import pandas as pd
 
 from geoaccess.config import Condition, Measures, Tier, ZoneRule, default_zone_rules
 from geoaccess.measures.coverage import coverage_curve
-from geoaccess.measures.equity import gini, weighted_quantile
+from geoaccess.measures.equity import finite_total_mean, gini_sorted, weighted_quantile
 
 __all__ = ["ZONES", "classify_zones", "county_tier_stats", "overall_stats", "score_counties", "weighted_quantile"]
 
@@ -27,13 +27,12 @@ ZONES = {
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
-def _quantiles(m: np.ndarray, w: np.ndarray, qs) -> list[float]:
-    """``weighted_quantile`` for several shares at once, sorting once."""
-    total = w.sum()
+def _quantiles(ms: np.ndarray, ws: np.ndarray, qs) -> list[float]:
+    """``weighted_quantile`` for several shares at once, of values already sorted (stable, ascending)."""
+    total = ws.sum()
     if total <= 0:
         return [np.nan] * len(qs)
-    order = np.argsort(m, kind="stable")
-    ms, cum = m[order], np.cumsum(w[order])
+    cum = np.cumsum(ws)
     k = np.searchsorted(cum, np.asarray(qs) * total - 1e-9 * total, side="left")
     return [float(ms[min(int(i), ms.size - 1)]) for i in k]
 
@@ -42,7 +41,9 @@ def _stats(m: np.ndarray, w: np.ndarray, threshold: float, percentiles) -> dict:
     tot = w.sum()
     reach = np.isfinite(m)
     within = w[m <= threshold].sum()
-    q = _quantiles(m, w, [0.5, 0.9, *(p / 100.0 for p in percentiles)])
+    order = np.argsort(m, kind="stable")  # one sort serves the percentiles and the Gini coefficient
+    ms, ws = m[order], w[order]
+    q = _quantiles(ms, ws, [0.5, 0.9, *(p / 100.0 for p in percentiles)])
     row = {
         "mean_min": float((m[reach] * w[reach]).sum() / w[reach].sum()) if w[reach].sum() > 0 else np.nan,
         "median_min": q[0],
@@ -52,7 +53,7 @@ def _stats(m: np.ndarray, w: np.ndarray, threshold: float, percentiles) -> dict:
         row[f"p{p:g}_min"] = v
     row.update(
         {
-            "gini": gini(m, w),
+            "gini": gini_sorted(ms, ws, finite_total_mean(m, w)),
             "share_within": float(within / tot) if tot > 0 else np.nan,
             "people_beyond": float(tot - within),
             "unreachable": float(w[~reach].sum()),

@@ -30,7 +30,7 @@ class ODBlocks:
 
     ``origin`` (demand point position) and ``minutes`` are shared buffers; each block is sorted by
     minutes. ``wstart``/``wlength`` locate the block's pairs within the 2SFCA catchment in ``weights``
-    (one row per decay method, in ``methods`` order); ``reach`` holds each block's demand weighted by
+    (one row per pair, one column per decay method in ``methods`` order); ``reach`` holds each block's demand weighted by
     each method (first step of 2SFCA).
     """
 
@@ -127,11 +127,11 @@ def _prefix(minutes, start, length, limit):
 @njit(cache=True)
 def _block_reach(origin, start, n, weights, wstart, demand):
     """Demand within one block's catchment, weighted by each method's decay (pairs in block order)."""
-    out = np.zeros(weights.shape[0])
-    for m in range(weights.shape[0]):
+    out = np.zeros(weights.shape[1])
+    for m in range(weights.shape[1]):
         s = 0.0
         for k in range(n):
-            s += demand[origin[start + k]] * weights[m, wstart + k]
+            s += demand[origin[start + k]] * weights[wstart + k, m]
         out[m] = s
     return out
 
@@ -163,7 +163,7 @@ class ODPool:
         self._index: dict[tuple, tuple[int, int, int, int, np.ndarray]] = {}
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
-        self._weights = np.zeros((len(self.methods), 0))
+        self._weights = np.zeros((0, len(self.methods)))
         self._n = self._wn = 0
 
     @property
@@ -177,10 +177,10 @@ class ODPool:
             cap = max(self._origin.size + self._origin.size // 4, self._n + n)
             self._origin = np.concatenate([self._origin[: self._n], np.zeros(cap - self._n, np.int32)])
             self._minutes = np.concatenate([self._minutes[: self._n], np.zeros(cap - self._n)])
-        if self._wn + wn > self._weights.shape[1]:
-            cap = max(self._weights.shape[1] + self._weights.shape[1] // 4, self._wn + wn)
-            w = np.zeros((len(self.methods), cap))
-            w[:, : self._wn] = self._weights[:, : self._wn]
+        if self._wn + wn > self._weights.shape[0]:
+            cap = max(self._weights.shape[0] + self._weights.shape[0] // 4, self._wn + wn)
+            w = np.zeros((cap, len(self.methods)))
+            w[: self._wn] = self._weights[: self._wn]
             self._weights = w
 
     def _add(self, key: tuple, origin: np.ndarray, minutes: np.ndarray) -> None:
@@ -191,7 +191,7 @@ class ODPool:
         self._origin[s : s + n] = origin
         self._minutes[s : s + n] = minutes
         for m, fn in enumerate(self._weight_fns):
-            self._weights[m, ws : ws + wn] = fn(minutes[:wn]) if wn else 0.0
+            self._weights[ws : ws + wn, m] = fn(minutes[:wn]) if wn else 0.0
         reach = _block_reach(self._origin, s, wn, self._weights, ws, self.demand)
         self._index[key] = (s, n, ws, wn, reach)
         self._n, self._wn = s + n, ws + wn

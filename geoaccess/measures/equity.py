@@ -26,16 +26,25 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     """
     x = np.asarray(values, dtype=np.float64)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    return gini_sorted(x[order], w[order], finite_total_mean(x, w))
+
+
+def finite_total_mean(x: np.ndarray, w: np.ndarray):
+    """Weight and weighted mean of the finite values with positive weight (in the given order)."""
     ok = np.isfinite(x) & (w > 0)
     x, w = x[ok], w[ok]
     total = w.sum()
-    if total <= 0:
+    return total, ((w * x).sum() / total if total > 0 else np.nan)
+
+
+def gini_sorted(x: np.ndarray, w: np.ndarray, total_mean) -> float:
+    """:func:`gini` of values already sorted (stable, ascending), with ``finite_total_mean`` of the unsorted ones."""
+    total, mean = total_mean
+    if total <= 0 or not mean > 0:
         return np.nan
-    mean = (w * x).sum() / total
-    if mean <= 0:
-        return np.nan
-    order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
+    ok = np.isfinite(x) & (w > 0)
+    x, w = x[ok], w[ok]
     below = np.cumsum(w) - w  # weight of the values sorted before each one
     above = total - below - w
     return float((w * x * (below - above)).sum() / (total * total * mean))

@@ -182,23 +182,24 @@ def fca_blocks(blocks, supply: np.ndarray, n_origins: int) -> dict[str, np.ndarr
     acc = _blocks_step2(
         blocks.origin, blocks.start, blocks.weights, blocks.wstart, blocks.wlength, blocks.reach, supply, n_origins
     )
-    return {name: acc[m] for m, name in enumerate(blocks.methods)}
+    return {name: np.ascontiguousarray(acc[:, m]) for m, name in enumerate(blocks.methods)}
 
 
 @njit(cache=True)
 def _blocks_step2(origin, start, weights, wstart, wlength, reach, supply, n_orig):
-    n_m = weights.shape[0]
-    acc = np.zeros((n_m, n_orig))
+    # one row per origin, one column per method: a pair's methods update one cache line
+    n_m = weights.shape[1]
+    acc = np.zeros((n_orig, n_m))
+    r = np.zeros(n_m)
     for j in range(start.size):
         if not supply[j] > 0:
             continue
-        s, ws = start[j], wstart[j]
         for m in range(n_m):
-            if not reach[m, j] > 0:
-                continue
-            r = supply[j] / reach[m, j]
-            row = acc[m]
-            w = weights[m]
-            for k in range(wlength[j]):
-                row[origin[s + k]] += r * w[ws + k]
+            r[m] = supply[j] / reach[m, j] if reach[m, j] > 0 else 0.0
+        s, ws = start[j], wstart[j]
+        for k in range(wlength[j]):
+            row = acc[origin[s + k]]
+            w = weights[ws + k]
+            for m in range(n_m):
+                row[m] += r[m] * w[m]
     return acc
