@@ -249,7 +249,19 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     timings = {"baseline": time.perf_counter() - t0}
     t1 = time.perf_counter()
     fac, snap, changed = _apply_facilities(study, inp, scenario)
-    net = _apply_roads(study, inp, scenario) if scenario.touches_roads else inp.network
+    net = inp.network
+    if scenario.touches_roads:
+        net = _apply_roads(study, inp, scenario)
+        # people and facilities beside a new road now reach it directly, as a fresh study would snap them
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        pop = inp.population
+        inp = replace(
+            inp,
+            demand_snap=_onto_new_links(net, inp.network.n_links, *to_m.transform(pop.lon, pop.lat), inp.demand_snap),
+        )
+        snap = _onto_new_links(
+            net, inp.network.n_links, *to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()), snap
+        )
     timings["edits"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     to_facility = s.direction == "to_facility"
@@ -570,6 +582,24 @@ def _apply_roads(study, inp, scenario: Scenario) -> Network:
         node_ids=net.node_ids,
         link_class=net.link_class,
     )
+
+
+def _onto_new_links(net: Network, n_old: int, px: np.ndarray, py: np.ndarray, snap: Snap) -> Snap:
+    """``snap`` with every point that is strictly nearer to a link added after ``n_old`` moved onto it."""
+    if net.n_links == n_old or px.size == 0:
+        return snap
+    new = net.geometry[n_old:]
+    pts = shapely.points(px, py)
+    idx, dist = shapely.STRtree(new).query_nearest(pts, return_distance=True, all_matches=False)
+    closer = dist < snap.offroad_m[idx[0]]
+    rows, links, dist = idx[0][closer], idx[1][closer] + n_old, dist[closer]
+    if rows.size == 0:
+        return snap
+    link, t, off = snap.link.copy(), snap.t.copy(), snap.offroad_m.copy()
+    link[rows], off[rows] = links, dist
+    t[rows] = np.nan_to_num(np.clip(shapely.line_locate_point(net.geometry[links], pts[rows], normalized=True), 0, 1))
+    log.info("%d point(s) now meet the network on an added road", rows.size)
+    return Snap(link, t, off)
 
 
 def _route_links(net: Network, ends: list[int]) -> np.ndarray | None:

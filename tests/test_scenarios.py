@@ -6,7 +6,9 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
+import shapely
 
 from geoaccess import Study
 from geoaccess.cli import main
@@ -218,3 +220,25 @@ def test_optimize_options(study):
         s.optimize("hospital", 1)
     with pytest.raises(InputError, match="not valid WGS84 points inside"):
         s.optimize("county", 1, candidates=[{"lon": 120.0, "lat": 30.0}])
+
+
+def test_people_beside_an_added_road_meet_it(study):
+    """A new road past a remote cell: the cell walks to the new road (as a fresh study would snap it) and gains."""
+    s, base = study
+    inp = s.load()
+    net, pop = inp.network, inp.population
+    to_ll = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+    to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    cell = int(np.argmax(inp.demand_snap.offroad_m))
+    cx, cy = to_m.transform(pop.lon[cell], pop.lat[cell])
+    d = np.hypot(net.x - cx, net.y - cy)
+    a = int(np.argmin(d))  # the junction nearest the cell, and one as far again beyond the cell
+    b = int(np.argmin(np.hypot(net.x - (2 * cx - net.x[a]), net.y - (2 * cy - net.y[a]))))
+    ends = [list(to_ll.transform(net.x[k], net.y[k])) for k in (a, b)]
+    r = s.whatif(base=base, road_add=[{"from": ends[0], "to": ends[1], "kmh": 40}])
+    line = shapely.linestrings([[net.x[a], net.y[a]], [net.x[b], net.y[b]]])
+    walk = shapely.distance(line, shapely.points(cx, cy))
+    assert walk < inp.demand_snap.offroad_m[cell]
+    assert r.network.n_links == net.n_links + 1
+    for t in s.settings.tier_names:
+        assert r.tiers[t].minutes[cell] < base.tiers[t].minutes[cell], t
