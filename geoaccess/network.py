@@ -196,6 +196,10 @@ class Network:
         """Per-node values in kernel order (last axis) -> the caller's node order."""
         return values if self._rank is None else values[..., self._rank]
 
+    def values_to_kernel(self, values: np.ndarray) -> np.ndarray:
+        """Per-node values in the caller's node order (last axis) -> kernel order (a copy)."""
+        return values.copy() if self._perm is None else values[..., self._perm]
+
     def kernel_nodes_to_ids(self, knodes: np.ndarray) -> np.ndarray:
         """Kernel node ids -> caller node ids."""
         return knodes if self._perm is None else self._perm[knodes].astype(np.int32)

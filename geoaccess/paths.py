@@ -135,6 +135,41 @@ def seeded(net, nodes, minutes, labels, cutoff=None, reverse=False):
     return net.from_kernel(dist), net.from_kernel(lab)
 
 
+def without_labels(net, node_minutes, node_label, lost, nodes, minutes, labels, cutoff=None, reverse=False):
+    """A nearest result (``node_minutes``, ``node_label``) after the sources labelled ``lost`` are gone.
+
+    Only the nodes those sources served are searched again: from the best arc in from a node that kept
+    its source, and from the seeds (``nodes``, ``minutes``, ``labels``) of remaining sources that lie
+    among them. Minutes equal a fresh search over the remaining sources; labels may differ on exact ties.
+    Returns new arrays; the inputs are not modified.
+    """
+    knodes, minutes, labels = _check_seeds(net, nodes, minutes, labels)
+    node_minutes = np.asarray(node_minutes, dtype=np.float64)
+    if node_minutes.shape != (net.n_nodes,) or np.shape(node_label) != (net.n_nodes,):
+        raise InputError(f"node minutes and labels need one value per node ({net.n_nodes})")
+    dist = net.values_to_kernel(node_minutes)
+    label = net.values_to_kernel(np.asarray(node_label)).astype(np.int32)
+    affected = np.isin(label, np.asarray(lost, dtype=np.int32))
+    dist[affected] = np.inf
+    label[affected] = -1
+    rptr, rind, rw = net.kernel_csr(not reverse)  # arcs into a node of the search graph
+    bn, bm, bl = _kernels.boundary_seeds(rptr, rind, rw, dist, label, affected)
+    inside = affected[knodes]
+    indptr, indices, w = net.kernel_csr(reverse)
+    _kernels.heap_search(
+        indptr,
+        indices,
+        w,
+        np.concatenate([bn, knodes[inside]]).astype(np.int32),
+        np.concatenate([bm, minutes[inside]]),
+        np.concatenate([bl, labels[inside]]).astype(np.int32),
+        _cutoff(cutoff),
+        dist,
+        label,
+    )
+    return net.from_kernel(dist), net.from_kernel(label)
+
+
 def nearest(net, sources, offsets=None, cutoff=None, reverse=False):
     """For every node, minutes to the closest source (inf if none) and its position in ``sources`` (-1)."""
     sources, offsets = _check_sources(net, sources, offsets)

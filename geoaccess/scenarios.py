@@ -10,11 +10,11 @@ its per-tier results:
   element-wise minimum with the baseline. This equals a full recompute exactly, because the nearest
   distance to a set of sources is the minimum of the distances to its parts and every step in between
   (adding arc minutes, walking legs) is monotone in floating point;
-* a tier that loses a facility (removed, moved away, downgraded) is recomputed in full;
+* a tier that loses a facility (removed, moved away, downgraded) searches again only where it served;
 * a road edit rebuilds the network's arrays and recomputes every tier.
 
-``_add_sources`` is the one place that knows how to add sources; the path engine's pruned incremental
-add will replace its body.
+``_add_sources`` and ``_remove_sources`` are the only places that update a tier in place; removal uses
+the path engine's :func:`geoaccess.paths.without_labels`.
 """
 
 from __future__ import annotations
@@ -278,11 +278,14 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
         gained = new & (~old | changed)
         if not (full or scenario.touches_roads) and not lost.any() and not gained.any():
             tiers[tier.name], how[tier.name] = base.tiers[tier.name], "reused"
-        elif not (full or scenario.touches_roads or lost.any()):
-            tiers[tier.name] = _add_sources(
-                net, base.tiers[tier.name], snap, inp.demand_snap, np.flatnonzero(gained), to_facility, s.walk_kmh
-            )
-            how[tier.name] = "incremental"
+        elif not (full or scenario.touches_roads):
+            r = base.tiers[tier.name]
+            if lost.any():
+                keep = np.flatnonzero(old & ~lost)
+                r = _remove_sources(net, r, snap, inp.demand_snap, np.flatnonzero(lost), keep, to_facility, s.walk_kmh)
+            if gained.any():
+                r = _add_sources(net, r, snap, inp.demand_snap, np.flatnonzero(gained), to_facility, s.walk_kmh)
+            tiers[tier.name], how[tier.name] = r, "incremental"
         else:
             tiers[tier.name] = nearest_facility(
                 net, snap, inp.demand_snap, new, to_facility=to_facility, walk_kmh=s.walk_kmh, tier=tier.name
@@ -318,6 +321,32 @@ def _score(study, inp, fac, snap, net, tiers) -> pd.DataFrame:
         network=net,
     )
     return study.score(edited, mapped).counties
+
+
+def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, keep, to_facility, walk_kmh):
+    """The baseline tier without the facilities at positions ``lost``; ``keep`` are those still serving. Exact.
+
+    Only the nodes and people the lost facilities served are searched again (from the edge of the area they
+    served, and from remaining facilities inside it).
+    """
+    inv = np.full(len(snap), -1, dtype=np.int64)
+    inv[keep] = np.arange(keep.size)
+    sub = Snap(snap.link[keep], snap.t[keep], snap.offroad_m[keep])
+    nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
+    node_min, node_fac = paths.without_labels(
+        net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=to_facility
+    )
+    node_fac = node_fac.astype(base.node_facility.dtype)
+    cells = np.flatnonzero(np.isin(base.facility, lost))
+    minutes, facility = base.minutes.copy(), base.facility.copy()
+    if cells.size:
+        dsub = Snap(demand_snap.link[cells], demand_snap.t[cells], demand_snap.offroad_m[cells])
+        node_idx = np.where(node_fac >= 0, inv[np.maximum(node_fac, 0)], -1)  # labels as positions in ``keep``
+        m, lab = net.point_minutes(node_min, dsub, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_idx)
+        m, lab = _same_link(net, sub, dsub, m, lab, walk_kmh, to_facility)
+        minutes[cells] = m
+        facility[cells] = np.where(lab >= 0, keep[np.maximum(lab, 0)], -1)
+    return TierResult(base.tier, minutes, facility, node_min, node_fac)
 
 
 def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions, to_facility, walk_kmh):

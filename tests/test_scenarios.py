@@ -47,8 +47,10 @@ def test_incremental_equals_full_recompute(study, kind):
         assert np.array_equal(fast.tiers[t].node_minutes, full.tiers[t].node_minutes), t
     pd.testing.assert_frame_equal(fast.counties, full.counties)
     assert list(fast.counties.columns) == list(base.counties.columns)
-    if kind in ("add", "upgrade", "campus"):
+    if kind != "roads":
         assert "incremental" in fast.recompute.values() and "full" not in fast.recompute.values()
+        for t in s.settings.tier_names:
+            assert np.array_equal(fast.tiers[t].facility, full.tiers[t].facility), t
 
 
 @pytest.mark.parametrize("kind", ["add", "remove", "move", "upgrade", "campus"])
