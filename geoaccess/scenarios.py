@@ -249,7 +249,7 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     timings = {"baseline": time.perf_counter() - t0}
     t1 = time.perf_counter()
     fac, snap, changed = _apply_facilities(study, inp, scenario)
-    net = inp.network
+    net, pool, base_inp = inp.network, None, inp
     if scenario.touches_roads:
         net = _apply_roads(study, inp, scenario)
         # people and facilities beside a new road now reach it directly, as a fresh study would snap them
@@ -262,6 +262,8 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
         snap = _onto_new_links(
             net, inp.network.n_links, *to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()), snap
         )
+        # OD blocks the edits cannot reach are kept (``full``: none are)
+        pool = study.od_pool(replace(inp, network=net)) if full else _edited_pool(study, base_inp, net, inp.demand_snap)
     timings["edits"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     to_facility = s.direction == "to_facility"
@@ -294,7 +296,7 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     timings["paths"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     pop = inp.population
-    table = _score(study, inp, fac, snap, net, tiers)
+    table = _score(study, inp, fac, snap, net, tiers, pool)
     timings["scoring"] = time.perf_counter() - t3
     # the scenario's own time: the baseline is computed once and reused by every scenario
     timings["total"] = time.perf_counter() - t1
@@ -304,7 +306,7 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     )
 
 
-def _score(study, inp, fac, snap, net, tiers) -> pd.DataFrame:
+def _score(study, inp, fac, snap, net, tiers, pool=None) -> pd.DataFrame:
     """The scenario's county table through the study's own measures and scoring (same columns, same rules).
 
     Closed facilities are dropped for the measures; the tier results' facility positions are mapped onto the
@@ -320,7 +322,23 @@ def _score(study, inp, fac, snap, net, tiers) -> pd.DataFrame:
         facility_snap=Snap(snap.link[keep], snap.t[keep], snap.offroad_m[keep]),
         network=net,
     )
-    return study.score(edited, mapped).counties
+    return study.score(edited, mapped, od_pool=pool).counties
+
+
+def _edited_pool(study, base_inp, net: Network, demand_snap: Snap):
+    """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change."""
+    old = base_inp.network
+    n = old.n_links
+    edited = np.flatnonzero((net.link_fwd[:n] != old.link_fwd) | (net.link_bwd[:n] != old.link_bwd))
+    ends = np.unique(np.concatenate([net.link_u[edited], net.link_v[edited], net.link_u[n:], net.link_v[n:]]))
+    to_facility = study.settings.direction == "to_facility"
+    # minutes from an edited link end to each node (to_facility) or from each node to one (from_facility)
+    edit_minutes = paths.nearest(old, ends, reverse=not to_facility)[0] if ends.size else np.full(old.n_nodes, np.inf)
+    ds = base_inp.demand_snap
+    moved = np.flatnonzero(
+        (demand_snap.link != ds.link) | (demand_snap.t != ds.t) | (demand_snap.offroad_m != ds.offroad_m)
+    )
+    return study.od_pool().edited(net, demand_snap, edit_minutes, moved)
 
 
 def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, keep, to_facility, walk_kmh):

@@ -185,16 +185,17 @@ class Study:
         result = self.score(inp, results, timings)
         return result
 
-    def score(self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None) -> Result:
+    def score(self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None) -> Result:
         """Measures and the county table from per-tier nearest results; scenarios reuse this step.
 
         ``inp`` may be a scenario's edited inputs (other facilities, another network): every
         measure, the zone rules and the table's columns are then the same as the baseline's.
+        ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused).
         """
         s = self.settings
         timings = {} if timings is None else timings
         t2 = time.perf_counter()
-        extra = self._measures(inp, results)
+        extra = self._measures(inp, results, od_pool)
         timings["measures"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         pop = inp.population
@@ -235,6 +236,26 @@ class Study:
             "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
         }, fca_cut
 
+    def od_pool(self, inp: Inputs | None = None) -> _m.ODPool:
+        """The OD block pool of the baseline network (kept), or a new one for ``inp``'s network."""
+        inp = self.load() if inp is None else inp
+        baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
+        if baseline and self._od_pool is not None:
+            return self._od_pool
+        weights, fca_cut = self._weights()
+        pool = _m.ODPool(
+            inp.network,
+            inp.demand_snap,
+            inp.population.people,
+            weights,
+            fca_cut,
+            to_facility=self.settings.direction == "to_facility",
+            walk_kmh=self.settings.walk_kmh,
+        )
+        if baseline:
+            self._od_pool = pool
+        return pool
+
     def _od(self, inp: Inputs, cut: np.ndarray) -> _m.ODBlocks:
         """OD blocks of every facility out to ``cut`` minutes (0 = none).
 
@@ -242,27 +263,9 @@ class Study:
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves;
         any other network (a scenario's road edits) gets a pool of its own.
         """
-        weights, fca_cut = self._weights()
-        to_fac = self.settings.direction == "to_facility"
+        return self.od_pool(inp).blocks(inp.facility_snap, cut)
 
-        def pool():
-            return _m.ODPool(
-                inp.network,
-                inp.demand_snap,
-                inp.population.people,
-                weights,
-                fca_cut,
-                to_facility=to_fac,
-                walk_kmh=self.settings.walk_kmh,
-            )
-
-        if inp.network is not self.load().network or inp.demand_snap is not self.load().demand_snap:
-            return pool().blocks(inp.facility_snap, cut)
-        if self._od_pool is None:
-            self._od_pool = pool()
-        return self._od_pool.blocks(inp.facility_snap, cut)
-
-    def _measures(self, inp: Inputs, results: dict[str, TierResult]) -> dict:
+    def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
         fac, pop, net = inp.facilities, inp.population, inp.network
@@ -275,7 +278,7 @@ class Study:
         cut = np.where(beds > 0, fca_cut, 0.0)
         for i, tier in enumerate(s.tiers):
             cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, tier.threshold_min), cut)
-        od = self._od(inp, cut)
+        od = self._od(inp, cut) if od_pool is None else od_pool.blocks(inp.facility_snap, cut)
         log.info("OD table: %s pairs within catchments", f"{len(od):,}")
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:

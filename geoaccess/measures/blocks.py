@@ -14,6 +14,7 @@ block is read as it is.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from numba import njit
 
 from geoaccess.measures.od import od_table
 from geoaccess.network import Network, Snap
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -195,6 +198,36 @@ class ODPool:
         reach = _block_reach(self._origin, s, wn, self._weights, ws, self.demand)
         self._index[key] = (s, n, ws, wn, reach)
         self._n, self._wn = s + n, ws + wn
+
+    def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
+        """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
+
+        ``edit_minutes``: per node of this network, minutes between it and the nearest end of an edited
+        link, in the direction that could shorten a trip (to the facility when patients travel to it).
+        A block is kept when both ends of its facility's link are farther than its cutoff from every
+        edited link end (a shorter trip must reach an edited link within the cutoff, through unedited
+        roads), and none of its demand points moved (``moved``: demand positions snapped elsewhere).
+        """
+        out = ODPool.__new__(ODPool)
+        out.__dict__.update(self.__dict__)
+        out.net, out.demand_snap = net, demand_snap
+        # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
+        out._origin, out._minutes, out._weights = (
+            self._origin[: self._n],
+            self._minutes[: self._n],
+            self._weights[: self._wn],
+        )
+        moved_mask = np.zeros(len(demand_snap), dtype=bool)
+        moved_mask[moved] = True
+        out._index = {}
+        for key, entry in self._index.items():
+            link, cut = key[0], key[3]
+            near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
+            s, n = entry[0], entry[1]
+            if near > cut and not moved_mask[self._origin[s : s + n]].any():
+                out._index[key] = entry
+        log.info("edited roads: %d of %d OD blocks kept", len(out._index), len(self._index))
+        return out
 
     def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
         """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
