@@ -130,6 +130,8 @@ def make_scenario(
                 problems.append(f"{where}: beds must be >= 0, got {item['beds']!r}")
             if "kmh" in item and isinstance(item["kmh"], (int, float)) and not 1 <= item["kmh"] <= 200:
                 problems.append(f"{where}: kmh must lie between 1 and 200, got {item['kmh']!r}")
+            if "oneway" in item and not isinstance(item["oneway"], bool):
+                problems.append(f"{where}: oneway must be true or false, got {item['oneway']!r}")
             for key in ("id", "of", "tier"):
                 if key in item and not isinstance(item[key], str):
                     problems.append(f"{where}: {key} must be a string, got {item[key]!r}")
@@ -248,10 +250,23 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     base = baseline(study, base)
     timings = {"baseline": time.perf_counter() - t0}
     t1 = time.perf_counter()
-    fac, snap, changed = _apply_facilities(study, inp, scenario)
+    problems, fac_error, net_error = [], None, None
+    try:
+        fac, snap, changed = _apply_facilities(study, inp, scenario)
+    except InputError as err:
+        fac_error = err
+        problems += err.problems or [str(err)]
     net, pool, base_inp = inp.network, None, inp
     if scenario.touches_roads:
-        net = _apply_roads(study, inp, scenario)
+        try:
+            net = _apply_roads(study, inp, scenario)
+        except InputError as err:
+            net_error = err
+            problems += err.problems or [str(err)]
+    if fac_error is not None or net_error is not None:  # every problem of the scenario at once
+        err = fac_error or net_error
+        raise InputError(f"scenario {scenario.name!r} cannot be applied", path=err.path, problems=problems)
+    if scenario.touches_roads:
         # people and facilities beside a new road now reach it directly, as a fresh study would snap them
         to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
         pop = inp.population
@@ -356,6 +371,10 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
     )
     node_fac = node_fac.astype(base.node_facility.dtype)
     cells = np.flatnonzero(np.isin(base.facility, lost))
+    if keep.size == 0:  # the tier has no facility left: nobody reaches one
+        minutes, facility = base.minutes.copy(), base.facility.copy()
+        minutes[cells], facility[cells] = np.inf, -1
+        return TierResult(base.tier, minutes, facility, node_min, node_fac)
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if cells.size:
         dsub = Snap(demand_snap.link[cells], demand_snap.t[cells], demand_snap.offroad_m[cells])
@@ -465,6 +484,12 @@ def _apply_facilities(study, inp, scenario: Scenario):
             if r is None:
                 continue
             old = int(fac["tier_rank"].iat[r])
+            if "tier" not in e and "beds" not in e:
+                problems.append(f"{label}: nothing to change; give a new tier, beds, or both")
+                continue
+            if "tier" in e and e["tier"] == fac["tier"].iat[r] and "beds" not in e:
+                problems.append(f"{label}: {e['id']} is already {e['tier']!r}; give another tier or new beds")
+                continue
             if "tier" in e:
                 t = tier_of(e["tier"], label)
                 if t is None:
@@ -474,6 +499,9 @@ def _apply_facilities(study, inp, scenario: Scenario):
                         f"{label}: {e['id']} is {fac['tier'].iat[r]!r}; {kind} to {e['tier']!r} goes the wrong way"
                     )
                     continue
+                if e["tier"] != fac["tier"].iat[r] and "type" in fac.columns:
+                    # its old type (e.g. township health centre) no longer says its level; the tier does
+                    fac.iat[r, fac.columns.get_loc("type")] = None
                 fac.iat[r, fac.columns.get_loc("tier")] = e["tier"]
                 fac.iat[r, fac.columns.get_loc("tier_rank")] = t
             if "beds" in e:
@@ -769,6 +797,19 @@ class Placement:
     timings: dict[str, float]
     output: Path | None = None
     files: list[Path] = field(default_factory=list)
+    source: str = "grid"  # where the candidates came from: grid, nodes, upgrades, or a file name
+    zones: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> str:
+        """The output folder's name: every choice that changes the answer is in it."""
+        parts = [self.tier, self.objective, f"k{self.k}"]
+        if self.source != "grid":
+            parts.append(self.source)
+        parts += list(self.zones)
+        if self.method != "greedy":
+            parts.append(self.method)
+        return "-".join("".join(c if c.isalnum() or c in "_." else "_" for c in p) for p in parts)
 
     @property
     def people_newly_within(self) -> float:
@@ -803,8 +844,12 @@ def _demand_units(net, snap: Snap, people, walk_kmh, to_facility, select):
     return uniq // 10_000, mean_leg, w, inv, idx
 
 
-def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades, spacing_km, max_candidates):
-    """Candidate sites as a table with lon, lat (and ``id`` for upgrades of existing facilities)."""
+def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades, spacing_km, max_candidates, select):
+    """Candidate sites as a table with lon, lat (and ``id`` for upgrades of existing facilities).
+
+    ``select``: the people the objective counts (for coverage, those not yet within reach); ``"nodes"``
+    ranks junctions by how many of them reach the road network there.
+    """
     s = study.settings
     counties = inp.counties.to_crs("EPSG:4326")
     area_label = "the study area"
@@ -832,14 +877,9 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
         if kind == "nodes":
             lon, lat = to_ll.transform(inp.network.x, inp.network.y)
             inside = area.covers(shapely.points(lon, lat))
-            # settlement-like junctions: those the most people drive through to reach the road network
+            # settlement-like junctions: those the most people the objective counts drive through to reach the road
             units = _demand_units(
-                inp.network,
-                inp.demand_snap,
-                inp.population.people,
-                s.walk_kmh,
-                s.direction == "to_facility",
-                np.ones(len(inp.population), dtype=bool),
+                inp.network, inp.demand_snap, inp.population.people, s.walk_kmh, s.direction == "to_facility", select
             )
             people_at = np.bincount(units[0], weights=units[2], minlength=inp.network.n_nodes)
             people_at[~inside] = 0
@@ -931,11 +971,13 @@ def place(
     ti = s.tier_names.index(tier)
     thr = s.tiers[ti].threshold_min
     to_facility = s.direction == "to_facility"
-    cand, csnap = _candidate_points(study, inp, base, ti, candidates, zones, upgrades, spacing_km, max_candidates)
-    if k > len(cand):
-        raise InputError(f"k = {k} but only {len(cand)} candidate sites; lower k or widen the candidates")
     cells = base.tiers[tier].minutes
     select = cells > thr if objective == "coverage" else np.ones(cells.size, dtype=bool)
+    cand, csnap = _candidate_points(
+        study, inp, base, ti, candidates, zones, upgrades, spacing_km, max_candidates, select
+    )
+    if k > len(cand):
+        raise InputError(f"k = {k} but only {len(cand)} candidate sites; lower k or widen the candidates")
     node, leg, w, inv, idx = _demand_units(
         inp.network, inp.demand_snap, inp.population.people, s.walk_kmh, to_facility, select
     )
@@ -996,21 +1038,47 @@ def place(
     picks["people_newly_within_cumulative"] = within
     picks["mean_minutes_after"] = mean_min
     picks["people_newly_within_marginal"] = np.diff(np.concatenate([[0.0], within]))
+    reach = np.isfinite(cells)
+    mean_before = float((people[reach] * cells[reach]).sum() / people[reach].sum()) if reach.any() else np.nan
+    picks["mean_minutes_saved_marginal"] = -np.diff(np.concatenate([[mean_before], mean_min]))
+    idle = picks["people_newly_within_marginal"].to_numpy() <= 0
+    if objective == "median":
+        idle = picks["mean_minutes_saved_marginal"].to_numpy() <= 0
+    picks["adds_nothing"] = idle
+    if idle.any():
+        log.warning(
+            "%d of %d picks add nothing to the %s objective (the candidates ran out of people to gain); see adds_nothing",
+            int(idle.sum()),
+            len(picks),
+            objective,
+        )
     timings["evaluate"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
-    return Placement(tier, objective, k, method, picks, cand, value, res, res.compare(base), timings)
+    if upgrades:
+        source = "upgrades"
+    elif candidates is None or isinstance(candidates, str) and candidates in ("grid", "nodes"):
+        source = candidates or "grid"
+    elif isinstance(candidates, (str, Path)):
+        source = Path(candidates).stem
+    else:
+        source = "table"
+    return Placement(
+        tier, objective, k, method, picks, cand, value, res, res.compare(base), timings,
+        source=source, zones=tuple(zones or ()),
+    )  # fmt: skip
 
 
 def write_placement(study, placement: Placement, base) -> list[Path]:
     """Write ``picks.csv``, ``candidates.csv`` and the before/after bundle of the picks.
 
-    They go to ``<study output>/optimize/<tier>-<objective>-k<k>/``; the baseline's files are never touched.
+    They go to ``<study output>/optimize/<tier>-<objective>-k<k>[-<candidates>][-<zones>][-exact]/``, so runs
+    with other candidates, zones or solver do not overwrite each other; the baseline's files are never touched.
     """
     from geoaccess.outputs._atomic import atomic_path
     from geoaccess.outputs.compare import write_compare
 
     root = Path(study.settings.output).resolve()
-    out = root / "optimize" / f"{placement.tier}-{placement.objective}-k{placement.k}"
+    out = root / "optimize" / placement.folder
     inp = study.load()
     files = []
     for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates)):

@@ -129,6 +129,8 @@ def test_campus_shares_beds(study):
         ({"move": [{"id": "F0010", "lon": 116.4, "lat": 39.9}]}, "outside the study area"),
         ({"downgrade": [{"id": "F0050", "tier": "regional"}]}, "wrong way"),
         ({"road_add": [{"from": [100.0, 30.0], "to": [112.4, 37.95], "kmh": 60}]}, "outside the study area"),
+        ({"upgrade": [{"id": "F0050"}]}, "nothing to change"),
+        ({"upgrade": [{"id": "F0001", "tier": "regional"}]}, "already 'regional'"),
     ],
 )
 def test_bad_edits_fail_clearly(study, edits, message):
@@ -142,6 +144,38 @@ def test_every_problem_is_reported_at_once(study):
     with pytest.raises(InputError) as info:
         s.whatif(remove=["NOPE"], add=[{"lon": 0.0, "lat": 0.0, "tier": "mega"}])
     assert len(info.value.problems) == 3
+
+
+def test_facility_and_road_problems_are_reported_together(study):
+    s, _ = study
+    with pytest.raises(InputError) as info:
+        s.whatif(remove=["NOPE"], road_add=[{"from": [100.0, 30.0], "to": [112.4, 37.95], "kmh": 60}])
+    text = str(info.value)
+    assert "NOPE" in text and "outside the study area" in text
+
+
+def test_oneway_must_be_a_boolean(study):
+    s, _ = study
+    with pytest.raises(ConfigError, match="oneway must be true or false"):
+        s.whatif(road_add=[{"from": [112.3, 37.9], "to": [112.4, 37.95], "kmh": 60, "oneway": "no"}])
+
+
+def test_closing_every_facility_of_a_tier(study):
+    s, base = study
+    fac = s.load().facilities
+    ids = list(fac.loc[fac["tier"] == "regional", "id"])
+    fast = s.whatif(base=base, remove=ids)
+    full = whatif(s, base=base, full=True, remove=ids)
+    assert np.isinf(fast.tiers["regional"].minutes).all() and (fast.tiers["regional"].facility == -1).all()
+    pd.testing.assert_frame_equal(fast.counties, full.counties)
+
+
+def test_a_new_tier_gives_a_facility_its_level(study):
+    """An upgraded township centre refers patients as a county hospital, not by its old type."""
+    s, base = study
+    r = s.whatif(base=base, upgrade=[{"id": "F0050", "tier": "county", "beds": 150}])
+    row = r.facilities[r.facilities["id"] == "F0050"]
+    assert row["tier"].iat[0] == "county" and pd.isna(row["type"].iat[0])
 
 
 def test_scenario_file_errors(tmp_path):
@@ -164,7 +198,7 @@ def test_cli_whatif_writes_compare_and_keeps_baseline(study, tmp_path, capsys):
     s, _ = study
     out = s.settings.output
     before = _digest(out)
-    evil = "<script>alert(1)</script>"
+    evil = "<script>alert(1)</script> `x` ${7*7}"  # HTML, and a JavaScript template literal
     sc = tmp_path / "sc.toml"
     sc.write_text(
         f'[scenario]\nname = "yangqu"\ntitle = "{evil}"\n'
@@ -191,6 +225,9 @@ def test_cli_whatif_writes_compare_and_keeps_baseline(study, tmp_path, capsys):
     page = (sdir / "compare.html").read_text(encoding="utf-8")
     mp = (sdir / "compare_map.html").read_text(encoding="utf-8")
     assert evil not in page and evil not in mp and "&lt;script&gt;" in page
+    scripts = "".join(part.split("</script>")[0] for part in mp.split("<script>")[1:])
+    assert "${7*7}" not in scripts and "`x`" not in scripts and "&#36;{7*7}" in scripts
+    assert "Synthetic data" in page
     assert "people newly within reach" in page
     assert (sdir / "lib" / "leaflet" / "leaflet.js").exists()
     assert "wrote" in capsys.readouterr().out
@@ -220,6 +257,12 @@ def test_optimize_options(study):
     assert med.sites["mean_minutes_after"].iat[0] <= np.average(
         s.whatif().tiers["county"].minutes, weights=s.load().population.people
     )
+    # each choice that changes the answer has its own folder
+    assert {up.folder, z.folder, med.folder} == {
+        "county-coverage-k1-upgrades",
+        "primary-coverage-k2-nodes-enrich",
+        "county-median-k1",
+    }
     with pytest.raises(InputError, match="no county is in zone"):
         s.optimize("county", 1, zones=["priority"])
     with pytest.raises(InputError, match="unknown tier"):

@@ -54,8 +54,10 @@ def referral_table(
             continue
         serving = level >= k + 1 if higher_levels_count else level == k + 1
         sub = Snap(facility_snap.link[lower], facility_snap.t[lower], facility_snap.offroad_m[lower])
-        r = nearest_facility(net, facility_snap, sub, serving, to_facility=True, walk_kmh=walk_kmh)
         to = levels[k + 1]
+        r = nearest_facility(
+            net, facility_snap, sub, serving, to_facility=True, walk_kmh=walk_kmh, tier=f"referral to {to}"
+        )
         thr = float(threshold_min.get(to, np.inf))
         for i, pos in enumerate(lower):
             j = int(r.facility[i])

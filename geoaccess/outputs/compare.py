@@ -97,14 +97,14 @@ def _page(title, compare: pd.DataFrame, scenario, note) -> str:
             f'<tr><td class="l">{e(r.county_code)}</td><td class="l">{e(r.county_name)}</td><td class="l">{e(r.tier)}</td>'
             f'<td class="{cls}">{r.people_newly_within:,.0f}</td><td>{r.people_no_longer_within:,.0f}</td>'
             f"<td>{r.share_within_before:.1%}</td><td>{r.share_within_after:.1%}</td>"
-            f"<td>{r.median_min_before:.1f}</td><td>{r.median_min_after:.1f}</td>"
+            f"<td>{_minutes(r.median_min_before)}</td><td>{_minutes(r.median_min_after)}</td>"
             f'<td class="l">{e(r.status_before)} → {e(r.status_after)}</td>'
             f'<td class="l">{e(r.zone_before)} → {e(r.zone_after)}</td></tr>'
         )
     how = ", ".join(f"{e(k)}: {e(v)}" for k, v in scenario.recompute.items())
-    banner = f'<div class="banner">{e(note)}</div>' if note else ""
+    banner = f'<div class="banner"><b>⚠ Synthetic data · 合成数据</b> · {e(note)}</div>' if note else ""
     return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{e(title)}</title><style>{CSS}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{CSS}</style></head>
 <body>
 <h1>{e(title)}</h1>
 {banner}
@@ -125,6 +125,16 @@ def _page(title, compare: pd.DataFrame, scenario, note) -> str:
 county table under the scenario). Recomputed: {how}.</p>
 </body></html>
 """
+
+
+def _minutes(v) -> str:
+    """Minutes for the table; people who reach no facility show as 'unreachable', not 'inf'."""
+    return f"{v:.1f}" if np.isfinite(v) else ("unreachable" if v == np.inf else "–")
+
+
+def _js_text(html_text: str) -> str:
+    """Escaped HTML made safe inside the JavaScript template literal folium writes tooltips into."""
+    return html_text.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
 
 
 def _delta_image(delta_grid: np.ndarray, transform, crs):
@@ -188,7 +198,7 @@ def _map(path, title, scenario, base, counties, population, note) -> Path:
             fill=True,
             fill_opacity=0.2 if r["change"] == "removed" else 0.9,
             weight=3,
-            tooltip=folium.Tooltip(popup),
+            tooltip=folium.Tooltip(_js_text(popup)),
         ).add_to(fg)
     fg.add_to(m)
     gj = counties[["county_code", "county_name", "geometry"]].copy()
