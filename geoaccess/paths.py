@@ -21,6 +21,8 @@ _MAX_BUCKETS = 4096
 #: beyond this many buckets (seed minutes spread far apart) the heap is used instead
 _HEAP_ABOVE = 1 << 22
 _NO_TOUCH = np.empty(0, dtype=np.int32)
+#: k_nearest falls back to its heap kernel beyond this many scans per node and label (rescans of wide buckets)
+_K_RESCANS = 4
 
 
 def _check_sources(net, sources, offsets):
@@ -283,7 +285,15 @@ def k_nearest(net, sources, k: int, cutoff=None, offsets=None, reverse=False):
     c = _cutoff(cutoff)
     indptr, indices, w = net.kernel_csr(reverse)
     labels = np.arange(sources.size, dtype=np.int32)
-    dist, lab = _kernels.k_nearest(indptr, indices, w, net.to_kernel(sources), offsets, labels, int(k), c)
+    knodes = net.to_kernel(sources)
+    k = int(k)
+    delta, nb = _queue(net, offsets, c)
+    scans = -1
+    if nb > 0:
+        max_scans = _K_RESCANS * k * net.n_nodes + sources.size
+        dist, lab, scans = _kernels.k_nearest(indptr, indices, w, knodes, offsets, labels, k, c, delta, nb, max_scans)
+    if scans < 0:  # too many rescans, or seed minutes too far apart for buckets: a heap (one bucket of width inf)
+        dist, lab = _kernels.k_nearest_heap(indptr, indices, w, knodes, offsets, labels, k, c, np.inf, 1)
     return net.from_kernel(dist), net.from_kernel(lab)
 
 
