@@ -164,11 +164,12 @@ def bucket_search(
     node instead of three); its last column and ``head`` must be -1 everywhere on entry, and are left so on a
     normal return. ``label`` of length 0 skips labels (catchments need only minutes). Every node whose minutes
     become finite is appended to ``touched`` (if it has room for n entries), so callers can reset a few entries
-    instead of n. ``nb`` buckets must span more than the largest arc and the spread of seed minutes.
+    instead of n. ``nb`` buckets (a power of two) must span more than the largest arc and the spread of seed minutes.
     Returns (nodes scanned, nodes touched), or (-1, touched) when more than ``max_scans`` scans were needed (the
     arrays are then inconsistent; callers start again with the heap).
     """
     inv = 1.0 / delta
+    mask = nb - 1  # nb is a power of two
     track = touched.shape[0] > 0
     uselab = label.shape[0] > 0
     nt = 0
@@ -197,7 +198,7 @@ def bucket_search(
                     link[q, 1] = p
                 count -= 1
             # intrusive list ops written out: numba's inline="always" helpers measured 1.5x slower here
-            s2 = b % nb
+            s2 = b & mask
             h = head[s2]
             link[v, 0] = h
             link[v, 1] = -1
@@ -211,7 +212,7 @@ def bucket_search(
     cur = lo
     scans = 0
     while count > 0:
-        s = cur % nb
+        s = cur & mask
         while head[s] >= 0:
             u = head[s]
             q = link[u, 0]
@@ -260,7 +261,7 @@ def bucket_search(
                         if q >= 0:
                             link[q, 1] = p
                         count -= 1
-                    s2 = b % nb
+                    s2 = b & mask
                     h = head[s2]
                     link[v, 0] = h
                     link[v, 1] = -1
@@ -357,6 +358,7 @@ def k_nearest(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, k
     pd_ = np.empty(k)
     pl = np.empty(k, dtype=np.int32)
     inv = 1.0 / delta
+    mask = nb - 1  # nb is a power of two
     cur = np.int64(1) << 62
     for i in range(seed_nodes.shape[0]):
         if seed_minutes[i] <= cutoff:
@@ -386,9 +388,9 @@ def k_nearest(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, k
         else:
             if count == 0:
                 break
-            while head[cur % nb] < 0:
+            while head[cur & mask] < 0:
                 cur += 1
-            b0 = cur % nb
+            b0 = cur & mask
             u = head[b0]
             q = link[u, 0]
             head[b0] = q
@@ -422,7 +424,7 @@ def k_nearest(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, k
                     elif dj < key:
                         key = dj
             if key < np.inf:
-                b0 = np.int64(key * inv) % nb
+                b0 = np.int64(key * inv) & mask
                 h = head[b0]
                 link[u, 0] = h
                 link[u, 1] = -1
@@ -475,7 +477,7 @@ def k_nearest(indptr, indices, weights, seed_nodes, seed_minutes, seed_labels, k
         b = np.int64(nd * inv)
         if b < cur:
             b = cur
-        b0 = b % nb
+        b0 = b & mask
         st = link[v, 2]
         if st == b0:
             continue
@@ -537,6 +539,7 @@ def k_nearest_heap(indptr, indices, weights, seed_nodes, seed_minutes, seed_labe
     hv = np.empty(1024, dtype=np.int32)
     hs = 0
     inv = 1.0 / delta
+    mask = nb - 1  # nb is a power of two
     cur = np.int64(1) << 62
     for i in range(seed_nodes.shape[0]):
         if seed_minutes[i] <= cutoff:
@@ -566,9 +569,9 @@ def k_nearest_heap(indptr, indices, weights, seed_nodes, seed_minutes, seed_labe
             if hs == 0:
                 if count == 0:
                     break
-                while head[cur % nb] < 0:
+                while head[cur & mask] < 0:
                     cur += 1
-                b0 = cur % nb
+                b0 = cur & mask
                 x = head[b0]
                 while x >= 0:
                     y = link[x, 0]
@@ -617,7 +620,7 @@ def k_nearest_heap(indptr, indices, weights, seed_nodes, seed_minutes, seed_labe
                     link[u, 2] = -2
                     hs = _push2(hd, hv, hs, key, u)
                 else:
-                    b0 = b % nb
+                    b0 = b & mask
                     h = head[b0]
                     link[u, 0] = h
                     link[u, 1] = -1
@@ -684,7 +687,7 @@ def k_nearest_heap(indptr, indices, weights, seed_nodes, seed_minutes, seed_labe
                 hd, hv = _grow(hd, hv)
             hs = _push2(hd, hv, hs, nd, v)
         else:
-            b0 = b % nb
+            b0 = b & mask
             if st == b0:
                 continue
             if st >= 0:

@@ -17,12 +17,13 @@ from geoaccess import _kernels
 from geoaccess.errors import InputError
 
 #: the bucket queue keeps at most this many buckets (its head array stays in cache)
-_MAX_BUCKETS = 4096
+_MAX_BUCKETS = 256
 #: beyond this many buckets (seed minutes spread far apart) the heap is used instead
 _HEAP_ABOVE = 1 << 22
 _NO_TOUCH = np.empty(0, dtype=np.int32)
-#: k_nearest falls back to its heap kernel beyond this many scans per node and label (rescans of wide buckets)
-_K_RESCANS = 4
+#: bucket searches fall back to a heap beyond this many scans per node (and per label for k_nearest): rescans of
+#: wide buckets
+_RESCANS = 4
 
 
 def _check_sources(net, sources, offsets):
@@ -72,7 +73,8 @@ def _queue(net, seed_minutes, cutoff: float):
         if live.size:
             spread = float(live.max() - live.min())
     nb = int(max(wmax, spread) / delta) + 2
-    return delta, (nb if nb <= _HEAP_ABOVE else 0)
+    # a power of two, so the kernels find a bucket with a mask instead of a division
+    return delta, (1 << (nb - 1).bit_length() if nb <= _HEAP_ABOVE else 0)
 
 
 def _threads(jobs: int) -> int:
@@ -99,7 +101,7 @@ def _multi(indptr, indices, w, knodes, minutes, labels, c, delta, nb):
         link = np.full((n, 3), -1, dtype=np.int32)
         head = np.full(nb, -1, dtype=np.int32)
         scans, _ = _kernels.bucket_search(indptr, indices, w, knodes, minutes, labels, c, delta, nb,
-                                          4 * n + knodes.shape[0], dist, label, link, head, _NO_TOUCH)  # fmt: skip
+                                          _RESCANS * n + knodes.shape[0], dist, label, link, head, _NO_TOUCH)  # fmt: skip
         if scans >= 0:
             return dist, label
         dist[:] = np.inf
@@ -163,7 +165,8 @@ def nearest_groups(net, groups, offsets=None, cutoff=None, reverse=False):
     # one bucket count for every group: widest spread of any group
     delta, nb = _queue(net, np.zeros(0), c)
     for _, o in checked:
-        nb = min(nb, _queue(net, o, c)[1]) if nb else 0
+        g = _queue(net, o, c)[1]
+        nb = max(nb, g) if nb and g else 0
     indptr, indices, w = net.kernel_csr(reverse)
     jobs = [
         (indptr, indices, w, nodes[a:b], mins[a:b], labs[a:b], c, delta, nb)
@@ -290,7 +293,7 @@ def k_nearest(net, sources, k: int, cutoff=None, offsets=None, reverse=False):
     delta, nb = _queue(net, offsets, c)
     scans = -1
     if nb > 0:
-        max_scans = _K_RESCANS * k * net.n_nodes + sources.size
+        max_scans = _RESCANS * k * net.n_nodes + sources.size
         dist, lab, scans = _kernels.k_nearest(indptr, indices, w, knodes, offsets, labels, k, c, delta, nb, max_scans)
     if scans < 0:  # too many rescans, or seed minutes too far apart for buckets: a heap (one bucket of width inf)
         dist, lab = _kernels.k_nearest_heap(indptr, indices, w, knodes, offsets, labels, k, c, np.inf, 1)
@@ -319,6 +322,7 @@ class NearestState:
         self.offsets = list(offsets)
         self.active = [True] * sources.size
         self._work = None
+        self._add = None
         indptr, indices, w = net.kernel_csr(self.reverse)
         delta, nb = _queue(net, offsets, self.cutoff)
         labels = np.arange(sources.size, dtype=np.int32)
@@ -336,28 +340,42 @@ class NearestState:
 
     def add_source(self, node: int, offset: float = 0.0) -> int:
         """Add a source at ``node`` (start ``offset`` minutes); returns its position."""
-        _check_sources(self.net, np.array([node]), np.array([offset]))
+        n = self.net.n_nodes
+        if isinstance(node, (int, np.integer)) and not isinstance(node, bool) and 0 <= node < n:
+            off = float(offset)
+            if not (off >= 0 and off < np.inf):
+                raise InputError("offsets must be finite, non-negative minutes")
+        else:
+            _check_sources(self.net, np.array([node]), np.array([offset]))  # raises the matching error
+            node, off = int(np.asarray(node)), float(offset)
         pos = len(self.sources)
         self.sources.append(int(node))
-        self.offsets.append(float(offset))
+        self.offsets.append(off)
         self.active.append(True)
-        knode = self.net.to_kernel(np.array([node]))
-        indptr, indices, w = self.net.kernel_csr(self.reverse)
-        delta, nb = _queue(self.net, np.zeros(1), self.cutoff)
-        if nb == 0:
-            _kernels.heap_search(indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32),
-                                 self.cutoff, self._dist, self._label)  # fmt: skip
-            return pos
-        # a pruned bucket search: it scans only the nodes the new source now serves, and its workspace (left
-        # clean by every search) is kept between calls, so nothing here costs O(n)
-        if self._work is None or self._work[1].shape[0] != nb:
-            self._work = (np.full((self.net.n_nodes, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32))
-        link, head = self._work
-        _kernels.bucket_search(
-            indptr, indices, w, knode, np.array([float(offset)]), np.array([pos], dtype=np.int32), self.cutoff,
-            delta, nb, 1 << 62, self._dist, self._label, link, head, _NO_TOUCH,
-        )  # fmt: skip
+        rank = self.net._rank
+        # a pruned bucket search: it scans only the nodes the new source now serves; its workspace (left clean by
+        # every search) and seed arrays are kept between calls, so nothing here costs O(n) and little costs Python
+        if self._add is None:
+            indptr, indices, w = self.net.kernel_csr(self.reverse)
+            delta, nb = _queue(self.net, np.zeros(1), self.cutoff)
+            link, head = self._workspace(nb)
+            seed = (np.zeros(1, dtype=np.int32), np.zeros(1), np.zeros(1, dtype=np.int32))
+            self._add = (indptr, indices, w, delta, nb, link, head[:nb], *seed)
+        indptr, indices, w, delta, nb, link, head, knode, kmin, klab = self._add
+        knode[0] = node if rank is None else rank[node]
+        kmin[0] = off
+        klab[0] = pos
+        _kernels.bucket_search(indptr, indices, w, knode, kmin, klab, self.cutoff, delta, nb, 1 << 62, self._dist,
+                               self._label, link, head, _NO_TOUCH)  # fmt: skip
         return pos
+
+    def _workspace(self, nb: int):
+        """The kept bucket workspace: ``link`` (n, 3) and a ``head`` array of at least ``nb`` buckets, all -1."""
+        if self._work is None or self._work[1].shape[0] < nb:
+            link = self._work[0] if self._work is not None else np.full((self.net.n_nodes, 3), -1, dtype=np.int32)
+            self._work = (link, np.full(nb, -1, dtype=np.int32))
+            self._add = None  # holds views of the old arrays
+        return self._work
 
     def remove_source(self, position: int) -> None:
         """Remove the source at ``position`` (as returned by :meth:`add_source` or its index at construction)."""
@@ -378,4 +396,16 @@ class NearestState:
         mins = np.concatenate([mins, np.array(self.offsets)[pos][inside]])
         labs = np.concatenate([labs, pos[inside].astype(np.int32)])
         indptr, indices, w = self.net.kernel_csr(self.reverse)
+        delta, nb = _queue(self.net, mins, self.cutoff)
+        if nb > 0:  # the bucket queue of the full search (already compiled), on the kept workspace
+            link, head = self._workspace(nb)
+            scans, _ = _kernels.bucket_search(indptr, indices, w, nodes, mins, labs, self.cutoff, delta, nb,
+                                              _RESCANS * self.net.n_nodes + nodes.size, self._dist, self._label, link,
+                                              head[:nb], _NO_TOUCH)  # fmt: skip
+            if scans >= 0:
+                return
+            # too many rescans: the workspace and the hole are left half done; start the hole again on the heap
+            self._work = self._add = None
+            self._dist[affected] = np.inf
+            self._label[affected] = -1
         _kernels.heap_search(indptr, indices, w, nodes, mins, labs, self.cutoff, self._dist, self._label)

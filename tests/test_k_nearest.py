@@ -89,7 +89,7 @@ def test_k_nearest_kernels_at_any_bucket_width(g, k, width):
         d, lab = _kernels.k_nearest_heap(indptr, indices, kw, knodes, offsets, labels, k, np.inf, np.inf, 1)
     else:
         delta = (net.min_positive_minutes or 1.0) if width == "min" else width
-        nb = int(max(net.max_minutes, np.ptp(offsets)) / delta) + 2
+        nb = 1 << int(max(net.max_minutes, np.ptp(offsets)) / delta + 1).bit_length()  # a power of two
         d, lab, scans = _kernels.k_nearest(indptr, indices, kw, knodes, offsets, labels, k, np.inf, delta, nb, 1 << 40)
         assert scans >= 0
     _check(d, lab, full, exp)
@@ -105,13 +105,13 @@ def test_k_nearest_falls_back_to_the_heap(monkeypatch):
     calls = []
     heap = _kernels.k_nearest_heap
     monkeypatch.setattr(_kernels, "k_nearest_heap", lambda *args: calls.append(1) or heap(*args))
-    monkeypatch.setattr(paths, "_K_RESCANS", 0)
+    monkeypatch.setattr(paths, "_RESCANS", 0)
     b = paths.k_nearest(net, src, 3)
     assert calls
     np.testing.assert_array_equal(a[0], b[0])
     # seed minutes spread too far for buckets go straight to the heap
     calls.clear()
-    monkeypatch.setattr(paths, "_K_RESCANS", 4)
+    monkeypatch.setattr(paths, "_RESCANS", 4)
     c = paths.k_nearest(net, src, 3, offsets=np.r_[np.zeros(7), 1e9])
     assert calls
     full, exp = _reference(t, h, w, n, src, np.r_[np.zeros(7), 1e9], False, 3, np.inf)
