@@ -318,15 +318,18 @@ def within_worker(indptr, indices, weights, sources, offsets, todo, cutoff, delt
 
 
 @njit(cache=True)
-def copy_slices(src_node, src_min, src_start, counts, dst_start, dst_node, dst_min):
-    """``dst[dst_start[j]:+counts[j]] = src[src_start[j]:+counts[j]]`` for both arrays (``src_start < 0``: skip)."""
+def copy_slices(src_node, src_min, src_start, counts, dst_start, dst_node, dst_min, perm):
+    """``dst[dst_start[j]:+counts[j]] = src[src_start[j]:+counts[j]]`` for both arrays (``src_start < 0``: skip),
+    nodes mapped through ``perm`` on the way (kernel order -> caller ids) unless it is empty."""
+    mapped = perm.shape[0] > 0
     for j in range(counts.shape[0]):
         s = src_start[j]
         if s < 0:
             continue
         o = dst_start[j]
         for i in range(counts[j]):
-            dst_node[o + i] = src_node[s + i]
+            v = src_node[s + i]
+            dst_node[o + i] = perm[v] if mapped else v
             dst_min[o + i] = src_min[s + i]
 
 

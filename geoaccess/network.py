@@ -205,7 +205,7 @@ class Network:
 
     def kernel_nodes_to_ids(self, knodes: np.ndarray) -> np.ndarray:
         """Kernel node ids -> caller node ids."""
-        return knodes if self._perm is None else self._perm[knodes].astype(np.int32)
+        return knodes if self._perm is None else self._perm[knodes].astype(np.int32, copy=False)
 
     @property
     def geometry(self) -> np.ndarray:
