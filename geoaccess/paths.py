@@ -138,7 +138,7 @@ def seeded(net, nodes, minutes, labels, cutoff=None, reverse=False):
     indptr, indices, w = net.kernel_csr(reverse)
     delta, nb = _queue(net, minutes, c)
     dist, lab = _multi(indptr, indices, w, knodes, minutes, labels, c, delta, nb)
-    return net.from_kernel(dist), net.from_kernel(lab)
+    return (dist, lab) if net._rank is None else _kernels.gather(dist, lab, net._rank)
 
 
 def nearest(net, sources, offsets=None, cutoff=None, reverse=False):
