@@ -90,7 +90,7 @@ def pair(f, g, repeat=5):
 def row(what, ours_ms, ref_ms=None, ref="", peak=None, extra=""):
     ratio = f"{ref_ms / ours_ms:6.2f}x vs {ref}" if ref_ms else ""
     pk = f"peak {peak:7.0f} MB" if peak is not None else ""
-    print(f"  {what:<44} {ours_ms:9.1f} ms  {ratio:<22} {pk:<16} {extra}", flush=True)
+    print(f"  {what:<44} {ours_ms:9.{1 if ours_ms >= 10 else 3}f} ms  {ratio:<22} {pk:<16} {extra}", flush=True)
 
 
 def maxrss_mb() -> float:

@@ -6,6 +6,7 @@ kernels (``to_kernel`` / ``from_kernel``) and nothing outside this module sees t
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ _MAX_BUCKETS = 256
 #: beyond this many buckets (seed minutes spread far apart) the heap is used instead
 _HEAP_ABOVE = 1 << 22
 _NO_TOUCH = np.empty(0, dtype=np.int32)
+_POOL_LOCK = threading.Lock()
 #: bucket searches fall back to a heap beyond this many scans per node (and per label for k_nearest): rescans of
 #: wide buckets
 _RESCANS = 4
@@ -208,13 +210,34 @@ class OD:
         return pd.DataFrame({"source": self.source, "node": self.node, "minutes": self.minutes})
 
 
+def _take_work(net, nw: int, nb: int):
+    """One bucket workspace per worker (minutes, links, heads, touched), taken from the network's small pool of
+    clean ones when it has one of this shape (measured: saves about 9 ms of a 16 ms ``od`` call on NY), else new."""
+    with _POOL_LOCK:
+        pool = net.__dict__.setdefault("_od_work", [])
+        for i, (key, _) in enumerate(pool):
+            if key == (nw, nb):
+                return pool.pop(i)[1]
+    n = net.n_nodes
+    return [(np.full(n, np.inf), np.full((n, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32),
+             np.empty(n, dtype=np.int32)) for _ in range(nw)]  # fmt: skip
+
+
+def _give_work(net, nw: int, nb: int, work) -> None:
+    """Return workspaces left clean by every search to the pool (two at most: about 48 B a node for two workers)."""
+    with _POOL_LOCK:
+        pool = net.__dict__.setdefault("_od_work", [])
+        pool.append(((nw, nb), work))
+        del pool[:-2]
+
+
 def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256.0, _keep: dict | None = None) -> OD:
     """Bounded search from every source (one queue per core), as an :class:`OD` table.
 
     Sources are searched in blocks whose results fit in ``buffer_mb`` of worker buffers; each block is copied out
     compactly, and the final arrays are filled block by block while blocks are freed, so the peak is about the
-    size of the result plus the buffers. ``_keep`` (a dict, used by :func:`od_blocks`) keeps the worker buffers and
-    workspaces for the next call instead of allocating them again.
+    size of the result plus the buffers. ``_keep`` (a dict, used by :func:`od_blocks`) keeps the worker buffers for
+    the next call instead of allocating them again; the workers' search workspaces are kept on the network.
     """
     sources, offsets = _check_sources(net, sources, offsets)
     c = _cutoff(cutoff)
@@ -225,16 +248,13 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
     nw = _threads(sources.size)
     entry = 12  # int32 node + float64 minutes
     cap = max(n, int(buffer_mb * 2**20 / entry / nw))
-    key = (n, nw, nb)
-    if _keep is not None and _keep.get("key") == key and _keep["out"][0].shape[1] >= cap:
-        out_node, out_min, work = _keep["out"]
+    if _keep is not None and _keep.get("nw") == nw and _keep["out"][0].shape[1] >= cap:
+        out_node, out_min = _keep["out"]
         cap = out_node.shape[1]
     else:
         out_node = np.empty((nw, cap), dtype=np.int32)
         out_min = np.empty((nw, cap))
-        # one workspace per worker, allocated once per call and left clean by every search
-        work = [(np.full(n, np.inf), np.full((n, 3), -1, dtype=np.int32), np.full(nb, -1, dtype=np.int32),
-                 np.empty(n, dtype=np.int32)) for _ in range(nw)]  # fmt: skip
+    work = _take_work(net, nw, nb)
     start = np.full(sources.size, -1, dtype=np.int64)
     count = np.zeros(sources.size, dtype=np.int64)
     perm = _NO_TOUCH if net._perm is None else net._perm
@@ -259,8 +279,9 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
         _kernels.copy_slices(out_node.reshape(-1), out_min.reshape(-1), start[done], count[done], ptr, pn, pm, perm)
         pieces.append((done, ptr, pn, pm))
         todo = todo[start[todo] < 0]
+    _give_work(net, nw, nb, work)
     if _keep is not None:
-        _keep.update(key=key, out=(out_node, out_min, work))
+        _keep.update(nw=nw, out=(out_node, out_min))
     del work
     del out_node, out_min
     optr = np.zeros(sources.size + 1, dtype=np.int64)

@@ -76,6 +76,10 @@ def test_od_workers_reuse_their_workspace_exactly():
             got[od.node[sl]] = od.minutes[sl]
             np.testing.assert_allclose(got, D[k], rtol=1e-9, atol=0)
             assert np.unique(od.node[sl]).size == od.node[sl].size
+        # the workspaces kept on the network for the next call are clean
+        for _, work in net._od_work:
+            for dist, link, head, _ in work:
+                assert np.isinf(dist).all() and (link[:, 2] == -1).all() and (head == -1).all()
 
 
 @settings(max_examples=40, deadline=None)
