@@ -72,10 +72,25 @@ def best(f, repeat=5, warm=True):
     return float(np.median(ts)) * 1000, out
 
 
+def pair(f, g, repeat=5):
+    """Median milliseconds of ``f`` and ``g`` run alternately ``repeat`` times each (after one warm-up run each), so
+    both see the same load on a shared machine; and the last result of each."""
+    f(), g()
+    tf, tg = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a = f()
+        tf.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = g()
+        tg.append(time.perf_counter() - t0)
+    return float(np.median(tf)) * 1000, float(np.median(tg)) * 1000, a, b
+
+
 def row(what, ours_ms, ref_ms=None, ref="", peak=None, extra=""):
     ratio = f"{ref_ms / ours_ms:6.2f}x vs {ref}" if ref_ms else ""
     pk = f"peak {peak:7.0f} MB" if peak is not None else ""
-    print(f"  {what:<44} {ours_ms:9.1f} ms  {ratio:<22} {pk:<16} {extra}", flush=True)
+    print(f"  {what:<44} {ours_ms:9.{1 if ours_ms >= 10 else 3}f} ms  {ratio:<22} {pk:<16} {extra}", flush=True)
 
 
 def maxrss_mb() -> float:
@@ -141,8 +156,8 @@ def bench_graph(loaded, od_sources=0):
 
     # nearest, 50 sources
     with Peak() as pk:
-        ms, (d, lab) = best(lambda: net.nearest(src))
-    ms_sp, D = best(lambda: dijkstra(A, indices=src, min_only=True))
+        net.nearest(src)
+    ms, ms_sp, (d, lab), D = pair(lambda: net.nearest(src), lambda: dijkstra(A, indices=src, min_only=True), 7)
     err = rel_err(d, D)
     row(f"nearest ({N_SOURCES} sources)", ms, ms_sp, "scipy", pk.mb, f"max rel err {err:.1e}")
     row("  scipy dijkstra(min_only=True)", ms_sp)
@@ -166,13 +181,13 @@ def bench_graph(loaded, od_sources=0):
     row("3 tiers, nearest_groups (one call)", msg, ms3, "3 calls")
 
     # k nearest
-    msk, (dk, _) = best(lambda: paths.k_nearest(net, src, 3), repeat=1)
+    msk, ms_n, (dk, _), _ = pair(lambda: paths.k_nearest(net, src, 3), lambda: net.nearest(src), 3)
     full = dijkstra(A, indices=src[:10], min_only=False) if n < 400_000 else None
     extra = ""
     if full is not None:
         _, (dk10, _) = best(lambda: paths.k_nearest(net, src[:10], 3), repeat=1, warm=False)
         extra = f"k=3 of 10 vs scipy sort: rel err {rel_err(dk10, np.sort(full, axis=0)[:3]):.1e}"
-    row(f"k_nearest k=3 ({N_SOURCES} sources)", msk, ms, "nearest", extra=extra)
+    row(f"k_nearest k=3 ({N_SOURCES} sources)", msk, ms_n, "nearest", extra=extra)
     print("   (ratio above is nearest/k_nearest: the price of three labels per node)")
 
     # bounded catchments ~1 % and ~10 % of nodes
@@ -182,8 +197,10 @@ def bench_graph(loaded, od_sources=0):
     for share in (0.01, 0.10):
         cutoff = float(fin[min(fin.size - 1, int(share * n))])
         with Peak() as pk:
-            mw, od = best(lambda c=cutoff: paths.od(net, src, c), repeat=2)
-        msl, DL = best(lambda c=cutoff: dijkstra(A, indices=src, limit=c), repeat=2)
+            paths.od(net, src, cutoff)
+        mw, msl, od, DL = pair(
+            lambda c=cutoff: paths.od(net, src, c), lambda c=cutoff: dijkstra(A, indices=src, limit=c)
+        )
         errs = []
         for k in (0, N_SOURCES - 1):
             sl = slice(od.indptr[k], od.indptr[k + 1])
@@ -204,15 +221,19 @@ def bench_graph(loaded, od_sources=0):
     # incremental add / remove vs recompute
     for base in (N_SOURCES, 340, 500):  # 340: about the demo's primary tier
         bsrc = rng.choice(n, base, replace=False)
-        ms_full, _ = best(lambda b=bsrc: net.nearest(b))
         state = paths.NearestState(net, bsrc)
         new = rng.choice(n, 20, replace=False)
-        ts = []
-        for v in new:
+        ts, tf = [], []
+        for i, v in enumerate(new):  # adds interleaved with recomputes (same machine load)
             t0 = time.perf_counter()
             state.add_source(int(v))
             ts.append(time.perf_counter() - t0)
+            if i % 3 == 0:
+                t0 = time.perf_counter()
+                net.nearest(bsrc)
+                tf.append(time.perf_counter() - t0)
         ms_add = float(np.median(ts)) * 1000  # median of 20 adds (the first allocates the kept workspace)
+        ms_full = float(np.median(tf)) * 1000  # median of 7 recomputes
         t0 = time.perf_counter()
         for p in range(base, base + 10):
             state.remove_source(p)
@@ -233,8 +254,11 @@ def bench_graph(loaded, od_sources=0):
         pairs = 0
         with Peak() as pk:
             t0 = time.perf_counter()
-            for _, part in paths.od_blocks(net, osrc, 60.0, block=250):
+            # blocks of 50 sources: about 0.45 GB each on the 1M demo network (760k nodes within 60 min of a source);
+            # drop each block before the next is built, or two are held at once
+            for _, part in paths.od_blocks(net, osrc, 60.0, block=50):
                 pairs += len(part)
+                del part
             ms_od = (time.perf_counter() - t0) * 1000
         gb = pairs * 12 / 2**30
         row(
@@ -293,6 +317,9 @@ _JIT_CASES = {
     "net.nearest alone": "net.nearest(np.array([0]))",
     "demo pipeline kernels (seeded + od)": "paths.seeded(net,np.array([0]),np.zeros(1),np.zeros(1,np.int32),"
     "reverse=True); paths.od(net,np.array([0]),5)",
+    "k_nearest alone": "paths.k_nearest(net,np.array([0]),2)",
+    "NearestState add/remove alone": "s=paths.NearestState(net,np.array([0])); s.add_source(2); s.remove_source(1)",
+    "od alone": "paths.od(net,np.array([0]),5)",
     "everything (nearest, od, groups, k_nearest, add/remove)": "net.nearest(np.array([0])); "
     "paths.od(net,np.array([0]),5); paths.nearest_groups(net,[np.array([0]),np.array([1])]); "
     "paths.k_nearest(net,np.array([0]),2); s=paths.NearestState(net,np.array([0])); s.add_source(2); "

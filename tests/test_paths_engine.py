@@ -42,6 +42,26 @@ def test_many_adds_keep_a_clean_workspace_and_stay_exact():
     np.testing.assert_allclose(state.minutes, exp2, rtol=1e-9, atol=0)
 
 
+def test_remove_falls_back_to_the_heap_and_stays_exact(monkeypatch):
+    t, h, w, net = _road_like(n=800, seed=5)
+    rng = np.random.default_rng(6)
+    base = rng.choice(net.n_nodes, 12, replace=False)
+    state = paths.NearestState(net, base)
+    calls = []
+    heap = paths._kernels.heap_search
+    monkeypatch.setattr(paths._kernels, "heap_search", lambda *a: calls.append(1) or heap(*a))
+    monkeypatch.setattr(paths, "_RESCANS", 0)  # every bucket search of a removal gives up at once
+    for p in (0, 5):
+        state.remove_source(p)
+        state.add_source(int(rng.integers(net.n_nodes)))
+    assert calls
+    on = np.array(state.active)
+    exp, _ = net.nearest(np.array(state.sources)[on])
+    np.testing.assert_allclose(state.minutes, exp, rtol=1e-9, atol=0)
+    link, head = state._work
+    assert (link[:, 2] == -1).all() and (head == -1).all()
+
+
 def test_od_workers_reuse_their_workspace_exactly():
     from scipy.sparse.csgraph import dijkstra
 
@@ -56,6 +76,10 @@ def test_od_workers_reuse_their_workspace_exactly():
             got[od.node[sl]] = od.minutes[sl]
             np.testing.assert_allclose(got, D[k], rtol=1e-9, atol=0)
             assert np.unique(od.node[sl]).size == od.node[sl].size
+        # the workspaces kept on the network for the next call are clean
+        for _, work in net._od_work:
+            for dist, link, head, _ in work:
+                assert np.isinf(dist).all() and (link[:, 2] == -1).all() and (head == -1).all()
 
 
 @settings(max_examples=40, deadline=None)
