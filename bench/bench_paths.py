@@ -254,9 +254,9 @@ def bench_graph(loaded, od_sources=0):
         pairs = 0
         with Peak() as pk:
             t0 = time.perf_counter()
-            # blocks of 50 sources: about 0.45 GB each on the 1M demo network (760k nodes within 60 min of a source);
-            # drop each block before the next is built, or two are held at once
-            for _, part in paths.od_blocks(net, osrc, 60.0, block=50):
+            # blocks sized by od_blocks to about 512 MB each (about 58 sources on the 1M demo network, 760k nodes
+            # within 60 min of a source); drop each block before the next is built, or two are held at once
+            for _, part in paths.od_blocks(net, osrc, 60.0):
                 pairs += len(part)
                 del part
             ms_od = (time.perf_counter() - t0) * 1000

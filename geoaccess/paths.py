@@ -330,18 +330,39 @@ def od(net, sources, cutoff, reverse=False, offsets=None, buffer_mb: float = 256
     return OD(optr, node, minutes)
 
 
-def od_blocks(net, sources, cutoff, reverse=False, offsets=None, block: int = 256, buffer_mb: float = 256.0):
-    """Yield ``(first source position, OD)`` for consecutive blocks of ``block`` sources.
+def od_blocks(
+    net,
+    sources,
+    cutoff,
+    reverse=False,
+    offsets=None,
+    block: int | None = None,
+    buffer_mb: float = 256.0,
+    block_mb: float = 512.0,
+):
+    """Yield ``(first source position, OD)`` for consecutive blocks of sources.
 
     For tables too large to hold at once (thousands of sources with wide cutoffs): consume each block (e.g. sum
     supply-to-demand ratios) and drop it (``del`` it in the loop body, or the next block is built while it is still
     held), so the peak stays at about twice one block (while a block is assembled) plus the worker buffers.
+    ``block`` fixes the number of sources per block; by default blocks are sized to hold about ``block_mb`` of
+    pairs (12 bytes each), learning the pairs per source from the blocks already built (the first has 16 sources).
     """
     sources, offsets = _check_sources(net, sources, offsets)
+    if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
+        raise InputError(f"block must be a positive number of sources, got {block!r}")
     keep = {}  # worker buffers and workspaces, allocated once for all blocks
-    for a in range(0, sources.size, block):
-        yield a, od(net, sources[a : a + block], cutoff, reverse=reverse, offsets=offsets[a : a + block],
-                    buffer_mb=buffer_mb, _keep=keep)  # fmt: skip
+    a, size, pairs, done = 0, block or 16, 0, 0
+    while a < sources.size:
+        part = od(net, sources[a : a + size], cutoff, reverse=reverse, offsets=offsets[a : a + size],
+                  buffer_mb=buffer_mb, _keep=keep)  # fmt: skip
+        n = min(size, sources.size - a)
+        pairs, done = pairs + len(part), done + n
+        yield a, part
+        del part
+        a += n
+        if block is None:
+            size = int(min(4096, max(1, block_mb * 2**20 / (12.0 * max(pairs / done, 1.0)))))
 
 
 def within(net, sources, cutoff, reverse=False) -> pd.DataFrame:

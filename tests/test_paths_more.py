@@ -172,3 +172,10 @@ def test_od_blocks_stream_the_same_table():
     assert [a for a, _ in parts] == list(range(0, src.size, 10))
     assert np.array_equal(np.concatenate([p.node for _, p in parts]), whole.node)
     assert np.array_equal(np.concatenate([p.minutes for _, p in parts]), whole.minutes)
+    # sized by memory: a tiny budget after the first block of 16 gives one source per block
+    parts = list(paths.od_blocks(net, src, 2.0, block_mb=1e-9))
+    assert [a for a, _ in parts] == [0, *range(16, src.size)]
+    assert np.array_equal(np.concatenate([p.node for _, p in parts]), whole.node)
+    assert len(list(paths.od_blocks(net, src, 2.0))) == 2  # 512 MB holds the rest at once
+    with pytest.raises(InputError, match="block must be"):
+        list(paths.od_blocks(net, src, 2.0, block=0))
