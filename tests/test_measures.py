@@ -265,3 +265,37 @@ def test_huff_hand_computed():
     assert w.sum() == pytest.approx(217.0)
     share = measures.within_county_share(o, f, w, np.array([0, 1, 1]), np.array([0, 1]), 2)
     np.testing.assert_allclose(share, [0.5, 1.0])
+
+
+def test_od_pool_reuses_blocks_and_bounds_scenario_memory(grid_net):
+    from geoaccess.measures.blocks import ODPool
+    from geoaccess.network import Snap
+
+    rng = np.random.default_rng(4)
+    fac = grid_net.snap(rng.uniform(0, 3500, 6), rng.uniform(0, 3500, 6))
+    dem = grid_net.snap(rng.uniform(-100, 3600, 300), rng.uniform(-100, 3600, 300))
+    people = rng.uniform(1, 10, 300)
+    weights = {"2sfca": measures.step([8.0], [1.0]), "gaussian": measures.gaussian(4.0, cutoff=8.0)}
+    pool = ODPool(grid_net, dem, people, weights, 8.0, to_facility=True, walk_kmh=4.5)
+    cut = np.full(6, 12.0)
+    b = pool.blocks(fac, cut)
+    od = measures.od_table(grid_net, fac, dem, 12.0)
+    pd.testing.assert_frame_equal(b.frame().astype({"origin": "int64"}), od.astype({"origin": "int64"}))
+    # prefixes within a threshold equal the filtered table
+    take = b.within(5.0)
+    assert take.sum() == (od.minutes <= 5.0).sum()
+    base_pairs = pool.pairs
+    pool.min_extra_pairs = 0  # forget as soon as scenario blocks outgrow the baseline
+    # many scenario sites: the pool forgets them once they outgrow the baseline, and answers stay the same
+    for _ in range(40):
+        one = grid_net.snap(rng.uniform(0, 3500, 1), rng.uniform(0, 3500, 1))
+        s2 = Snap(np.r_[fac.link, one.link], np.r_[fac.t, one.t], np.r_[fac.offroad_m, one.offroad_m])
+        got = pool.blocks(s2, np.full(7, 12.0)).frame()
+        ref = measures.od_table(grid_net, s2, dem, 12.0)
+        np.testing.assert_array_equal(got.origin.to_numpy(), ref.origin.to_numpy())
+        np.testing.assert_array_equal(got.minutes.to_numpy(), ref.minutes.to_numpy())
+        assert pool.pairs <= 2 * base_pairs + ref.shape[0]
+    assert pool.forgotten > 0
+    # the baseline blocks are still those of the first request
+    again = pool.blocks(fac, cut)
+    np.testing.assert_array_equal(again.frame().minutes.to_numpy(), od.minutes.to_numpy())

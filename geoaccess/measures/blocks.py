@@ -144,6 +144,9 @@ class ODPool:
 
     Keys are a facility's snap (link, position, walking distance) and its cutoff, so a facility that a
     scenario leaves in place is never searched again, and one that moves is searched at its new site.
+    The blocks of the first request (the baseline) are kept for good; blocks added later (scenario sites)
+    are dropped all at once when they come to hold more pairs than the baseline, so a long scripted loop
+    of scenarios keeps the pool within about twice the baseline's memory.
     """
 
     def __init__(
@@ -168,6 +171,9 @@ class ODPool:
         self._minutes = np.zeros(0)
         self._weights = np.zeros((0, len(self.methods)))
         self._n = self._wn = 0
+        self._base: tuple[int, int, set] | None = None  # pairs, weights and keys of the first request
+        self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
+        self.forgotten = 0  # times the scenario blocks were dropped
 
     @property
     def pairs(self) -> int:
@@ -211,6 +217,7 @@ class ODPool:
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
+        out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
         out._origin, out._minutes, out._weights = (
             self._origin[: self._n],
@@ -229,6 +236,14 @@ class ODPool:
         log.info("edited roads: %d of %d OD blocks kept", len(out._index), len(self._index))
         return out
 
+    def _forget_extra(self) -> None:
+        """Drop every block added after the baseline; their buffer space is written over by the next ones."""
+        n, wn, keys = self._base
+        log.info("OD pool: dropping %d scenario block(s) (%s pairs)", len(self._index) - len(keys), f"{self._n - n:,}")
+        self._index = {k: v for k, v in self._index.items() if k in keys}
+        self._n, self._wn = n, wn
+        self.forgotten += 1
+
     def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
         """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
         cut = np.asarray(cut, dtype=np.float64)
@@ -240,6 +255,9 @@ class ODPool:
             for j in range(n_fac)
         ]
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
+        if todo and self._base is not None and self._n - self._base[0] > max(self._base[0], self.min_extra_pairs):
+            self._forget_extra()
+            todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
             pos = np.asarray(todo, dtype=np.int64)
             fresh = od_table(
@@ -258,6 +276,8 @@ class ODPool:
             for j, a, b in zip(todo, lo, hi, strict=True):
                 if keys[j] not in self._index:  # two facilities at one site share a block
                     self._add(keys[j], o[a:b], m[a:b])
+        if self._base is None:
+            self._base = (self._n, self._wn, set(self._index))
         start = np.zeros(n_fac, dtype=np.int64)
         length = np.zeros(n_fac, dtype=np.int64)
         wstart = np.zeros(n_fac, dtype=np.int64)
