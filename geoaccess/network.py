@@ -37,6 +37,10 @@ class Snap:
     def __len__(self) -> int:
         return int(self.link.shape[0])
 
+    def __getitem__(self, rows) -> Snap:
+        """The snaps of some points (an index array, a boolean mask or a slice)."""
+        return Snap(self.link[rows], self.t[rows], self.offroad_m[rows])
+
 
 def _csr(tail: np.ndarray, head: np.ndarray, w: np.ndarray, n: int):
     order = np.lexsort((head, tail))

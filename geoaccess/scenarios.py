@@ -334,7 +334,7 @@ def _score(study, inp, fac, snap, net, tiers, pool=None) -> pd.DataFrame:
     edited = replace(
         inp,
         facilities=fac.iloc[keep].reset_index(drop=True),
-        facility_snap=Snap(snap.link[keep], snap.t[keep], snap.offroad_m[keep]),
+        facility_snap=snap[keep],
         network=net,
     )
     return study.score(edited, mapped, od_pool=pool).counties
@@ -364,7 +364,7 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
     """
     inv = np.full(len(snap), -1, dtype=np.int64)
     inv[keep] = np.arange(keep.size)
-    sub = Snap(snap.link[keep], snap.t[keep], snap.offroad_m[keep])
+    sub = snap[keep]
     nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
     node_min, node_fac = paths.without_labels(
         net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=to_facility
@@ -377,7 +377,7 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
         return TierResult(base.tier, minutes, facility, node_min, node_fac)
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if cells.size:
-        dsub = Snap(demand_snap.link[cells], demand_snap.t[cells], demand_snap.offroad_m[cells])
+        dsub = demand_snap[cells]
         node_idx = np.where(node_fac >= 0, inv[np.maximum(node_fac, 0)], -1)  # labels as positions in ``keep``
         m, lab = net.point_minutes(node_min, dsub, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_idx)
         m, lab = _same_link(net, sub, dsub, m, lab, walk_kmh, to_facility)
@@ -394,7 +394,7 @@ def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions
     incremental add (stop wherever the baseline is already closer) will replace this body.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    sub = Snap(snap.link[positions], snap.t[positions], snap.offroad_m[positions])
+    sub = snap[positions]
     nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
     finite = np.isfinite(base.node_minutes)
     cutoff = float(base.node_minutes.max()) if finite.all() and finite.size else None
@@ -992,7 +992,7 @@ def place(
     t1 = time.perf_counter()
     cost = np.full((node.size, len(cand)), np.inf)
     for j in range(len(cand)):
-        sub = Snap(csnap.link[j : j + 1], csnap.t[j : j + 1], csnap.offroad_m[j : j + 1])
+        sub = csnap[j : j + 1]
         nodes, start, labels = inp.network.seeds(sub, walk_kmh=s.walk_kmh, reverse=to_facility)
         d, _ = paths.seeded(inp.network, nodes, start, labels, cutoff=cutoff, reverse=to_facility)
         cost[:, j] = leg + d[node]

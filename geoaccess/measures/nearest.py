@@ -52,7 +52,7 @@ def nearest_facility(
         inf = np.full(n_dem, np.inf)
         none = np.full(n_dem, -1, dtype=np.int64)
         return TierResult(tier, inf, none, np.full(net.n_nodes, np.inf), np.full(net.n_nodes, -1))
-    sub = Snap(facility_snap.link[pos], facility_snap.t[pos], facility_snap.offroad_m[pos])
+    sub = facility_snap[pos]
     nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
     node_min, node_lab = paths.seeded(net, nodes, start, labels, reverse=to_facility)
     minutes, lab = net.point_minutes(node_min, demand_snap, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_lab)

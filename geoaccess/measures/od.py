@@ -76,7 +76,7 @@ def od_table(
     mark = np.zeros(len(demand_snap), dtype=bool)
     origins, dests, mins = [], [], []
     for j, c in zip(fac, cut, strict=True):
-        one = Snap(facility_snap.link[j : j + 1], facility_snap.t[j : j + 1], facility_snap.offroad_m[j : j + 1])
+        one = facility_snap[j : j + 1]
         nodes, start, labels = net.seeds(one, walk_kmh=walk_kmh, reverse=to_facility)
         if nodes.size:
             node_min, _ = paths.seeded(net, nodes, start, labels, cutoff=c, reverse=to_facility)
@@ -93,7 +93,7 @@ def od_table(
         mark[cand] = False
         if cand.size == 0:
             continue
-        sub = Snap(demand_snap.link[cand], demand_snap.t[cand], demand_snap.offroad_m[cand])
+        sub = demand_snap[cand]
         m = net.point_minutes(node_min, sub, walk_kmh=walk_kmh, reverse=to_facility)
         m, _ = _same_link(net, one, sub, m, np.zeros(cand.size, dtype=np.int64), walk_kmh, to_facility)
         keep = m <= c

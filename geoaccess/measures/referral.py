@@ -53,7 +53,7 @@ def referral_table(
         if lower.size == 0:
             continue
         serving = level >= k + 1 if higher_levels_count else level == k + 1
-        sub = Snap(facility_snap.link[lower], facility_snap.t[lower], facility_snap.offroad_m[lower])
+        sub = facility_snap[lower]
         to = levels[k + 1]
         r = nearest_facility(
             net, facility_snap, sub, serving, to_facility=True, walk_kmh=walk_kmh, tier=f"referral to {to}"
