@@ -250,22 +250,20 @@ def whatif(study, scenario: Scenario | str | Path | None = None, *, base=None, f
     base = baseline(study, base)
     timings = {"baseline": time.perf_counter() - t0}
     t1 = time.perf_counter()
-    problems, fac_error, net_error = [], None, None
+    errors = []  # facility and road edits are both checked, so every problem is reported at once
+    net, pool, base_inp = inp.network, None, inp
     try:
         fac, snap, changed = _apply_facilities(study, inp, scenario)
     except InputError as err:
-        fac_error = err
-        problems += err.problems or [str(err)]
-    net, pool, base_inp = inp.network, None, inp
+        errors.append(err)
     if scenario.touches_roads:
         try:
             net = _apply_roads(study, inp, scenario)
         except InputError as err:
-            net_error = err
-            problems += err.problems or [str(err)]
-    if fac_error is not None or net_error is not None:  # every problem of the scenario at once
-        err = fac_error or net_error
-        raise InputError(f"scenario {scenario.name!r} cannot be applied", path=err.path, problems=problems)
+            errors.append(err)
+    if errors:
+        problems = [p for err in errors for p in (err.problems or [str(err)])]
+        raise InputError(f"scenario {scenario.name!r} cannot be applied", path=errors[0].path, problems=problems)
     if scenario.touches_roads:
         # people and facilities beside a new road now reach it directly, as a fresh study would snap them
         to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
@@ -371,12 +369,10 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
     )
     node_fac = node_fac.astype(base.node_facility.dtype)
     cells = np.flatnonzero(np.isin(base.facility, lost))
-    if keep.size == 0:  # the tier has no facility left: nobody reaches one
-        minutes, facility = base.minutes.copy(), base.facility.copy()
-        minutes[cells], facility[cells] = np.inf, -1
-        return TierResult(base.tier, minutes, facility, node_min, node_fac)
     minutes, facility = base.minutes.copy(), base.facility.copy()
-    if cells.size:
+    if keep.size == 0:  # the tier has no facility left: nobody reaches one
+        minutes[cells], facility[cells] = np.inf, -1
+    elif cells.size:
         dsub = demand_snap[cells]
         node_idx = np.where(node_fac >= 0, inv[np.maximum(node_fac, 0)], -1)  # labels as positions in ``keep``
         m, lab = net.point_minutes(node_min, dsub, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_idx)
@@ -748,29 +744,34 @@ def compare_tables(base, after: ScenarioResult) -> pd.DataFrame:
     return out
 
 
-def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
-    """Write ``compare.csv``, ``compare.html`` and the scenario's ``counties.csv``.
-
-    They go to ``<study output>/scenarios/<scenario name>/``; the baseline's files are never touched.
-    """
+def _write_compare(study, out: Path, title: str, compare: pd.DataFrame, scenario: ScenarioResult, base) -> list[Path]:
+    """The before/after pages of a scenario or a placement (``compare.csv``, ``compare.html``, the map)."""
     from geoaccess.outputs.compare import write_compare
 
-    root = Path(study.settings.output).resolve()
-    out = (root / "scenarios" / result.name).resolve()
-    if out == root or root not in out.parents:
-        raise InputError(f"scenario name {result.name!r} would write outside {root / 'scenarios'}")
     inp = study.load()
-    files = write_compare(
+    return write_compare(
         out,
-        title=f"{study.settings.title}: what if — {result.scenario.title}",
-        compare=result.compare(base),
-        scenario=result,
+        title=f"{study.settings.title}: {title}",
+        compare=compare,
+        scenario=scenario,
         base=base,
         counties=inp.counties,
         population=inp.population,
         facilities_before=inp.facilities,
         synthetic_note=synthetic_note(study.settings),
     )
+
+
+def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
+    """Write ``compare.csv``, ``compare.html`` and the scenario's ``counties.csv``.
+
+    They go to ``<study output>/scenarios/<scenario name>/``; the baseline's files are never touched.
+    """
+    root = Path(study.settings.output).resolve()
+    out = (root / "scenarios" / result.name).resolve()
+    if out == root or root not in out.parents:
+        raise InputError(f"scenario name {result.name!r} would write outside {root / 'scenarios'}")
+    files = _write_compare(study, out, f"what if — {result.scenario.title}", result.compare(base), result, base)
     result.output = out
     result.files = files
     return files
@@ -1075,27 +1076,16 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
     with other candidates, zones or solver do not overwrite each other; the baseline's files are never touched.
     """
     from geoaccess.outputs._atomic import atomic_path
-    from geoaccess.outputs.compare import write_compare
 
     root = Path(study.settings.output).resolve()
     out = root / "optimize" / placement.folder
-    inp = study.load()
     files = []
     for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates)):
         with atomic_path(out / fname) as tmp:
             table.to_csv(tmp, index=False, encoding="utf-8", float_format="%.6f")
         files.append(out / fname)
-    files += write_compare(
-        out,
-        title=f"{study.settings.title}: {placement.k} proposed {placement.tier} site(s) ({placement.objective})",
-        compare=placement.compare,
-        scenario=placement.scenario,
-        base=base,
-        counties=inp.counties,
-        population=inp.population,
-        facilities_before=inp.facilities,
-        synthetic_note=synthetic_note(study.settings),
-    )
+    title = f"{placement.k} proposed {placement.tier} site(s) ({placement.objective})"
+    files += _write_compare(study, out, title, placement.compare, placement.scenario, base)
     placement.output = out
     placement.files = files
     return files

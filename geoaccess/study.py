@@ -225,7 +225,7 @@ class Study:
             overall=overall,
         )
 
-    def _weights(self) -> dict:
+    def _weights(self) -> tuple[dict, float]:
         """The 2SFCA family's decay weights by method name, and the catchment they share."""
         ms = self.settings.measures
         fca_cut = max(ms.fca_cutoff_min, ms.step_minutes[-1])
@@ -237,7 +237,11 @@ class Study:
         }, fca_cut
 
     def od_pool(self, inp: Inputs | None = None) -> _m.ODPool:
-        """The OD block pool of the baseline network (kept), or a new one for ``inp``'s network."""
+        """The OD block pool of the baseline network (kept), or a new one for ``inp``'s network.
+
+        Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
+        and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
+        """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
         if baseline and self._od_pool is not None:
@@ -256,15 +260,6 @@ class Study:
             self._od_pool = pool
         return pool
 
-    def _od(self, inp: Inputs, cut: np.ndarray) -> _m.ODBlocks:
-        """OD blocks of every facility out to ``cut`` minutes (0 = none).
-
-        Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
-        and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves;
-        any other network (a scenario's road edits) gets a pool of its own.
-        """
-        return self.od_pool(inp).blocks(inp.facility_snap, cut)
-
     def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
@@ -278,7 +273,7 @@ class Study:
         cut = np.where(beds > 0, fca_cut, 0.0)
         for i, tier in enumerate(s.tiers):
             cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, tier.threshold_min), cut)
-        od = self._od(inp, cut) if od_pool is None else od_pool.blocks(inp.facility_snap, cut)
+        od = (od_pool or self.od_pool(inp)).blocks(inp.facility_snap, cut)
         log.info("OD table: %s pairs within catchments", f"{len(od):,}")
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
