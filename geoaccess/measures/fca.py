@@ -96,27 +96,21 @@ def _positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
 
 
 def _two_step(prepared, weight: Weight | None) -> pd.Series:
+    return _two_steps(prepared, [weight])[0]
+
+
+def _two_steps(prepared, weights: list) -> list[pd.Series]:
+    """Both steps for several decay weights, through the same kernel as :func:`fca_blocks`."""
     orig, oi, di, t, dem, sup = prepared
-    w = np.ones(t.size) if weight is None else np.asarray(weight(t), dtype=np.float64)
-    acc = _two_step_kernel(oi, di, w, dem, sup, orig.size)
-    return pd.Series(acc, index=orig, name="access")
-
-
-@njit(cache=True)
-def _two_step_kernel(oi, di, w, dem, sup, n_orig):
-    # step 1: supply per unit of (weighted) demand in each facility's catchment
-    reach = np.zeros(sup.size)
-    for k in range(oi.size):
-        reach[di[k]] += dem[oi[k]] * w[k]
-    ratio = np.zeros(sup.size)
-    for j in range(sup.size):
-        if reach[j] > 0:
-            ratio[j] = sup[j] / reach[j]
-    # step 2: sum the (weighted) ratios of the facilities each origin reaches
-    acc = np.zeros(n_orig)
-    for k in range(oi.size):
-        acc[oi[k]] += ratio[di[k]] * w[k]
-    return acc
+    by = np.argsort(di, kind="stable")  # facility blocks, each in the table's order
+    oi, di, t = oi[by].astype(np.int32), di[by], t[by]
+    w = np.column_stack([np.ones(t.size) if f is None else np.asarray(f(t), dtype=np.float64) for f in weights])
+    length = np.bincount(di, minlength=sup.size).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    # step 1: demand within each facility's catchment, weighted (summed in order, as the kernel would)
+    reach = np.stack([np.bincount(di, weights=dem[oi] * w[:, m], minlength=sup.size) for m in range(w.shape[1])])
+    acc = _blocks_step2(oi, start, np.ascontiguousarray(w), start, length, reach, sup, orig.size)
+    return [pd.Series(acc[:, m], index=orig, name="access") for m in range(w.shape[1])]
 
 
 def fca_many(
@@ -126,8 +120,7 @@ def fca_many(
 
     ``weights`` maps a name to a weight function (``None`` = plain 2SFCA); every measure uses ``cutoff``.
     """
-    prepared = _prepare(od, demand, supply, cutoff)
-    return {name: _two_step(prepared, w) for name, w in weights.items()}
+    return dict(zip(weights, _two_steps(_prepare(od, demand, supply, cutoff), list(weights.values())), strict=True))
 
 
 def two_sfca(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, cutoff: float) -> pd.Series:
