@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 
 from geoaccess import read_roads
 from geoaccess.load import builtin_counties
 from geoaccess.load.population import read_census, read_population
+from tests.helpers import write_raster
 
 ROADS = "smart_taiyuan_osm_roads_central_taiyuan.geojson.gz"
 CENSUS = "tudigong_population_2020_county.csv.gz"
@@ -59,18 +58,7 @@ def test_census_rescales_to_the_person(shared_dir, tmp_path):
     rng = np.random.default_rng(7)
     arr = rng.gamma(0.5, 60, (int((b[3] - b[1]) / res) + 4, int((b[2] - b[0]) / res) + 4)).astype("float32")
     p = tmp_path / "pop.tif"
-    with rasterio.open(
-        p,
-        "w",
-        driver="GTiff",
-        height=arr.shape[0],
-        width=arr.shape[1],
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=from_origin(b[0] - 2 * res, b[3] + 2 * res, res, res),
-    ) as d:
-        d.write(arr, 1)
+    write_raster(p, arr, b[0] - 2 * res, b[3] + 2 * res, res=res)
     pop = read_population(p, c, block_rows=64, census=path)
     want = census.set_index("county_code").loc[c["county_code"], "population"].to_numpy()
     np.testing.assert_array_equal(pop.county_sums(len(c)), want)
