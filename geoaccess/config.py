@@ -280,13 +280,17 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
     relative to ``output_root`` (the current directory if not given).
     """
     path = Path(path).resolve()
+    return parse_study(read_toml(path, "study"), path, output_root)
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file's tables; a missing file or bad TOML is a ConfigError naming the file."""
     if not path.exists():
-        raise ConfigError("study file not found", path=path)
+        raise ConfigError(f"{what} file not found", path=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
-    return parse_study(data, path, output_root)
 
 
 def parse_study(data: dict, path: Path | None = None, output_root: str | Path | None = None) -> Study:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-import tomllib
 import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +34,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoaccess import paths
-from geoaccess.config import synthetic_note
+from geoaccess.config import read_toml, synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.measures.nearest import _same_link
@@ -171,12 +170,7 @@ def load_scenario(path: str | Path) -> Scenario:
     id = "F0123"
     """
     path = Path(path).resolve()
-    if not path.exists():
-        raise ConfigError("scenario file not found", path=path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+    data = read_toml(path, "scenario")
     head = data.pop("scenario", {})
     if not isinstance(head, dict):
         raise ConfigError("[scenario] must be a table", path=path)
