@@ -815,3 +815,105 @@ def boundary_seeds(rindptr, rindices, rweights, dist, label, affected):
             labs[m] = bl
             m += 1
     return nodes[:m], mins[:m], labs[:m]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# door-to-door OD pairs: bounded search per facility, then the demand points on the reached links
+
+
+@njit(cache=True, nogil=True)
+def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoffs, todo, delta, nb,
+                 pt_ptr, pt_point, pt_part, walk, f_link, f_t, f_walk_m, lk_ptr, lk_point, d_t, d_walk_m,
+                 link_fwd, link_bwd, mpm, to_facility, out_point, out_min, base, start, count,
+                 dist, link, head, touched, best, seen, plist):  # fmt: skip
+    """Door-to-door pairs of each facility in ``todo`` within its cutoff, sorted by minutes then point.
+
+    A facility's search starts from its seeds (``seed_ptr`` CSR: both ends of its link, with the walk and the part
+    of the link already in the start minutes) and is bounded by ``cutoffs[k]``. Every demand point on a link that
+    ends at a reached node gets ``min over its ends (pt_part + node minutes) + walk``; points on the facility's own
+    link (``lk_ptr`` CSR by link) may drive straight to it. The legs are added in the order
+    :class:`geoaccess.trip.Trip` adds them, so minutes equal its results to the last bit.
+
+    Pairs go one facility after another into ``out_point``/``out_min`` (``start[k]`` = ``base`` + offset,
+    ``count[k]``); a facility whose pairs do not fit in what is left gets ``start[k] = -1`` and is retried by the
+    caller. ``dist``/``link``/``head`` are the bucket workspace (clean on entry and exit, see
+    :func:`bucket_search`); ``best`` (inf) and ``seen`` (False) have one entry per demand point and are left so.
+    """
+    cap = out_point.shape[0]
+    nolabel = np.empty(0, dtype=np.int32)
+    pos = 0
+    full = False
+    for j in range(todo.shape[0]):
+        k = todo[j]
+        if full:
+            start[k] = -1
+            continue
+        c = cutoffs[k]
+        s0, s1 = seed_ptr[k], seed_ptr[k + 1]
+        nt = 0
+        if s1 > s0:
+            _, nt = bucket_search(indptr, indices, weights, seed_node[s0:s1], seed_min[s0:s1], nolabel, c, delta, nb,
+                                  1 << 62, dist, nolabel, link, head, touched)  # fmt: skip
+        npt = 0
+        for i in range(nt):
+            v = touched[i]
+            d = dist[v]
+            for e in range(pt_ptr[v], pt_ptr[v + 1]):
+                p = pt_point[e]
+                m = pt_part[e] + d
+                if not seen[p]:
+                    seen[p] = True
+                    plist[npt] = p
+                    npt += 1
+                if m < best[p]:
+                    best[p] = m
+        for i in range(nt):
+            dist[touched[i]] = np.inf
+        for i in range(npt):
+            p = plist[i]
+            best[p] = best[p] + walk[p]
+        lk = f_link[k]
+        if lk >= 0:
+            for e in range(lk_ptr[lk], lk_ptr[lk + 1]):
+                p = lk_point[e]
+                if not seen[p]:
+                    seen[p] = True
+                    plist[npt] = p
+                    npt += 1
+                td, tf = d_t[p], f_t[k]
+                if not to_facility:
+                    td, tf = tf, td
+                drive = (tf - td) * link_fwd[lk] if tf >= td else (td - tf) * link_bwd[lk]
+                total = d_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
+                if total < best[p]:
+                    best[p] = total
+        nk = 0
+        for i in range(npt):
+            if best[plist[i]] <= c:
+                nk += 1
+        kp = np.empty(nk, dtype=np.int32)
+        km = np.empty(nk)
+        q = 0
+        for i in range(npt):
+            p = plist[i]
+            if best[p] <= c:
+                kp[q] = p
+                km[q] = best[p]
+                q += 1
+            best[p] = np.inf
+            seen[p] = False
+        if pos + nk > cap:
+            full = True
+            start[k] = -1
+            continue
+        # by minutes, ties by point: sort by point, then a stable sort by minutes
+        by_p = np.argsort(kp)
+        kp = kp[by_p]
+        km = km[by_p]
+        by_m = np.argsort(km, kind="mergesort")
+        start[k] = base + pos
+        count[k] = nk
+        for i in range(nk):
+            out_point[pos + i] = kp[by_m[i]]
+            out_min[pos + i] = km[by_m[i]]
+        pos += nk

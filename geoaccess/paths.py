@@ -500,3 +500,151 @@ class NearestState:
             self._dist[affected] = np.inf
             self._label[affected] = -1
         _kernels.heap_search(indptr, indices, w, nodes, mins, labs, self.cutoff, self._dist, self._label)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# door-to-door pairs between facilities and demand points
+
+
+@dataclass
+class PointIndex:
+    """Demand points as the pair kernel reads them: by node (kernel order) and by link, built once per snap.
+
+    ``pt_ptr``/``pt_point``/``pt_part``: CSR from kernel node to the points whose link ends there, with the drive
+    from the point to that node (ends a one-way link forbids are left out); ``walk``: each point's walking minutes;
+    ``lk_ptr``/``lk_point``: CSR from link to the points on it (the same-link shortcut).
+    """
+
+    pt_ptr: np.ndarray
+    pt_point: np.ndarray
+    pt_part: np.ndarray
+    walk: np.ndarray
+    lk_ptr: np.ndarray
+    lk_point: np.ndarray
+    t: np.ndarray
+    walk_m: np.ndarray
+    scratch: list  # per worker: best (inf), seen (False), plist, left clean by every call
+
+    @property
+    def n_points(self) -> int:
+        return int(self.walk.shape[0])
+
+    @classmethod
+    def build(cls, net, u, part_u, v, part_v, walk, link, t, walk_m) -> PointIndex:
+        n_pts = walk.shape[0]
+        pts = np.arange(n_pts, dtype=np.int32)
+        node = np.concatenate([net.to_kernel(u), net.to_kernel(v)]).astype(np.int64)
+        part = np.concatenate([part_u, part_v]).astype(np.float64)
+        point = np.concatenate([pts, pts])
+        ok = np.isfinite(part)
+        node, part, point = node[ok], part[ok], point[ok]
+        order = np.argsort(node, kind="stable")
+        ptr = np.zeros(net.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(node, minlength=net.n_nodes), out=ptr[1:])
+        by_link = np.argsort(link, kind="stable").astype(np.int32)
+        lk_ptr = np.zeros(net.n_links + 1, dtype=np.int64)
+        np.cumsum(np.bincount(link, minlength=net.n_links), out=lk_ptr[1:])
+        return cls(ptr, point[order], np.ascontiguousarray(part[order]), np.ascontiguousarray(walk, dtype=np.float64),
+                   lk_ptr, by_link, np.ascontiguousarray(t, dtype=np.float64),
+                   np.ascontiguousarray(walk_m, dtype=np.float64), [])  # fmt: skip
+
+    def _take_scratch(self):
+        with _POOL_LOCK:
+            if self.scratch:
+                return self.scratch.pop()
+        n = self.n_points
+        return np.full(n, np.inf), np.zeros(n, dtype=np.bool_), np.empty(n, dtype=np.int32)
+
+    def _give_scratch(self, s) -> None:
+        with _POOL_LOCK:
+            self.scratch.append(s)
+            del self.scratch[:-2]
+
+
+@dataclass
+class Pairs:
+    """Door-to-door pairs per facility as CSR: facility ``k`` reaches ``point[start[k]:start[k] + count[k]]`` in
+    ``minutes[...]``, sorted by minutes (ties by point)."""
+
+    start: np.ndarray  # int64 (F,)
+    count: np.ndarray  # int64 (F,)
+    point: np.ndarray  # int32
+    minutes: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return int(self.count.sum())
+
+
+def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cutoffs, f_link, f_t, f_walk_m,
+               mpm: float, reverse: bool, buffer_mb: float = 256.0) -> Pairs:  # fmt: skip
+    """Door-to-door pairs of every facility within its cutoff: bounded searches spread over the cores.
+
+    ``seed_*`` are a :meth:`geoaccess.trip.Trip.seeds` result (labels = facility positions 0..F-1); ``cutoffs``,
+    ``f_link``, ``f_t``, ``f_walk_m`` have one value per facility. Facilities are searched in rounds whose results
+    fit in ``buffer_mb`` of worker buffers; each round is copied out compactly, so memory is the pairs kept plus
+    the buffers, never facilities x nodes.
+    """
+    cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float64)
+    n_fac = cutoffs.shape[0]
+    labels = np.asarray(seed_labels, dtype=np.int64)
+    order = np.argsort(labels, kind="stable")
+    knodes = net.to_kernel(np.asarray(seed_nodes)[order]).astype(np.int32)
+    kmins = np.ascontiguousarray(np.asarray(seed_minutes, dtype=np.float64)[order])
+    seed_ptr = np.zeros(n_fac + 1, dtype=np.int64)
+    np.cumsum(np.bincount(labels, minlength=n_fac), out=seed_ptr[1:])
+    # bucket count: the widest spread of one facility's seed minutes (both ends of a link)
+    spread = 0.0
+    if kmins.size:
+        lo = np.minimum.reduceat(kmins, seed_ptr[:-1][np.diff(seed_ptr) > 0])
+        hi = np.maximum.reduceat(kmins, seed_ptr[:-1][np.diff(seed_ptr) > 0])
+        spread = float((hi - lo).max())
+    c_max = float(cutoffs.max()) if n_fac else 0.0
+    delta, nb = _queue(net, np.array([0.0, spread]), c_max)
+    if nb == 0:
+        raise InputError("facility seeds are too far apart for the bucket queue; check the walking legs")
+    indptr, indices, w = net.kernel_csr(reverse)
+    start = np.full(n_fac, -1, dtype=np.int64)
+    count = np.zeros(n_fac, dtype=np.int64)
+    todo = np.flatnonzero(cutoffs >= 0).astype(np.int64)
+    nw = _threads(todo.size)
+    cap = max(1 << 16, int(buffer_mb * 2**20 / 12 / nw))
+    out_p = np.empty((nw, cap), dtype=np.int32)
+    out_m = np.empty((nw, cap))
+    work = _take_work(net, nw, nb)
+    scratch = [index._take_scratch() for _ in range(nw)]
+    f_link = np.ascontiguousarray(f_link, dtype=np.int64)
+    f_t = np.ascontiguousarray(f_t, dtype=np.float64)
+    f_walk_m = np.ascontiguousarray(f_walk_m, dtype=np.float64)
+    pieces = []
+    while todo.size:
+        jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, todo[t::nw], delta, nb, index.pt_ptr,
+                 index.pt_point, index.pt_part, index.walk, f_link, f_t, f_walk_m, index.lk_ptr, index.lk_point,
+                 index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), out_p[t], out_m[t],
+                 t * cap, start, count, *work[t], *scratch[t]) for t in range(nw)]  # fmt: skip
+        _run(_kernels.pairs_worker, jobs)
+        done = todo[start[todo] >= 0]
+        if done.size == 0:  # one facility's pairs exceed a buffer: grow it
+            cap *= 2
+            out_p = np.empty((nw, cap), dtype=np.int32)
+            out_m = np.empty((nw, cap))
+            continue
+        ptr = np.zeros(done.size, dtype=np.int64)
+        np.cumsum(count[done][:-1], out=ptr[1:])
+        total = int(count[done].sum())
+        pp, pm = np.empty(total, dtype=np.int32), np.empty(total)
+        _kernels.copy_slices(out_p.reshape(-1), out_m.reshape(-1), start[done], count[done], ptr, pp, pm, _NO_TOUCH)
+        pieces.append((done, ptr, pp, pm))
+        todo = todo[start[todo] < 0]
+    _give_work(net, nw, nb, work)
+    for s in scratch:
+        index._give_scratch(s)
+    del out_p, out_m
+    fstart = np.zeros(n_fac, dtype=np.int64)
+    np.cumsum(count[:-1], out=fstart[1:])
+    point = np.empty(int(count.sum()), dtype=np.int32)
+    minutes = np.empty(int(count.sum()))
+    while pieces:
+        done, ptr, pp, pm = pieces.pop(0)
+        _kernels.copy_slices(pp, pm, ptr, count[done], fstart[done], point, minutes, _NO_TOUCH)
+        del pp, pm
+    return Pairs(fstart, count, point, minutes)

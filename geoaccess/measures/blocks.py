@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from geoaccess.measures.od import od_table
 from geoaccess.network import Network, Snap
+from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class ODBlocks:
     """The OD pairs of a set of facilities: facility ``j``'s pairs are ``[start[j], start[j] + length[j])``.
 
     ``origin`` (demand point position) and ``minutes`` are shared buffers; each block is sorted by
-    minutes. ``wstart``/``wlength`` locate the block's pairs within the 2SFCA catchment in ``weights``
-    (one row per pair, one column per decay method in ``methods`` order); ``reach`` holds each block's demand weighted by
-    each method (first step of 2SFCA).
+    minutes (ties by origin). ``wlength[j]`` counts the block's pairs within the 2SFCA catchment; their decay
+    weights are ``weight_fns`` (one per method in ``methods``) of their minutes, computed when they are read, never
+    stored; ``reach`` holds each block's demand weighted by each method (first step of 2SFCA).
     """
 
     origin: np.ndarray
@@ -42,8 +42,7 @@ class ODBlocks:
     start: np.ndarray
     length: np.ndarray
     methods: tuple[str, ...] = ()
-    weights: np.ndarray | None = None
-    wstart: np.ndarray | None = None
+    weight_fns: tuple = ()
     wlength: np.ndarray | None = None
     reach: np.ndarray | None = None  # (len(methods), n_facilities)
 
@@ -128,15 +127,24 @@ def _prefix(minutes, start, length, limit):
 
 
 @njit(cache=True)
-def _block_reach(origin, start, n, weights, wstart, demand):
-    """Demand within one block's catchment, weighted by each method's decay (pairs in block order)."""
-    out = np.zeros(weights.shape[1])
-    for m in range(weights.shape[1]):
-        s = 0.0
-        for k in range(n):
-            s += demand[origin[start + k]] * weights[wstart + k, m]
-        out[m] = s
+def _reach(origin, start, wlength, weights, wstart, demand):
+    """Demand within each block's catchment, weighted by each method's decay (pairs in block order)."""
+    out = np.zeros((weights.shape[1], start.size))
+    for j in range(start.size):
+        for m in range(weights.shape[1]):
+            s = 0.0
+            for k in range(wlength[j]):
+                s += demand[origin[start[j] + k]] * weights[wstart[j] + k, m]
+            out[m, j] = s
     return out
+
+
+def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
+    """One column of decay weights per function, for pairs' ``minutes``."""
+    w = np.empty((minutes.size, len(fns)))
+    for m, fn in enumerate(fns):
+        w[:, m] = fn(minutes) if minutes.size else 0.0
+    return w
 
 
 class ODPool:
@@ -146,7 +154,8 @@ class ODPool:
     scenario leaves in place is never searched again, and one that moves is searched at its new site.
     The blocks of the first request (the baseline) are kept for good; blocks added later (scenario sites)
     are dropped all at once when they come to hold more pairs than the baseline, so a long scripted loop
-    of scenarios keeps the pool within about twice the baseline's memory.
+    of scenarios keeps the pool within about twice the baseline's memory. A pair costs 12 bytes (origin and
+    minutes); decay weights are computed when read.
     """
 
     def __init__(
@@ -163,15 +172,15 @@ class ODPool:
         self.net, self.demand_snap = net, demand_snap
         self.demand = np.ascontiguousarray(demand, dtype=np.float64)
         self.methods = tuple(weights)
-        self._weight_fns = [weights[k] for k in self.methods]
+        self._weight_fns = tuple(weights[k] for k in self.methods)
         self.fca_cutoff = float(fca_cutoff)
-        self.to_facility, self.walk_kmh = to_facility, walk_kmh
-        self._index: dict[tuple, tuple[int, int, int, int, np.ndarray]] = {}
+        self.trip = Trip(net, walk_kmh, to_facility)
+        self._point_index = None
+        self._index: dict[tuple, tuple[int, int, int, np.ndarray]] = {}  # key -> start, length, wlength, reach
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
-        self._weights = np.zeros((0, len(self.methods)))
-        self._n = self._wn = 0
-        self._base: tuple[int, int, set] | None = None  # pairs, weights and keys of the first request
+        self._n = 0
+        self._base: tuple[int, set] | None = None  # pairs and keys of the first request
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.forgotten = 0  # times the scenario blocks were dropped
 
@@ -180,30 +189,36 @@ class ODPool:
         """Pairs held, over every block searched so far."""
         return self._n
 
-    def _grow(self, n: int, wn: int) -> None:
-        """Room for ``n`` more pairs and ``wn`` more weights; grows by a quarter so scenarios copy rarely."""
+    @property
+    def point_index(self):
+        if self._point_index is None:
+            self._point_index = self.trip.point_index(self.demand_snap)
+        return self._point_index
+
+    def _grow(self, n: int) -> None:
+        """Room for ``n`` more pairs; grows by a quarter so scenarios copy rarely."""
         if self._n + n > self._origin.size:
             cap = max(self._origin.size + self._origin.size // 4, self._n + n)
             self._origin = np.concatenate([self._origin[: self._n], np.zeros(cap - self._n, np.int32)])
             self._minutes = np.concatenate([self._minutes[: self._n], np.zeros(cap - self._n)])
-        if self._wn + wn > self._weights.shape[0]:
-            cap = max(self._weights.shape[0] + self._weights.shape[0] // 4, self._wn + wn)
-            w = np.zeros((cap, len(self.methods)))
-            w[: self._wn] = self._weights[: self._wn]
-            self._weights = w
 
-    def _add(self, key: tuple, origin: np.ndarray, minutes: np.ndarray) -> None:
-        n = origin.size
-        wn = int(np.searchsorted(minutes, self.fca_cutoff, side="right"))
-        self._grow(n, wn)
-        s, ws = self._n, self._wn
-        self._origin[s : s + n] = origin
-        self._minutes[s : s + n] = minutes
-        for m, fn in enumerate(self._weight_fns):
-            self._weights[ws : ws + wn, m] = fn(minutes[:wn]) if wn else 0.0
-        reach = _block_reach(self._origin, s, wn, self._weights, ws, self.demand)
-        self._index[key] = (s, n, ws, wn, reach)
-        self._n, self._wn = s + n, ws + wn
+    def _add(self, keys: list, pairs) -> None:
+        """Append freshly searched blocks (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA reach."""
+        n = len(pairs)
+        self._grow(n)
+        s = self._n
+        self._origin[s : s + n] = pairs.point
+        self._minutes[s : s + n] = pairs.minutes
+        start = pairs.start + s
+        wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
+        wstart = np.zeros(start.size, dtype=np.int64)
+        np.cumsum(wlen[:-1], out=wstart[1:])
+        w = decay_weights(self._weight_fns, self._minutes[_ranges(start, wlen)])
+        reach = _reach(self._origin, start, wlen, w, wstart, self.demand)
+        for j, key in enumerate(keys):
+            if key not in self._index:  # two facilities at one site share a block
+                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy())
+        self._n = s + n
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
@@ -217,13 +232,11 @@ class ODPool:
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
+        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
+        out._point_index = None
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
-        out._origin, out._minutes, out._weights = (
-            self._origin[: self._n],
-            self._minutes[: self._n],
-            self._weights[: self._wn],
-        )
+        out._origin, out._minutes = self._origin[: self._n], self._minutes[: self._n]
         moved_mask = np.zeros(len(demand_snap), dtype=bool)
         moved_mask[moved] = True
         out._index = {}
@@ -238,10 +251,10 @@ class ODPool:
 
     def _forget_extra(self) -> None:
         """Drop every block added after the baseline; their buffer space is written over by the next ones."""
-        n, wn, keys = self._base
+        n, keys = self._base
         log.info("OD pool: dropping %d scenario block(s) (%s pairs)", len(self._index) - len(keys), f"{self._n - n:,}")
         self._index = {k: v for k, v in self._index.items() if k in keys}
-        self._n, self._wn = n, wn
+        self._n = n
         self.forgotten += 1
 
     def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
@@ -260,40 +273,18 @@ class ODPool:
             todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
             pos = np.asarray(todo, dtype=np.int64)
-            fresh = od_table(
-                self.net,
-                facility_snap,
-                self.demand_snap,
-                cut[pos],
-                pos,
-                to_facility=self.to_facility,
-                walk_kmh=self.walk_kmh,
-            )
-            d = fresh["destination"].to_numpy()
-            o, m = fresh["origin"].to_numpy(), fresh["minutes"].to_numpy()
-            lo, hi = np.searchsorted(d, pos, side="left"), np.searchsorted(d, pos, side="right")
-            self._grow(o.size, int(np.count_nonzero(m <= self.fca_cutoff)))  # one copy for the whole batch
-            for j, a, b in zip(todo, lo, hi, strict=True):
-                if keys[j] not in self._index:  # two facilities at one site share a block
-                    self._add(keys[j], o[a:b], m[a:b])
+            fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut[pos])
+            log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
+            self._add([keys[j] for j in todo], fresh)
         if self._base is None:
-            self._base = (self._n, self._wn, set(self._index))
+            self._base = (self._n, set(self._index))
         start = np.zeros(n_fac, dtype=np.int64)
         length = np.zeros(n_fac, dtype=np.int64)
-        wstart = np.zeros(n_fac, dtype=np.int64)
         wlength = np.zeros(n_fac, dtype=np.int64)
         reach = np.zeros((len(self.methods), n_fac))
         for j, key in enumerate(keys):
             if key is not None:
-                start[j], length[j], wstart[j], wlength[j], reach[:, j] = self._index[key]
+                start[j], length[j], wlength[j], reach[:, j] = self._index[key]
         return ODBlocks(
-            self._origin,
-            self._minutes,
-            start,
-            length,
-            self.methods,
-            self._weights,
-            wstart,
-            wlength,
-            reach,
+            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach
         )

@@ -109,7 +109,8 @@ def _two_steps(prepared, weights: list) -> list[pd.Series]:
     start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
     # step 1: demand within each facility's catchment, weighted (summed in order, as the kernel would)
     reach = np.stack([np.bincount(di, weights=dem[oi] * w[:, m], minlength=sup.size) for m in range(w.shape[1])])
-    acc = _blocks_step2(oi, start, np.ascontiguousarray(w), start, length, reach, sup, orig.size)
+    acc = np.zeros((orig.size, w.shape[1]))
+    _step2_into(acc, oi, start, np.ascontiguousarray(w), start, length, reach, sup, np.arange(sup.size))
     return [pd.Series(acc[:, m], index=orig, name="access") for m in range(w.shape[1])]
 
 
@@ -162,29 +163,43 @@ def gravity(
     return _two_step(_prepare(od, demand, supply, cutoff), power(beta, min_minutes))
 
 
-def fca_blocks(blocks, supply: np.ndarray, n_origins: int) -> dict[str, np.ndarray]:
+def fca_blocks(blocks, supply: np.ndarray, n_origins: int, chunk_pairs: int = 1 << 22) -> dict[str, np.ndarray]:
     """The 2SFCA family over per-facility OD blocks (:class:`~geoaccess.measures.blocks.ODBlocks`).
 
-    Each block brings its decay weights and its weighted demand (step 1), computed once when it was
-    searched; this sums step 2. Pairs are read in the same order as :func:`fca_many` reads a table sorted
-    by destination, so both give the same numbers to the last bit.
+    Each block brings its weighted demand (step 1), computed once when it was searched; this sums step 2,
+    facilities in order, the decay weights of about ``chunk_pairs`` pairs at a time (so memory does not grow
+    with the pairs). Pairs are read in the same order as :func:`fca_many` reads a table sorted by destination,
+    so both give the same numbers to the last bit.
     """
+    from geoaccess.measures.blocks import _ranges, decay_weights
+
     supply = np.ascontiguousarray(supply, dtype=np.float64)
     if supply.shape != (blocks.n_facilities,):
         raise InputError(f"supply needs one value per facility ({blocks.n_facilities}), got {supply.shape}")
-    acc = _blocks_step2(
-        blocks.origin, blocks.start, blocks.weights, blocks.wstart, blocks.wlength, blocks.reach, supply, n_origins
-    )
+    acc = np.zeros((n_origins, len(blocks.methods)))
+    facs = np.flatnonzero(supply > 0)
+    ends = np.cumsum(blocks.wlength[facs])
+    a = 0
+    while a < facs.size:
+        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk_pairs, side="right")))
+        part = facs[a:b]
+        wlen = blocks.wlength[part]
+        w = decay_weights(blocks.weight_fns, blocks.minutes[_ranges(blocks.start[part], wlen)])
+        wstart = np.zeros(part.size, dtype=np.int64)
+        np.cumsum(wlen[:-1], out=wstart[1:])
+        _step2_into(acc, blocks.origin, blocks.start[part], w, wstart, wlen, blocks.reach[:, part], supply[part],
+                    np.arange(part.size))  # fmt: skip
+        a = b
     return {name: np.ascontiguousarray(acc[:, m]) for m, name in enumerate(blocks.methods)}
 
 
 @njit(cache=True)
-def _blocks_step2(origin, start, weights, wstart, wlength, reach, supply, n_orig):
-    # one row per origin, one column per method: a pair's methods update one cache line
+def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, facs):
+    """Step 2 of the family for facilities ``facs`` in order, added into ``acc`` (one row per origin, one column
+    per method: a pair's methods update one cache line)."""
     n_m = weights.shape[1]
-    acc = np.zeros((n_orig, n_m))
     r = np.zeros(n_m)
-    for j in range(start.size):
+    for j in facs:
         if not supply[j] > 0:
             continue
         for m in range(n_m):
@@ -195,4 +210,3 @@ def _blocks_step2(origin, start, weights, wstart, wlength, reach, supply, n_orig
             w = weights[ws + k]
             for m in range(n_m):
                 row[m] += r[m] * w[m]
-    return acc

@@ -1,0 +1,177 @@
+"""The door-to-door trip: walk to the road, drive, walk from the road — one home for every measure.
+
+A trip between a demand point (a population cell) and a facility has three legs: the walk between the point
+and the nearest link (at ``walk_kmh``), the drive along the network, and the walk between the facility's link
+and its door. Both ends sit part way along a link (a :class:`~geoaccess.network.Snap`), so the drive starts
+with the part of the link up to one of its ends, and a point on the facility's own link may drive straight
+along it without passing a node (the same-link shortcut).
+
+Nearest minutes, OD pairs, scenarios, placement and referral times are all built from :class:`Trip`, so the
+legs are added in the same order everywhere and results agree to the last bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geoaccess.network import WALK_KMH, Network, Snap
+
+__all__ = ["Trip"]
+
+
+def part(frac: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Minutes to drive ``frac`` of a link; a point sitting on the end drives nothing, even on a one-way link
+    (``0 * inf`` would be NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(frac > 0, frac * minutes, 0.0)
+
+
+@dataclass(frozen=True)
+class Trip:
+    """Door-to-door travel on ``net``: patients travel to facilities (``to_facility``) or from them.
+
+    ``to_facility=True`` searches the reversed graph from the facilities, so one-way streets count the way the
+    patient drives.
+    """
+
+    net: Network
+    walk_kmh: float = WALK_KMH
+    to_facility: bool = True
+
+    @property
+    def reverse(self) -> bool:
+        """Whether searches from facilities run on the reversed graph."""
+        return self.to_facility
+
+    def walk_minutes(self, snap: Snap) -> np.ndarray:
+        """Minutes of the walking leg between each snapped point and its link."""
+        return snap.offroad_m / (self.walk_kmh * 1000.0 / 60.0)
+
+    # -- the facility end ----------------------------------------------------------------------------
+    def seeds(self, snap: Snap):
+        """Start nodes and minutes of a search from facilities sitting on links.
+
+        Each facility seeds both ends of its link it can be reached from (``to_facility``) or can reach.
+        Returns ``(nodes, minutes, labels)`` where ``labels`` is the facility's position in ``snap``.
+        """
+        net = self.net
+        walk = self.walk_minutes(snap)
+        fwd, bwd = net.link_fwd[snap.link], net.link_bwd[snap.link]
+        u, v, t = net.link_u[snap.link], net.link_v[snap.link], snap.t
+        lab = np.arange(len(snap), dtype=np.int32)
+        if self.to_facility:  # reach the facility: from u along u->v, from v along v->u
+            to_u = walk + part(t, fwd)
+            to_v = walk + part(1 - t, bwd)
+        else:  # leave the facility: to v along u->v, to u along v->u
+            to_v = walk + part(1 - t, fwd)
+            to_u = walk + part(t, bwd)
+        nodes = np.concatenate([u, v])
+        minutes = np.concatenate([to_u, to_v])
+        labels = np.concatenate([lab, lab])
+        ok = np.isfinite(minutes)
+        return nodes[ok], minutes[ok], labels[ok]
+
+    # -- the demand end ------------------------------------------------------------------------------
+    def legs(self, snap: Snap):
+        """Per point, the drive from it to each end of its link (``to_facility``; the reverse otherwise).
+
+        Returns ``(u, part_u, v, part_v)``: a point's minutes are ``min(part_u + node[u], part_v + node[v]) +
+        walk`` (inf where a one-way link forbids that end).
+        """
+        net = self.net
+        fwd, bwd = net.link_fwd[snap.link], net.link_bwd[snap.link]
+        u, v, t = net.link_u[snap.link], net.link_v[snap.link], snap.t
+        if self.to_facility:
+            return u, part(t, bwd), v, part(1 - t, fwd)
+        return u, part(t, fwd), v, part(1 - t, bwd)
+
+    def point_minutes(self, node_minutes: np.ndarray, snap: Snap, node_label: np.ndarray | None = None):
+        """Door-to-door minutes of snapped points given minutes at nodes (from :meth:`search`).
+
+        Returns minutes (and the label of the end used, if ``node_label`` is given; -1 where unreachable).
+        """
+        u, pu, v, pv = self.legs(snap)
+        via_u = pu + node_minutes[u]
+        via_v = pv + node_minutes[v]
+        with np.errstate(invalid="ignore"):
+            best_v = via_v < via_u
+        best = np.where(best_v, via_v, via_u) + self.walk_minutes(snap)
+        if node_label is None:
+            return best
+        lab = np.where(best_v, node_label[v], node_label[u])
+        return best, np.where(np.isfinite(best), lab, -1)
+
+    def same_link(self, fsnap: Snap, dsnap: Snap, minutes: np.ndarray, lab: np.ndarray):
+        """Direct trips along a shared link, which never pass through a node: improved minutes and labels."""
+        net = self.net
+        f_order = np.argsort(fsnap.link, kind="stable")
+        f_links = fsnap.link[f_order]
+        lo = np.searchsorted(f_links, dsnap.link, side="left")
+        hi = np.searchsorted(f_links, dsnap.link, side="right")
+        cand = np.flatnonzero(hi > lo)
+        if cand.size == 0:
+            return minutes, lab
+        minutes, lab = minutes.copy(), lab.copy()
+        mpm = self.walk_kmh * 1000.0 / 60.0
+        for i in cand:
+            link = dsnap.link[i]
+            for j in f_order[lo[i] : hi[i]]:
+                total = direct_minutes(
+                    dsnap.t[i], fsnap.t[j], dsnap.offroad_m[i], fsnap.offroad_m[j], net.link_fwd[link],
+                    net.link_bwd[link], mpm, self.to_facility,
+                )  # fmt: skip
+                if total < minutes[i]:
+                    minutes[i] = total
+                    lab[i] = j
+        return minutes, lab
+
+    # -- OD pairs ------------------------------------------------------------------------------------
+    def point_index(self, dsnap: Snap):
+        """The demand points arranged for :meth:`pairs` (built once per demand snap and reused)."""
+        from geoaccess import paths
+
+        u, pu, v, pv = self.legs(dsnap)
+        return paths.PointIndex.build(
+            self.net, u, pu, v, pv, self.walk_minutes(dsnap), dsnap.link, dsnap.t, dsnap.offroad_m
+        )
+
+    def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, buffer_mb: float = 256.0):
+        """Door-to-door pairs of each facility in ``fsnap`` with the demand points of ``index`` (from
+        :meth:`point_index`) within its cutoff (negative: none), as :class:`geoaccess.paths.Pairs`."""
+        from geoaccess import paths
+
+        nodes, start, labels = self.seeds(fsnap)
+        return paths.door_pairs(
+            self.net, index, nodes, start, labels, cutoffs, fsnap.link, fsnap.t, fsnap.offroad_m,
+            self.walk_kmh * 1000.0 / 60.0, self.reverse, buffer_mb=buffer_mb,
+        )  # fmt: skip
+
+    # -- whole trips ---------------------------------------------------------------------------------
+    def search(self, fsnap: Snap, cutoff: float | None = None):
+        """Per node, minutes to (or from) the nearest facility in ``fsnap`` and its position (-1)."""
+        from geoaccess import paths
+
+        nodes, start, labels = self.seeds(fsnap)
+        if nodes.size == 0:
+            return np.full(self.net.n_nodes, np.inf), np.full(self.net.n_nodes, -1, dtype=np.int32)
+        return paths.seeded(self.net, nodes, start, labels, cutoff=cutoff, reverse=self.reverse)
+
+    def nearest(self, fsnap: Snap, dsnap: Snap, cutoff: float | None = None):
+        """Door-to-door minutes from every demand point to its nearest facility in ``fsnap``.
+
+        Returns ``(minutes, facility, node_minutes, node_facility)``; facility positions index ``fsnap``, -1 = none.
+        """
+        node_min, node_lab = self.search(fsnap, cutoff)
+        minutes, lab = self.point_minutes(node_min, dsnap, node_label=node_lab)
+        minutes, lab = self.same_link(fsnap, dsnap, minutes, lab)
+        return minutes, lab, node_min, node_lab
+
+
+def direct_minutes(td, tf, walk_d_m, walk_f_m, fwd, bwd, mpm, to_facility):
+    """Minutes of a trip along one link from the point at ``td`` to the facility at ``tf`` (walks included)."""
+    if not to_facility:
+        td, tf = tf, td
+    drive = (tf - td) * fwd if tf >= td else (td - tf) * bwd
+    return walk_d_m / mpm + drive + walk_f_m / mpm
