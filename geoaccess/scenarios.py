@@ -37,8 +37,8 @@ from geoaccess import paths
 from geoaccess.config import read_toml, synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
-from geoaccess.measures.nearest import _same_link
 from geoaccess.network import Network, Snap
+from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,8 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
     inv = np.full(len(snap), -1, dtype=np.int64)
     inv[keep] = np.arange(keep.size)
     sub = snap[keep]
-    nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
+    trip = Trip(net, walk_kmh, to_facility)
+    nodes, start, labels = trip.seeds(sub)
     node_min, node_fac = paths.without_labels(
         net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=to_facility
     )
@@ -369,8 +370,8 @@ def _remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, 
     elif cells.size:
         dsub = demand_snap[cells]
         node_idx = np.where(node_fac >= 0, inv[np.maximum(node_fac, 0)], -1)  # labels as positions in ``keep``
-        m, lab = net.point_minutes(node_min, dsub, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_idx)
-        m, lab = _same_link(net, sub, dsub, m, lab, walk_kmh, to_facility)
+        m, lab = trip.point_minutes(node_min, dsub, node_label=node_idx)
+        m, lab = trip.same_link(sub, dsub, m, lab)
         minutes[cells] = m
         facility[cells] = np.where(lab >= 0, keep[np.maximum(lab, 0)], -1)
     return TierResult(base.tier, minutes, facility, node_min, node_fac)
@@ -384,13 +385,10 @@ def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions
     incremental add (stop wherever the baseline is already closer) will replace this body.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    sub = snap[positions]
-    nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
     finite = np.isfinite(base.node_minutes)
     cutoff = float(base.node_minutes.max()) if finite.all() and finite.size else None
-    node_min, node_lab = paths.seeded(net, nodes, start, labels, cutoff=cutoff, reverse=to_facility)
-    minutes, lab = net.point_minutes(node_min, demand_snap, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_lab)
-    minutes, lab = _same_link(net, sub, demand_snap, minutes, lab, walk_kmh, to_facility)
+    trip = Trip(net, walk_kmh, to_facility)
+    minutes, lab, node_min, node_lab = trip.nearest(snap[positions], demand_snap, cutoff=cutoff)
     better = minutes < base.minutes
     node_better = node_min < base.node_minutes
     return TierResult(
@@ -813,20 +811,19 @@ class Placement:
         return float(c.loc[c["tier"] == self.tier, "people_newly_within"].sum())
 
 
-def _demand_units(net, snap: Snap, people, walk_kmh, to_facility, select):
+def _demand_units(trip: Trip, snap: Snap, people, select):
     """Population cells (``select``) gathered into units: the link end a cell drives through and its leg.
 
     Cells whose legs differ by less than a minute at the same node become one unit (people summed, leg
     averaged), which keeps the cost matrix small; the picks are then evaluated exactly, cell by cell.
     """
+    net = trip.net
     idx = np.flatnonzero(select)
-    walk = snap.offroad_m[idx] / (walk_kmh * 1000.0 / 60.0)
-    link, t = snap.link[idx], snap.t[idx]
-    fwd, bwd = net.link_fwd[link], net.link_bwd[link]
-    with np.errstate(invalid="ignore"):
-        part = lambda frac, m: np.where(frac > 0, frac * m, 0.0)  # noqa: E731
-        leg_u = walk + (part(t, bwd) if to_facility else part(t, fwd))
-        leg_v = walk + (part(1 - t, fwd) if to_facility else part(1 - t, bwd))
+    sub = snap[idx]
+    walk = trip.walk_minutes(sub)
+    _, part_u, _, part_v = trip.legs(sub)
+    leg_u, leg_v = walk + part_u, walk + part_v
+    link = sub.link
     use_v = leg_v < leg_u
     node = np.where(use_v, net.link_v[link], net.link_u[link])
     leg = np.where(use_v, leg_v, leg_u)
@@ -873,9 +870,8 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
             lon, lat = to_ll.transform(inp.network.x, inp.network.y)
             inside = area.covers(shapely.points(lon, lat))
             # settlement-like junctions: those the most people the objective counts drive through to reach the road
-            units = _demand_units(
-                inp.network, inp.demand_snap, inp.population.people, s.walk_kmh, s.direction == "to_facility", select
-            )
+            trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
+            units = _demand_units(trip, inp.demand_snap, inp.population.people, select)
             people_at = np.bincount(units[0], weights=units[2], minlength=inp.network.n_nodes)
             people_at[~inside] = 0
             top = np.argsort(-people_at, kind="stable")[:max_candidates]
@@ -973,9 +969,8 @@ def place(
     )
     if k > len(cand):
         raise InputError(f"k = {k} but only {len(cand)} candidate sites; lower k or widen the candidates")
-    node, leg, w, inv, idx = _demand_units(
-        inp.network, inp.demand_snap, inp.population.people, s.walk_kmh, to_facility, select
-    )
+    trip = Trip(inp.network, s.walk_kmh, to_facility)
+    node, leg, w, inv, idx = _demand_units(trip, inp.demand_snap, inp.population.people, select)
     unit_base = np.bincount(inv, weights=inp.population.people[idx] * np.minimum(cells[idx], 1e6)) / np.where(
         w > 0, w, 1
     )
@@ -988,8 +983,7 @@ def place(
     cost = np.full((node.size, len(cand)), np.inf)
     for j in range(len(cand)):
         sub = csnap[j : j + 1]
-        nodes, start, labels = inp.network.seeds(sub, walk_kmh=s.walk_kmh, reverse=to_facility)
-        d, _ = paths.seeded(inp.network, nodes, start, labels, cutoff=cutoff, reverse=to_facility)
+        d, _ = trip.search(sub, cutoff=cutoff)
         cost[:, j] = leg + d[node]
     timings["cost_matrix"] = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -29,6 +29,7 @@ from geoaccess.outputs.index import coverage_curves, write_index
 from geoaccess.outputs.maps import MapContext, overview_map, tier_map
 from geoaccess.outputs.rasters import minutes_grid, write_surface
 from geoaccess.scoring import overall_stats, score_counties
+from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -473,9 +474,8 @@ class Study:
             sel = ranks == i
             if not sel.any():
                 continue
-            minutes = inp.network.point_minutes(
-                upper.node_minutes, inp.facility_snap, walk_kmh=s.walk_kmh, reverse=s.direction == "to_facility"
-            )
+            trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
+            minutes = trip.point_minutes(upper.node_minutes, inp.facility_snap)
             out[sel] = np.asarray(minutes)[sel]
         return out
 

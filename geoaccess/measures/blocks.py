@@ -285,6 +285,4 @@ class ODPool:
         for j, key in enumerate(keys):
             if key is not None:
                 start[j], length[j], wlength[j], reach[:, j] = self._index[key]
-        return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach
-        )
+        return ODBlocks(self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoaccess import paths
 from geoaccess.network import Network, Snap
+from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -52,39 +52,8 @@ def nearest_facility(
         inf = np.full(n_dem, np.inf)
         none = np.full(n_dem, -1, dtype=np.int64)
         return TierResult(tier, inf, none, np.full(net.n_nodes, np.inf), np.full(net.n_nodes, -1))
-    sub = facility_snap[pos]
-    nodes, start, labels = net.seeds(sub, walk_kmh=walk_kmh, reverse=to_facility)
-    node_min, node_lab = paths.seeded(net, nodes, start, labels, reverse=to_facility)
-    minutes, lab = net.point_minutes(node_min, demand_snap, walk_kmh=walk_kmh, reverse=to_facility, node_label=node_lab)
-    # a demand point on the same link as a facility may reach it directly along the link
-    minutes, lab = _same_link(net, sub, demand_snap, minutes, lab, walk_kmh, to_facility)
+    trip = Trip(net, walk_kmh, to_facility)
+    minutes, lab, node_min, node_lab = trip.nearest(facility_snap[pos], demand_snap)
     facility = np.where(lab >= 0, pos[np.maximum(lab, 0)], -1)
     node_fac = np.where(node_lab >= 0, pos[np.maximum(node_lab, 0)], -1)
     return TierResult(tier, minutes, facility, node_min, node_fac)
-
-
-def _same_link(net, fsnap, dsnap, minutes, lab, walk_kmh, to_facility):
-    """Direct trips along a shared link, which never pass through a node."""
-    mpm = walk_kmh * 1000.0 / 60.0
-    f_order = np.argsort(fsnap.link, kind="stable")
-    f_links = fsnap.link[f_order]
-    lo = np.searchsorted(f_links, dsnap.link, side="left")
-    hi = np.searchsorted(f_links, dsnap.link, side="right")
-    cand = np.flatnonzero(hi > lo)
-    if cand.size == 0:
-        return minutes, lab
-    minutes = minutes.copy()
-    lab = lab.copy()
-    for i in cand:
-        link = dsnap.link[i]
-        for j in f_order[lo[i] : hi[i]]:
-            # driving from the demand point (td) to the facility (tf) along the link
-            td, tf = dsnap.t[i], fsnap.t[j]
-            if not to_facility:
-                td, tf = tf, td
-            drive = (tf - td) * net.link_fwd[link] if tf >= td else (td - tf) * net.link_bwd[link]
-            total = dsnap.offroad_m[i] / mpm + drive + fsnap.offroad_m[j] / mpm
-            if total < minutes[i]:
-                minutes[i] = total
-                lab[i] = j
-    return minutes, lab
