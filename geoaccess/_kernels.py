@@ -824,8 +824,8 @@ def boundary_seeds(rindptr, rindices, rweights, dist, label, affected):
 @njit(cache=True, nogil=True)
 def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoffs, todo, delta, nb,
                  pt_ptr, pt_point, pt_part, walk, f_link, f_t, f_walk_m, lk_ptr, lk_point, d_t, d_walk_m,
-                 link_fwd, link_bwd, mpm, to_facility, out_point, out_min, base, start, count,
-                 dist, link, head, touched, best, seen, plist):  # fmt: skip
+                 link_fwd, link_bwd, mpm, to_facility, keep_min, keep_people, people, out_point, out_min, base,
+                 start, count, complete, dist, link, head, touched, best, seen, plist):  # fmt: skip
     """Door-to-door pairs of each facility in ``todo`` within its cutoff, sorted by minutes then point.
 
     A facility's search starts from its seeds (``seed_ptr`` CSR: both ends of its link, with the walk and the part
@@ -833,6 +833,11 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
     ends at a reached node gets ``min over its ends (pt_part + node minutes) + walk``; points on the facility's own
     link (``lk_ptr`` CSR by link) may drive straight to it. The legs are added in the order
     :class:`geoaccess.trip.Trip` adds them, so minutes equal its results to the last bit.
+
+    Only a prefix is kept: every pair within ``keep_min[k]`` minutes, and beyond that pairs until their people
+    (``people`` per point) add up to ``keep_people[k]`` (and every pair tied with the last one kept).
+    ``complete[k]`` is set to the minutes up to which the kept pairs are all the pairs: the cutoff when nothing
+    was dropped, else the minutes of the last pair kept.
 
     Pairs go one facility after another into ``out_point``/``out_min`` (``start[k]`` = ``base`` + offset,
     ``count[k]``); a facility whose pairs do not fit in what is left gets ``start[k] = -1`` and is retried by the
@@ -902,18 +907,32 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
                 q += 1
             best[p] = np.inf
             seen[p] = False
-        if pos + nk > cap:
-            full = True
-            start[k] = -1
-            continue
         # by minutes, ties by point: sort by point, then a stable sort by minutes
         by_p = np.argsort(kp)
         kp = kp[by_p]
         km = km[by_p]
         by_m = np.argsort(km, kind="mergesort")
+        # the prefix to keep
+        n_keep = 0
+        got = 0.0
+        lim_m, lim_p = keep_min[k], keep_people[k]
+        while n_keep < nk:
+            m = km[by_m[n_keep]]
+            if m > lim_m and got >= lim_p and (n_keep == 0 or m > km[by_m[n_keep - 1]]):
+                break
+            got += people[kp[by_m[n_keep]]]
+            n_keep += 1
+        if pos + n_keep > cap:
+            full = True
+            start[k] = -1
+            continue
         start[k] = base + pos
-        count[k] = nk
-        for i in range(nk):
+        count[k] = n_keep
+        if n_keep == nk:
+            complete[k] = c
+        else:  # every pair within the last one kept (and within keep_min) is kept
+            complete[k] = max(lim_m, km[by_m[n_keep - 1]]) if n_keep > 0 else lim_m
+        for i in range(n_keep):
             out_point[pos + i] = kp[by_m[i]]
             out_min[pos + i] = km[by_m[i]]
-        pos += nk
+        pos += n_keep

@@ -570,22 +570,34 @@ class Pairs:
     count: np.ndarray  # int64 (F,)
     point: np.ndarray  # int32
     minutes: np.ndarray  # float64
+    complete: np.ndarray  # float64 (F,): every pair within this many minutes is kept
 
     def __len__(self) -> int:
         return int(self.count.sum())
 
 
 def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cutoffs, f_link, f_t, f_walk_m,
-               mpm: float, reverse: bool, buffer_mb: float = 256.0) -> Pairs:  # fmt: skip
+               mpm: float, reverse: bool, keep_min=None, keep_people=None, people=None,
+               buffer_mb: float = 256.0) -> Pairs:  # fmt: skip
     """Door-to-door pairs of every facility within its cutoff: bounded searches spread over the cores.
 
     ``seed_*`` are a :meth:`geoaccess.trip.Trip.seeds` result (labels = facility positions 0..F-1); ``cutoffs``,
     ``f_link``, ``f_t``, ``f_walk_m`` have one value per facility. Facilities are searched in rounds whose results
     fit in ``buffer_mb`` of worker buffers; each round is copied out compactly, so memory is the pairs kept plus
     the buffers, never facilities x nodes.
+
+    By default every pair within the cutoff is kept. ``keep_min``/``keep_people`` (per facility) and ``people``
+    (per point) keep a prefix instead: every pair within ``keep_min`` minutes, then pairs until their people reach
+    ``keep_people`` (see :func:`geoaccess._kernels.pairs_worker`); ``Pairs.complete`` says how far each is whole.
     """
     cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float64)
     n_fac = cutoffs.shape[0]
+    if keep_min is None:
+        keep_min = cutoffs
+    keep_min = np.ascontiguousarray(np.broadcast_to(keep_min, (n_fac,)), dtype=np.float64)
+    keep_people = np.ascontiguousarray(np.broadcast_to(np.inf if keep_people is None else keep_people, (n_fac,)),
+                                       dtype=np.float64)  # fmt: skip
+    people = np.zeros(index.n_points) if people is None else np.ascontiguousarray(people, dtype=np.float64)
     labels = np.asarray(seed_labels, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     knodes = net.to_kernel(np.asarray(seed_nodes)[order]).astype(np.int32)
@@ -605,6 +617,7 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     indptr, indices, w = net.kernel_csr(reverse)
     start = np.full(n_fac, -1, dtype=np.int64)
     count = np.zeros(n_fac, dtype=np.int64)
+    complete = np.where(cutoffs >= 0, cutoffs, -1.0)
     todo = np.flatnonzero(cutoffs >= 0).astype(np.int64)
     nw = _threads(todo.size)
     cap = max(1 << 16, int(buffer_mb * 2**20 / 12 / nw))
@@ -619,8 +632,9 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     while todo.size:
         jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, todo[t::nw], delta, nb, index.pt_ptr,
                  index.pt_point, index.pt_part, index.walk, f_link, f_t, f_walk_m, index.lk_ptr, index.lk_point,
-                 index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), out_p[t], out_m[t],
-                 t * cap, start, count, *work[t], *scratch[t]) for t in range(nw)]  # fmt: skip
+                 index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), keep_min, keep_people,
+                 people, out_p[t], out_m[t], t * cap, start, count, complete, *work[t], *scratch[t])
+                for t in range(nw)]  # fmt: skip
         _run(_kernels.pairs_worker, jobs)
         done = todo[start[todo] >= 0]
         if done.size == 0:  # one facility's pairs exceed a buffer: grow it
@@ -647,4 +661,4 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
         done, ptr, pp, pm = pieces.pop(0)
         _kernels.copy_slices(pp, pm, ptr, count[done], fstart[done], point, minutes, _NO_TOUCH)
         del pp, pm
-    return Pairs(fstart, count, point, minutes)
+    return Pairs(fstart, count, point, minutes, complete)

@@ -34,6 +34,8 @@ from geoaccess.trip import Trip
 log = logging.getLogger(__name__)
 
 FAR_FROM_ROAD_M = 2000.0
+#: OD blocks keep a prefix holding this many times a facility's capacity in people (beyond its 2SFCA catchment)
+KEEP_CAPACITIES = 3.0
 
 
 @dataclass
@@ -269,13 +271,30 @@ class Study:
         ranks = fac["tier_rank"].to_numpy()
         beds = fac["beds"].to_numpy(dtype=np.float64)
         fac_county = facility_county(fac, inp.counties)
-        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in
+        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in.
+        # Blocks keep every pair within the 2SFCA catchment (facilities with beds) and, beyond it, a prefix holding
+        # KEEP_CAPACITIES times the facility's largest capacity in people: capacity coverage rarely reads further,
+        # and completes a block when it does
         _, fca_cut = self._weights()
         cut = np.where(beds > 0, fca_cut, 0.0)
+        keep_min = cut.copy()
+        keep_people = np.zeros(n_fac)
+        capacities = {}
         for i, tier in enumerate(s.tiers):
-            cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, tier.threshold_min), cut)
-        od = (od_pool or self.od_pool(inp)).blocks(inp.facility_snap, cut)
-        log.info("OD table: %s pairs within catchments", f"{len(od):,}")
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            cut = np.where(serving, np.maximum(cut, tier.threshold_min), cut)
+            capacity = np.maximum(
+                beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
+            )
+            capacities[tier.name] = capacity = np.where(serving, capacity, 0.0)
+            keep_people = np.maximum(keep_people, KEEP_CAPACITIES * capacity)
+        k = s.tier_names.index(ms.share_tier)
+        share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
+        if ms.share_method == "huff":  # Huff reads every pair within the tier's threshold
+            keep_min = np.where(share_serving, np.maximum(keep_min, s.tiers[k].threshold_min), keep_min)
+        pool = od_pool or self.od_pool(inp)
+        od = pool.blocks(inp.facility_snap, cut, keep_min, keep_people)
+        log.info("OD table: %s pairs kept", f"{len(od):,}")
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
             out_fac["type"] = fac["type"]
@@ -285,14 +304,16 @@ class Study:
         out_fac["beds"] = beds
         out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
         served = {}
+
+        def whole(blocks, positions):
+            return pool.whole(blocks, inp.facility_snap, cut, keep_min, keep_people, positions)
+
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            capacity = np.maximum(
-                beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
-            )
-            capacity = np.where(serving, capacity, 0.0)
-            take = od.within(np.where(serving, tier.threshold_min, -1.0))
-            cov = _m.capacity_coverage_blocks(od, take, pop.people, capacity)
+            capacity = capacities[tier.name]
+            limit = np.where(serving, tier.threshold_min, -1.0)
+            cov = _m.capacity_coverage_blocks(od, od.within(limit), pop.people, capacity, limit=limit, whole=whole)
+            od = cov.blocks
             served[tier.name] = cov.served
             r = results[tier.name]
             ok = r.facility >= 0
@@ -303,9 +324,9 @@ class Study:
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
         # accessible beds: every facility with beds, within the 2SFCA catchment
         access = _m.fca_blocks(od, beds, len(pop.people))
+        if pool._base is None:  # the baseline's blocks are kept for good
+            pool.seal()
         # within-county service share for the chosen tier
-        k = s.tier_names.index(ms.share_tier)
-        share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
         huff_od = None
         if ms.share_method == "huff":
             huff_od = od.frame(od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))

@@ -45,6 +45,7 @@ class ODBlocks:
     weight_fns: tuple = ()
     wlength: np.ndarray | None = None
     reach: np.ndarray | None = None  # (len(methods), n_facilities)
+    complete: np.ndarray | None = None  # per facility: every pair within this many minutes is in the block
 
     def __len__(self) -> int:
         return int(self.length.sum())
@@ -176,11 +177,12 @@ class ODPool:
         self.fca_cutoff = float(fca_cutoff)
         self.trip = Trip(net, walk_kmh, to_facility)
         self._point_index = None
-        self._index: dict[tuple, tuple[int, int, int, np.ndarray]] = {}  # key -> start, length, wlength, reach
+        # key -> start, length, wlength, reach, complete
+        self._index: dict[tuple, tuple[int, int, int, np.ndarray, float]] = {}
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
         self._n = 0
-        self._base: tuple[int, set] | None = None  # pairs and keys of the first request
+        self._base: tuple[int, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.forgotten = 0  # times the scenario blocks were dropped
 
@@ -202,7 +204,11 @@ class ODPool:
             self._origin = np.concatenate([self._origin[: self._n], np.zeros(cap - self._n, np.int32)])
             self._minutes = np.concatenate([self._minutes[: self._n], np.zeros(cap - self._n)])
 
-    def _add(self, keys: list, pairs) -> None:
+    def seal(self) -> None:
+        """Mark the blocks held now as the baseline's: kept for good, while later (scenario) blocks may be dropped."""
+        self._base = (self._n, dict(self._index))
+
+    def _add(self, keys: list, pairs, replace: bool = False) -> None:
         """Append freshly searched blocks (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA reach."""
         n = len(pairs)
         self._grow(n)
@@ -216,8 +222,9 @@ class ODPool:
         w = decay_weights(self._weight_fns, self._minutes[_ranges(start, wlen)])
         reach = _reach(self._origin, start, wlen, w, wstart, self.demand)
         for j, key in enumerate(keys):
-            if key not in self._index:  # two facilities at one site share a block
-                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy())
+            if replace or key not in self._index:  # two facilities at one site share a block
+                entry = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy(), float(pairs.complete[j]))
+                self._index[key] = entry
         self._n = s + n
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
@@ -251,38 +258,83 @@ class ODPool:
 
     def _forget_extra(self) -> None:
         """Drop every block added after the baseline; their buffer space is written over by the next ones."""
-        n, keys = self._base
-        log.info("OD pool: dropping %d scenario block(s) (%s pairs)", len(self._index) - len(keys), f"{self._n - n:,}")
-        self._index = {k: v for k, v in self._index.items() if k in keys}
+        n, entries = self._base
+        log.info("OD pool: dropping scenario blocks (%s pairs)", f"{self._n - n:,}")
+        self._index = dict(entries)
         self._n = n
         self.forgotten += 1
 
-    def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
-        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
-        cut = np.asarray(cut, dtype=np.float64)
+    def _keys(self, facility_snap: Snap, cut, keep_min, keep_people) -> list:
         n_fac = len(facility_snap)
-        keys = [
-            (int(facility_snap.link[j]), float(facility_snap.t[j]), float(facility_snap.offroad_m[j]), float(cut[j]))
+        cut = np.asarray(cut, dtype=np.float64)
+        kmin = np.broadcast_to(np.asarray(cut if keep_min is None else keep_min, dtype=np.float64), (n_fac,))
+        kppl = np.broadcast_to(np.asarray(np.inf if keep_people is None else keep_people, dtype=np.float64), (n_fac,))
+        link, t, off = facility_snap.link, facility_snap.t, facility_snap.offroad_m
+        return [
+            (int(link[j]), float(t[j]), float(off[j]), float(cut[j]), float(kmin[j]), float(kppl[j]))
             if cut[j] > 0
             else None
             for j in range(n_fac)
         ]
+
+    def _search(self, facility_snap: Snap, keys: list, todo: list, replace: bool = False) -> None:
+        pos = np.asarray(todo, dtype=np.int64)
+        ks = [keys[j] for j in todo]
+        cut, kmin, kppl = (np.array([k[i] for k in ks]) for i in (3, 4, 5))
+        if replace:  # whole blocks
+            kmin, kppl = cut, np.full(cut.size, np.inf)
+        fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand)
+        log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
+        self._add(ks, fresh, replace=replace)
+
+    def blocks(self, facility_snap: Snap, cut: np.ndarray, keep_min=None, keep_people=None) -> ODBlocks:
+        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones.
+
+        ``keep_min``/``keep_people`` (per facility) keep a prefix of each block: every pair within ``keep_min``
+        minutes, then pairs until their people reach ``keep_people``; ``ODBlocks.complete`` says how far each
+        block is whole, and :meth:`whole` completes the ones a measure needs in full.
+        """
+        keys = self._keys(facility_snap, cut, keep_min, keep_people)
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo and self._base is not None and self._n - self._base[0] > max(self._base[0], self.min_extra_pairs):
             self._forget_extra()
             todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
-            pos = np.asarray(todo, dtype=np.int64)
-            fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut[pos])
-            log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
-            self._add([keys[j] for j in todo], fresh)
-        if self._base is None:
-            self._base = (self._n, set(self._index))
+            self._search(facility_snap, keys, todo)
+        return self._blocks(keys)
+
+    def whole(self, blocks: ODBlocks, facility_snap: Snap, cut, keep_min, keep_people, positions) -> ODBlocks:
+        """``blocks`` (from :meth:`blocks` with the same arguments) with the blocks of ``positions`` searched again
+        and kept whole (every pair within the cutoff)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        keys = self._keys(
+            facility_snap[positions],
+            np.asarray(cut)[positions],
+            np.asarray(keep_min)[positions],
+            np.asarray(keep_people)[positions],
+        )
+        todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][4] < key[3]]
+        if todo:
+            self._search(facility_snap[positions], keys, todo, replace=True)
+        start, length, wlength = blocks.start.copy(), blocks.length.copy(), blocks.wlength.copy()
+        reach, complete = blocks.reach.copy(), blocks.complete.copy()
+        for i, j in enumerate(positions):
+            if keys[i] is not None:
+                start[j], length[j], wlength[j], reach[:, j], complete[j] = self._index[keys[i]]
+        return ODBlocks(
+            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach, complete
+        )
+
+    def _blocks(self, keys: list) -> ODBlocks:
+        n_fac = len(keys)
         start = np.zeros(n_fac, dtype=np.int64)
         length = np.zeros(n_fac, dtype=np.int64)
         wlength = np.zeros(n_fac, dtype=np.int64)
+        complete = np.full(n_fac, -1.0)
         reach = np.zeros((len(self.methods), n_fac))
         for j, key in enumerate(keys):
             if key is not None:
-                start[j], length[j], wlength[j], reach[:, j] = self._index[key]
-        return ODBlocks(self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach)
+                start[j], length[j], wlength[j], reach[:, j], complete[j] = self._index[key]
+        return ODBlocks(
+            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach, complete
+        )
