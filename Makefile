@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test maps bench lint venv clean screenshots
+.PHONY: demo test maps bench bench-scale lint venv clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ maps: $(STAMP)
 bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "some bench peers did not install; they are skipped"
 	$(BIN)/python bench/bench_paths.py
+
+## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check geoaccess tests

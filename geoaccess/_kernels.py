@@ -892,18 +892,42 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
                 total = d_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
                 if total < best[p]:
                     best[p] = total
+        lim_m, lim_p = keep_min[k], keep_people[k]
+        # only the pairs that can be kept are sorted: a people-by-minutes histogram finds a bin by which the
+        # pairs hold keep_people; pairs in later bins and beyond keep_min cannot be kept (measured: county
+        # hospitals' 60-minute blocks of 10^5-10^6 pairs keep a few percent)
+        nbins = 512
+        scale = nbins / c if c > 0 else 0.0
+        last_bin = nbins
+        if lim_p < np.inf and lim_m < c and scale > 0:
+            hist = np.zeros(nbins)
+            for i in range(npt):
+                p = plist[i]
+                if best[p] <= c:
+                    hist[min(int(best[p] * scale), nbins - 1)] += people[p]
+            acc = 0.0
+            for bb in range(nbins):
+                acc += hist[bb]
+                if acc >= lim_p:
+                    last_bin = bb
+                    break
+        n_within = 0
         nk = 0
         for i in range(npt):
-            if best[plist[i]] <= c:
-                nk += 1
+            m = best[plist[i]]
+            if m <= c:
+                n_within += 1
+                if m <= lim_m or min(int(m * scale), nbins - 1) <= last_bin:
+                    nk += 1
         kp = np.empty(nk, dtype=np.int32)
         km = np.empty(nk)
         q = 0
         for i in range(npt):
             p = plist[i]
-            if best[p] <= c:
+            m = best[p]
+            if m <= c and (m <= lim_m or min(int(m * scale), nbins - 1) <= last_bin):
                 kp[q] = p
-                km[q] = best[p]
+                km[q] = m
                 q += 1
             best[p] = np.inf
             seen[p] = False
@@ -915,7 +939,6 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
         # the prefix to keep
         n_keep = 0
         got = 0.0
-        lim_m, lim_p = keep_min[k], keep_people[k]
         while n_keep < nk:
             m = km[by_m[n_keep]]
             if m > lim_m and got >= lim_p and (n_keep == 0 or m > km[by_m[n_keep - 1]]):
@@ -928,7 +951,7 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
             continue
         start[k] = base + pos
         count[k] = n_keep
-        if n_keep == nk:
+        if n_keep == n_within:
             complete[k] = c
         else:  # every pair within the last one kept (and within keep_min) is kept
             complete[k] = max(lim_m, km[by_m[n_keep - 1]]) if n_keep > 0 else lim_m

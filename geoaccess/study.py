@@ -305,14 +305,14 @@ class Study:
         out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
         served = {}
 
-        def whole(blocks, positions):
-            return pool.whole(blocks, inp.facility_snap, cut, keep_min, keep_people, positions)
+        def more(blocks, positions):
+            return pool.more(blocks, inp.facility_snap, cut, keep_min, keep_people, positions)
 
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             capacity = capacities[tier.name]
             limit = np.where(serving, tier.threshold_min, -1.0)
-            cov = _m.capacity_coverage_blocks(od, od.within(limit), pop.people, capacity, limit=limit, whole=whole)
+            cov = _m.capacity_coverage_blocks(od, od.within(limit), pop.people, capacity, limit=limit, more=more)
             od = cov.blocks
             served[tier.name] = cov.served
             r = results[tier.name]

@@ -325,13 +325,13 @@ def test_capacity_coverage_on_kept_prefixes_equals_whole_blocks(grid_net, seed):
     keep_people = 0.5 * capacity  # less than the capacity: blocks must be completed on the way
     calls = []
 
-    def whole(blocks, positions):
+    def more(blocks, positions):
         calls.append(len(positions))
-        return pool.whole(blocks, fac, cut, keep_min, keep_people, positions)
+        return pool.more(blocks, fac, cut, keep_min, keep_people, positions)
 
     short = pool.blocks(fac, cut, keep_min, keep_people)
     assert len(short) < len(full)
-    got = measures.capacity_coverage_blocks(short, short.within(limit), people, capacity, limit=limit, whole=whole)
+    got = measures.capacity_coverage_blocks(short, short.within(limit), people, capacity, limit=limit, more=more)
     assert calls
     np.testing.assert_array_equal(got.served, expect.served)
     np.testing.assert_array_equal(got.catchment, expect.catchment)

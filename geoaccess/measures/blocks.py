@@ -140,12 +140,31 @@ def _reach(origin, start, wlength, weights, wstart, demand):
     return out
 
 
+def _chunked_reach(origin, minutes, start, wlen, fns, demand, chunk_pairs: int = 1 << 22) -> np.ndarray:
+    """Step 1 of 2SFCA for every block, the decay weights of about ``chunk_pairs`` pairs at a time."""
+    out = np.zeros((len(fns), start.size))
+    ends = np.cumsum(wlen)
+    a = 0
+    while a < start.size:
+        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk_pairs, side="right")))
+        w = decay_weights(fns, minutes[_ranges(start[a:b], wlen[a:b])])
+        wstart = np.zeros(b - a, dtype=np.int64)
+        np.cumsum(wlen[a : b - 1], out=wstart[1:])
+        out[:, a:b] = _reach(origin, start[a:b], wlen[a:b], w, wstart, demand)
+        a = b
+    return out
+
+
 def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
     """One column of decay weights per function, for pairs' ``minutes``."""
     w = np.empty((minutes.size, len(fns)))
     for m, fn in enumerate(fns):
         w[:, m] = fn(minutes) if minutes.size else 0.0
     return w
+
+
+#: a block that turns out too short is searched again keeping this many times more people
+GROW = 8.0
 
 
 class ODPool:
@@ -179,10 +198,11 @@ class ODPool:
         self._point_index = None
         # key -> start, length, wlength, reach, complete
         self._index: dict[tuple, tuple[int, int, int, np.ndarray, float]] = {}
+        self._grown: dict[tuple, float] = {}  # key -> how many times more people its block keeps than asked
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
         self._n = 0
-        self._base: tuple[int, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
+        self._base: tuple[int, dict, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.forgotten = 0  # times the scenario blocks were dropped
 
@@ -206,7 +226,7 @@ class ODPool:
 
     def seal(self) -> None:
         """Mark the blocks held now as the baseline's: kept for good, while later (scenario) blocks may be dropped."""
-        self._base = (self._n, dict(self._index))
+        self._base = (self._n, dict(self._index), dict(self._grown))
 
     def _add(self, keys: list, pairs, replace: bool = False) -> None:
         """Append freshly searched blocks (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA reach."""
@@ -217,10 +237,7 @@ class ODPool:
         self._minutes[s : s + n] = pairs.minutes
         start = pairs.start + s
         wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
-        wstart = np.zeros(start.size, dtype=np.int64)
-        np.cumsum(wlen[:-1], out=wstart[1:])
-        w = decay_weights(self._weight_fns, self._minutes[_ranges(start, wlen)])
-        reach = _reach(self._origin, start, wlen, w, wstart, self.demand)
+        reach = _chunked_reach(self._origin, self._minutes, start, wlen, self._weight_fns, self.demand)
         for j, key in enumerate(keys):
             if replace or key not in self._index:  # two facilities at one site share a block
                 entry = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy(), float(pairs.complete[j]))
@@ -241,6 +258,7 @@ class ODPool:
         out.net, out.demand_snap = net, demand_snap
         out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
         out._point_index = None
+        out._grown = dict(self._grown)
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
         out._origin, out._minutes = self._origin[: self._n], self._minutes[: self._n]
@@ -258,9 +276,9 @@ class ODPool:
 
     def _forget_extra(self) -> None:
         """Drop every block added after the baseline; their buffer space is written over by the next ones."""
-        n, entries = self._base
+        n, entries, grown = self._base
         log.info("OD pool: dropping scenario blocks (%s pairs)", f"{self._n - n:,}")
-        self._index = dict(entries)
+        self._index, self._grown = dict(entries), dict(grown)
         self._n = n
         self.forgotten += 1
 
@@ -277,22 +295,28 @@ class ODPool:
             for j in range(n_fac)
         ]
 
-    def _search(self, facility_snap: Snap, keys: list, todo: list, replace: bool = False) -> None:
+    def _search(self, facility_snap: Snap, keys: list, todo: list, grow: bool = False) -> None:
+        """Search the facilities at ``todo`` (positions in ``facility_snap``); ``grow``: again, keeping
+        :data:`GROW` times more people than last time (or the whole block)."""
         pos = np.asarray(todo, dtype=np.int64)
         ks = [keys[j] for j in todo]
         cut, kmin, kppl = (np.array([k[i] for k in ks]) for i in (3, 4, 5))
-        if replace:  # whole blocks
-            kmin, kppl = cut, np.full(cut.size, np.inf)
+        if grow:
+            factor = np.array([self._grown.get(k, 1.0) * GROW for k in ks])
+            kppl = np.where(kppl > 0, kppl * factor, np.inf)
         fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand)
         log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
-        self._add(ks, fresh, replace=replace)
+        if grow:
+            for k, f in zip(ks, factor, strict=True):
+                self._grown[k] = f
+        self._add(ks, fresh, replace=grow)
 
     def blocks(self, facility_snap: Snap, cut: np.ndarray, keep_min=None, keep_people=None) -> ODBlocks:
         """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones.
 
         ``keep_min``/``keep_people`` (per facility) keep a prefix of each block: every pair within ``keep_min``
         minutes, then pairs until their people reach ``keep_people``; ``ODBlocks.complete`` says how far each
-        block is whole, and :meth:`whole` completes the ones a measure needs in full.
+        block is whole, and :meth:`more` lengthens the ones a measure reads further.
         """
         keys = self._keys(facility_snap, cut, keep_min, keep_people)
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
@@ -303,9 +327,9 @@ class ODPool:
             self._search(facility_snap, keys, todo)
         return self._blocks(keys)
 
-    def whole(self, blocks: ODBlocks, facility_snap: Snap, cut, keep_min, keep_people, positions) -> ODBlocks:
-        """``blocks`` (from :meth:`blocks` with the same arguments) with the blocks of ``positions`` searched again
-        and kept whole (every pair within the cutoff)."""
+    def more(self, blocks: ODBlocks, facility_snap: Snap, cut, keep_min, keep_people, positions) -> ODBlocks:
+        """``blocks`` (from :meth:`blocks` with the same arguments) with the blocks of ``positions`` searched again,
+        each keeping :data:`GROW` times the people it kept before (until it is whole)."""
         positions = np.asarray(positions, dtype=np.int64)
         keys = self._keys(
             facility_snap[positions],
@@ -315,7 +339,7 @@ class ODPool:
         )
         todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][4] < key[3]]
         if todo:
-            self._search(facility_snap[positions], keys, todo, replace=True)
+            self._search(facility_snap[positions], keys, todo, grow=True)
         start, length, wlength = blocks.start.copy(), blocks.length.copy(), blocks.wlength.copy()
         reach, complete = blocks.reach.copy(), blocks.complete.copy()
         for i, j in enumerate(positions):

@@ -62,15 +62,15 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
 
 
 def capacity_coverage_blocks(
-    blocks, take: np.ndarray, people, capacity, order=None, limit=None, whole=None
+    blocks, take: np.ndarray, people, capacity, order=None, limit=None, more=None
 ) -> CapacityCoverage:
     """:func:`capacity_coverage` over per-facility OD blocks, each facility's first ``take[j]`` pairs.
 
     Blocks may hold only a prefix of the pairs within the tier's threshold (``blocks.complete[j]`` minutes of
     them; the pool keeps a prefix with several times each facility's capacity in people). A facility that would
     run out of kept pairs before its capacity or ``limit[j]`` (the threshold) is reached calls
-    ``whole(blocks, positions)``, which returns the blocks with those facilities' pairs complete, and serving
-    resumes at that facility: the result is the same as with whole blocks. ``CapacityCoverage.blocks`` holds the
+    ``more(blocks, positions)``, which returns the blocks with more of those facilities' pairs, and serving
+    resumes at that facility until its kept pairs do: the result is the same as with whole blocks. ``CapacityCoverage.blocks`` holds the
     blocks as they end.
     """
     people = np.ascontiguousarray(people, dtype=np.float64)
@@ -90,12 +90,13 @@ def capacity_coverage_blocks(
         i = _serve(blocks.origin, blocks.start, take, short, remaining, catchment, capacity, order, i)
         if i < 0:
             break
-        # complete this facility and the next short ones in the order (one batch of searches)
+        # lengthen this facility's block and the next short ones' in the order (one batch of searches)
         ahead = order[i:]
         batch = ahead[short[ahead]][:256]
-        blocks = whole(blocks, batch)
-        take[batch] = blocks.within(np.asarray(limit, dtype=np.float64))[batch]
-        short[batch] = False
+        blocks = more(blocks, batch)
+        lim = np.asarray(limit, dtype=np.float64)
+        take[batch] = blocks.within(lim)[batch]
+        short[batch] = blocks.complete[batch] < lim[batch]
     return CapacityCoverage(people - remaining, remaining, catchment, capacity, blocks)
 
 

@@ -1,0 +1,179 @@
+"""Province-scale benchmark: wall time and peak memory per stage for synthetic regions (`make bench-scale`).
+
+Each region (Taiyuan demo, Qinghai ``63``, Shanxi ``14`` by default) is built once with ``geoaccess demo --region
+... --build-only`` (reused afterwards), then run in fresh processes so memory figures are clean:
+
+- ``cold``: no input cache (reads and snaps everything);
+- ``warm``: the same study again, its inputs from the cache (what a rerun, ``info`` or ``whatif`` sees).
+
+Within a run every stage resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), so the peak printed for
+a stage is that stage's own (the process's memory before it included). A one-facility what-if (a county hospital
+added in the most populous county's least-served cell) is timed after the baseline. The table ends with how each
+stage grows per road node, populated cell, facility and OD pair kept.
+
+Usage: ``python bench/bench_scale.py [--regions 1401 63 14] [--root .]``; ``--one`` runs one region in this
+process and prints JSON (used by the parent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _rss_gb(field: str = "VmHWM") -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _stage(name: str, out: dict, fn):
+    _reset_peak()
+    t0 = time.perf_counter()
+    value = fn()
+    out[name] = {"s": round(time.perf_counter() - t0, 2), "peak_gb": round(_rss_gb(), 2)}
+    print(f"  {name}: {out[name]['s']:.2f} s, peak {out[name]['peak_gb']:.2f} GB", file=sys.stderr, flush=True)
+    return value
+
+
+def run_one(study_file: Path, cache: bool, whatif: bool) -> dict:
+    """One fresh run of a study, stage by stage; returns figures as a dict."""
+    import numpy as np
+
+    from geoaccess.study import Study
+
+    study = Study.from_file(study_file)
+    if not cache and hasattr(study.settings, "cache"):
+        study.settings.cache = False
+    out: dict = {"stages": {}}
+    st = out["stages"]
+    t0 = time.perf_counter()
+    inp = _stage("load", st, study.load)
+    result = _stage("compute", st, study.compute)
+    for k in ("paths", "measures", "scoring"):
+        st[f"  {k}"] = {"s": round(result.timings.get(k, float("nan")), 2)}
+    _stage("outputs", st, lambda: study.write(result))
+    out["total_s"] = round(time.perf_counter() - t0, 2)
+    out["nodes"] = int(inp.network.n_nodes)
+    out["cells"] = len(inp.population)
+    out["people"] = float(inp.population.people.sum())
+    out["facilities"] = len(inp.facilities)
+    out["counties"] = len(inp.counties)
+    pool = getattr(study, "_od_pool", None)
+    out["pairs"] = int(pool.pairs) if pool is not None else 0
+    if whatif:
+        # a county hospital where the county tier serves worst: the populated cell farthest from one
+        tier = study.settings.tiers[min(1, len(study.settings.tiers) - 1)].name
+        minutes = result.tiers[tier].minutes
+        far = int(np.argmax(np.where(np.isfinite(minutes), minutes, -1)))
+        lon, lat = float(inp.population.lon[far]), float(inp.population.lat[far])
+        edit = {"add": [{"lon": lon, "lat": lat, "tier": tier, "beds": 300}]}
+        study.whatif(**edit)  # the first what-if compiles what it needs
+        edit2 = {"add": [{"lon": lon + 0.01, "lat": lat, "tier": tier, "beds": 300}]}
+        w = _stage("whatif", st, lambda: study.whatif(**edit2))
+        st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
+    out["peak_gb"] = round(_rss_gb(), 2)
+    return out
+
+
+def build(region: str, root: Path) -> Path:
+    """The region's study file, building its inputs first if needed (``geoaccess demo --region --build-only``)."""
+    if region == "demo":
+        if not (root / "data" / "demo" / "roads.osm.pbf").exists():
+            subprocess.run([sys.executable, "-m", "geoaccess.demo", str(root / "data" / "demo")], check=True)
+        return root / "data" / "studies" / "demo.toml"
+    slug = "-".join(region.split(","))
+    study = root / "data" / "studies" / f"region-{slug}.toml"
+    if not study.exists():
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "geoaccess", "demo", "--region", region, "--build-only", "--root", str(root)]
+        subprocess.run(cmd, check=True)
+        print(f"built region {region} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return study
+
+
+def _fmt_row(name: str, r: dict) -> str:
+    s = r["stages"]
+    cols = [
+        name,
+        f"{r['nodes']:,}",
+        f"{r['cells']:,}",
+        f"{r['facilities']:,}",
+        f"{r['pairs'] / 1e6:.1f} M",
+        f"{r['total_s']:.1f}",
+    ]
+    for k in ("load", "  paths", "  measures", "  scoring", "outputs"):
+        cols.append(f"{s[k]['s']:.1f}")
+    cols.append(f"{r['peak_gb']:.2f}")
+    cols.append(f"{s['whatif']['scenario_s']:.2f}" if "whatif" in s else "-")
+    return "| " + " | ".join(cols) + " |"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--regions", nargs="*", default=["demo", "63", "14"])
+    ap.add_argument("--root", default=str(ROOT))
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-whatif", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one:
+        res = run_one(Path(args.one), cache=not args.no_cache, whatif=not args.no_whatif)
+        print(json.dumps(res))
+        return 0
+    root = Path(args.root).resolve()
+    rows = []
+    env = dict(os.environ)
+    for region in args.regions:
+        study = build(region, root)
+        for label, extra in (("cold", ["--no-cache", "--no-whatif"]), ("warm", [])):
+            print(f"== {region} ({label})", file=sys.stderr, flush=True)
+            cmd = [sys.executable, __file__, "--one", str(study), *extra]
+            t0 = time.perf_counter()
+            p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            res["process_s"] = round(time.perf_counter() - t0, 1)
+            rows.append((f"{region} {label}", res))
+    print()
+    print("| run | road nodes | populated cells | facilities | OD pairs kept | run s | load | paths | measures | "
+          "scoring | outputs | peak GB | what-if s |")  # fmt: skip
+    print("| --- | " + " | ".join(["---"] * 12) + " |")
+    for name, r in rows:
+        print(_fmt_row(name, r))
+    print()
+    print("Per unit of what it grows with (warm runs): microseconds")
+    print("| run | load per cell | paths per node | measures per pair kept | outputs per cell |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, r in rows:
+        if not name.endswith("warm"):
+            continue
+        s = r["stages"]
+        per = [
+            1e6 * s["load"]["s"] / max(r["cells"], 1),
+            1e6 * s["  paths"]["s"] / max(r["nodes"], 1),
+            1e6 * s["  measures"]["s"] / max(r["pairs"], 1),
+            1e6 * s["outputs"]["s"] / max(r["cells"], 1),
+        ]
+        print("| " + name + " | " + " | ".join(f"{v:.2f}" for v in per) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
