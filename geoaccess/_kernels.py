@@ -959,3 +959,22 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
             out_point[pos + i] = kp[by_m[i]]
             out_min[pos + i] = km[by_m[i]]
         pos += n_keep
+
+
+@njit(cache=True)
+def same_link(cand, lo, hi, f_order, d_link, d_t, d_walk_m, f_t, f_walk_m, link_fwd, link_bwd, mpm, to_facility,
+              minutes, label):  # fmt: skip
+    """Improve ``minutes``/``label`` of demand points ``cand`` by driving straight along their link to a facility on
+    it (``f_order[lo[i]:hi[i]]``), in place; the legs are added as :func:`pairs_worker` adds them."""
+    for i in cand:
+        lk = d_link[i]
+        for q in range(lo[i], hi[i]):
+            j = f_order[q]
+            td, tf = d_t[i], f_t[j]
+            if not to_facility:
+                td, tf = tf, td
+            drive = (tf - td) * link_fwd[lk] if tf >= td else (td - tf) * link_bwd[lk]
+            total = d_walk_m[i] / mpm + drive + f_walk_m[j] / mpm
+            if total < minutes[i]:
+                minutes[i] = total
+                label[i] = j

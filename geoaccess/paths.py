@@ -578,7 +578,7 @@ class Pairs:
 
 def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cutoffs, f_link, f_t, f_walk_m,
                mpm: float, reverse: bool, keep_min=None, keep_people=None, people=None,
-               buffer_mb: float = 256.0) -> Pairs:  # fmt: skip
+               buffer_mb: float = 256.0, dest=None) -> Pairs:  # fmt: skip
     """Door-to-door pairs of every facility within its cutoff: bounded searches spread over the cores.
 
     ``seed_*`` are a :meth:`geoaccess.trip.Trip.seeds` result (labels = facility positions 0..F-1); ``cutoffs``,
@@ -589,6 +589,9 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     By default every pair within the cutoff is kept. ``keep_min``/``keep_people`` (per facility) and ``people``
     (per point) keep a prefix instead: every pair within ``keep_min`` minutes, then pairs until their people reach
     ``keep_people`` (see :func:`geoaccess._kernels.pairs_worker`); ``Pairs.complete`` says how far each is whole.
+
+    ``dest`` (an object with ``reserve(n) -> (point, minutes, offset)``, e.g. an OD pool) receives the pairs in its
+    own buffers, copied once out of the workers' buffers; ``Pairs.start`` then indexes those buffers.
     """
     cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float64)
     n_fac = cutoffs.shape[0]
@@ -628,7 +631,15 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     f_link = np.ascontiguousarray(f_link, dtype=np.int64)
     f_t = np.ascontiguousarray(f_t, dtype=np.float64)
     f_walk_m = np.ascontiguousarray(f_walk_m, dtype=np.float64)
-    pieces = []
+    if dest is None:  # pieces copied out per round and put together at the end
+        pieces = []
+
+        def reserve(n):
+            pieces.append((np.empty(n, dtype=np.int32), np.empty(n)))
+            return pieces[-1][0], pieces[-1][1], 0
+    else:
+        reserve = dest.reserve
+    where = []  # per round: the facilities done, their offsets, and the buffers written
     while todo.size:
         jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, todo[t::nw], delta, nb, index.pt_ptr,
                  index.pt_point, index.pt_part, index.walk, f_link, f_t, f_walk_m, index.lk_ptr, index.lk_point,
@@ -644,21 +655,24 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
             continue
         ptr = np.zeros(done.size, dtype=np.int64)
         np.cumsum(count[done][:-1], out=ptr[1:])
-        total = int(count[done].sum())
-        pp, pm = np.empty(total, dtype=np.int32), np.empty(total)
+        pp, pm, offset = reserve(int(count[done].sum()))
+        ptr += offset
         _kernels.copy_slices(out_p.reshape(-1), out_m.reshape(-1), start[done], count[done], ptr, pp, pm, _NO_TOUCH)
-        pieces.append((done, ptr, pp, pm))
+        where.append((done, ptr, len(where)))
         todo = todo[start[todo] < 0]
     _give_work(net, nw, nb, work)
     for s in scratch:
         index._give_scratch(s)
     del out_p, out_m
     fstart = np.zeros(n_fac, dtype=np.int64)
-    np.cumsum(count[:-1], out=fstart[1:])
-    point = np.empty(int(count.sum()), dtype=np.int32)
-    minutes = np.empty(int(count.sum()))
-    while pieces:
-        done, ptr, pp, pm = pieces.pop(0)
-        _kernels.copy_slices(pp, pm, ptr, count[done], fstart[done], point, minutes, _NO_TOUCH)
-        del pp, pm
+    if dest is not None:
+        for done, ptr, _ in where:
+            fstart[done] = ptr
+        return Pairs(fstart, count, pp if where else np.zeros(0, np.int32), pm if where else np.zeros(0), complete)
+    sizes = [p[0].size for p in pieces]
+    base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    for done, ptr, r in where:
+        fstart[done] = ptr + base[r]
+    point = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int32)
+    minutes = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0)
     return Pairs(fstart, count, point, minutes, complete)

@@ -113,18 +113,14 @@ class Trip:
         cand = np.flatnonzero(hi > lo)
         if cand.size == 0:
             return minutes, lab
-        minutes, lab = minutes.copy(), lab.copy()
-        mpm = self.walk_kmh * 1000.0 / 60.0
-        for i in cand:
-            link = dsnap.link[i]
-            for j in f_order[lo[i] : hi[i]]:
-                total = direct_minutes(
-                    dsnap.t[i], fsnap.t[j], dsnap.offroad_m[i], fsnap.offroad_m[j], net.link_fwd[link],
-                    net.link_bwd[link], mpm, self.to_facility,
-                )  # fmt: skip
-                if total < minutes[i]:
-                    minutes[i] = total
-                    lab[i] = j
+        from geoaccess import _kernels
+
+        minutes = np.array(minutes, dtype=np.float64)
+        lab = np.array(lab, dtype=np.int64)
+        _kernels.same_link(
+            cand, lo, hi, f_order, dsnap.link, dsnap.t, dsnap.offroad_m, fsnap.t, fsnap.offroad_m, net.link_fwd,
+            net.link_bwd, self.walk_kmh * 1000.0 / 60.0, self.to_facility, minutes, lab,
+        )  # fmt: skip
         return minutes, lab
 
     # -- OD pairs ------------------------------------------------------------------------------------
@@ -138,7 +134,7 @@ class Trip:
         )
 
     def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, keep_min=None, keep_people=None, people=None,
-              buffer_mb: float = 256.0):  # fmt: skip
+              buffer_mb: float = 256.0, dest=None):  # fmt: skip
         """Door-to-door pairs of each facility in ``fsnap`` with the demand points of ``index`` (from
         :meth:`point_index`) within its cutoff (negative: none), as :class:`geoaccess.paths.Pairs`; ``keep_*``
         keep a prefix only (see :func:`geoaccess.paths.door_pairs`)."""
@@ -147,7 +143,7 @@ class Trip:
         nodes, start, labels = self.seeds(fsnap)
         return paths.door_pairs(
             self.net, index, nodes, start, labels, cutoffs, fsnap.link, fsnap.t, fsnap.offroad_m,
-            self.walk_kmh * 1000.0 / 60.0, self.reverse, keep_min, keep_people, people, buffer_mb=buffer_mb,
+            self.walk_kmh * 1000.0 / 60.0, self.reverse, keep_min, keep_people, people, buffer_mb=buffer_mb, dest=dest,
         )  # fmt: skip
 
     # -- whole trips ---------------------------------------------------------------------------------
@@ -169,11 +165,3 @@ class Trip:
         minutes, lab = self.point_minutes(node_min, dsnap, node_label=node_lab)
         minutes, lab = self.same_link(fsnap, dsnap, minutes, lab)
         return minutes, lab, node_min, node_lab
-
-
-def direct_minutes(td, tf, walk_d_m, walk_f_m, fwd, bwd, mpm, to_facility):
-    """Minutes of a trip along one link from the point at ``td`` to the facility at ``tf`` (walks included)."""
-    if not to_facility:
-        td, tf = tf, td
-    drive = (tf - td) * fwd if tf >= td else (td - tf) * bwd
-    return walk_d_m / mpm + drive + walk_f_m / mpm

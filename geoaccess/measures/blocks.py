@@ -218,31 +218,39 @@ class ODPool:
         return self._point_index
 
     def _grow(self, n: int) -> None:
-        """Room for ``n`` more pairs; grows by a quarter so scenarios copy rarely."""
+        """Room for ``n`` more pairs; grows by half the buffer at least, so extensions and scenarios copy rarely."""
         if self._n + n > self._origin.size:
-            cap = max(self._origin.size + self._origin.size // 4, self._n + n)
-            self._origin = np.concatenate([self._origin[: self._n], np.zeros(cap - self._n, np.int32)])
-            self._minutes = np.concatenate([self._minutes[: self._n], np.zeros(cap - self._n)])
+            cap = max(self._origin.size + self._origin.size // 2, self._n + n)
+            origin, minutes = np.empty(cap, np.int32), np.empty(cap)
+            origin[: self._n] = self._origin[: self._n]
+            minutes[: self._n] = self._minutes[: self._n]
+            self._origin, self._minutes = origin, minutes
+
+    def reserve(self, n: int):
+        """Room for ``n`` more pairs, written in place by the pair kernels: ``(origin, minutes, offset)``."""
+        self._grow(n)
+        s = self._n
+        self._n += n
+        return self._origin, self._minutes, s
 
     def seal(self) -> None:
         """Mark the blocks held now as the baseline's: kept for good, while later (scenario) blocks may be dropped."""
         self._base = (self._n, dict(self._index), dict(self._grown))
 
     def _add(self, keys: list, pairs, replace: bool = False) -> None:
-        """Append freshly searched blocks (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA reach."""
-        n = len(pairs)
-        self._grow(n)
-        s = self._n
-        self._origin[s : s + n] = pairs.point
-        self._minutes[s : s + n] = pairs.minutes
-        start = pairs.start + s
+        """Index blocks just written into the buffer (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA
+        reach. A block searched again (``replace``) keeps every pair within the 2SFCA catchment, so its reach is
+        the one it had."""
+        start = pairs.start
         wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
-        reach = _chunked_reach(self._origin, self._minutes, start, wlen, self._weight_fns, self.demand)
+        if replace:
+            reach = np.stack([self._index[k][3] for k in keys], axis=1) if keys else np.zeros((len(self.methods), 0))
+        else:
+            reach = _chunked_reach(self._origin, self._minutes, start, wlen, self._weight_fns, self.demand)
         for j, key in enumerate(keys):
             if replace or key not in self._index:  # two facilities at one site share a block
                 entry = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy(), float(pairs.complete[j]))
                 self._index[key] = entry
-        self._n = s + n
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
@@ -304,7 +312,7 @@ class ODPool:
         if grow:
             factor = np.array([self._grown.get(k, 1.0) * GROW for k in ks])
             kppl = np.where(kppl > 0, kppl * factor, np.inf)
-        fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand)
+        fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand, dest=self)
         log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
         if grow:
             for k, f in zip(ks, factor, strict=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from geoaccess.measures.blocks import _ranges
 from geoaccess.network import Network, Snap
 from geoaccess.trip import Trip
 
@@ -49,11 +50,12 @@ def od_table(
     cut = np.broadcast_to(np.asarray(cutoff, dtype=np.float64), fac.shape)
     trip = Trip(net, walk_kmh, to_facility)
     pairs = trip.pairs(facility_snap[fac], trip.point_index(demand_snap), cut)
+    idx = _ranges(pairs.start, pairs.count)  # facility by facility
     return pd.DataFrame(
         {
-            "origin": pairs.point,
+            "origin": pairs.point[idx],
             "destination": np.repeat(fac.astype(np.int32), pairs.count),
-            "minutes": pairs.minutes,
+            "minutes": pairs.minutes[idx],
         },
         copy=False,
     )
