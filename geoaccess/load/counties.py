@@ -110,8 +110,7 @@ def builtin_counties(adcode_prefix: str | list[str] = "CN") -> gpd.GeoDataFrame:
         if not prefix.isdigit() or not 2 <= len(prefix) <= 6:
             bad.append(
                 f"{prefix!r} is not a 2-6 digit administrative code prefix "
-                f'(use e.g. "14" for Shanxi, "1401" for Taiyuan, "CN" for all of China); '
-                + _valid_at_level(codes, "")
+                f'(use e.g. "14" for Shanxi, "1401" for Taiyuan, "CN" for all of China); ' + _valid_at_level(codes, "")
             )
         elif not any(c.startswith(prefix) for c in codes):
             bad.append(
