@@ -56,7 +56,7 @@ def _demo_region(args) -> int:
     root = Path(args.root).resolve()
     t0 = time.perf_counter()
     seed = 2020 if args.seed is None else args.seed
-    plan = plan_region(args.region, cell_m=args.cell_m, scale=1.0 if args.scale is None else args.scale)
+    plan = plan_region(args.region, cell_m=args.cell_m, scale=args.scale)
     data = root / "data" / "regions" / plan.slug
     study_file = root / "data" / "studies" / f"region-{plan.slug}.toml"
     settings = f"seed {seed}, scale {plan.scale}, {plan.cell_m:g} m cells"
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--cell-m", type=float, default=None, help="population grid, metres (100; 1000 for CN)")
     d.add_argument("--seed", type=int, default=None, help="random seed of the synthetic region (2020)")
-    d.add_argument("--scale", type=float, default=None, help="road density of the synthetic region (1)")
+    d.add_argument("--scale", type=float, default=None, help="road density of the synthetic region (1; 0.1 for CN)")
     d.add_argument("--build-only", action="store_true", help="generate the region and its study file; do not run")
     d.set_defaults(func=_demo)
     i = sub.add_parser("info", help="load a study's inputs and print what was read, dropped and warned")

@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components, mini
 from scipy.spatial import Delaunay, cKDTree
 from tqdm.auto import tqdm
 
-from geoaccess._synth import MARK, unique_names, write_pbf, write_raster, write_text
+from geoaccess._synth import MARK, NamePool, write_pbf, write_raster, write_text
 from geoaccess.errors import InputError
 from geoaccess.load.counties import admin_names, builtin_counties, county_grid, parse_adcode_prefixes
 from geoaccess.load.population import largest_remainder
@@ -134,16 +134,18 @@ def available_memory_bytes() -> int:
     return 8 << 30
 
 
-def plan_region(region, cell_m: float | None = None, scale: float = 1.0) -> RegionPlan:
+def plan_region(region, cell_m: float | None = None, scale: float | None = None) -> RegionPlan:
     """Select counties and census rows for ``region`` and lay out the population lattice.
 
     ``region`` is what ``--region`` takes (``"14"``, ``"1401,1407"``, ``["1401", "1407"]``, ``"CN"``).
-    ``cell_m`` defaults to 100 m, 1000 m for the whole country. Cells are ``cell_m`` wide at the
-    region's middle latitude.
+    ``cell_m`` defaults to 100 m, 1000 m for the whole country; ``scale`` (road density) to 1, 0.1 for
+    the whole country. Cells are ``cell_m`` wide at the region's middle latitude.
     """
     prefixes = parse_adcode_prefixes(region)
     if cell_m is None:
         cell_m = 1000.0 if not prefixes else 100.0
+    if scale is None:
+        scale = 0.1 if not prefixes else 1.0
     if not (isinstance(cell_m, (int, float)) and 20.0 <= cell_m <= 5000.0):
         raise InputError(f"--cell-m must be between 20 and 5000 metres, got {cell_m!r}")
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0.05 <= scale <= 100):
@@ -204,7 +206,8 @@ def estimate_size(plan: RegionPlan) -> dict[str, float]:
     # about 11 people per populated 100 m cell in the provinces measured; never more cells than land
     populated = min(plan.area_km2 * cells_km2 * 0.8, plan.people / 11.0 * min(1.0, 100.0 / plan.cell_m) ** 2 + 1)
     populated = max(populated, min(plan.area_km2 * cells_km2, plan.people / 2000.0))
-    nodes = plan.people * 0.03 * math.sqrt(plan.scale)
+    # streets and village roads follow people; long roads across empty land follow area (Qinghai)
+    nodes = (plan.people * 0.035 + plan.area_km2 * 0.5) * math.sqrt(plan.scale)
     facilities = plan.people / 1200.0
     # the largest county window is held whole while its people are spread (float64 weights)
     window_cells = 0.0
@@ -368,7 +371,7 @@ def _sample(rng, lon, lat, weight, n, min_m, frame, taken_xy=None, away_m=0.0):
     return pick[keep]
 
 
-def _spread(plan, rng, frame, cty: _County, geoms, hab_seed, names_taken, cell_m):
+def _spread(plan, rng, frame, cty: _County, geoms, hab_seed, names: NamePool, cell_m):
     """People of one county over its cells; returns (rows, cols, people) of populated cells."""
     geom = geoms[cty.index]
     win = _county_window(plan, geom)
@@ -421,7 +424,10 @@ def _spread(plan, rng, frame, cty: _County, geoms, hab_seed, names_taken, cell_m
         t_idx = _sample(rng, lon, lat, hab**2 + 1e-6, n_town, 0.3 * math.sqrt(area_m2 / max(n_town, 1)), frame)
     t_amp = rng.lognormal(0.0, 0.4, t_idx.size)
     t_people = town_people * t_amp / t_amp.sum() if t_idx.size else np.zeros(0)
-    t_names = unique_names(rng, t_idx.size, ["镇", "镇", "乡"], names_taken)
+    # small townships are 乡, the larger ones 镇 (the base names are unique either way)
+    t_names = [
+        nm if p >= 8000 else nm[:-1] + "乡" for nm, p in zip(names.take(t_idx.size, "镇"), t_people, strict=True)
+    ]
     cty.towns = [
         (float(lon[i]), float(lat[i]), float(p), nm) for i, p, nm in zip(t_idx, t_people, t_names, strict=True)
     ]
@@ -441,7 +447,7 @@ def _spread(plan, rng, frame, cty: _County, geoms, hab_seed, names_taken, cell_m
     v_amp = rng.lognormal(0.0, 0.5, v_idx.size)
     v_share = rural * (1.0 - BACKGROUND_SHARE)
     v_people = v_share * v_amp / v_amp.sum() if v_idx.size else np.zeros(0)
-    v_names = unique_names(rng, v_idx.size, ["村"], names_taken)
+    v_names = names.take(v_idx.size, "村")
     cty.villages = [
         (float(lon[i]), float(lat[i]), float(p), nm) for i, p, nm in zip(v_idx, v_people, v_names, strict=True)
     ]
@@ -453,13 +459,13 @@ def _spread(plan, rng, frame, cty: _County, geoms, hab_seed, names_taken, cell_m
     cy_m = plan.dy * M_LAT
 
     def blobs(idx, people, dens_km2, floor_m):
-        out = np.zeros((h, w))
+        out = np.zeros((h, w), np.float32)  # window-sized: float32 halves the largest allocation
         if len(idx) == 0:
             return np.zeros(rr.size)
         r_m = np.maximum(floor_m, 1000.0 * np.sqrt(np.asarray(people) / dens_km2 / math.pi))
         sig = np.maximum(0.6 * r_m, 0.6 * cell_m)
         _stamp(out, col_of[idx], row_of[idx], sig / cx_m, sig / cy_m, np.asarray(people) / sig**2)
-        return out[rr, cc]
+        return out[rr, cc].astype(np.float64)
 
     town = blobs(t_idx, t_people, TOWN_DENSITY_KM2, 300.0)
     village = blobs(v_idx, v_people, 1500.0, 120.0)
@@ -554,18 +560,26 @@ def _grid_streets(roads: _Roads, cx, cy, points_xy, spacing, radius_m, near_m, n
     return np.concatenate([[centre], rest])
 
 
-def _village_cross(roads: _Roads, rng, x, y, lane_m, name):
-    arms = rng.uniform(80.0, 260.0, 4)
-    theta = rng.uniform(0, math.pi / 2)
-    hub = roads.nodes(x, y)
-    refs = []
-    for a, ang in zip(arms, theta + np.arange(4) * math.pi / 2, strict=True):
-        k = max(1, int(round(a / lane_m)))
-        t = np.arange(1, k + 1) / k * a
-        refs.append(roads.nodes(x + t * math.cos(ang), y + t * math.sin(ang)))
-    roads.way(np.concatenate([refs[0][::-1], hub, refs[2]]), {"highway": "residential", "name": name[:-1] + "街"})
-    roads.way(np.concatenate([refs[1][::-1], hub, refs[3]]), {"highway": "residential"})
-    return int(hub[0])
+def _village_crosses(roads: _Roads, rng, vx, vy, lane_m, names) -> np.ndarray:
+    """A cross of two lanes through every village centre (vx, vy), all nodes added at once; the hubs."""
+    n = vx.size
+    hub = roads.nodes(vx, vy)
+    arms = rng.uniform(80.0, 260.0, (n, 4))
+    ang = rng.uniform(0, math.pi / 2, n)[:, None] + np.arange(4) * math.pi / 2
+    k = np.maximum(1, np.round(arms / lane_m).astype(np.int64)).ravel()
+    arm = np.repeat(np.arange(4 * n), k)
+    step = np.arange(arm.size) - np.repeat(np.cumsum(k) - k, k) + 1
+    t = step / k[arm] * arms.ravel()[arm]
+    v = arm // 4
+    ids = roads.nodes(vx[v] + t * np.cos(ang.ravel()[arm]), vy[v] + t * np.sin(ang.ravel()[arm]))
+    start = np.cumsum(k) - k
+    for i in range(n):
+        a = [ids[start[4 * i + m] : start[4 * i + m] + k[4 * i + m]] for m in range(4)]
+        roads.way(
+            np.concatenate([a[0][::-1], hub[i : i + 1], a[2]]), {"highway": "residential", "name": names[i][:-1] + "街"}
+        )
+        roads.way(np.concatenate([a[1][::-1], hub[i : i + 1], a[3]]), {"highway": "residential"})
+    return hub
 
 
 def _tree_edges(px, py, roots):
@@ -637,11 +651,11 @@ def _build_roads(rng, frame, counties_: list[_County], prefecture_of, scale, cel
             hx.append(tx)
             hy.append(ty)
         n_core = len(hubs)
-        for lon, lat, _people, name in cty.villages:
-            vx, vy = frame.xy(lon, lat)
-            hubs.append(_village_cross(roads, rng, vx, vy, lane, name))
-            hx.append(vx)
-            hy.append(vy)
+        if cty.villages:
+            vx, vy = frame.xy(np.array([v[0] for v in cty.villages]), np.array([v[1] for v in cty.villages]))
+            hubs.extend(_village_crosses(roads, rng, vx, vy, lane, [v[3] for v in cty.villages]).tolist())
+            hx.extend(vx.tolist())
+            hy.extend(vy.tolist())
         county_nodes[cty.index] = np.array(hubs, np.int64)
         if len(hubs) < 2:
             continue
@@ -797,7 +811,7 @@ def _facilities(rng, frame, counties_: list[_County], geoms, prefecture_of, pref
                 cells = cells[perm]
                 cx, cy = frame.xy(cells[:, 0], cells[:, 1])
                 keep = _thin(cx, cy, np.ones(len(cells), bool), 900.0, n)
-                streets = unique_names(rng, keep.size, ["街道"], set())
+                streets = NamePool(rng).take(keep.size, "街道")
                 for i, st in zip(keep.tolist(), streets, strict=True):
                     x, y = near(cx[i], cy[i], 10.0, 40.0)
                     name = f"{cty.name}{st}社区卫生服务中心{MARK}"
@@ -870,7 +884,7 @@ def build_region(
     *,
     cell_m: float | None = None,
     seed: int = 2020,
-    scale: float = 1.0,
+    scale: float | None = None,
     plan: RegionPlan | None = None,
     check: bool = True,
     run: bool = False,
@@ -888,7 +902,7 @@ def build_region(
     seed
         Random seed: the same seed, region, resolution and scale give byte-identical files.
     scale
-        Road density (1 gives about 30 road nodes per 1000 people; larger values densify).
+        Road density (default 1, 0.1 for the whole country; 1 gives about 35 road nodes per 1000 people).
     plan
         A plan from :func:`plan_region` (made here when not given).
     check, run
@@ -939,7 +953,7 @@ def build_region(
     problems += [f"county {c} {n} has no 2020 census total: no people generated" for c, n in plan.no_census]
     cty_list: list[_County] = []
     rows, cols, vals = [], [], []
-    taken: set[str] = set()
+    names_by_pref: dict[str, NamePool] = {}  # place names are unique within a prefecture, as in life
     for i, (code, name) in enumerate(
         tqdm(
             list(counties[["county_code", "county_name"]].itertuples(index=False)),
@@ -961,7 +975,8 @@ def build_region(
         cty_list.append(cty)
         if cty.people <= 0:
             continue
-        got = _spread(plan, np.random.default_rng([seed, 1, i]), frame, cty, geoms, seed * 7 + 11, taken, plan.cell_m)
+        pool = names_by_pref.setdefault(code[:4], NamePool(np.random.default_rng([seed, 4, int(code[:4])])))
+        got = _spread(plan, np.random.default_rng([seed, 1, i]), frame, cty, geoms, seed * 7 + 11, pool, plan.cell_m)
         if got is None:
             problems.append(
                 f"county {code} {name} ({cty.people:,} people) covers no cell centre at {plan.cell_m:g} m: "
@@ -971,8 +986,10 @@ def build_region(
         rows.append(got[0])
         cols.append(got[1])
         vals.append(got[2])
-    for line in problems:
+    for line in problems[:20]:
         log.warning(line)
+    if len(problems) > 20:
+        log.warning("... and %d more census / county mismatches, listed in %s", len(problems) - 20, out / "README.txt")
     row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
     col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
     val = (np.concatenate(vals) if vals else np.zeros(0)).astype(np.float32)
