@@ -64,16 +64,19 @@ def write_pbf(path: Path, lon, lat, ways: Iterable[tuple[np.ndarray, dict[str, s
     import osmium
     from osmium.osm.mutable import Node, Way
 
-    lon, lat = np.round(np.asarray(lon, float), 7).tolist(), np.round(np.asarray(lat, float), 7).tolist()
+    lon, lat = np.round(np.asarray(lon, float), 7), np.round(np.asarray(lat, float), 7)
     tmp = tmp_path(path)
     header = osmium.io.Header()
     header.set("generator", generator)
-    header.add_box(osmium.osm.Box(min(lon), min(lat), max(lon), max(lat)))
+    header.add_box(osmium.osm.Box(float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())))
     try:
         writer = osmium.SimpleWriter(osmium.io.File(str(tmp), "pbf,add_metadata=false"), header=header)
         try:
-            for i, (a, b) in enumerate(zip(lon, lat, strict=True), start=1):
-                writer.add_node(Node(id=i, location=(a, b)))
+            # a million nodes at a time: Python floats for every node of a country would take gigabytes
+            for c0 in range(0, lon.size, 1 << 20):
+                chunk = zip(lon[c0 : c0 + (1 << 20)].tolist(), lat[c0 : c0 + (1 << 20)].tolist(), strict=True)
+                for i, (a, b) in enumerate(chunk, start=c0 + 1):
+                    writer.add_node(Node(id=i, location=(a, b)))
             for j, (refs, tags) in enumerate(ways, start=1):
                 writer.add_way(Way(id=j, nodes=(refs + 1).tolist(), tags=tags))
         finally:

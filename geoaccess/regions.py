@@ -302,6 +302,7 @@ class _Roads:
         self.attach: list[np.ndarray] = []
         self.n = 0
         self.ways: list[tuple[np.ndarray, dict[str, str]]] = []
+        self._labelled: dict[int, tuple[dict, dict]] = {}
 
     def nodes(self, x, y, attach=True) -> np.ndarray:
         x = np.atleast_1d(np.asarray(x, float))
@@ -315,7 +316,11 @@ class _Roads:
 
     def way(self, refs, tags):
         if len(refs) >= 2:
-            self.ways.append((np.asarray(refs, np.int64), {**tags, "note": "synthetic"}))
+            # ways sharing a tag dict share its labelled copy too (millions of ways for the whole country)
+            key = id(tags)
+            if key not in self._labelled:
+                self._labelled[key] = (tags, {**tags, "note": "synthetic"})
+            self.ways.append((np.asarray(refs, np.int32), self._labelled[key][1]))
 
     def arrays(self):
         return np.concatenate(self.xs), np.concatenate(self.ys), np.concatenate(self.attach)
@@ -573,12 +578,13 @@ def _village_crosses(roads: _Roads, rng, vx, vy, lane_m, names) -> np.ndarray:
     v = arm // 4
     ids = roads.nodes(vx[v] + t * np.cos(ang.ravel()[arm]), vy[v] + t * np.sin(ang.ravel()[arm]))
     start = np.cumsum(k) - k
+    lane = {"highway": "residential"}
     for i in range(n):
         a = [ids[start[4 * i + m] : start[4 * i + m] + k[4 * i + m]] for m in range(4)]
         roads.way(
             np.concatenate([a[0][::-1], hub[i : i + 1], a[2]]), {"highway": "residential", "name": names[i][:-1] + "街"}
         )
-        roads.way(np.concatenate([a[1][::-1], hub[i : i + 1], a[3]]), {"highway": "residential"})
+        roads.way(np.concatenate([a[1][::-1], hub[i : i + 1], a[3]]), lane)
     return hub
 
 
@@ -625,7 +631,11 @@ def _build_roads(rng, frame, counties_: list[_County], prefecture_of, scale, cel
     county_nodes = {}
     counter = {k: 0 for k in _CLASS}
 
+    plain = {c: {"highway": _CLASS[c][0]} for c in ("village", "township")}
+
     def tags(cls, name=None, **extra):
+        if cls in plain and name is None:  # numbering every village road buys nothing; one shared dict
+            return plain[cls]
         counter[cls] += 1
         t = {"highway": _CLASS[cls][0], "ref": _road_name(cls, counter[cls] + (0 if cls == "expressway" else 100))}
         if name:
