@@ -203,9 +203,11 @@ def estimate_size(plan: RegionPlan) -> dict[str, float]:
     Calibrated on Shanxi at 100 m (measured: see the README); good to a factor of about 1.5.
     """
     cells_km2 = 1e6 / plan.cell_m**2
-    # about 11 people per populated 100 m cell in the provinces measured; never more cells than land
-    populated = min(plan.area_km2 * cells_km2 * 0.8, plan.people / 11.0 * min(1.0, 100.0 / plan.cell_m) ** 2 + 1)
-    populated = max(populated, min(plan.area_km2 * cells_km2, plan.people / 2000.0))
+    # about 11 people per populated 100 m cell (Shanxi, Qinghai); with coarser cells every village and
+    # hamlet still fills a cell, about a quarter of the land at 1 km (China); never more cells than land
+    r2 = min(1.0, 100.0 / plan.cell_m) ** 2
+    land = plan.area_km2 * cells_km2
+    populated = min(0.8 * land, plan.people / 11.0 * r2 + 0.25 * land * (1.0 - r2))
     # streets and village roads follow people; long roads across empty land follow area (Qinghai)
     nodes = (plan.people * 0.035 + plan.area_km2 * 0.5) * math.sqrt(plan.scale)
     facilities = plan.people / 1200.0
@@ -1160,7 +1162,8 @@ def study_text(plan: RegionPlan, seed: int, problems: list[str]) -> str:
     title = "、".join(names.get(p, p) for p in plan.prefixes) if plan.prefixes else "全国 China"
     note = SYNTHETIC_NOTE.format(seed=seed)
     if problems:
-        note += " Reported: " + "; ".join(problems) + "."
+        more = f"; and {len(problems) - 8} more in data/regions/{plan.slug}/README.txt" if len(problems) > 8 else ""
+        note += " Reported: " + "; ".join(problems[:8]) + more + "."
     adcode = "[" + ", ".join(f'"{p}"' for p in plan.prefixes) + "]" if plan.prefixes else '"CN"'
     return STUDY.format(
         slug=plan.slug,
