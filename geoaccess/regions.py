@@ -630,7 +630,6 @@ def _build_roads(rng, frame, counties_: list[_County], prefecture_of, scale, cel
     major = 120.0 / root
     lane = 50.0 / root
     seat_hub = {}
-    county_nodes = {}
     counter = {k: 0 for k in _CLASS}
 
     plain = {c: {"highway": _CLASS[c][0]} for c in ("village", "township")}
@@ -668,7 +667,6 @@ def _build_roads(rng, frame, counties_: list[_County], prefecture_of, scale, cel
             hubs.extend(_village_crosses(roads, rng, vx, vy, lane, [v[3] for v in cty.villages]).tolist())
             hx.extend(vx.tolist())
             hy.extend(vy.tolist())
-        county_nodes[cty.index] = np.array(hubs, np.int64)
         if len(hubs) < 2:
             continue
         hubs_a = np.array(hubs, np.int64)
@@ -737,7 +735,7 @@ def _build_roads(rng, frame, counties_: list[_County], prefecture_of, scale, cel
                     roads.way(refs[: m + 1], ramp)
                     roads.way(refs[m : len(refs) - m], t)
                     roads.way(refs[len(refs) - m - 1 :], ramp)
-    return roads, county_nodes
+    return roads
 
 
 def _delaunay_short(px, py, max_m):
@@ -1006,9 +1004,7 @@ def build_region(
     col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
     val = (np.concatenate(vals) if vals else np.zeros(0)).astype(np.float32)
     log.info("people: %s populated cells (%.1f s)", f"{row.size:,}", time.perf_counter() - t0)
-    roads, county_nodes = _build_roads(
-        np.random.default_rng([seed, 2]), frame, cty_list, prefecture_of, plan.scale, plan.cell_m
-    )
+    roads = _build_roads(np.random.default_rng([seed, 2]), frame, cty_list, prefecture_of, plan.scale, plan.cell_m)
     fac = _facilities(
         np.random.default_rng([seed, 3]), frame, cty_list, geoms, prefecture_of, {k: v for k, v in names.items()}
     )
