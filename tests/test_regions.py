@@ -130,6 +130,8 @@ def test_prefix_lists_and_country():
     assert plan_region("1401,1407", cell_m=1000).slug == "1401-1407"
     country = plan_region("CN")
     assert country.slug == "CN" and country.cell_m == 1000 and len(country.counties) == 2891
+    with pytest.raises(InputError, match=r"one province at a time \(the largest, --region \d\d"):
+        check_memory(country, run=True, available=2 << 30)
 
 
 def test_too_large_is_refused_before_generating():
