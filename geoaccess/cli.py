@@ -24,6 +24,14 @@ def _run(args) -> int:
 
 
 def _demo(args) -> int:
+    if args.region is not None:
+        return _demo_region(args)
+    extra = [f for f in ("cell_m", "seed", "scale") if getattr(args, f) is not None] + (
+        ["build_only"] if args.build_only else []
+    )
+    if extra:
+        flags = ", ".join("--" + f.replace("_", "-") for f in extra)
+        raise GeoaccessError(f"{flags} apply to synthetic regions only: add --region (e.g. --region 1401)")
     from geoaccess.demo import build_demo
     from geoaccess.study import Study
 
@@ -36,6 +44,42 @@ def _demo(args) -> int:
         build_demo(data)
     study = Study.from_file(study_file, output_root=root)
     result = study.run()
+    print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _demo_region(args) -> int:
+    """``geoaccess demo --region PREFIXES``: build a synthetic region once (reused), write its study, run it."""
+    from geoaccess._synth import write_text
+    from geoaccess.regions import build_region, check_memory, plan_region, study_text
+
+    root = Path(args.root).resolve()
+    t0 = time.perf_counter()
+    seed = 2020 if args.seed is None else args.seed
+    plan = plan_region(args.region, cell_m=args.cell_m, scale=args.scale)
+    data = root / "data" / "regions" / plan.slug
+    study_file = root / "data" / "studies" / f"region-{plan.slug}.toml"
+    settings = f"seed {seed}, scale {plan.scale}, {plan.cell_m:g} m cells"
+    readme = data / "README.txt"
+    names = ("roads.osm.pbf", "facilities.csv", "population.tif", "census.csv", "README.txt")
+    built = all((data / n).exists() for n in names) and settings in readme.read_text(encoding="utf-8")
+    check_memory(plan, run=not args.build_only)
+    if args.rebuild or not built:
+        log.info("building synthetic region %s (%s) in %s", plan.slug, settings, data)
+        problems = build_region(plan.prefixes, data, seed=seed, plan=plan, check=False)["problems"]
+    else:
+        log.info("reusing synthetic region %s in %s (--rebuild to regenerate)", plan.slug, data)
+        text = readme.read_text(encoding="utf-8")
+        problems = [ln[4:] for ln in text.split("Reported:\n", 1)[-1].splitlines() if ln.startswith("  - ")]
+        problems = problems if "Reported:" in text else []
+    study_file.parent.mkdir(parents=True, exist_ok=True)
+    write_text(study_file, study_text(plan, seed, problems))
+    if args.build_only:
+        print(f"wrote {data} and {study_file} in {time.perf_counter() - t0:.1f} s")
+        return 0
+    from geoaccess.study import Study
+
+    result = Study.from_file(study_file, output_root=root).run()
     print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -129,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="build the embedded synthetic demo (if needed) and run it")
     d.add_argument("--root", default=".", help="repository root holding data/ and maps/ (default: .)")
     d.add_argument("--rebuild", action="store_true", help="regenerate the demo inputs")
+    d.add_argument(
+        "--region",
+        default=None,
+        help="synthetic region instead of Taiyuan: adcode prefixes, comma-separated (14 Shanxi, 1401,1407, CN)",
+    )
+    d.add_argument("--cell-m", type=float, default=None, help="population grid, metres (100; 1000 for CN)")
+    d.add_argument("--seed", type=int, default=None, help="random seed of the synthetic region (2020)")
+    d.add_argument("--scale", type=float, default=None, help="road density of the synthetic region (1; 0.1 for CN)")
+    d.add_argument("--build-only", action="store_true", help="generate the region and its study file; do not run")
     d.set_defaults(func=_demo)
     i = sub.add_parser("info", help="load a study's inputs and print what was read, dropped and warned")
     i.add_argument("study", help="study TOML file")

@@ -359,6 +359,14 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         counties["path"] = q if q.is_absolute() else (base / q).resolve()
     elif "adcode" not in counties:
         raise ConfigError("[inputs] counties needs either adcode or path", path=path)
+    else:
+        code = counties["adcode"]
+        if not isinstance(code, str) and not (isinstance(code, list) and all(isinstance(c, str) for c in code)):
+            raise ConfigError(
+                f'[inputs] counties adcode must be a string ("1401", "1401,1407", "CN") or a list of strings '
+                f'(["1401", "1407"]), got {code!r}',
+                path=path,
+            )
 
     direction = net.get("direction", "to_facility")
     if direction not in DIRECTIONS:

