@@ -175,3 +175,18 @@ def test_kept_prefix_is_the_head_of_the_whole_list():
             )
         else:
             assert part.complete[j] == cut[j]
+
+
+def test_sort_pairs_against_lexsort():
+    from geoaccess._kernels import sort_pairs
+
+    rng = np.random.default_rng(0)
+    for minutes in (
+        rng.uniform(0, 30, 5000),
+        np.round(rng.uniform(0, 3, 5000), 1),  # many ties: crowded buckets
+        np.zeros(300),  # all equal
+        np.r_[np.zeros(100), rng.exponential(5, 100), [1e6]],  # skewed
+        np.zeros(0),
+    ):
+        point = rng.permutation(minutes.size).astype(np.int32)
+        np.testing.assert_array_equal(sort_pairs(point, minutes), np.lexsort((point, minutes)))

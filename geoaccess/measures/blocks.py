@@ -218,9 +218,9 @@ class ODPool:
         return self._point_index
 
     def _grow(self, n: int) -> None:
-        """Room for ``n`` more pairs; grows by half the buffer at least, so extensions and scenarios copy rarely."""
+        """Room for ``n`` more pairs; the buffer doubles, so extensions and scenarios copy rarely."""
         if self._n + n > self._origin.size:
-            cap = max(self._origin.size + self._origin.size // 2, self._n + n)
+            cap = max(2 * self._origin.size, self._n + n, 1 << 20)  # untouched room costs no memory (lazy pages)
             origin, minutes = np.empty(cap, np.int32), np.empty(cap)
             origin[: self._n] = self._origin[: self._n]
             minutes[: self._n] = self._minutes[: self._n]
