@@ -323,9 +323,11 @@ class Study:
             out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
         # accessible beds: every facility with beds, within the 2SFCA catchment
-        access = _m.fca_blocks(od, beds, len(pop.people))
-        if pool._base is None:  # the baseline's blocks are kept for good
-            pool.seal()
+        baseline = pool._base is None  # the baseline's own measures: its 2SFCA sum is kept for scenarios
+        access, memo = _m.fca_blocks(od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
+        if baseline:
+            pool.fca_memo = memo
+            pool.seal()  # the baseline's blocks are kept for good
         # within-county service share for the chosen tier
         huff_od = None
         if ms.share_method == "huff":

@@ -342,3 +342,36 @@ def test_capacity_coverage_on_kept_prefixes_equals_whole_blocks(grid_net, seed):
         b = slice(full.start[j], full.start[j] + full.length[j])
         np.testing.assert_array_equal(done.origin[a], full.origin[b])
         np.testing.assert_array_equal(done.minutes[a], full.minutes[b])
+
+
+def test_fca_blocks_continue_from_a_memo_when_facilities_are_added(grid_net):
+    from geoaccess.measures.blocks import ODPool
+    from geoaccess.network import Snap
+
+    rng = np.random.default_rng(9)
+    fac = grid_net.snap(rng.uniform(0, 3500, 8), rng.uniform(0, 3500, 8))
+    dem = grid_net.snap(rng.uniform(-100, 3600, 400), rng.uniform(-100, 3600, 400))
+    people = rng.uniform(1, 10, 400)
+    weights = {"e2sfca": measures.step([3.0, 6.0, 9.0], [1.0, 0.68, 0.22]), "gaussian": measures.gaussian(4.0, 9.0)}
+    pool = ODPool(grid_net, dem, people, weights, 9.0, to_facility=True, walk_kmh=4.5)
+    beds = rng.choice([0.0, 50.0, 300.0], 8)
+    base, memo = measures.fca_blocks(pool.blocks(fac, np.full(8, 9.0)), beds, people, 400, keep=True)
+    more = grid_net.snap(rng.uniform(0, 3500, 2), rng.uniform(0, 3500, 2))
+    both = Snap(np.r_[fac.link, more.link], np.r_[fac.t, more.t], np.r_[fac.offroad_m, more.offroad_m])
+    beds2 = np.r_[beds, [120.0, 80.0]]
+    blocks = pool.blocks(both, np.full(10, 9.0))
+    fresh, _ = measures.fca_blocks(blocks, beds2, people, 400)
+    cont, _ = measures.fca_blocks(blocks, beds2, people, 400, memo=memo)
+    for k in weights:
+        np.testing.assert_array_equal(cont[k], fresh[k])  # bit for bit
+        assert not np.array_equal(cont[k], base[k])
+    # a change among the first facilities (beds) is not continued from the memo
+    beds3 = beds2.copy()
+    beds3[0] += 10
+    changed, _ = measures.fca_blocks(blocks, beds3, people, 400, memo=memo)
+    ref, _ = measures.fca_blocks(blocks, beds3, people, 400)
+    np.testing.assert_array_equal(changed["e2sfca"], ref["e2sfca"])
+    # the table API agrees
+    od = measures.od_table(grid_net, both, dem, 9.0)
+    table = measures.fca_many(od, pd.Series(people), pd.Series(beds2), weights, 9.0)
+    np.testing.assert_array_equal(table["e2sfca"].to_numpy(), fresh["e2sfca"])

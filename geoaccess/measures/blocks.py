@@ -34,7 +34,8 @@ class ODBlocks:
     ``origin`` (demand point position) and ``minutes`` are shared buffers; each block is sorted by
     minutes (ties by origin). ``wlength[j]`` counts the block's pairs within the 2SFCA catchment; their decay
     weights are ``weight_fns`` (one per method in ``methods``) of their minutes, computed when they are read, never
-    stored; ``reach`` holds each block's demand weighted by each method (first step of 2SFCA).
+    stored. ``keys`` names each block in its pool (its facility's site and cutoffs), so a later request can tell
+    which blocks are the same.
     """
 
     origin: np.ndarray
@@ -44,7 +45,7 @@ class ODBlocks:
     methods: tuple[str, ...] = ()
     weight_fns: tuple = ()
     wlength: np.ndarray | None = None
-    reach: np.ndarray | None = None  # (len(methods), n_facilities)
+    keys: list | None = None
     complete: np.ndarray | None = None  # per facility: every pair within this many minutes is in the block
 
     def __len__(self) -> int:
@@ -140,21 +141,6 @@ def _reach(origin, start, wlength, weights, wstart, demand):
     return out
 
 
-def _chunked_reach(origin, minutes, start, wlen, fns, demand, chunk_pairs: int = 1 << 22) -> np.ndarray:
-    """Step 1 of 2SFCA for every block, the decay weights of about ``chunk_pairs`` pairs at a time."""
-    out = np.zeros((len(fns), start.size))
-    ends = np.cumsum(wlen)
-    a = 0
-    while a < start.size:
-        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk_pairs, side="right")))
-        w = decay_weights(fns, minutes[_ranges(start[a:b], wlen[a:b])])
-        wstart = np.zeros(b - a, dtype=np.int64)
-        np.cumsum(wlen[a : b - 1], out=wstart[1:])
-        out[:, a:b] = _reach(origin, start[a:b], wlen[a:b], w, wstart, demand)
-        a = b
-    return out
-
-
 def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
     """One column of decay weights per function, for pairs' ``minutes``."""
     w = np.empty((minutes.size, len(fns)))
@@ -196,14 +182,15 @@ class ODPool:
         self.fca_cutoff = float(fca_cutoff)
         self.trip = Trip(net, walk_kmh, to_facility)
         self._point_index = None
-        # key -> start, length, wlength, reach, complete
-        self._index: dict[tuple, tuple[int, int, int, np.ndarray, float]] = {}
+        # key -> start, length, wlength, complete
+        self._index: dict[tuple, tuple[int, int, int, float]] = {}
         self._grown: dict[tuple, float] = {}  # key -> how many times more people its block keeps than asked
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
         self._n = 0
         self._base: tuple[int, dict, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
+        self.fca_memo = None  # the baseline's 2SFCA step 2 (:func:`geoaccess.measures.fca.fca_blocks`), reused
         self.forgotten = 0  # times the scenario blocks were dropped
 
     @property
@@ -218,9 +205,9 @@ class ODPool:
         return self._point_index
 
     def _grow(self, n: int) -> None:
-        """Room for ``n`` more pairs; the buffer doubles, so extensions and scenarios copy rarely."""
+        """Room for ``n`` more pairs; the buffer grows fourfold, so extensions and scenarios copy rarely."""
         if self._n + n > self._origin.size:
-            cap = max(2 * self._origin.size, self._n + n, 1 << 20)  # untouched room costs no memory (lazy pages)
+            cap = max(4 * self._origin.size, self._n + n, 1 << 22)  # untouched room costs no memory (lazy pages)
             origin, minutes = np.empty(cap, np.int32), np.empty(cap)
             origin[: self._n] = self._origin[: self._n]
             minutes[: self._n] = self._minutes[: self._n]
@@ -238,19 +225,12 @@ class ODPool:
         self._base = (self._n, dict(self._index), dict(self._grown))
 
     def _add(self, keys: list, pairs, replace: bool = False) -> None:
-        """Index blocks just written into the buffer (:class:`geoaccess.paths.Pairs`, one per key) with their 2SFCA
-        reach. A block searched again (``replace``) keeps every pair within the 2SFCA catchment, so its reach is
-        the one it had."""
+        """Index blocks just written into the buffer (:class:`geoaccess.paths.Pairs`, one per key)."""
         start = pairs.start
         wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
-        if replace:
-            reach = np.stack([self._index[k][3] for k in keys], axis=1) if keys else np.zeros((len(self.methods), 0))
-        else:
-            reach = _chunked_reach(self._origin, self._minutes, start, wlen, self._weight_fns, self.demand)
         for j, key in enumerate(keys):
             if replace or key not in self._index:  # two facilities at one site share a block
-                entry = (int(start[j]), int(pairs.count[j]), int(wlen[j]), reach[:, j].copy(), float(pairs.complete[j]))
-                self._index[key] = entry
+                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]), float(pairs.complete[j]))
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
@@ -266,6 +246,7 @@ class ODPool:
         out.net, out.demand_snap = net, demand_snap
         out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
         out._point_index = None
+        out.fca_memo = None
         out._grown = dict(self._grown)
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
@@ -345,16 +326,16 @@ class ODPool:
             np.asarray(keep_min)[positions],
             np.asarray(keep_people)[positions],
         )
-        todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][4] < key[3]]
+        todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][3] < key[3]]
         if todo:
             self._search(facility_snap[positions], keys, todo, grow=True)
         start, length, wlength = blocks.start.copy(), blocks.length.copy(), blocks.wlength.copy()
-        reach, complete = blocks.reach.copy(), blocks.complete.copy()
+        complete = blocks.complete.copy()
         for i, j in enumerate(positions):
             if keys[i] is not None:
-                start[j], length[j], wlength[j], reach[:, j], complete[j] = self._index[keys[i]]
+                start[j], length[j], wlength[j], complete[j] = self._index[keys[i]]
         return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach, complete
+            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, blocks.keys, complete
         )
 
     def _blocks(self, keys: list) -> ODBlocks:
@@ -363,10 +344,9 @@ class ODPool:
         length = np.zeros(n_fac, dtype=np.int64)
         wlength = np.zeros(n_fac, dtype=np.int64)
         complete = np.full(n_fac, -1.0)
-        reach = np.zeros((len(self.methods), n_fac))
         for j, key in enumerate(keys):
             if key is not None:
-                start[j], length[j], wlength[j], reach[:, j], complete[j] = self._index[key]
+                start[j], length[j], wlength[j], complete[j] = self._index[key]
         return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, reach, complete
+            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, keys, complete
         )
