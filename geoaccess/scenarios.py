@@ -761,11 +761,16 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
 
     They go to ``<study output>/scenarios/<scenario name>/``; the baseline's files are never touched.
     """
+    from geoaccess.outputs._atomic import replace_folder
+
     root = Path(study.settings.output).resolve()
     out = (root / "scenarios" / result.name).resolve()
     if out == root or root not in out.parents:
         raise InputError(f"scenario name {result.name!r} would write outside {root / 'scenarios'}")
-    files = _write_compare(study, out, f"what if — {result.scenario.title}", result.compare(base), result, base)
+    # the folder is replaced whole: a failed write leaves the scenario's previous pages as they were
+    with replace_folder(out) as tmp:
+        files = _write_compare(study, tmp, f"what if — {result.scenario.title}", result.compare(base), result, base)
+    files = [out / f.relative_to(tmp) for f in files]
     result.output = out
     result.files = files
     return files
@@ -1069,17 +1074,18 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
     They go to ``<study output>/optimize/<tier>-<objective>-k<k>[-<candidates>][-<zones>][-exact]/``, so runs
     with other candidates, zones or solver do not overwrite each other; the baseline's files are never touched.
     """
-    from geoaccess.outputs._atomic import atomic_path
+    from geoaccess.outputs._atomic import replace_folder, write_csv
 
     root = Path(study.settings.output).resolve()
     out = root / "optimize" / placement.folder
-    files = []
-    for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates)):
-        with atomic_path(out / fname) as tmp:
-            table.to_csv(tmp, index=False, encoding="utf-8", float_format="%.6f")
-        files.append(out / fname)
     title = f"{placement.k} proposed {placement.tier} site(s) ({placement.objective})"
-    files += _write_compare(study, out, title, placement.compare, placement.scenario, base)
+    with replace_folder(out) as tmp:
+        files = [
+            write_csv(table, tmp / fname, float_format="%.6f")
+            for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates))
+        ]
+        files += _write_compare(study, tmp, title, placement.compare, placement.scenario, base)
+    files = [out / f.relative_to(tmp) for f in files]
     placement.output = out
     placement.files = files
     return files
