@@ -263,7 +263,8 @@ def check_identifier(value, key: str, path=None) -> str:
         raise ConfigError(f"{key} must be a string, got {value!r}", path=path)
     if not re.fullmatch(NAME_PATTERN, value):
         raise ConfigError(
-            f"{key} = {value!r} is not a valid name: it names files (map_<tier>.html), so it must be {NAME_RULE}; "
+            f"{key} = {value!r} is not a valid name: it names files and folders (map_<tier>.html), so it must be "
+            f"{NAME_RULE}; "
             "put free text in a label",
             path=path,
         )

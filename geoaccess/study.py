@@ -19,7 +19,7 @@ from geoaccess.config import synthetic_note
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
-from geoaccess.load.roads import read_roads, utm_crs
+from geoaccess.load.roads import check_covers, read_roads, utm_crs
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
 from geoaccess.outputs import i18n
@@ -137,6 +137,7 @@ class Study:
             speeds=s.speeds,
             layer=ro.get("layer"),
         )
+        check_covers(network, area, s.roads)
         to_m = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         fx, fy = to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
         facility_snap = network.snap(fx, fy)
