@@ -81,7 +81,7 @@ def test_input_table_errors(tmp_path):
 
 
 # -- bad input (issue 12) ----------------------------------------------------------------------------
-TIER = '[[tiers]]\nname = {name}\nthreshold_min = {thr}\ntarget_share = {share}\n'
+TIER = "[[tiers]]\nname = {name}\nthreshold_min = {thr}\ntarget_share = {share}\n"
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_study_file_encodings_and_folders(tmp_path):
     p.write_bytes("\ufeff".encode() + BASE.replace('title = "', 'x = "').encode("utf-8"))
     assert load_study(p, output_root=tmp_path).name == "t"
     gbk = tmp_path / "gbk.toml"
-    gbk.write_bytes((BASE + 'title = "太原"\n').replace("[inputs]", '[inputs]\n# 中文\n').encode("gbk"))
+    gbk.write_bytes((BASE + 'title = "太原"\n').replace("[inputs]", "[inputs]\n# 中文\n").encode("gbk"))
     with pytest.raises(ConfigError, match=r"gbk.toml: the study file is not UTF-8 text .*save it as UTF-8"):
         load_study(gbk)
     (tmp_path / "folder.toml").mkdir()

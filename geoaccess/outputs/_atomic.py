@@ -71,9 +71,11 @@ def spreadsheet_safe(frame):
     Only text cells starting with ``= + - @`` (or a tab / carriage return) that are not plain numbers
     change; number columns are left as they are.
     """
+    import pandas as pd
+
     out = None
     for col in frame.columns:
-        if frame[col].dtype != object:
+        if not (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col].dtype)):
             continue
         s = frame[col]
         bad = s.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA) and not _NUMBER.fullmatch(v))
