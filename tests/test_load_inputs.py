@@ -299,3 +299,19 @@ def test_counties_without_people_are_reported(tmp_path):
     pop = read_population(p, c)
     (w,) = [w for w in pop.warnings if "have no populated cells" in w]
     assert f"of {len(c)} counties have no populated cells" in w and "small.tif" in w
+
+
+def test_point_counties_are_an_error(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from geoaccess.load import read_counties
+
+    p = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(
+        {"code": ["140105", "140106"], "name": ["小店区", "迎泽区"]},
+        geometry=[shapely.Point(112.56, 37.74), shapely.box(112.5, 37.8, 112.6, 37.9)],
+        crs=4326,
+    ).to_file(p)
+    with pytest.raises(InputError, match=r"points.gpkg: 1 counties are not polygons(.|\n)*140105 \(Point\)"):
+        read_counties(p)

@@ -7,9 +7,11 @@ the study names.
 
 Tiers
 -----
-A ``tier`` value that is one of the study's tiers is used as is. Otherwise the tier comes from
-:data:`TIER_TABLE`, an ordered list of ``(keyword, tier)`` rules matched against the row's ``grade``,
-``type``, ``tier`` and ``name`` values (for OSM POIs: ``name``, ``healthcare``, ``amenity``). The first
+A ``tier`` value that is one of the study's tiers is used as is. Any other non-empty ``tier`` value is
+matched on its own against :data:`TIER_TABLE` (so ``三级`` works) and is an error when no rule matches:
+a misspelt tier is never re-tiered from the facility's name. When the ``tier`` cell is empty the tier
+comes from :data:`TIER_TABLE`, an ordered list of ``(keyword, tier)`` rules matched against the row's
+``grade``, ``type`` and ``name`` values (for OSM POIs: ``name``, ``healthcare``, ``amenity``). The first
 rule, in table order, that matches any of those values wins, so specific rules (grades, township health
 centres) come before generic ones (any 医院). A keyword with Chinese characters matches anywhere inside
 a value; an ASCII keyword must equal the whole value (case-insensitive). A study prepends its own
