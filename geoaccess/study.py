@@ -469,6 +469,7 @@ class Study:
                 sources=data_sources(s),
                 curves=curves,
                 bundle_bytes=bundle_size(out),
+                warnings=inp.warnings,
             )
         )
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), out, bundle_size(out) / 1e6)

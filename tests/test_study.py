@@ -137,9 +137,11 @@ def _digest(folder):
     ],
 )
 def test_a_failed_rerun_leaves_the_previous_bundle_byte_identical(small, tmp_path, monkeypatch, writer, fault):
+    from dataclasses import replace
+
     import geoaccess.study as study_mod
 
-    small.settings.output = tmp_path / "bundle"
+    monkeypatch.setattr(small.settings, "output", tmp_path / "bundle")
     small.run()
     before = _digest(small.settings.output)
     assert "index.html" in before and "counties.csv" in before
@@ -147,6 +149,11 @@ def test_a_failed_rerun_leaves_the_previous_bundle_byte_identical(small, tmp_pat
     def broken(*args, **kwargs):
         raise fault
 
+    # the rerun would write other tables and pages: a 5-minute primary threshold, another title
+    monkeypatch.setattr(
+        small.settings, "tiers", (replace(small.settings.tiers[0], threshold_min=5.0),) + small.settings.tiers[1:]
+    )
+    monkeypatch.setattr(small.settings, "title", "rerun")
     monkeypatch.setattr(study_mod, writer, broken)
     with pytest.raises(type(fault)):
         small.run()
@@ -201,3 +208,12 @@ def test_cli_refuses_an_output_folder_holding_an_input(demo_study_file, demo_dir
     err = capsys.readouterr().err
     assert "contains the" in err and "input" in err and "Traceback" not in err
     assert (demo_dir / "facilities.csv").read_bytes() == before
+
+
+def test_the_front_page_repeats_the_input_warnings(small, tmp_path):
+    small.settings.output = tmp_path / "w"
+    small.run()
+    page = (tmp_path / "w" / "index.html").read_text(encoding="utf-8")
+    warnings = small.load().warnings
+    assert warnings and f"({len(warnings)})</h2>" in page
+    assert "140171" in page.split('id="warnings"')[1].split("</ul>")[0]  # the census row with no county
