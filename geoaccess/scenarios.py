@@ -763,14 +763,15 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
 
     They go to ``<study output>/scenarios/<scenario name>/``; the baseline's files are never touched.
     """
-    from geoaccess.outputs._atomic import replace_folder
+    from geoaccess.outputs._atomic import output_lock, replace_folder
 
     root = Path(study.settings.output).resolve()
     out = (root / "scenarios" / result.name).resolve()
     if out == root or root not in out.parents:
         raise InputError(f"scenario name {result.name!r} would write outside {root / 'scenarios'}")
-    # the folder is replaced whole: a failed write leaves the scenario's previous pages as they were
-    with replace_folder(out) as tmp:
+    # the folder is replaced whole: a failed write leaves the scenario's previous pages as they were; the
+    # baseline's lock too, as a baseline run swaps the folder this one lies in
+    with output_lock(root), replace_folder(out) as tmp:
         files = _write_compare(study, tmp, f"what if — {result.scenario.title}", result.compare(base), result, base)
     files = [out / f.relative_to(tmp) for f in files]
     result.output = out
@@ -1101,12 +1102,12 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
     They go to ``<study output>/optimize/<tier>-<objective>-k<k>[-<candidates>][-<zones>][-exact]/``, so runs
     with other candidates, zones or solver do not overwrite each other; the baseline's files are never touched.
     """
-    from geoaccess.outputs._atomic import replace_folder, write_csv
+    from geoaccess.outputs._atomic import output_lock, replace_folder, write_csv
 
     root = Path(study.settings.output).resolve()
     out = root / "optimize" / placement.folder
     title = f"{placement.k} proposed {placement.tier} site(s) ({placement.objective})"
-    with replace_folder(out) as tmp:
+    with output_lock(root), replace_folder(out) as tmp:
         files = [
             write_csv(table, tmp / fname, float_format="%.6f")
             for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates))

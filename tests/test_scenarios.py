@@ -346,3 +346,20 @@ def test_a_failed_scenario_write_keeps_its_previous_pages(study, monkeypatch):
         s.whatif(base=base, write=True, name="keepme", remove=["F0100"])
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_scenario_waits_for_no_baseline_run(study):
+    """A baseline run swaps the folder scenario bundles live in: a scenario write is refused meanwhile."""
+    import os
+    import socket
+
+    s, base = study
+    out = s.settings.output
+    lock = out.parent / f".{out.name}.lock"
+    lock.write_text(f"{os.getppid()} {socket.gethostname()}\n", encoding="utf-8")
+    try:
+        with pytest.raises(InputError, match=rf"another geoaccess run \(process {os.getppid()}\)"):
+            s.whatif(base=base, write=True, name="locked", add=[NEW_COUNTY])
+    finally:
+        lock.unlink()
+    assert not (out / "scenarios" / "locked").exists()
