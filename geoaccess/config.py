@@ -485,8 +485,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     for k, v in facility_tiers.items():
         if not isinstance(v, str):
             raise ConfigError(
-                f"[facility_tiers] {k!r} must be a tier name string (e.g. {k!r} = {sorted(tier_names)[0]!r}), "
-                f"got {v!r}",
+                f"[facility_tiers] {k!r} must be a tier name string (e.g. {k!r} = {tiers[0].name!r}), got {v!r}",
                 path=path,
             )
         if v not in tier_names:

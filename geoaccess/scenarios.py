@@ -897,14 +897,7 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
             b = counties.to_crs(inp.network.crs).total_bounds
             a_m = counties.to_crs(inp.network.crs).union_all()
             step = spacing_km * 1000.0 if spacing_km else max(np.sqrt(a_m.area / max_candidates), 500.0)
-            n_grid = np.ceil((b[2] - b[0]) / step) * np.ceil((b[3] - b[1]) / step)
-            if n_grid > MAX_GRID_POINTS:
-                fits = np.sqrt((b[2] - b[0]) * (b[3] - b[1]) / MAX_GRID_POINTS) / 1000.0
-                raise InputError(
-                    f"spacing_km (--spacing-km) {spacing_km:g} makes a grid of {n_grid:,.0f} points over "
-                    f"{area_label} (limit {MAX_GRID_POINTS:,}); use a spacing of {np.ceil(fits * 100) / 100:g} km "
-                    "or more"
-                )
+            _check_grid(b, step, area_label)
             gx, gy = np.meshgrid(np.arange(b[0] + step / 2, b[2], step), np.arange(b[1] + step / 2, b[3], step))
             gx, gy = gx.ravel(), gy.ravel()
             inside = a_m.covers(shapely.points(gx, gy))
@@ -950,6 +943,18 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
     return out, inp.network.snap(x, y)
 
 
+def _check_grid(bounds_m, step: float, area_label: str) -> None:
+    """Refuse a placement grid of more than :data:`MAX_GRID_POINTS` before any of it is allocated."""
+    w, h = bounds_m[2] - bounds_m[0], bounds_m[3] - bounds_m[1]
+    n_grid = np.ceil(w / step) * np.ceil(h / step)
+    if n_grid > MAX_GRID_POINTS:
+        fits = np.sqrt(w * h / MAX_GRID_POINTS) / 1000.0
+        raise InputError(
+            f"spacing_km (--spacing-km) {step / 1000:g} makes a grid of {n_grid:,.0f} points over {area_label} "
+            f"(limit {MAX_GRID_POINTS:,}); use a spacing of {np.ceil(fits * 100) / 100:g} km or more"
+        )
+
+
 def place(
     study,
     tier: str,
@@ -989,6 +994,13 @@ def place(
         raise InputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     t0 = time.perf_counter()
     inp = study.load()
+    if (
+        spacing_km is not None
+        and not upgrades
+        and (candidates is None or (isinstance(candidates, str) and candidates == "grid"))
+    ):
+        # the whole area bounds any zone's grid: a grid too fine is refused before the baseline is computed
+        _check_grid(inp.counties.to_crs(inp.network.crs).total_bounds, spacing_km * 1000.0, "the study area")
     base = baseline(study, base)
     ti = s.tier_names.index(tier)
     thr = s.tiers[ti].threshold_min

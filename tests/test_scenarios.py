@@ -322,8 +322,15 @@ def test_optimize_spacing_must_be_a_distance(study, spacing):
         s.optimize("county", 1, spacing_km=spacing)
 
 
-def test_optimize_refuses_a_grid_too_fine_before_allocating(study, capsys):
+def test_optimize_refuses_a_grid_too_fine_before_allocating(study, capsys, monkeypatch):
+    import geoaccess.scenarios as scenarios_mod
+
     s, _ = study
+
+    def no_baseline(*args, **kwargs):
+        raise AssertionError("the baseline was computed before the grid was checked")
+
+    monkeypatch.setattr(scenarios_mod, "baseline", no_baseline)
     with pytest.raises(InputError, match=r"--spacing-km\) 0.001 makes a grid of [\d,]+ points .*limit 1,000,000"):
         s.optimize("county", 1, spacing_km=0.001)
     assert main(["-q", "optimize", str(s.settings.path), "--tier", "county", "--spacing-km", "0"]) == 2
