@@ -315,3 +315,13 @@ def test_point_counties_are_an_error(tmp_path):
     ).to_file(p)
     with pytest.raises(InputError, match=r"points.gpkg: 1 counties are not polygons(.|\n)*140105 \(Point\)"):
         read_counties(p)
+
+
+def test_a_tier_no_facility_serves_is_reported(tmp_path):
+    notes = []
+    p = write(tmp_path, "id,name,tier,beds,lon,lat\nA,a,primary,0,112.55,37.85\n")
+    read_facilities(p, TIERS, report=notes)
+    assert [n.split(": ", 1)[1] for n in notes if "or above" in n] == [
+        "no facility of tier 'county' or above: everyone is beyond that tier's reach",
+        "no facility of tier 'regional' or above: everyone is beyond that tier's reach",
+    ]

@@ -407,3 +407,17 @@ def test_compare_map_layer_names_are_text(tmp_path):
     # the layer control's key, JSON-quoted by folium, holds the escaped text
     key = re.search(r'"([^"]*): change in minutes"', page).group(1)
     assert json.loads(f'"{key}"') == "&lt;img src=x onerror=alert(&#x27;tn1&#x27;)&gt;"
+
+
+def test_an_unwritable_output_folder_is_refused_up_front(tmp_path, monkeypatch):
+    import tempfile
+
+    from geoaccess.errors import InputError
+    from geoaccess.outputs._atomic import check_output_folder
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(InputError, match=r"cannot write beside the output folder .*\(Permission denied\)"):
+        check_output_folder(tmp_path / "out")

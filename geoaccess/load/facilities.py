@@ -294,6 +294,9 @@ def read_facilities(
             path=path,
             problems=problems,
         )
+    top = max((rank[t] for t in tier_out), default=-1)
+    for t in tiers[top + 1 :]:
+        notes.append(f"{path}: no facility of tier {t!r} or above: everyone is beyond that tier's reach")
     out = df.copy()
     for k in ("lon", "lat"):
         if col[k] is not None and geom_lonlat is None:
