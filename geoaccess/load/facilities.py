@@ -286,7 +286,7 @@ def read_facilities(
             problems.append(f"{row}: lon/lat ({x[i]}, {y[i]}) is not a WGS84 coordinate")
         if not np.isfinite(beds[i]) or beds[i] < 0:
             problems.append(f"{row}: beds must be a number >= 0, got {beds_raw.iat[i]!r}")
-    if is_ll and area is not None and not problems:
+    if area is not None and not problems:  # lon/lat are WGS84 here, whatever the file held
         _check_inside(lon, lat, ids, area, path, csv, notes)
     if problems:
         raise InputError(
