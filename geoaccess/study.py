@@ -384,6 +384,7 @@ class Study:
         final = Path(self.settings.output)
         with replace_folder(final, keep=("scenarios", "optimize")) as tmp:
             files = self._write_bundle(result, tmp)
+        log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
     def _write_bundle(self, result: Result, out: Path) -> list[Path]:
@@ -472,7 +473,6 @@ class Study:
                 warnings=inp.warnings,
             )
         )
-        log.info("wrote %d files to %s (bundle %.1f MB)", len(files), out, bundle_size(out) / 1e6)
         return files
 
     def _referral_minutes(self, result: Result) -> np.ndarray:
