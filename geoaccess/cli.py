@@ -11,6 +11,8 @@ from pathlib import Path
 from geoaccess.errors import GeoaccessError
 
 log = logging.getLogger("geoaccess")
+# optional packages -> the extra that installs them
+EXTRAS = {"pulp": "exact", "highspy": "exact", "spopt": "exact", "osmnx": "fetch"}
 
 
 def _run(args) -> int:
@@ -220,6 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     except (GeoaccessError, ValueError) as exc:  # ValueError: e.g. an unknown coordinate system name
         print(f"geoaccess: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        # optional features: one line naming what to install, not a traceback
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        fix = f"pip install 'geoaccess[{extra}]'" if extra else f"pip install {exc.name}"
+        print(f"geoaccess: error: this needs the optional package {exc.name!r}; install it with {fix}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # no network (fetch), disk full, permission denied: outputs already written are kept
+        print(f"geoaccess: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geoaccess: interrupted; the previous bundle (if any) is unchanged", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

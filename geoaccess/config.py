@@ -6,6 +6,8 @@ silently fall back to a default.
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,18 +251,63 @@ _INPUT_KEYS: dict[str, set[str]] = {
 _COORDS = ("wgs84", "gcj02", "bd09")
 
 
+# tier (and scenario) names become parts of file names (map_<tier>.html) and reach pages: letters of any
+# script, digits, "_" and "-" only, so no "../", slash, control character or HTML can get through
+NAME_PATTERN = r"[^\W_][\w-]{0,63}"
+NAME_RULE = "1 to 64 letters (any script), digits, '_' or '-', starting with a letter or digit"
+
+
+def check_identifier(value, key: str, path=None) -> str:
+    """``value`` if it is a safe name (see :data:`NAME_PATTERN`), else a ConfigError naming ``key``."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}", path=path)
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise ConfigError(
+            f"{key} = {value!r} is not a valid name: it names files and folders (map_<tier>.html), so it must be "
+            f"{NAME_RULE}; "
+            "put free text in a label",
+            path=path,
+        )
+    return value
+
+
+def _string(value, key, path) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}", path=path)
+    return value
+
+
+def _crs(value, key, path) -> str:
+    """A CRS string pyproj knows (``EPSG:4326``, a WKT or PROJ string)."""
+    _string(value, key, path)
+    import pyproj
+
+    try:
+        pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise ConfigError(
+            f"{key} = {value!r} is not a coordinate reference system pyproj knows ({exc})", path=path
+        ) from None
+    return value
+
+
 def _unknown(keys, allowed, where, path):
     bad = sorted(set(keys) - set(allowed))
     if bad:
         raise ConfigError(f"unknown key(s) {bad} in {where}; allowed keys: {sorted(allowed)}", path=path)
 
 
-def _number(value, key, path, lo=None, hi=None) -> float:
+def _number(value, key, path, lo=None, hi=None, *, above: float | None = None) -> float:
+    """A finite number in ``[lo, hi]`` (and ``> above`` when given); TOML's nan and inf are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{key} must be a number, got {value!r}", path=path)
     v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}", path=path)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise ConfigError(f"{key} = {value!r} is out of range [{lo}, {hi}]", path=path)
+    if above is not None and v <= above:
+        raise ConfigError(f"{key} must be greater than {above:g}, got {value!r}", path=path)
     return v
 
 
@@ -284,11 +331,26 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
 
 
 def read_toml(path: Path, what: str) -> dict:
-    """A TOML file's tables; a missing file or bad TOML is a ConfigError naming the file."""
+    """A TOML file's tables; a missing file, a folder, non-UTF-8 text or bad TOML is a ConfigError naming the file.
+
+    A UTF-8 byte-order mark (Windows Notepad adds one) is accepted.
+    """
     if not path.exists():
         raise ConfigError(f"{what} file not found", path=path)
+    if path.is_dir():
+        raise ConfigError(f"this is a folder; give the path of the {what} TOML file", path=path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the {what} file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+            "(e.g. in Notepad: Save As, Encoding UTF-8) and run again",
+            path=path,
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} file ({exc.strerror})", path=path) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
 
@@ -303,9 +365,17 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     base = path.parent if path else Path.cwd()
     sd, inp, net, opt = (data.get(k, {}) for k in ("study", "inputs", "network", "options"))
 
-    name = str(sd.get("name") or (path.stem if path else "study"))
-    if not name.replace("-", "").replace("_", "").isalnum():
+    name = sd.get("name") or (path.stem if path else "study")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"study name {name!r} may hold only letters, digits, '-' and '_'", path=path)
+    for key in ("title", "note", "output"):
+        if key in sd:
+            _string(sd[key], f"[study] {key}", path)
+    if not sd.get("output", "x").strip():
+        raise ConfigError("[study] output must name a folder, got an empty string", path=path)
+    synthetic = sd.get("synthetic", False)
+    if not isinstance(synthetic, bool):
+        raise ConfigError(f"[study] synthetic must be true or false (no quotes), got {synthetic!r}", path=path)
     root = Path(output_root) if output_root else Path.cwd()
     output = Path(sd["output"]) if "output" in sd else Path("maps") / name
     output = output if output.is_absolute() else (root / output)
@@ -336,6 +406,8 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         for k, val in opts.items():
             if k not in ("snap_m",) and not isinstance(val, str):
                 raise ConfigError(f"[inputs] {key} {k} must be a string, got {val!r}", path=path)
+        if "crs" in opts:
+            _crs(opts["crs"], f"[inputs] {key} crs", path)
         q = Path(v)
         return q if q.is_absolute() else (base / q).resolve()
 
@@ -354,6 +426,17 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         )
     _unknown(counties, _COUNTY_KEYS, "[inputs] counties", path)
     counties = dict(counties)
+    for k, val in counties.items():
+        if k == "adcode" and isinstance(val, int) and not isinstance(val, bool):
+            counties[k] = val = str(val)
+        _string(val, f"[inputs] counties {k}", path)
+    if "adcode" in counties and not re.fullmatch(r"\d{2,6}", counties["adcode"].strip()):
+        raise ConfigError(
+            f'[inputs] counties adcode must be 2 to 6 digits (an adcode prefix, e.g. "1401"), got {counties["adcode"]!r}',
+            path=path,
+        )
+    if "crs" in counties:
+        _crs(counties["crs"], "[inputs] counties crs", path)
     if "path" in counties:
         q = Path(counties["path"])
         counties["path"] = q if q.is_absolute() else (base / q).resolve()
@@ -387,12 +470,13 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
             _unknown(t, _SECTIONS["tiers"], f"[[tiers]] entry {i + 1}", path)
             if "name" not in t or "threshold_min" not in t:
                 raise ConfigError(f"[[tiers]] entry {i + 1} needs name and threshold_min", path=path)
+            tname = check_identifier(t["name"], f"[[tiers]] entry {i + 1} name", path)
             out.append(
                 Tier(
-                    name=str(t["name"]),
-                    threshold_min=_number(t["threshold_min"], f"tier {t['name']} threshold_min", path, 0, 1440),
-                    target_share=_number(t.get("target_share", 0.9), f"tier {t['name']} target_share", path, 0, 1),
-                    label=str(t.get("label", "")),
+                    name=tname,
+                    threshold_min=_number(t["threshold_min"], f"tier {tname} threshold_min", path, 0, 1440, above=0),
+                    target_share=_number(t.get("target_share", 0.9), f"tier {tname} target_share", path, 0, 1, above=0),
+                    label=_string(t.get("label", ""), f"tier {tname} label", path),
                 )
             )
         names = [t.name for t in out]
@@ -407,6 +491,11 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     facility_tiers = data.get("facility_tiers", {})
     tier_names = {t.name for t in tiers}
     for k, v in facility_tiers.items():
+        if not isinstance(v, str):
+            raise ConfigError(
+                f"[facility_tiers] {k!r} must be a tier name string (e.g. {k!r} = {tiers[0].name!r}), got {v!r}",
+                path=path,
+            )
         if v not in tier_names:
             raise ConfigError(
                 f"[facility_tiers] {k!r} = {v!r}: not one of the study's tiers {sorted(tier_names)}", path=path
@@ -420,7 +509,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     maps = _maps(data.get("maps", {}), path)
     measures = parse_measures(data, tiers, path)
 
-    return Study(
+    study = Study(
         roads_options=options["roads"],
         facilities_options=options["facilities"],
         population_options=options["population"],
@@ -430,7 +519,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         name=name,
         path=path,
         title=str(sd.get("title", name)),
-        synthetic=bool(sd.get("synthetic", False)),
+        synthetic=synthetic,
         note=str(sd.get("note", "")),
         output=output,
         roads=roads,
@@ -446,6 +535,32 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         maps=maps,
         measures=measures,
     )
+    check_output(study)
+    return study
+
+
+def input_files(s: Study) -> list[tuple[str, Path]]:
+    """Every input a study reads (the study file too), as ``(key, absolute path)``."""
+    out = [("study file", s.path)] if s.path else []
+    out += [(k, getattr(s, k)) for k in ("roads", "facilities", "population", "census")]
+    out.append(("counties", s.counties.get("path")))
+    return [(k, Path(p).resolve()) for k, p in out if p is not None]
+
+
+def check_output(s: Study) -> None:
+    """Refuse an output folder that is an input, holds an input, or lies inside an input folder.
+
+    The bundle replaces its folder as a whole, so any input inside it would be lost.
+    """
+    out = Path(s.output).resolve()
+    for key, p in input_files(s):
+        if out == p or out in p.parents or p in out.parents:
+            where = "is" if out == p else "contains" if out in p.parents else "lies inside"
+            raise ConfigError(
+                f"the output folder {out} {where} the {key} input {p}; a run replaces its output folder "
+                "as a whole, so set [study] output to a new folder apart from the inputs",
+                path=s.path,
+            )
 
 
 def _maps(mp: dict, path) -> MapSettings:
@@ -517,6 +632,8 @@ def _condition(text, where, tier_names, path) -> Condition:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{where}: {raw!r} in {text!r} is neither a number nor 'target'", path=path) from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: {raw!r} in {text!r} must be a finite number or 'target'", path=path)
     return Condition(col, op, value)
 
 

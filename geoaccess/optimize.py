@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -67,9 +69,30 @@ def solver_for(name: str | None = None):
 def _quiet_pulp():
     # spopt builds its models with PuLP calls that PuLP >= 3.3 marks as deprecated for PuLP 4.0;
     # the warnings are spopt's to fix and say nothing to a planner
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _no_banner():
         warnings.filterwarnings("ignore", message=r".*PuLP 4\.0", category=DeprecationWarning)
         yield
+
+
+@contextlib.contextmanager
+def _no_banner():
+    """Silence file descriptor 1 while a solver runs: HiGHS prints its banner there from C, even with
+    ``msg=False``, and the tool's stdout is for its results (``-q`` must mean quiet)."""
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (captured, embedded): nothing to guard
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 # -- maximal covering ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoaccess import paths
-from geoaccess.config import read_toml, synthetic_note
+from geoaccess.config import check_identifier, read_toml, synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
@@ -95,8 +95,7 @@ def make_scenario(
     **edits: Any,
 ) -> Scenario:
     """Build and check the structure of a scenario from keyword lists (``add=[{...}], remove=["F1"]``)."""
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"scenario name {name!r} may hold only letters, digits, '-' and '_'", path=path)
+    check_identifier(name, "scenario name", path)
     unknown = sorted(set(edits) - set(EDITS))
     if unknown:
         raise ConfigError(f"unknown scenario edit(s) {unknown}; allowed: {list(EDITS)}", path=path)
@@ -125,6 +124,9 @@ def make_scenario(
             for key in ("lon", "lat", "kmh", "beds"):
                 if key in item and (isinstance(item[key], bool) or not isinstance(item[key], (int, float))):
                     problems.append(f"{where}: {key} must be a number, got {item[key]!r}")
+                elif key in item and not np.isfinite(item[key]):
+                    problems.append(f"{where}: {key} must be a finite number, got {item[key]!r}")
+                    item = {k: v for k, v in item.items() if k != key}  # checked: keep it out of the range tests
             if "beds" in item and isinstance(item["beds"], (int, float)) and item["beds"] < 0:
                 problems.append(f"{where}: beds must be >= 0, got {item['beds']!r}")
             if "kmh" in item and isinstance(item["kmh"], (int, float)) and not 1 <= item["kmh"] <= 200:
@@ -759,11 +761,17 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
 
     They go to ``<study output>/scenarios/<scenario name>/``; the baseline's files are never touched.
     """
+    from geoaccess.outputs._atomic import output_lock, replace_folder
+
     root = Path(study.settings.output).resolve()
     out = (root / "scenarios" / result.name).resolve()
     if out == root or root not in out.parents:
         raise InputError(f"scenario name {result.name!r} would write outside {root / 'scenarios'}")
-    files = _write_compare(study, out, f"what if — {result.scenario.title}", result.compare(base), result, base)
+    # the folder is replaced whole: a failed write leaves the scenario's previous pages as they were; the
+    # baseline's lock too, as a baseline run swaps the folder this one lies in
+    with output_lock(root), replace_folder(out) as tmp:
+        files = _write_compare(study, tmp, f"what if — {result.scenario.title}", result.compare(base), result, base)
+    files = [out / f.relative_to(tmp) for f in files]
     result.output = out
     result.files = files
     return files
@@ -772,6 +780,10 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
 # -- placement -----------------------------------------------------------------------------------------
 OBJECTIVES = ("coverage", "median")
 DEFAULT_CANDIDATES = 300
+# a placement grid is refused above this many points, before anything is allocated
+MAX_GRID_POINTS = 1_000_000
+# and the cost matrix (demand units x candidates, float64) above this many bytes
+MAX_COST_BYTES = 2 * 1024**3
 
 
 @dataclass
@@ -881,6 +893,7 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
             b = counties.to_crs(inp.network.crs).total_bounds
             a_m = counties.to_crs(inp.network.crs).union_all()
             step = spacing_km * 1000.0 if spacing_km else max(np.sqrt(a_m.area / max_candidates), 500.0)
+            _check_grid(b, step, area_label)
             gx, gy = np.meshgrid(np.arange(b[0] + step / 2, b[2], step), np.arange(b[1] + step / 2, b[3], step))
             gx, gy = gx.ravel(), gy.ravel()
             inside = a_m.covers(shapely.points(gx, gy))
@@ -926,6 +939,18 @@ def _candidate_points(study, inp, base, tier_index, candidates, zones, upgrades,
     return out, inp.network.snap(x, y)
 
 
+def _check_grid(bounds_m, step: float, area_label: str) -> None:
+    """Refuse a placement grid of more than :data:`MAX_GRID_POINTS` before any of it is allocated."""
+    w, h = bounds_m[2] - bounds_m[0], bounds_m[3] - bounds_m[1]
+    n_grid = np.ceil(w / step) * np.ceil(h / step)
+    if n_grid > MAX_GRID_POINTS:
+        fits = np.sqrt(w * h / MAX_GRID_POINTS) / 1000.0
+        raise InputError(
+            f"spacing_km (--spacing-km) {step / 1000:g} makes a grid of {n_grid:,.0f} points over {area_label} "
+            f"(limit {MAX_GRID_POINTS:,}); use a spacing of {np.ceil(fits * 100) / 100:g} km or more"
+        )
+
+
 def place(
     study,
     tier: str,
@@ -954,10 +979,24 @@ def place(
     s = study.settings
     if tier not in s.tier_names:
         raise InputError(f"unknown tier {tier!r}; the study's tiers are {s.tier_names}")
+    if spacing_km is not None and (
+        isinstance(spacing_km, bool) or not isinstance(spacing_km, (int, float)) or not 0 < spacing_km < 1e4
+    ):
+        raise InputError(
+            f"spacing_km (--spacing-km) must be a distance in km above 0, got {spacing_km!r}; leave it out for a "
+            f"grid of about {max_candidates} points"
+        )
     if objective not in OBJECTIVES:
         raise InputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     t0 = time.perf_counter()
     inp = study.load()
+    if (
+        spacing_km is not None
+        and not upgrades
+        and (candidates is None or (isinstance(candidates, str) and candidates == "grid"))
+    ):
+        # the whole area bounds any zone's grid: a grid too fine is refused before the baseline is computed
+        _check_grid(inp.counties.to_crs(inp.network.crs).total_bounds, spacing_km * 1000.0, "the study area")
     base = baseline(study, base)
     ti = s.tier_names.index(tier)
     thr = s.tiers[ti].threshold_min
@@ -980,6 +1019,12 @@ def place(
         cutoff = float(unit_base.max()) if unit_base.size else 0.0
     timings = {"candidates": time.perf_counter() - t0}
     t1 = time.perf_counter()
+    if node.size * len(cand) * 8 > MAX_COST_BYTES:
+        raise InputError(
+            f"{len(cand):,} candidate sites x {node.size:,} demand units need a "
+            f"{node.size * len(cand) * 8 / 1024**3:.1f} GiB cost matrix (limit {MAX_COST_BYTES / 1024**3:.0f} GiB); "
+            "use fewer candidates (a larger --spacing-km, or a candidates file)"
+        )
     cost = np.full((node.size, len(cand)), np.inf)
     for j in range(len(cand)):
         sub = csnap[j : j + 1]
@@ -1063,17 +1108,18 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
     They go to ``<study output>/optimize/<tier>-<objective>-k<k>[-<candidates>][-<zones>][-exact]/``, so runs
     with other candidates, zones or solver do not overwrite each other; the baseline's files are never touched.
     """
-    from geoaccess.outputs._atomic import atomic_path
+    from geoaccess.outputs._atomic import output_lock, replace_folder, write_csv
 
     root = Path(study.settings.output).resolve()
     out = root / "optimize" / placement.folder
-    files = []
-    for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates)):
-        with atomic_path(out / fname) as tmp:
-            table.to_csv(tmp, index=False, encoding="utf-8", float_format="%.6f")
-        files.append(out / fname)
     title = f"{placement.k} proposed {placement.tier} site(s) ({placement.objective})"
-    files += _write_compare(study, out, title, placement.compare, placement.scenario, base)
+    with output_lock(root), replace_folder(out) as tmp:
+        files = [
+            write_csv(table, tmp / fname, float_format="%.6f")
+            for fname, table in (("picks.csv", placement.sites), ("candidates.csv", placement.candidates))
+        ]
+        files += _write_compare(study, tmp, title, placement.compare, placement.scenario, base)
+    files = [out / f.relative_to(tmp) for f in files]
     placement.output = out
     placement.files = files
     return files

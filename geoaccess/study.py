@@ -19,11 +19,11 @@ from geoaccess.config import synthetic_note
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
-from geoaccess.load.roads import read_roads, utm_crs
+from geoaccess.load.roads import check_covers, read_roads, utm_crs
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
 from geoaccess.outputs import i18n
-from geoaccess.outputs._atomic import atomic_path
+from geoaccess.outputs._atomic import check_output_folder, output_lock, replace_folder, write_csv
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
 from geoaccess.outputs.maps import MapContext, overview_map, tier_map
@@ -140,6 +140,7 @@ class Study:
             speeds=s.speeds,
             layer=ro.get("layer"),
         )
+        check_covers(network, area, s.roads)
         to_m = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         fx, fy = to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
         facility_snap = network.snap(fx, fy)
@@ -376,7 +377,18 @@ class Study:
         }
 
     def run(self, write: bool = True) -> Result:
-        """Compute and write the bundle to the study's output folder."""
+        """Compute and write the bundle to the study's output folder.
+
+        With ``write``, the output folder is locked and checked (writable, new or a bundle) before anything
+        is computed.
+        """
+        if not write:
+            return self._run(False)
+        check_output_folder(self.settings.output)
+        with output_lock(self.settings.output):
+            return self._run(True)
+
+    def _run(self, write: bool) -> Result:
         result = self.compute()
         if write:
             t3 = time.perf_counter()
@@ -387,24 +399,29 @@ class Study:
         return result
 
     def write(self, result: Result) -> list[Path]:
-        """Write the bundle: county table, GeoTIFF surfaces, one map per tier, the overview, the front page."""
+        """Write the bundle: county table, GeoTIFF surfaces, one map per tier, the overview, the front page.
+
+        The bundle is built in a temporary sibling folder and swapped in whole at the end
+        (:func:`~geoaccess.outputs._atomic.replace_folder`): a failed or interrupted write leaves the previous
+        bundle as it was. Scenario and placement bundles (``scenarios/``, ``optimize/``) are carried over.
+        """
+        final = Path(self.settings.output)
+        with replace_folder(final, keep=("scenarios", "optimize")) as tmp:
+            files = self._write_bundle(result, tmp)
+        log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
+        return [final / f.relative_to(tmp) for f in files]
+
+    def _write_bundle(self, result: Result, out: Path) -> list[Path]:
         s = self.settings
         inp = self.load()
-        out = Path(s.output)
-        out.mkdir(parents=True, exist_ok=True)
-        files = []
-        with atomic_path(out / "counties.csv") as tmp:
-            result.counties.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
-        files.append(out / "counties.csv")
+        files = [write_csv(result.counties, out / "counties.csv", float_format="%.4f")]
         for name, frame in (
             ("facilities.csv", result.facilities),
             ("referrals.csv", result.referrals),
             ("overall.csv", result.overall),
         ):
             if frame is not None:
-                with atomic_path(out / name) as tmp:
-                    frame.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
-                files.append(out / name)
+                files.append(write_csv(frame, out / name, float_format="%.4f"))
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
@@ -477,9 +494,9 @@ class Study:
                 sources=data_sources(s),
                 curves=curves,
                 bundle_bytes=bundle_size(out),
+                warnings=inp.warnings,
             )
         )
-        log.info("wrote %d files to %s (bundle %.1f MB)", len(files), out, bundle_size(out) / 1e6)
         return files
 
     def _referral_minutes(self, result: Result) -> np.ndarray:

@@ -87,3 +87,130 @@ def test_counties_adcode_list_or_several_prefixes(tmp_path):
     assert s.counties["adcode"] == "1401,1407"
     with pytest.raises(ConfigError, match="adcode must be a string"):
         load_study(write(tmp_path, BASE.replace('"1401" }', "1401 }")), output_root=tmp_path)
+
+
+# -- bad input (issue 12) ----------------------------------------------------------------------------
+TIER = "[[tiers]]\nname = {name}\nthreshold_min = {thr}\ntarget_share = {share}\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\"<img src=x onerror=alert('tn1')>\"",
+        '"x/../../../pwned_regional"',
+        '"../up"',
+        '"a/b"',
+        '"a\\\\b"',
+        '"tab\\there"',
+        '"new\\nline"',
+        '"a b"',
+        '"-lead"',
+        '""',
+        '"x.html"',
+        "5",
+    ],
+)
+def test_tier_names_must_be_safe_identifiers(tmp_path, name):
+    text = BASE + TIER.format(name=name, thr=15, share=0.9)
+    with pytest.raises(ConfigError, match=r"\[\[tiers\]\] entry 1 name") as err:
+        load_study(write(tmp_path, text))
+    assert "study.toml" in str(err.value)
+    if name != "5":
+        assert "letters (any script), digits, '_' or '-'" in str(err.value)
+
+
+def test_chinese_and_dashed_tier_names_stay_valid(tmp_path):
+    text = BASE + TIER.format(name='"基层"', thr=15, share=0.9) + TIER.format(name='"county-2"', thr=60, share=0.8)
+    assert load_study(write(tmp_path, text)).tier_names == ["基层", "county-2"]
+
+
+@pytest.mark.parametrize(
+    ("thr", "share", "key"),
+    [
+        ("nan", 0.9, "threshold_min"),
+        ("inf", 0.9, "threshold_min"),
+        ("-inf", 0.9, "threshold_min"),
+        (0, 0.9, "threshold_min"),
+        (-5, 0.9, "threshold_min"),
+        (15, "nan", "target_share"),
+        (15, 0, "target_share"),
+        (15, -0.1, "target_share"),
+    ],
+)
+def test_thresholds_and_targets_must_be_finite_and_positive(tmp_path, thr, share, key):
+    with pytest.raises(ConfigError, match=f"tier a {key}"):
+        load_study(write(tmp_path, BASE + TIER.format(name='"a"', thr=thr, share=share)))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[network]\nwalk_kmh = nan\n", r"\[network\] walk_kmh must be a finite number"),
+        ("[network]\nspeeds = { motorway = inf }\n", r"speeds motorway must be a finite number"),
+        ("[accessibility]\ncutoff_min = nan\n", r"cutoff_min must be a finite number"),
+        ("[service_share]\ntarget = nan\n", r"\[service_share\] target must be a finite number"),
+        ('[[zones.rules]]\nzone = "priority"\nany = ["tiers_failed >= nan"]\n', "finite number or 'target'"),
+    ],
+)
+def test_nan_and_inf_are_refused_everywhere(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        load_study(write(tmp_path, BASE + extra))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('name = "t"', 'name = "t"\nsynthetic = "false"', r"\[study\] synthetic must be true or false"),
+        ('name = "t"', 'name = "t"\noutput = 5', r"\[study\] output must be a string, got 5"),
+        ('name = "t"', 'name = "t"\ntitle = ["x"]', r"\[study\] title must be a string"),
+        ('name = "t"', "name = 7", "study name 7"),
+        ('counties = { adcode = "1401" }', "counties = { path = 123 }", r"\[inputs\] counties path must be a string"),
+        ('counties = { adcode = "1401" }', 'counties = { adcode = "14a" }', "adcode must be 2 to 6 digits"),
+        ('population = "p.tif"', 'population = { path = "p.tif", crs = "EPSG:99999" }', r"population crs"),
+        ('counties = { adcode = "1401" }', 'counties = { path = "c.gpkg", crs = "nonsense" }', r"counties crs"),
+    ],
+)
+def test_wrong_types_name_the_key(tmp_path, old, new, message):
+    assert old in BASE
+    with pytest.raises(ConfigError, match=message):
+        load_study(write(tmp_path, BASE.replace(old, new)))
+
+
+def test_facility_tier_rule_must_be_a_string(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[facility_tiers\] '诊所' must be a tier name string.*'primary'"):
+        load_study(write(tmp_path, BASE + '[facility_tiers]\n"诊所" = ["primary"]\n'))
+
+
+def test_adcode_given_as_a_number_is_read_as_text(tmp_path):
+    s = load_study(write(tmp_path, BASE.replace('{ adcode = "1401" }', "{ adcode = 1401 }")), output_root=tmp_path)
+    assert s.counties == {"adcode": "1401"}
+
+
+def test_study_file_encodings_and_folders(tmp_path):
+    p = tmp_path / "bom.toml"
+    p.write_bytes("\ufeff".encode() + BASE.replace('title = "', 'x = "').encode("utf-8"))
+    assert load_study(p, output_root=tmp_path).name == "t"
+    gbk = tmp_path / "gbk.toml"
+    gbk.write_bytes((BASE + 'title = "太原"\n').replace("[inputs]", "[inputs]\n# 中文\n").encode("gbk"))
+    with pytest.raises(ConfigError, match=r"gbk.toml: the study file is not UTF-8 text .*save it as UTF-8"):
+        load_study(gbk)
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(ConfigError, match=r"folder.toml: this is a folder; give the path of the study TOML file"):
+        load_study(tmp_path / "folder.toml")
+
+
+def test_output_must_not_hold_or_be_an_input(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    text = BASE.replace('"f.csv"', '"data/f.csv"')
+    for output, what in (
+        ("data", "contains the facilities input"),
+        ("data/f.csv", "is the facilities input"),
+        (".", "contains the study file input"),
+        (tmp_path.parent.as_posix(), "contains the study file"),
+    ):
+        with pytest.raises(ConfigError, match=what):
+            load_study(write(tmp_path, text.replace('name = "t"', f'name = "t"\noutput = "{output}"')), tmp_path)
+    # a folder of its own beside the inputs is fine (the default maps/<name>)
+    s = load_study(write(tmp_path, text), output_root=tmp_path)
+    assert s.output == tmp_path / "maps" / "t"

@@ -208,3 +208,120 @@ def test_census_rescale_direct():
     census = pd.DataFrame({"county_code": ["140106"], "county_name": ["迎泽区"], "population": [10.0], "line": [2]})
     rep = rescale_to_census(P, c, census)
     assert P.people.sum() == 10 and rep.matched == 1
+
+
+# -- bad input (issue 12) ----------------------------------------------------------------------------
+AREA = (112.5, 37.8, 112.8, 37.95)  # lon/lat box around 迎泽区
+
+
+def _area():
+    import shapely
+
+    return shapely.box(*AREA)
+
+
+@pytest.mark.parametrize("tier", ["hospitalX", "regionl", "x/../../../pwned_regional", "<img src=x>"])
+def test_an_explicit_unknown_tier_is_an_error_not_a_guess(tmp_path, tier):
+    p = write(
+        tmp_path,
+        "id,name,tier,beds,lon,lat\n"
+        "A,某某医院,county,10,112.55,37.85\n"
+        f"B,某某医院,{tier},10,112.56,37.85\n"
+        f"C,太原市中心医院,{tier},10,112.57,37.85\n",
+    )
+    with pytest.raises(InputError) as err:
+        read_facilities(p, TIERS)
+    msg = str(err.value)
+    assert "facilities.csv" in msg and "2 problem(s)" in msg
+    assert f"line 3 (id 'B'): unknown tier {tier!r}" in msg and "line 4 (id 'C')" in msg
+    assert "['primary', 'county', 'regional']" in msg and "leave the cell empty" in msg
+
+
+def test_tier_from_the_table_only_when_the_tier_cell_is_empty(tmp_path):
+    p = write(
+        tmp_path,
+        "id,name,tier,beds,lon,lat\nA,某某医院,,10,112.55,37.85\nB,某某卫生院,三级甲等,10,112.56,37.85\n"
+        "C,诊所,regional,0,112.57,37.85\n",
+    )
+    assert list(read_facilities(p, TIERS)["tier"]) == ["county", "regional", "regional"]
+
+
+def test_empty_and_header_only_facilities_files_name_the_file(tmp_path):
+    header = write(tmp_path, "id,name,tier,beds,lon,lat\n", "header_only.csv")
+    with pytest.raises(InputError, match=r"header_only.csv: the facilities file has a header but no rows"):
+        read_facilities(header, TIERS)
+    empty = write(tmp_path, "", "empty.csv")
+    with pytest.raises(InputError, match=r"empty.csv: the facilities file is empty; it needs a header line"):
+        read_facilities(empty, TIERS)
+
+
+def test_facilities_far_from_the_area_are_errors(tmp_path):
+    paris = write(
+        tmp_path, "id,name,tier,beds,lon,lat\nA,a,county,1,112.55,37.85\nP,Paris,county,1,2.35,48.85\n", "paris.csv"
+    )
+    with pytest.raises(InputError, match=r"paris.csv: 1 facilities lie more than 2 degrees") as err:
+        read_facilities(paris, TIERS, area=_area())
+    assert "line 3 (id 'P'): (2.35000, 48.85000)" in str(err.value)
+    beside = write(tmp_path, "id,name,tier,beds,lon,lat\nA,a,county,1,113.5,37.85\n", "beside.csv")
+    with pytest.raises(InputError, match="none of the 1 facilities lies inside the study area"):
+        read_facilities(beside, TIERS, area=_area())
+    notes = []
+    across = write(tmp_path, "id,name,tier,beds,lon,lat\nA,a,county,1,112.55,37.85\nB,b,county,1,113.0,37.85\n")
+    assert len(read_facilities(across, TIERS, area=_area(), report=notes)) == 2
+    assert any("1 facilities lie outside the counties (kept" in n for n in notes)
+
+
+def test_an_empty_population_is_an_error(tmp_path):
+    c = builtin_counties("140106")
+    for name, arr in (("zeros.tif", np.zeros((20, 30))), ("nodata.tif", np.full((20, 30), -1.0))):
+        p = tmp_path / name
+        _raster(p, arr, 112.5, 37.95, 0.01)
+        with pytest.raises(InputError, match=rf"{name}: no people: every raster cell inside the counties is nodata"):
+            read_population(p, c)
+
+
+def test_negative_cells_are_counted_in_a_warning(tmp_path):
+    c = builtin_counties("140106")
+    arr = np.full((20, 30), 5.0)
+    arr[:, ::2] = -7.0  # half the cells: negative, not the nodata value (-1)
+    p = tmp_path / "neg.tif"
+    _raster(p, arr, 112.5, 37.95, 0.01)
+    pop = read_population(p, c)
+    assert (pop.people == 5.0).all()
+    (w,) = [w for w in pop.warnings if "cells hold negative" in w]
+    assert "neg.tif: 300 cells hold negative values (sum -2,100) and were counted as 0 people" in w
+
+
+def test_counties_without_people_are_reported(tmp_path):
+    c = builtin_counties("1401")
+    p = tmp_path / "small.tif"
+    _raster(p, np.ones((10, 10)), 112.55, 37.88, 0.005)  # a corner of 迎泽区 only
+    pop = read_population(p, c)
+    (w,) = [w for w in pop.warnings if "have no populated cells" in w]
+    assert f"of {len(c)} counties have no populated cells" in w and "small.tif" in w
+
+
+def test_point_counties_are_an_error(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from geoaccess.load import read_counties
+
+    p = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(
+        {"code": ["140105", "140106"], "name": ["小店区", "迎泽区"]},
+        geometry=[shapely.Point(112.56, 37.74), shapely.box(112.5, 37.8, 112.6, 37.9)],
+        crs=4326,
+    ).to_file(p)
+    with pytest.raises(InputError, match=r"points.gpkg: 1 counties are not polygons(.|\n)*140105 \(Point\)"):
+        read_counties(p)
+
+
+def test_a_tier_no_facility_serves_is_reported(tmp_path):
+    notes = []
+    p = write(tmp_path, "id,name,tier,beds,lon,lat\nA,a,primary,0,112.55,37.85\n")
+    read_facilities(p, TIERS, report=notes)
+    assert [n.split(": ", 1)[1] for n in notes if "or above" in n] == [
+        "no facility of tier 'county' or above: everyone is beyond that tier's reach",
+        "no facility of tier 'regional' or above: everyone is beyond that tier's reach",
+    ]

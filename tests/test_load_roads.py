@@ -289,3 +289,25 @@ def test_pbf_reader_is_compact(helsinki_pbf):
     ways, report = read_osm_ways(helsinki_pbf)
     assert ways.refs.dtype == np.int64 and ways.way_start[-1] == ways.refs.size
     assert report.ways_used == ways.n_ways and report.ignored  # footways etc. counted, not used
+
+
+def test_unusable_speed_values_are_reported(tmp_path):
+    g = grid_layer()
+    g["kmh"] = ["0", "-20", "abc", "", *(["40"] * (len(g) - 4))]
+    p = tmp_path / "speeds.gpkg"
+    g.to_file(p)
+    net = read_roads(p, class_field="等级", speed_field="kmh")
+    (w,) = [w for w in net.report.warnings if "not a usable speed" in w]
+    assert w.startswith("3 features have a kmh value") and "['-20', '0', 'abc']" in w
+    assert "their road class speed was used" in w
+
+
+def test_roads_that_miss_the_study_area_are_an_error(tmp_path):
+    from geoaccess.load.roads import check_covers
+
+    p = tmp_path / "roads.gpkg"
+    grid_layer().to_file(p)
+    net = read_roads(p, class_field="等级")
+    check_covers(net, shapely.box(LON0 - 0.01, LAT0 - 0.01, LON0 + 0.05, LAT0 + 0.05), p)
+    with pytest.raises(InputError, match=r"roads.gpkg: no road of the network lies inside the study area"):
+        check_covers(net, shapely.box(LON0 + 1, LAT0 + 1, LON0 + 1.5, LAT0 + 1.5), p)

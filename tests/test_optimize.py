@@ -102,3 +102,20 @@ def test_bad_arguments(kwargs, message):
         mclp(args["cost"], args["demand"], args["k"], 10.0, method=args["method"])
     with pytest.raises(InputError, match="NaN"):
         pmedian(np.full((2, 2), np.nan), np.ones(2), 1)
+
+
+def test_solver_banners_stay_off_stdout():
+    """HiGHS prints a banner from C straight to file descriptor 1; stdout is for the tool's results."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("spopt")
+    code = (
+        "import numpy as np\n"
+        "from geoaccess.optimize import mclp, pmedian\n"
+        "c = np.random.default_rng(0).random((30, 8)) * 30\n"
+        "print(mclp(c, np.ones(30), 2, 10.0, method='exact')[0].tolist())\n"
+        "print(pmedian(c, np.ones(30), 2, method='exact')[0].tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HiGHS" not in out and len(out.splitlines()) == 2

@@ -247,3 +247,177 @@ def test_values_are_formatted_for_people():
     assert fmt_value("beds_per_1000", 4.567) == "4.57"
     assert fmt_value("x", float("nan")) == "—"
     assert fmt_value("name", EVIL) == "&lt;img src=x onerror=alert(1)&gt;"
+
+
+# -- atomic bundles, locks and CSV safety (outputs/_atomic.py) ----------------------------------------
+def _digest(folder: Path) -> dict:
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _old_bundle(tmp_path: Path) -> Path:
+    from geoaccess.outputs._atomic import replace_folder
+
+    out = tmp_path / "maps" / "t"
+    with replace_folder(out) as tmp:
+        (tmp / "index.html").write_text("old index", encoding="utf-8")
+        (tmp / "counties.csv").write_text("a\n1\n", encoding="utf-8")
+        (tmp / "scenarios" / "s1").mkdir(parents=True)
+        (tmp / "scenarios" / "s1" / "compare.html").write_text("scenario", encoding="utf-8")
+    return out
+
+
+def _siblings(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name != out.name)
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_bundle_write_leaves_the_old_bundle_byte_identical(tmp_path, fault):
+    from geoaccess.outputs._atomic import replace_folder
+
+    out = _old_bundle(tmp_path)
+    before = _digest(out)
+    with pytest.raises(type(fault)):
+        with replace_folder(out, keep=("scenarios",)) as tmp:
+            (tmp / "index.html").write_text("new index", encoding="utf-8")
+            raise fault
+    assert _digest(out) == before
+    assert _siblings(out) == []  # no temporary folder, no lock left behind
+
+
+def test_a_bundle_is_replaced_whole_and_keeps_its_sub_bundles(tmp_path):
+    from geoaccess.outputs._atomic import BUNDLE_MARK, replace_folder
+
+    out = _old_bundle(tmp_path)
+    (out / "map_gone.html").write_text("a tier this run no longer has", encoding="utf-8")
+    # another run's temporary folder inside scenarios/ is not carried over
+    (out / "scenarios" / ".s2.new-abc").mkdir()
+    with replace_folder(out, keep=("scenarios", "optimize")) as tmp:
+        (tmp / "index.html").write_text("new index", encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == [BUNDLE_MARK, "index.html", "scenarios"]
+    assert (out / "index.html").read_text(encoding="utf-8") == "new index"
+    assert sorted(p.name for p in (out / "scenarios").iterdir()) == ["s1"]
+    assert (out / "scenarios" / "s1" / "compare.html").read_text(encoding="utf-8") == "scenario"
+    assert _siblings(out) == []
+
+
+def test_only_new_empty_or_bundle_folders_are_replaced(tmp_path):
+    from geoaccess.errors import InputError
+    from geoaccess.outputs._atomic import check_output_folder, replace_folder
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.docx").write_text("precious", encoding="utf-8")
+    with pytest.raises(InputError, match="holds files geoaccess did not write"):
+        with replace_folder(mine):
+            pass
+    assert (mine / "thesis.docx").read_text(encoding="utf-8") == "precious"
+    f = tmp_path / "file"
+    f.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_output_folder(f)
+    only_scenarios = tmp_path / "s"
+    (only_scenarios / "scenarios" / "x").mkdir(parents=True)
+    check_output_folder(only_scenarios)  # what-if bundles written before the first baseline run
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "index.html").write_text("", encoding="utf-8")
+    (legacy / "counties.csv").write_text("", encoding="utf-8")
+    check_output_folder(legacy)
+
+
+def test_a_second_run_on_one_folder_is_locked_out(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from geoaccess.errors import InputError
+    from geoaccess.outputs._atomic import output_lock, replace_folder
+
+    out = tmp_path / "b"
+    lock = tmp_path / ".b.lock"
+    lock.write_text(f"{os.getppid()} {socket.gethostname()}\n", encoding="utf-8")  # a live process
+    with pytest.raises(InputError, match=f"another geoaccess run \\(process {os.getppid()}\\) is writing"):
+        with replace_folder(out):
+            pass
+    assert not out.exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(f"{gone.stdout.strip()} {socket.gethostname()}\n", encoding="utf-8")  # a killed run's lock
+    with output_lock(out), replace_folder(out) as tmp:  # re-entrant within one process
+        (tmp / "index.html").write_text("x", encoding="utf-8")
+    assert (out / "index.html").exists() and not lock.exists()
+
+
+def test_csv_text_cells_never_run_as_formulas(tmp_path):
+    import pandas as pd
+
+    from geoaccess.outputs._atomic import write_csv
+
+    frame = pd.DataFrame(
+        {
+            "name": ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "普通", "-12.5", "A-1"],
+            "minutes": [-1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        }
+    )
+    write_csv(frame, tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", dtype={"name": str})
+    assert list(back["name"]) == ['\'=HYPERLINK("http://x")', "'+1+1", "'-2+3", "'@SUM(A1)", "普通", "-12.5", "A-1"]
+    assert list(back["minutes"]) == list(frame["minutes"])  # numbers stay numbers
+    assert frame["name"].iloc[0].startswith("=")  # the caller's table is not changed
+
+
+def test_compare_map_layer_names_are_text(tmp_path):
+    """Leaflet's layer control inserts layer names as HTML: a tier name must reach it escaped."""
+    from types import SimpleNamespace
+
+    from geoaccess.outputs.compare import _map
+
+    evil = "<img src=x onerror=alert('tn1')>"
+    counties = gpd.GeoDataFrame(
+        {"county_code": ["140101"], "county_name": ["甲县"]}, geometry=[box(112.0, 37.0, 112.1, 37.1)], crs=4326
+    )
+    pop = SimpleNamespace(
+        shape=(2, 2),
+        row=np.array([0, 1]),
+        col=np.array([0, 1]),
+        transform=from_origin(112.0, 37.1, 0.05, 0.05),
+        crs="EPSG:4326",
+    )
+    tier = Tier(evil, 15.0)
+    before = SimpleNamespace(tiers={evil: SimpleNamespace(minutes=np.array([20.0, 30.0]))})
+    facilities = gpd.GeoDataFrame(
+        {"id": ["N1"], "name": ["新"], "tier": [evil], "beds": [0.0], "change": ["added"]},
+        geometry=[Point(112.05, 37.05)],
+        crs=4326,
+    )
+    after = SimpleNamespace(
+        tier_settings=(tier,),
+        tiers={evil: SimpleNamespace(minutes=np.array([10.0, 30.0]))},
+        facilities=facilities,
+        scenario=SimpleNamespace(title=evil),
+    )
+    page = _map(tmp_path / "compare_map.html", evil, after, before, counties, pop, "").read_text(encoding="utf-8")
+    assert evil not in page and "<img" not in page
+    # the layer control's key, JSON-quoted by folium, holds the escaped text
+    key = re.search(r'"([^"]*): change in minutes"', page).group(1)
+    assert json.loads(f'"{key}"') == "&lt;img src=x onerror=alert(&#x27;tn1&#x27;)&gt;"
+
+
+def test_an_unwritable_output_folder_is_refused_up_front(tmp_path, monkeypatch):
+    import tempfile
+
+    from geoaccess.errors import InputError
+    from geoaccess.outputs._atomic import check_output_folder
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(InputError, match=r"cannot write beside the output folder .*\(Permission denied\)"):
+        check_output_folder(tmp_path / "out")

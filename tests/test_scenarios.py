@@ -291,3 +291,82 @@ def test_people_beside_an_added_road_meet_it(study):
     assert r.network.n_links == net.n_links + 1
     for t in s.settings.tier_names:
         assert r.tiers[t].minutes[cell] < base.tiers[t].minutes[cell], t
+
+
+# -- bad input (issue 12) ----------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["beds", "lon", "lat"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_scenario_numbers_must_be_finite(tmp_path, key, value):
+    item = {"lon": "112.6", "lat": "38.05", "beds": "300", key: value}
+    sc = tmp_path / "sc.toml"
+    sc.write_text(
+        '[scenario]\nname = "x"\n[[add]]\ntier = "county"\n' + "".join(f"{k} = {v}\n" for k, v in item.items()),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=rf"sc.toml: .*\n  - \[\[add\]\] entry 1: {key} must be a finite number"):
+        load_scenario(sc)
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", "<b>x</b>", "", "-x"])
+def test_scenario_names_are_safe(name):
+    from geoaccess.scenarios import make_scenario
+
+    with pytest.raises(ConfigError, match="scenario name"):
+        make_scenario(name, remove=["F0001"])
+
+
+@pytest.mark.parametrize("spacing", [0, -1.0, float("nan"), float("inf"), True])
+def test_optimize_spacing_must_be_a_distance(study, spacing):
+    s, _ = study
+    with pytest.raises(InputError, match=r"spacing_km \(--spacing-km\) must be a distance in km above 0"):
+        s.optimize("county", 1, spacing_km=spacing)
+
+
+def test_optimize_refuses_a_grid_too_fine_before_allocating(study, capsys, monkeypatch):
+    import geoaccess.scenarios as scenarios_mod
+
+    s, _ = study
+
+    def no_baseline(*args, **kwargs):
+        raise AssertionError("the baseline was computed before the grid was checked")
+
+    monkeypatch.setattr(scenarios_mod, "baseline", no_baseline)
+    with pytest.raises(InputError, match=r"--spacing-km\) 0.001 makes a grid of [\d,]+ points .*limit 1,000,000"):
+        s.optimize("county", 1, spacing_km=0.001)
+    assert main(["-q", "optimize", str(s.settings.path), "--tier", "county", "--spacing-km", "0"]) == 2
+    assert "--spacing-km" in capsys.readouterr().err
+
+
+def test_a_failed_scenario_write_keeps_its_previous_pages(study, monkeypatch):
+    import geoaccess.outputs.compare as compare_mod
+
+    s, base = study
+    s.whatif(base=base, write=True, name="keepme", add=[NEW_COUNTY])
+    out = s.settings.output / "scenarios" / "keepme"
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(compare_mod, "_page", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        s.whatif(base=base, write=True, name="keepme", remove=["F0100"])
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_scenario_waits_for_no_baseline_run(study):
+    """A baseline run swaps the folder scenario bundles live in: a scenario write is refused meanwhile."""
+    import os
+    import socket
+
+    s, base = study
+    out = s.settings.output
+    lock = out.parent / f".{out.name}.lock"
+    lock.write_text(f"{os.getppid()} {socket.gethostname()}\n", encoding="utf-8")
+    try:
+        with pytest.raises(InputError, match=rf"another geoaccess run \(process {os.getppid()}\)"):
+            s.whatif(base=base, write=True, name="locked", add=[NEW_COUNTY])
+    finally:
+        lock.unlink()
+    assert not (out / "scenarios" / "locked").exists()

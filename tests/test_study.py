@@ -104,3 +104,116 @@ def test_cli_reports_bad_facilities(demo_study_file, demo_dir, tmp_path, capsys)
     assert main(["-q", "run", str(sf)]) == 2
     err = capsys.readouterr().err
     assert "facilities.csv" in err and "line 2" in err and "line 3" in err and "duplicate id" in err
+
+
+# -- the bundle as a whole (issue 12) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A tiny study (tests/test_load_study.py) run once into a bundle; tests rerun it into their own folders."""
+    from tests.test_load_study import make_study
+
+    d = tmp_path_factory.mktemp("small")
+    study = Study.from_file(make_study(d), output_root=d / "out")
+    study.run()
+    return study
+
+
+def _digest(folder):
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    ("writer", "fault"),
+    [
+        ("write_index", OSError(28, "No space left on device")),  # the last page: everything else is written
+        ("overview_map", KeyboardInterrupt()),
+        ("write_surface", OSError(28, "No space left on device")),
+    ],
+)
+def test_a_failed_rerun_leaves_the_previous_bundle_byte_identical(small, tmp_path, monkeypatch, writer, fault):
+    from dataclasses import replace
+
+    import geoaccess.study as study_mod
+
+    monkeypatch.setattr(small.settings, "output", tmp_path / "bundle")
+    small.run()
+    before = _digest(small.settings.output)
+    assert "index.html" in before and "counties.csv" in before
+
+    def broken(*args, **kwargs):
+        raise fault
+
+    # the rerun would write other tables and pages: a 5-minute primary threshold, another title
+    monkeypatch.setattr(
+        small.settings, "tiers", (replace(small.settings.tiers[0], threshold_min=5.0),) + small.settings.tiers[1:]
+    )
+    monkeypatch.setattr(small.settings, "title", "rerun")
+    monkeypatch.setattr(study_mod, writer, broken)
+    with pytest.raises(type(fault)):
+        small.run()
+    assert _digest(small.settings.output) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # temporary folder and lock removed
+
+
+def test_a_rerun_keeps_scenarios_and_drops_stale_pages(small, tmp_path):
+    out = small.settings.output = tmp_path / "bundle"
+    small.run()
+    (out / "map_retired.html").write_text("a tier the study no longer has", encoding="utf-8")
+    scen = out / "scenarios" / "s1"
+    scen.mkdir(parents=True)
+    (scen / "compare.html").write_text("what if", encoding="utf-8")
+    kept = _digest(scen)
+    small.run()
+    assert not (out / "map_retired.html").exists()
+    assert _digest(scen) == kept
+    assert (out / "index.html").exists() and (out / "map_primary.html").exists()
+
+
+def test_an_unusable_output_folder_is_refused_before_computing(small, tmp_path, monkeypatch):
+    import os
+    import socket
+
+    from geoaccess.errors import InputError
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("computed before checking the output folder")
+
+    monkeypatch.setattr(Study, "compute", no_compute)
+    out = small.settings.output = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError, match="holds files geoaccess did not write"):
+        small.run()
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    small.settings.output = tmp_path / "busy"
+    (tmp_path / ".busy.lock").write_text(f"{os.getppid()} {socket.gethostname()}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"another geoaccess run \(process {os.getppid()}\)"):
+        small.run()
+
+
+def test_cli_refuses_an_output_folder_holding_an_input(demo_study_file, demo_dir, tmp_path, capsys):
+    text = demo_study_file.read_text(encoding="utf-8").replace(
+        'name = "demo"', f'name = "demo"\noutput = "{demo_dir.as_posix()}"'
+    )
+    sf = tmp_path / "s.toml"
+    sf.write_text(text, encoding="utf-8")
+    before = (demo_dir / "facilities.csv").read_bytes()
+    assert main(["-q", "run", str(sf)]) == 2
+    err = capsys.readouterr().err
+    assert "contains the" in err and "input" in err and "Traceback" not in err
+    assert (demo_dir / "facilities.csv").read_bytes() == before
+
+
+def test_the_front_page_repeats_the_input_warnings(small, tmp_path):
+    small.settings.output = tmp_path / "w"
+    small.run()
+    page = (tmp_path / "w" / "index.html").read_text(encoding="utf-8")
+    warnings = small.load().warnings
+    assert warnings and f"({len(warnings)})</h2>" in page
+    assert "140171" in page.split('id="warnings"')[1].split("</ul>")[0]  # the census row with no county

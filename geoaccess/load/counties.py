@@ -149,6 +149,19 @@ def read_counties(
             '(counties = { path = ..., crs = "EPSG:4326" })',
             path=path,
         )
+    if gdf.empty:
+        raise InputError(
+            "the counties layer has no features; check the file (and layer) of [inputs] counties", path=path
+        )
+    polygon = gdf.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if not polygon.all():
+        # a point or line "county" would hold no population cell and silently score nobody
+        bad = [f"{gdf[code_field].iat[i]} ({gdf.geom_type.iat[i]})" for i in np.flatnonzero(~polygon)]
+        raise InputError(
+            f"{len(bad)} counties are not polygons; counties must be a polygon layer (county boundaries)",
+            path=path,
+            problems=bad,
+        )
     out = gpd.GeoDataFrame(
         {
             "county_code": gdf[code_field].astype(str).str.strip(),

@@ -7,9 +7,11 @@ the study names.
 
 Tiers
 -----
-A ``tier`` value that is one of the study's tiers is used as is. Otherwise the tier comes from
-:data:`TIER_TABLE`, an ordered list of ``(keyword, tier)`` rules matched against the row's ``grade``,
-``type``, ``tier`` and ``name`` values (for OSM POIs: ``name``, ``healthcare``, ``amenity``). The first
+A ``tier`` value that is one of the study's tiers is used as is. Any other non-empty ``tier`` value is
+matched on its own against :data:`TIER_TABLE` (so ``三级`` works) and is an error when no rule matches:
+a misspelt tier is never re-tiered from the facility's name. When the ``tier`` cell is empty the tier
+comes from :data:`TIER_TABLE`, an ordered list of ``(keyword, tier)`` rules matched against the row's
+``grade``, ``type`` and ``name`` values (for OSM POIs: ``name``, ``healthcare``, ``amenity``). The first
 rule, in table order, that matches any of those values wins, so specific rules (grades, township health
 centres) come before generic ones (any 医院). A keyword with Chinese characters matches anywhere inside
 a value; an ASCII keyword must equal the whole value (case-insensitive). A study prepends its own
@@ -198,6 +200,12 @@ def read_facilities(
             path=path,
         )
     n = len(df)
+    if n == 0:
+        raise InputError(
+            "the facilities file has a header but no rows; add one row per facility "
+            f"(columns {REQUIRED}) and check [inputs] facilities",
+            path=path,
+        )
     if col["id"] is None:
         ids = pd.Series([f"F{i + 1:05d}" for i in range(n)])
         notes.append(f"{path}: no id column; facilities are numbered F00001.. in file order")
@@ -243,11 +251,22 @@ def read_facilities(
         else:
             seen[ids.iat[i]] = i + 2 if csv else i + 1
         raw_tier = df[col["tier"]].iat[i].strip() if col["tier"] else ""
-        t = raw_tier if raw_tier in rank else match_tier([df[c].iat[i] for c in fields], rules)
-        if t is None:
-            what = f"tier {raw_tier!r}" if raw_tier else "no tier"
+        if raw_tier in rank:
+            t = raw_tier
+        elif raw_tier:
+            # an explicit tier is taken at its word: only its own text may map through the table (三级,
+            # hospital), never the row's name, so a misspelt "regionl" is an error, not a silent "county"
+            t = match_tier([raw_tier], rules)
+        else:
+            t = match_tier([df[c].iat[i] for c in fields], rules)
+        if t is None and raw_tier:
             problems.append(
-                f"{row}: unknown {what}; the study's tiers are {tiers}, and no [facility_tiers] rule matches "
+                f"{row}: unknown tier {raw_tier!r}; the study's tiers are {tiers}. Correct it, add a "
+                "[facility_tiers] rule for it, or leave the cell empty to take the tier from grade / type / name"
+            )
+        elif t is None:
+            problems.append(
+                f"{row}: unknown no tier; the study's tiers are {tiers}, and no [facility_tiers] rule matches "
                 f"{[df[c].iat[i] for c in fields if df[c].iat[i]]}"
             )
         elif t not in rank:
@@ -267,12 +286,17 @@ def read_facilities(
             problems.append(f"{row}: lon/lat ({x[i]}, {y[i]}) is not a WGS84 coordinate")
         if not np.isfinite(beds[i]) or beds[i] < 0:
             problems.append(f"{row}: beds must be a number >= 0, got {beds_raw.iat[i]!r}")
+    if area is not None and not problems:  # lon/lat are WGS84 here, whatever the file held
+        _check_inside(lon, lat, ids, area, path, csv, notes)
     if problems:
         raise InputError(
             f"{len(problems)} problem(s) in the facilities file; fix these rows and run again",
             path=path,
             problems=problems,
         )
+    top = max((rank[t] for t in tier_out), default=-1)
+    for t in tiers[top + 1 :]:
+        notes.append(f"{path}: no facility of tier {t!r} or above: everyone is beyond that tier's reach")
     out = df.copy()
     for k in ("lon", "lat"):
         if col[k] is not None and geom_lonlat is None:
@@ -299,7 +323,52 @@ def _read_csv(path: Path) -> pd.DataFrame:
             last = exc
         except pd.errors.ParserError as exc:
             raise InputError(f"cannot read as a CSV ({exc})", path=path) from exc
+        except pd.errors.EmptyDataError:
+            raise InputError(
+                f"the facilities file is empty; it needs a header line ({','.join(REQUIRED)}) and one row per facility",
+                path=path,
+            ) from None
     raise InputError(f"cannot read as a UTF-8 or GBK CSV ({last})", path=path)
+
+
+# a facility this far (degrees, about 200 km) outside the study area's bounding box cannot serve it
+FAR_OUTSIDE_DEG = 2.0
+
+
+def _check_inside(lon, lat, ids, area, path: Path, csv: bool, notes: list[str]) -> None:
+    """Facilities far from the study area are errors; none inside it is an error; a few outside are noted.
+
+    Facilities just across the border are kept: people near the border use them.
+    """
+    import shapely
+
+    w, s, e, n = shapely.bounds(area)
+    far = (
+        (lon < w - FAR_OUTSIDE_DEG)
+        | (lon > e + FAR_OUTSIDE_DEG)
+        | (lat < s - FAR_OUTSIDE_DEG)
+        | (lat > n + FAR_OUTSIDE_DEG)
+    )
+    where = (lambda i: f"line {i + 2}") if csv else (lambda i: f"feature {i + 1}")
+    if far.any():
+        raise InputError(
+            f"{int(far.sum())} facilities lie more than {FAR_OUTSIDE_DEG:g} degrees (about 200 km) outside the study "
+            f"area (lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}); check their coordinates (WGS84 lon, lat, or set "
+            "coords / crs in the study) or remove them",
+            path=path,
+            problems=[f"{where(i)} (id {ids.iat[i]!r}): ({lon[i]:.5f}, {lat[i]:.5f})" for i in np.flatnonzero(far)],
+        )
+    inside = shapely.contains_xy(area, lon, lat)
+    if not inside.any():
+        raise InputError(
+            f"none of the {len(lon)} facilities lies inside the study area (the counties); check that the "
+            "facilities file and [inputs] counties describe the same place, and the coordinates' system (coords)",
+            path=path,
+        )
+    if not inside.all():
+        notes.append(
+            f"{path}: {int((~inside).sum())} facilities lie outside the counties (kept: people near the border use them)"
+        )
 
 
 def _check_swapped(x: np.ndarray, y: np.ndarray, area, path: Path, col: dict) -> None:

@@ -145,6 +145,16 @@ def read_line_ways(
     kmh = np.full(n_feat, np.nan)
     if speed_field is not None:
         kmh = np.array([parse_maxspeed(None if v is None else str(v)) for v in gdf[speed_field]])
+        given = gdf[speed_field].map(lambda v: v is not None and str(v).strip() not in ("", "nan", "None")).to_numpy()
+        bad = np.flatnonzero(given & ~np.isfinite(kmh))
+        if bad.size:
+            # a 0 or negative speed is a data error, not a closed road: say so rather than replace it silently
+            shown = sorted({str(v) for v in gdf[speed_field].iloc[bad[:200]]})[:5]
+            report.warnings.append(
+                f"{bad.size:,} features have a {speed_field} value that is not a usable speed (0, negative, "
+                f"non-numeric or outside 5..150 km/h, e.g. {shown}); "
+                + ("their road class speed was used" if class_field is not None else "they were left out")
+            )
     tags = [parse_hstore(t) for t in gdf[hstore]] if hstore else [{}] * n_feat
     # OSM exports: maxspeed inside other_tags applies to features of a known road class only (railways
     # carry maxspeed too)

@@ -129,13 +129,17 @@ def read_population(
         parts = {k: [] for k in ("row", "col", "people", "county")}
         outside = 0.0
         in_any = 0
+        negative_cells, negative_sum = 0, 0.0
         for r0 in range(0, src.height, step):
             h = min(step, src.height - r0)
             win = Window(0, r0, src.width, h)
             a = src.read(1, window=win).astype(np.float64)
             if nodata is not None:
                 a[a == nodata] = 0.0
-            a[~np.isfinite(a) | (a < 0)] = 0.0
+            neg = a < 0
+            negative_cells += int(neg.sum())
+            negative_sum += float(a[neg].sum())
+            a[~np.isfinite(a) | neg] = 0.0
             grid = county_grid(cproj, src.transform, src.shape, rcrs, window=win)
             in_any += int((grid >= 0).sum())
             rr, cc = np.nonzero(a > 0)
@@ -167,8 +171,29 @@ def read_population(
             outside_people=outside,
             source=str(path),
         )
+    if pop.people.sum() <= 0:
+        raise InputError(
+            "no people: every raster cell inside the counties is nodata, zero or negative. Check that the raster "
+            "holds people per cell, covers the counties, and that its nodata value is set right",
+            path=path,
+        )
+    if negative_cells:
+        pop.warnings.append(
+            f"{path}: {negative_cells:,} cells hold negative values (sum {negative_sum:,.0f}) and were counted as "
+            "0 people; if they mark missing data, set the raster's nodata value (gdal_edit -a_nodata)"
+        )
     if outside > 0:
         pop.warnings.append(f"{path}: {outside:,.0f} people in cells outside every county were left out")
+    empty = np.flatnonzero(np.bincount(pop.county, minlength=len(counties)) == 0)
+    if empty.size:
+        names = [
+            " ".join(str(counties[c].iat[i]) for c in ("county_code", "county_name") if c in counties.columns)
+            for i in empty[:5]
+        ]
+        pop.warnings.append(
+            f"{path}: {empty.size} of {len(counties)} counties have no populated cells (e.g. {', '.join(names)}); "
+            "the raster may not cover them, or the counties input selects more than the data covers"
+        )
     if census is not None:
         table = (
             census

@@ -451,3 +451,25 @@ def read_roads(
         "line layer (.gpkg, .shp, .geojson)",
         path=p,
     )
+
+
+def check_covers(network: Network, area, path) -> None:
+    """An error naming the roads file when no junction of the network lies inside the study area.
+
+    ``area`` is the counties' union in lon/lat. Roads elsewhere would snap every person and facility
+    kilometres away and give confident but meaningless minutes.
+    """
+    if network.x is None or network.crs is None or network.n_nodes == 0:
+        return
+    import geopandas as gpd
+    import shapely
+
+    a = gpd.GeoSeries([area], crs="EPSG:4326").to_crs(network.crs).iloc[0]
+    shapely.prepare(a)
+    if not shapely.contains_xy(a, network.x, network.y).any():
+        w, s, e, n = shapely.bounds(area)
+        raise InputError(
+            f"no road of the network lies inside the study area (counties lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}); "
+            "check that the roads file covers the counties, and its CRS / coords",
+            path=path,
+        )

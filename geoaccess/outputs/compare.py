@@ -14,7 +14,7 @@ import pyproj
 from rasterio.transform import array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from geoaccess.outputs._atomic import atomic_path, write_text
+from geoaccess.outputs._atomic import atomic_path, write_csv, write_text
 from geoaccess.outputs.maps import LIB, e, install_lib
 
 
@@ -58,16 +58,12 @@ def write_compare(
     facilities_before,
     synthetic_note: str = "",
 ) -> list[Path]:
-    """Write the scenario bundle into ``out`` (atomically, file by file)."""
+    """Write the scenario bundle into ``out``, file by file (the caller swaps the folder in whole)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    with atomic_path(out / "compare.csv") as tmp:
-        compare.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
-    files.append(out / "compare.csv")
-    with atomic_path(out / "counties.csv") as tmp:
-        scenario.counties.to_csv(tmp, index=False, encoding="utf-8", float_format="%.4f")
-    files.append(out / "counties.csv")
+    files.append(write_csv(compare, out / "compare.csv", float_format="%.4f"))
+    files.append(write_csv(scenario.counties, out / "counties.csv", float_format="%.4f"))
     files.append(_map(out / "compare_map.html", title, scenario, base, counties, population, synthetic_note))
     files.append(write_text(out / "compare.html", _page(title, compare, scenario, synthetic_note)))
     return files
@@ -184,7 +180,7 @@ def _map(path, title, scenario, base, counties, population, note) -> Path:
         grid[pop.row, pop.col] = d
         img, bounds = _delta_image(grid, pop.transform, pop.crs)
         folium.raster_layers.ImageOverlay(
-            img, bounds=bounds, name=f"{t.name}: change in minutes", mercator_project=True, opacity=0.9
+            img, bounds=bounds, name=e(f"{t.name}: change in minutes"), mercator_project=True, opacity=0.9
         ).add_to(m)
     fac = scenario.facilities
     fg = folium.FeatureGroup(name="changed facilities")

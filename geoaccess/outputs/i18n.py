@@ -63,6 +63,7 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "One line per county; red lines fail the target; the vertical line is the threshold, the horizontal line the target share.",
     },
     "settings": {"zh": "研究设置与数据来源", "en": "Settings and data sources"},
+    "warnings": {"zh": "输入数据警告", "en": "Warnings about the inputs"},
     "all_columns": {"zh": "区县表全部字段", "en": "All columns of the county table"},
     "table_note": {
         "zh": "点击表头排序。比例为各层级标准时间内的人口占比，颜色表示是否达到目标。",

@@ -208,11 +208,13 @@ def write_index(
     sources: Sequence[tuple[str, str]] = (),
     curves: dict | None = None,
     bundle_bytes: int | None = None,
+    warnings: Sequence[str] = (),
 ) -> Path:
     """Write ``index.html`` (atomically).
 
     ``maps`` are (label, href, description); ``files`` (label, href); ``curves`` maps a tier name to
-    (minute values, counties x steps shares) from :func:`coverage_curves`, rows in table order.
+    (minute values, counties x steps shares) from :func:`coverage_curves`, rows in table order;
+    ``warnings`` (what ``geoaccess info`` shows about the inputs) are repeated under the headline.
     """
     lang = ctx.lang
     n = len(table)
@@ -337,6 +339,13 @@ def write_index(
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     size = f" · {e(i18n.t('bundle_size', lang))} {bundle_bytes / 1e6:.1f} MB" if bundle_bytes else ""
     html_lang = "zh-CN" if lang == "zh" else "en"
+    warn_html = (
+        f'<h2 id="warnings">{e(i18n.t("warnings", lang))} ({len(warnings)})</h2><ul class="warnings">'
+        + "".join(f"<li>{e(w)}</li>" for w in warnings)
+        + "</ul>"
+        if warnings
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="{html_lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(ctx.title)}</title><style>{CSS}</style></head>
@@ -345,6 +354,7 @@ def write_index(
 <main>
 <h2 id="headline">{e(i18n.t("headline", lang))}</h2>
 <div class="cards">{"".join(cards)}</div>
+{warn_html}
 <h2 id="maps">{e(i18n.t("maps", lang))}</h2><ul class="maps">{map_items}</ul>
 <h2 id="counties-h">{e(i18n.t("counties", lang))}</h2>
 <p class="note">{e(i18n.t("table_note", lang, t=""))} {legend}</p>

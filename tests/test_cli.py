@@ -1,0 +1,54 @@
+"""The command line: one line per error (exit code 2), never a traceback, for bad input and missing extras."""
+
+from __future__ import annotations
+
+import pytest
+
+import geoaccess.cli as cli
+from tests.test_load_study import make_study
+
+
+@pytest.mark.parametrize("command", ["info", "run"])
+@pytest.mark.parametrize(("text", "message"), [("id,name,tier,beds,lon,lat\n", "header but no rows"), ("", "is empty")])
+def test_empty_facilities_files_name_the_file(tmp_path, capsys, monkeypatch, command, text, message):
+    monkeypatch.chdir(tmp_path)  # the output folder is relative to the current directory
+    study = make_study(tmp_path)
+    (tmp_path / "f.csv").write_text(text, encoding="utf-8")
+    assert cli.main(["-q", command, str(study)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("geoaccess: error: ") and "f.csv" in err and message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("module", "fix"), [("spopt", "pip install 'geoaccess[exact]'"), ("osmnx", "pip install 'geoaccess[fetch]'")]
+)
+def test_a_missing_optional_package_is_one_line(tmp_path, capsys, monkeypatch, module, fix):
+    def missing(args):
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+    monkeypatch.setattr(cli, "_info", missing)
+    assert cli.main(["-q", "info", str(tmp_path / "s.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and module in err and fix in err
+
+
+def test_no_network_is_one_line(capsys, monkeypatch):
+    def offline(args):
+        raise ConnectionError("Max retries exceeded with url: nominatim (Temporary failure in name resolution)")
+
+    monkeypatch.setattr(cli, "_fetch", offline)
+    assert cli.main(["-q", "fetch", "--place", "太原市"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("geoaccess: error: Max retries") and err.count("\n") == 1
+
+
+def test_study_file_problems_are_one_line(tmp_path, capsys):
+    (tmp_path / "folder.toml").mkdir()
+    assert cli.main(["-q", "info", str(tmp_path / "folder.toml")]) == 2
+    assert "this is a folder" in capsys.readouterr().err
+    gbk = tmp_path / "gbk.toml"
+    gbk.write_bytes('[study]\nname = "t"\ntitle = "太原市"\n'.encode("gbk"))
+    assert cli.main(["-q", "run", str(gbk)]) == 2
+    err = capsys.readouterr().err
+    assert "gbk.toml" in err and "save it as UTF-8" in err
