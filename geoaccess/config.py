@@ -429,12 +429,25 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
     for k, val in counties.items():
         if k == "adcode" and isinstance(val, int) and not isinstance(val, bool):
             counties[k] = val = str(val)
+        if k == "adcode" and isinstance(val, list) and val and all(isinstance(c, str) for c in val):
+            continue
+        if k == "adcode" and not isinstance(val, str):
+            raise ConfigError(
+                f'[inputs] counties adcode must be a string ("1401", "1401,1407", "CN") or a list of strings '
+                f'(["1401", "1407"]), got {val!r}',
+                path=path,
+            )
         _string(val, f"[inputs] counties {k}", path)
-    if "adcode" in counties and not re.fullmatch(r"\d{2,6}", counties["adcode"].strip()):
-        raise ConfigError(
-            f'[inputs] counties adcode must be 2 to 6 digits (an adcode prefix, e.g. "1401"), got {counties["adcode"]!r}',
-            path=path,
-        )
+    if "adcode" in counties:
+        code = counties["adcode"]
+        prefixes = code if isinstance(code, list) else code.split(",")
+        bad = [c for c in prefixes if not (re.fullmatch(r"\d{2,6}", c.strip()) or c.strip().upper() == "CN")]
+        if bad:
+            raise ConfigError(
+                f'[inputs] counties adcode must be adcode prefixes of 2 to 6 digits (e.g. "1401", '
+                f'"1401,1407", ["14", "63"]) or "CN"; not {", ".join(repr(c) for c in bad)}',
+                path=path,
+            )
     if "crs" in counties:
         _crs(counties["crs"], "[inputs] counties crs", path)
     if "path" in counties:
@@ -442,14 +455,6 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         counties["path"] = q if q.is_absolute() else (base / q).resolve()
     elif "adcode" not in counties:
         raise ConfigError("[inputs] counties needs either adcode or path", path=path)
-    else:
-        code = counties["adcode"]
-        if not isinstance(code, str) and not (isinstance(code, list) and all(isinstance(c, str) for c in code)):
-            raise ConfigError(
-                f'[inputs] counties adcode must be a string ("1401", "1401,1407", "CN") or a list of strings '
-                f'(["1401", "1407"]), got {code!r}',
-                path=path,
-            )
 
     direction = net.get("direction", "to_facility")
     if direction not in DIRECTIONS:

@@ -85,8 +85,14 @@ def test_counties_adcode_list_or_several_prefixes(tmp_path):
     assert s.counties["adcode"] == ["1401", "1407"]
     s = load_study(write(tmp_path, BASE.replace('"1401" }', '"1401,1407" }')), output_root=tmp_path)
     assert s.counties["adcode"] == "1401,1407"
+    assert (
+        load_study(write(tmp_path, BASE.replace('"1401" }', "1401 }")), output_root=tmp_path).counties["adcode"]
+        == "1401"
+    )
     with pytest.raises(ConfigError, match="adcode must be a string"):
-        load_study(write(tmp_path, BASE.replace('"1401" }', "1401 }")), output_root=tmp_path)
+        load_study(write(tmp_path, BASE.replace('"1401" }', "14.01 }")), output_root=tmp_path)
+    with pytest.raises(ConfigError, match="adcode prefixes of 2 to 6 digits"):
+        load_study(write(tmp_path, BASE.replace('"1401" }', '["1401", "x7"] }')), output_root=tmp_path)
 
 
 # -- bad input (issue 12) ----------------------------------------------------------------------------
@@ -165,7 +171,7 @@ def test_nan_and_inf_are_refused_everywhere(tmp_path, extra, message):
         ('name = "t"', 'name = "t"\ntitle = ["x"]', r"\[study\] title must be a string"),
         ('name = "t"', "name = 7", "study name 7"),
         ('counties = { adcode = "1401" }', "counties = { path = 123 }", r"\[inputs\] counties path must be a string"),
-        ('counties = { adcode = "1401" }', 'counties = { adcode = "14a" }', "adcode must be 2 to 6 digits"),
+        ('counties = { adcode = "1401" }', 'counties = { adcode = "14a" }', "adcode must be adcode prefixes of 2 to 6 digits"),
         ('population = "p.tif"', 'population = { path = "p.tif", crs = "EPSG:99999" }', r"population crs"),
         ('counties = { adcode = "1401" }', 'counties = { path = "c.gpkg", crs = "nonsense" }', r"counties crs"),
     ],
