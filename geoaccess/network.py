@@ -10,10 +10,12 @@ off-road walking leg are both counted.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from tqdm.auto import tqdm
 
 from geoaccess.errors import InputError
 
@@ -40,6 +42,110 @@ class Snap:
     def __getitem__(self, rows) -> Snap:
         """The snaps of some points (an index array, a boolean mask or a slice)."""
         return Snap(self.link[rows], self.t[rows], self.offroad_m[rows])
+
+
+class SnapIndex:
+    """Link geometries flattened into vertex arrays and bucketed in a uniform grid, for :meth:`Network.snap`.
+
+    The cell side is about twice the median segment length, widened so there are at most four cells per
+    segment: a query then scans a few cells near roads, and memory grows with segments, not with extent.
+    """
+
+    def __init__(self, vx, vy, vlink, n_links: int, cell: float | None = None):
+        from geoaccess import _snap_kernels as _sk
+
+        self.vx = np.ascontiguousarray(vx, dtype=np.float64)
+        self.vy = np.ascontiguousarray(vy, dtype=np.float64)
+        self.vlink = np.ascontiguousarray(vlink, dtype=np.int32 if n_links < 2**31 else np.int64)
+        self.cum, self.length = _sk.vertex_measures(self.vx, self.vy, self.vlink, int(n_links))
+        segs = np.flatnonzero(self.vlink[:-1] == self.vlink[1:])
+        # segment ids as int32 when they fit: half the bytes of the grid's buckets
+        segs = segs.astype(np.int32) if self.vx.size < 2**31 else segs
+        self.n_segments = int(segs.size)
+        self.x0, self.y0 = float(self.vx.min()), float(self.vy.min())
+        w = max(float(self.vx.max()) - self.x0, 1e-9)
+        h = max(float(self.vy.max()) - self.y0, 1e-9)
+        if cell is None:
+            seg_len = np.hypot(self.vx[segs + 1] - self.vx[segs], self.vy[segs + 1] - self.vy[segs])
+            cell = 2.0 * float(np.median(seg_len)) if seg_len.size else 1.0
+            cell = max(cell, math.sqrt(w * h / max(4 * segs.size, 1)), 1e-6)
+        # levels 4x coarser each, down to a handful of cells, for points far from any road
+        cells, nxs, nys, starts, segs_all, offs = [], [], [], [], [], []
+        n_start = n_seg = 0
+        while True:
+            nx, ny = int(w // cell) + 1, int(h // cell) + 1
+            cs, cg = _sk.build_grid(self.vx, self.vy, segs, self.x0, self.y0, cell, nx, ny)
+            cells.append(cell)
+            nxs.append(nx)
+            nys.append(ny)
+            offs.append(n_start)
+            starts.append(cs + n_seg)
+            segs_all.append(cg)
+            n_start += cs.size
+            n_seg += cg.size
+            if nx * ny <= 64:
+                break
+            cell *= 4.0
+        self.lv_cell = np.array(cells)
+        self.lv_nx = np.array(nxs, dtype=np.int64)
+        self.lv_ny = np.array(nys, dtype=np.int64)
+        self.lv_off = np.array(offs, dtype=np.int64)
+        self.cell_start = np.concatenate(starts)
+        self.cell_seg = np.concatenate(segs_all)
+
+    @classmethod
+    def from_network(cls, net: Network) -> SnapIndex | None:
+        """The index of a network's links (straight lines between their ends when it has no geometry);
+        ``None`` when a geometry is not a plain LineString (the STRtree path handles those)."""
+        if net.n_links == 0:
+            return None
+        if net._geometry is None:
+            if net.x is None:
+                raise InputError("this network has no node coordinates; pass x and y to snap points")
+            vx = np.column_stack([net.x[net.link_u], net.x[net.link_v]]).ravel()
+            vy = np.column_stack([net.y[net.link_u], net.y[net.link_v]]).ravel()
+            vlink = np.repeat(np.arange(net.n_links), 2)
+            return cls(vx, vy, vlink, net.n_links)
+        geoms = np.asarray(net._geometry)
+        if not np.all(shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING):
+            return None
+        xy, vlink = shapely.get_coordinates(geoms, return_index=True)
+        return cls(xy[:, 0], xy[:, 1], vlink, net.n_links)
+
+    def snap(self, px: np.ndarray, py: np.ndarray) -> Snap:
+        """Nearest link, fraction along it and distance for every point, on all of numba's threads."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import numba
+
+        from geoaccess import _snap_kernels as _sk
+
+        px = np.ascontiguousarray(px, dtype=np.float64)
+        py = np.ascontiguousarray(py, dtype=np.float64)
+        n = px.size
+        link = np.empty(n, dtype=np.int64)
+        t = np.empty(n)
+        off = np.empty(n)
+        # chunks small enough for a progress bar and for threads to even out dense and sparse areas
+        step = max(1, min(65536, -(-n // max(1, numba.get_num_threads()))))
+        chunks = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+        def run(lo_hi):
+            lo, hi = lo_hi
+            _sk.snap_points(
+                px, py, lo, hi, self.vx, self.vy, self.vlink, self.cum, self.length, self.cell_start,
+                self.cell_seg, self.x0, self.y0, self.lv_cell, self.lv_nx, self.lv_ny, self.lv_off, link, t, off,
+            )  # fmt: skip
+            return hi - lo
+
+        workers = max(1, min(numba.get_num_threads(), len(chunks)))
+        with (
+            tqdm(total=n, desc="snapping", unit="pt", unit_scale=True, disable=None if n > 200_000 else True) as bar,
+            ThreadPoolExecutor(max_workers=workers) as ex,
+        ):
+            for done in ex.map(run, chunks):
+                bar.update(done)
+        return Snap(link, t, off)
 
 
 def _csr(tail: np.ndarray, head: np.ndarray, w: np.ndarray, n: int):
@@ -107,6 +213,7 @@ class Network:
         self.node_ids = np.arange(self.n_nodes) if node_ids is None else np.asarray(node_ids)
         self.link_class = link_class
         self._tree = None
+        self._snap_index = None
 
         fwd = np.isfinite(self.link_fwd)
         bwd = np.isfinite(self.link_bwd)
@@ -248,20 +355,34 @@ class Network:
         return paths.within(self, sources, cutoff, reverse=reverse)
 
     # -- snapping -----------------------------------------------------------------------------------
-    def snap(self, px: np.ndarray, py: np.ndarray, mode: str = "edge") -> Snap:
+    def snap(self, px: np.ndarray, py: np.ndarray, mode: str = "edge", method: str = "grid") -> Snap:
         """Snap points (network CRS) onto their nearest link.
 
         ``mode="node"`` snaps to the nearest link end instead (what many tools do); it exists so the error of
         node snapping can be measured, and is expressed as a point sitting at that end of one of its links.
+
+        ``method="grid"`` (default) runs the numba kernels of :mod:`geoaccess._snap_kernels` on all cores;
+        ``method="shapely"`` uses a shapely ``STRtree``, the reference the kernels are tested against. Both give
+        the same ``offroad_m`` and, on the same link, the same ``t``, bit for bit; where a point is equally far
+        from several links (e.g. nearest to a junction) the grid takes the smallest link index and the STRtree
+        whichever it meets first.
         """
         px = np.asarray(px, dtype=np.float64)
         py = np.asarray(py, dtype=np.float64)
         if mode not in ("edge", "node"):
             raise InputError(f"snap mode must be 'edge' or 'node', got {mode!r}")
+        if method not in ("grid", "shapely"):
+            raise InputError(f"snap method must be 'grid' or 'shapely', got {method!r}")
         if px.size == 0:
             return Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         if mode == "node":
             return self._snap_node(px, py)
+        if method == "grid":
+            index = self._snap_index
+            if index is None:
+                index = self._snap_index = SnapIndex.from_network(self)
+            if index is not None:
+                return index.snap(px, py)
         geoms = self.geometry
         if self._tree is None:
             self._tree = shapely.STRtree(geoms)

@@ -69,6 +69,7 @@ class Study:
     def __init__(self, settings: _config.Study):
         self.settings = settings
         self._inputs: Inputs | None = None
+        self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
 
     @classmethod
@@ -77,7 +78,41 @@ class Study:
 
     # -- load ---------------------------------------------------------------------------------------
     def load(self) -> Inputs:
-        """Read and check every input once; later runs reuse them."""
+        """Read and check every input once; later runs reuse them.
+
+        Loaded inputs are also kept in the user cache (:mod:`geoaccess.cache`), keyed by the input files and the
+        settings that shape them, unless ``[study] cache = false`` or ``use_cache`` is off (``--no-cache``).
+        """
+        if self._inputs is not None:
+            return self._inputs
+        from geoaccess import cache as _cache
+
+        t0 = time.perf_counter()
+        key = None
+        if self.use_cache:
+            try:
+                key = _cache.inputs_key(self.settings)
+            except OSError:  # a missing input: the loaders say which, with the fix
+                key = None
+            got = _cache.load_inputs(key) if key else None
+            if got is not None:
+                self._inputs = Inputs(**got)
+                note = (
+                    f"cache: hit, {_cache.cache_dir() / ('inputs-' + key)} (read in {time.perf_counter() - t0:.1f} s)"
+                )
+                self._inputs.summary.append(note)
+                log.info("loaded inputs from the %s", note[7:])
+                return self._inputs
+        inputs = self._read_inputs()
+        if key:
+            where = _cache.save_inputs(key, vars(inputs))
+            inputs.summary.append(f"cache: miss, stored in {where}" if where else "cache: miss, not stored")
+        else:
+            inputs.summary.append("cache: off" if not self.use_cache else "cache: not used (an input is missing)")
+        return inputs
+
+    def _read_inputs(self) -> Inputs:
+        """Read, check and snap every input (what :meth:`load` caches)."""
         if self._inputs is not None:
             return self._inputs
         s = self.settings
