@@ -47,8 +47,11 @@ class Snap:
 class SnapIndex:
     """Link geometries flattened into vertex arrays and bucketed in a uniform grid, for :meth:`Network.snap`.
 
-    The cell side is about twice the median segment length, widened so there are at most four cells per
-    segment: a query then scans a few cells near roads, and memory grows with segments, not with extent.
+    The finest cell side is twice the median segment length, widened so there are no more cells than segments (a
+    query scans a few cells near roads; memory grows with segments, not with extent). Coarser levels (4x each, down
+    to a 64 x 64 grid) serve points far from any road: each query searches the finest level with a segment in the
+    3 x 3 cells around it. Measured on the 1.05M-node demo network (5.6M segments) with 4.2M points: cells of
+    24 / 50 / 100 / 200 m took 2.7 / 2.5 / 2.9 / 4.6 s of CPU to snap and 3.4 / 2.1 / 1.4 / 1.2 s to index.
     """
 
     def __init__(self, vx, vy, vlink, n_links: int, cell: float | None = None):
@@ -66,9 +69,10 @@ class SnapIndex:
         w = max(float(self.vx.max()) - self.x0, 1e-9)
         h = max(float(self.vy.max()) - self.y0, 1e-9)
         if cell is None:
-            seg_len = np.hypot(self.vx[segs + 1] - self.vx[segs], self.vy[segs + 1] - self.vy[segs])
+            some = segs[:: max(1, segs.size // 100_000)]  # a sample gives the median as well, 50x faster
+            seg_len = np.hypot(self.vx[some + 1] - self.vx[some], self.vy[some + 1] - self.vy[some])
             cell = 2.0 * float(np.median(seg_len)) if seg_len.size else 1.0
-            cell = max(cell, math.sqrt(w * h / max(4 * segs.size, 1)), 1e-6)
+            cell = max(cell, math.sqrt(w * h / max(segs.size, 1)), 1e-6)
         # levels 4x coarser each, down to a handful of cells, for points far from any road
         cells, nxs, nys, starts, segs_all, offs = [], [], [], [], [], []
         n_start = n_seg = 0
@@ -83,7 +87,7 @@ class SnapIndex:
             segs_all.append(cg)
             n_start += cs.size
             n_seg += cg.size
-            if nx * ny <= 64:
+            if nx * ny <= 4096:
                 break
             cell *= 4.0
         self.lv_cell = np.array(cells)
