@@ -281,7 +281,7 @@ def load_inputs(key: str, root: Path | None = None) -> dict | None:
         meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
         if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
             raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
-        with np.load(entry / "arrays.npz", allow_pickle=False) as z:
+        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}  # reading each member checks its CRC-32
         network = _get_network(arrays, meta)
         population = _get_population(arrays, meta)
