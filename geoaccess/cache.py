@@ -342,10 +342,17 @@ def _put_network(arrays: dict, meta: dict, net) -> None:
     for k in ("x", "y"):
         if getattr(net, k) is not None:
             arrays[f"net.{k}"] = getattr(net, k)
-    if net._geometry is not None:
+    simple = net._geometry is None or bool(
+        np.all(shapely.get_type_id(net._geometry) == shapely.GeometryType.LINESTRING)
+        and not shapely.is_empty(net._geometry).any()
+    )
+    if simple and net.link_coords() is not None:
         # coordinates and the link of each: LineStrings rebuilt from them are the same, double for double
-        xy, idx = shapely.get_coordinates(net._geometry, return_index=True)
-        arrays["net.geom_xy"], arrays["net.geom_link"] = xy, idx
+        arrays["net.geom_xy"], arrays["net.geom_link"] = net.link_coords()
+    elif not simple:
+        wkb = shapely.to_wkb(np.asarray(net._geometry, dtype=object))
+        arrays["net.geom_wkb"] = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+        arrays["net.geom_wkb_len"] = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
     classes = None
     if net.link_class is not None:
         names, codes = np.unique(np.asarray(net.link_class, dtype=str), return_inverse=True)
@@ -368,10 +375,18 @@ def _get_network(arrays, meta: dict):
     from geoaccess.network import Network
 
     m = meta["network"]
-    geometry = None
+    geometry = link_coords = None
+    n_links = arrays["net.link_u"].size
     if "net.geom_xy" in arrays:
-        geometry = shapely.linestrings(arrays["net.geom_xy"], indices=arrays["net.geom_link"])
-        if geometry.size != arrays["net.link_u"].size:
+        link_coords = (arrays["net.geom_xy"], arrays["net.geom_link"])
+        link = link_coords[1]
+        if link.size != link_coords[0].shape[0] or (link.size and (link[0] != 0 or link[-1] != n_links - 1)):
+            raise ValueError("link geometries do not match the links")
+    elif "net.geom_wkb" in arrays:
+        blob, lengths = arrays["net.geom_wkb"].tobytes(), arrays["net.geom_wkb_len"]
+        ends = np.cumsum(lengths)
+        geometry = shapely.from_wkb([blob[a:b] for a, b in zip(ends - lengths, ends, strict=True)])
+        if geometry.size != n_links:
             raise ValueError("link geometries do not match the links")
     link_class = None
     if m["classes"] is not None:
@@ -388,6 +403,7 @@ def _get_network(arrays, meta: dict):
         crs=pyproj.CRS.from_user_input(m["crs"]) if m["crs"] else None,
         node_ids=arrays["net.node_ids"],
         link_class=link_class,
+        link_coords=link_coords,
     )
     if m["report"] is not None:
         r = dict(m["report"])

