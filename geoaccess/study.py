@@ -174,9 +174,17 @@ class Study:
         )
         to_m = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         fx, fy = to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
+        t_snap = time.perf_counter()
         facility_snap = network.snap(fx, fy)
         px, py = to_m.transform(population.lon, population.lat)
         demand_snap = network.snap(px, py)
+        log.info(
+            "snapped %s facilities and %s population cells onto %s links in %.1f s",
+            f"{len(facility_snap):,}",
+            f"{len(demand_snap):,}",
+            f"{network.n_links:,}",
+            time.perf_counter() - t_snap,
+        )
         report = getattr(network, "report", None)
         warnings = list(report.warnings if report is not None else []) + notes + list(population.warnings)
         far = np.flatnonzero(facility_snap.offroad_m > FAR_FROM_ROAD_M)

@@ -340,8 +340,11 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     if crs is None:
         crs = utm_crs(float(np.mean(ways.lon)), float(np.mean(ways.lat)))
     crs = pyproj.CRS.from_user_input(crs)
+    log.info("building the network from %s ways (%s node positions)", f"{ways.n_ways:,}", f"{ways.refs.size:,}")
+    bar = tqdm(total=4, desc="building network", unit="step", disable=None)
     tf = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = tf.transform(ways.lon, ways.lat)
+    bar.update()
     x = np.asarray(x)
     y = np.asarray(y)
     n_pos = ways.refs.size
@@ -391,6 +394,7 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     nx, ny = x[first_pos], y[first_pos]
     road_class = ways.road_class[w_of]
 
+    bar.update()
     if keep_largest and node_refs.size:
         keep_node = _largest_scc(node_refs.size, u, v, fwd, bwd)
         keep_link = keep_node[u] & keep_node[v]
@@ -408,6 +412,7 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
         keep_pt = keep_link[link_of_pt]
         pidx, link_of_pt = pidx[keep_pt], new_link_id(keep_link)[link_of_pt[keep_pt]]
         node_refs, nx, ny = node_refs[keep_node], nx[keep_node], ny[keep_node]
+    bar.update()
     report.nodes = int(node_refs.size)
     report.links = int(u.size)
     report.oneway_links = int((~np.isfinite(fwd) | ~np.isfinite(bwd)).sum())
@@ -433,6 +438,8 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
         link_class=road_class,
     )
     net.report = report
+    bar.update()
+    bar.close()
     return net
 
 
