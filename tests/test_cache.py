@@ -170,3 +170,14 @@ def test_cache_is_never_beside_the_inputs(study_copy, tmp_path, monkeypatch):
     Study.from_file(study_copy).load()
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == before
     assert len(entries()) == 1
+
+
+def test_prune_keeps_the_most_recently_used(tmp_path):
+    for i in range(4):
+        e = tmp_path / f"inputs-{i}"
+        e.mkdir()
+        (e / "meta.json").write_text("{}")
+        os.utime(e / "meta.json", (1000 + i, 1000 + i))
+    gone = cache.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in gone) == ["inputs-0", "inputs-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs-2", "inputs-3"]

@@ -84,7 +84,17 @@ def assert_same_snap(net, px, py):
     shapely computes on it."""
     import shapely
 
-    grid = net.snap(px, py)
+    from geoaccess.network import SnapIndex
+
+    index = SnapIndex.from_network(net)
+    index.BRUTE_FORCE_WORK = 0
+    grid = index.snap(px, py)
+    assert index.lv_cell is not None  # the grid answered
+    brute = SnapIndex.from_network(net)
+    brute.BRUTE_FORCE_WORK = 10**18
+    for k in ("link", "t", "offroad_m"):  # every segment looked at: the same answer
+        np.testing.assert_array_equal(getattr(brute.snap(px, py), k), getattr(grid, k))
+    assert brute.lv_cell is None
     ref = net.snap(px, py, method="shapely")
     np.testing.assert_array_equal(grid.offroad_m, ref.offroad_m)
     same = grid.link == ref.link
