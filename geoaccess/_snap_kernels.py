@@ -2,9 +2,11 @@
 
 Plain numpy arrays only. Link geometries are flattened once into vertex arrays ``vx, vy`` (float64) with
 ``vlink`` (int32, the link of every vertex; a link's vertices are contiguous and links are in order), so segment
-``s`` runs from vertex ``s`` to ``s + 1`` when both belong to one link. Segments are bucketed in a uniform grid
-(CSR: ``cell_start``, ``cell_seg``); a query scans rings of cells around its own until the best distance is
-proven (no unscanned cell can hold anything closer).
+``s`` runs from vertex ``s`` to ``s + 1`` when both belong to one link. Segments are bucketed in uniform grids of
+several cell sizes (CSR: ``cell_start``, ``cell_seg``); a query picks the finest level with a segment near it and
+scans rings of cells around its own, skipping cells farther than the best so far, until the best distance is
+proven (no unscanned cell can hold anything closer). A handful of points is answered by :func:`snap_points_brute`,
+which looks at every segment and needs no grid.
 
 Every number is computed with the same floating-point operations, in the same order, as GEOS 3.x
 (``Distance::pointToSegment``, ``LineSegment::projectionFactor``, ``LengthIndexOfPoint``, ``Length::ofLine``),
