@@ -15,11 +15,18 @@ log = logging.getLogger("geoaccess")
 EXTRAS = {"pulp": "exact", "highspy": "exact", "spopt": "exact", "osmnx": "fetch"}
 
 
+def _study(study, args):
+    """``--no-cache``: read every input afresh and leave the input cache alone."""
+    if getattr(args, "no_cache", False):
+        study.use_cache = False
+    return study
+
+
 def _run(args) -> int:
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
-    study = Study.from_file(args.study)
+    study = _study(Study.from_file(args.study), args)
     result = study.run()
     print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -44,7 +51,7 @@ def _demo(args) -> int:
     if args.rebuild or not (data / "roads.osm.pbf").exists():
         log.info("building the synthetic demo inputs in %s", data)
         build_demo(data)
-    study = Study.from_file(study_file, output_root=root)
+    study = _study(Study.from_file(study_file, output_root=root), args)
     result = study.run()
     print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -89,7 +96,7 @@ def _demo_region(args) -> int:
 def _info(args) -> int:
     from geoaccess.study import Study
 
-    study = Study.from_file(args.study)
+    study = _study(Study.from_file(args.study), args)
     t0 = time.perf_counter()
     inputs = study.load()
     s = study.settings
@@ -133,7 +140,7 @@ def _whatif(args) -> int:
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
-    study = Study.from_file(args.study)
+    study = _study(Study.from_file(args.study), args)
     result = study.whatif(args.scenario, write=True)
     print(f"scenario {result.name}: recomputed {result.recompute} in {result.timings['total']:.3f} s")
     print(f"wrote {result.output / 'compare.html'} in {time.perf_counter() - t0:.1f} s")
@@ -144,7 +151,7 @@ def _optimize(args) -> int:
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
-    study = Study.from_file(args.study)
+    study = _study(Study.from_file(args.study), args)
     candidates = args.candidates
     p = study.optimize(
         args.tier,
@@ -214,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--upgrades", action="store_true", help="only upgrade existing lower-tier facilities")
     o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
     o.set_defaults(func=_optimize)
+    for cmd in (r, d, i, w, o):
+        cmd.add_argument(
+            "--no-cache", action="store_true", help="read every input afresh (no user cache of loaded inputs)"
+        )
     args = p.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

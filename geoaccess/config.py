@@ -177,6 +177,7 @@ class Study:
     serve_lower_tiers: bool = True
     maps: MapSettings = field(default_factory=MapSettings)
     measures: Measures = field(default_factory=Measures)
+    cache: bool = True  # keep loaded inputs in the user cache (geoaccess.cache)
 
     @property
     def tier_names(self) -> list[str]:
@@ -211,7 +212,7 @@ class Study:
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "study": {"name", "title", "synthetic", "note", "output"},
+    "study": {"name", "title", "synthetic", "note", "output", "cache"},
     "inputs": {"roads", "facilities", "population", "counties", "census", "coords"},
     "network": {"profile", "direction", "walk_kmh", "speeds"},
     "options": {"serve_lower_tiers"},
@@ -539,6 +540,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         serve_lower_tiers=serve,
         maps=maps,
         measures=measures,
+        cache=_flag(sd.get("cache", True), "[study] cache", path),
     )
     check_output(study)
     return study
@@ -566,6 +568,12 @@ def check_output(s: Study) -> None:
                 "as a whole, so set [study] output to a new folder apart from the inputs",
                 path=s.path,
             )
+
+
+def _flag(value, key, path) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}", path=path)
+    return value
 
 
 def _maps(mp: dict, path) -> MapSettings:

@@ -72,6 +72,7 @@ class Study:
     def __init__(self, settings: _config.Study):
         self.settings = settings
         self._inputs: Inputs | None = None
+        self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
 
     @classmethod
@@ -80,7 +81,41 @@ class Study:
 
     # -- load ---------------------------------------------------------------------------------------
     def load(self) -> Inputs:
-        """Read and check every input once; later runs reuse them."""
+        """Read and check every input once; later runs reuse them.
+
+        Loaded inputs are also kept in the user cache (:mod:`geoaccess.cache`), keyed by the input files and the
+        settings that shape them, unless ``[study] cache = false`` or ``use_cache`` is off (``--no-cache``).
+        """
+        if self._inputs is not None:
+            return self._inputs
+        from geoaccess import cache as _cache
+
+        t0 = time.perf_counter()
+        key = None
+        if self.use_cache:
+            try:
+                key = _cache.inputs_key(self.settings)
+            except OSError:  # a missing input: the loaders say which, with the fix
+                key = None
+            got = _cache.load_inputs(key) if key else None
+            if got is not None:
+                self._inputs = Inputs(**got)
+                where = _cache.cache_dir() / f"inputs-{key}"
+                self._inputs.summary.append(f"cache: hit, {where} (read in {time.perf_counter() - t0:.1f} s)")
+                for w in self._inputs.warnings:
+                    log.warning(w)
+                log.info("loaded inputs from the cache %s in %.1f s", where, time.perf_counter() - t0)
+                return self._inputs
+        inputs = self._read_inputs()
+        if key:
+            where = _cache.save_inputs(key, vars(inputs))
+            inputs.summary.append(f"cache: miss, stored in {where}" if where else "cache: miss, not stored")
+        else:
+            inputs.summary.append("cache: off" if not self.use_cache else "cache: not used (an input is missing)")
+        return inputs
+
+    def _read_inputs(self) -> Inputs:
+        """Read, check and snap every input (what :meth:`load` caches)."""
         if self._inputs is not None:
             return self._inputs
         s = self.settings
@@ -143,9 +178,17 @@ class Study:
         check_covers(network, area, s.roads)
         to_m = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
         fx, fy = to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
+        t_snap = time.perf_counter()
         facility_snap = network.snap(fx, fy)
         px, py = to_m.transform(population.lon, population.lat)
         demand_snap = network.snap(px, py)
+        log.info(
+            "snapped %s facilities and %s population cells onto %s links in %.1f s",
+            f"{len(facility_snap):,}",
+            f"{len(demand_snap):,}",
+            f"{network.n_links:,}",
+            time.perf_counter() - t_snap,
+        )
         report = getattr(network, "report", None)
         warnings = list(report.warnings if report is not None else []) + notes + list(population.warnings)
         far = np.flatnonzero(facility_snap.offroad_m > FAR_FROM_ROAD_M)

@@ -9,6 +9,15 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _input_cache(tmp_path_factory):
+    """Loaded inputs are cached in a session folder, never in the user's ~/.cache/geoaccess."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEOACCESS_CACHE", str(tmp_path_factory.mktemp("input_cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED

@@ -171,7 +171,11 @@ def test_nan_and_inf_are_refused_everywhere(tmp_path, extra, message):
         ('name = "t"', 'name = "t"\ntitle = ["x"]', r"\[study\] title must be a string"),
         ('name = "t"', "name = 7", "study name 7"),
         ('counties = { adcode = "1401" }', "counties = { path = 123 }", r"\[inputs\] counties path must be a string"),
-        ('counties = { adcode = "1401" }', 'counties = { adcode = "14a" }', "adcode must be adcode prefixes of 2 to 6 digits"),
+        (
+            'counties = { adcode = "1401" }',
+            'counties = { adcode = "14a" }',
+            "adcode must be adcode prefixes of 2 to 6 digits",
+        ),
         ('population = "p.tif"', 'population = { path = "p.tif", crs = "EPSG:99999" }', r"population crs"),
         ('counties = { adcode = "1401" }', 'counties = { path = "c.gpkg", crs = "nonsense" }', r"counties crs"),
     ],

@@ -311,3 +311,46 @@ def test_roads_that_miss_the_study_area_are_an_error(tmp_path):
     check_covers(net, shapely.box(LON0 - 0.01, LAT0 - 0.01, LON0 + 0.05, LAT0 + 0.05), p)
     with pytest.raises(InputError, match=r"roads.gpkg: no road of the network lies inside the study area"):
         check_covers(net, shapely.box(LON0 + 1, LAT0 + 1, LON0 + 1.5, LAT0 + 1.5), p)
+
+
+def naive_osm_ways(path, table):
+    """The reference: every way's nodes one pyosmium object at a time, split where a node has no location."""
+    import osmium
+
+    from geoaccess.load.speeds import oneway_code, parse_maxspeed
+
+    out = []
+    fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    for w in fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)):
+        hw = w.tags.get("highway")
+        if hw not in table or w.tags.get("area") == "yes" or w.tags.get("access") in ("no", "private"):
+            continue
+        ms = parse_maxspeed(w.tags.get("maxspeed"))
+        attrs = (ms if ms == ms else table[hw], oneway_code(hw, w.tags.get("oneway"), w.tags.get("junction")), hw)
+        run = []
+        for nd in list(w.nodes) + [None]:
+            if nd is not None and nd.location.valid():
+                run.append((nd.ref, nd.lon, nd.lat))
+                continue
+            if len(run) >= 2:
+                out.append((run, attrs))
+            run = []
+    return out
+
+
+@pytest.mark.parametrize("name", ["test_pbf", "helsinki_pbf", "demo_dir"])
+def test_bulk_pbf_reader_equals_per_node_reference(name, request):
+    # test_pbf and Helsinki are clipped extracts: ways with nodes missing from the file are split into runs
+    path = request.getfixturevalue(name)
+    path = path / "roads.osm.pbf" if path.is_dir() else path
+    ways, report = read_osm_ways(path)
+    ref = naive_osm_ways(path, profile_table("drive"))
+    assert report.ways_used == ways.n_ways == len(ref)
+    np.testing.assert_array_equal(np.diff(ways.way_start), [len(r) for r, _ in ref])
+    flat = np.array([p for r, _ in ref for p in r], dtype=object)
+    np.testing.assert_array_equal(ways.refs, flat[:, 0].astype(np.int64))
+    np.testing.assert_array_equal(ways.lon, flat[:, 1].astype(np.float64))
+    np.testing.assert_array_equal(ways.lat, flat[:, 2].astype(np.float64))
+    np.testing.assert_array_equal(ways.kmh, [a[0] for _, a in ref])
+    np.testing.assert_array_equal(ways.oneway, [a[1] for _, a in ref])
+    np.testing.assert_array_equal(ways.road_class, [a[2] for _, a in ref])

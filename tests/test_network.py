@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from geoaccess.measures import nearest_facility
 from geoaccess.network import Network
@@ -74,3 +75,126 @@ def test_hilbert_renumbering_is_invisible():
     for rev in (False, True):
         for pa, sa in zip(plain.csr(rev), spatial.csr(rev), strict=True):
             np.testing.assert_array_equal(pa, sa)
+
+
+# -- grid snapping against shapely's STRtree (the reference) --------------------------------------------------------
+def assert_same_snap(net, px, py):
+    """Grid and STRtree snaps agree: distance bit for bit everywhere, ``t`` wherever the link is the same; where the
+    links differ the point is exactly as far from both, the grid's is the smallest such link, and its ``t`` is what
+    shapely computes on it."""
+    import shapely
+
+    from geoaccess.network import SnapIndex
+
+    index = SnapIndex.from_network(net)
+    index.BRUTE_FORCE_WORK = 0
+    grid = index.snap(px, py)
+    assert index.lv_cell is not None  # the grid answered
+    brute = SnapIndex.from_network(net)
+    brute.BRUTE_FORCE_WORK = 10**18
+    some = slice(0, 1000)  # every segment looked at: the same answer (on a sample: it is O(points x segments))
+    for k in ("link", "t", "offroad_m"):
+        np.testing.assert_array_equal(getattr(brute.snap(px[some], py[some]), k), getattr(grid, k)[some])
+    assert brute.lv_cell is None
+    ref = net.snap(px, py, method="shapely")
+    np.testing.assert_array_equal(grid.offroad_m, ref.offroad_m)
+    same = grid.link == ref.link
+    np.testing.assert_array_equal(grid.t[same], ref.t[same])
+    diff = np.flatnonzero(~same)
+    if diff.size:
+        pts = shapely.points(px[diff], py[diff])
+        geoms = net.geometry
+        np.testing.assert_array_equal(shapely.distance(geoms[grid.link[diff]], pts), ref.offroad_m[diff])
+        assert (grid.link[diff] < ref.link[diff]).all()
+        t = np.nan_to_num(np.clip(shapely.line_locate_point(geoms[grid.link[diff]], pts, normalized=True), 0, 1))
+        np.testing.assert_array_equal(grid.t[diff], t)
+        tree = shapely.STRtree(geoms)
+        idx = tree.query_nearest(pts, all_matches=True)
+        smallest = np.full(diff.size, np.iinfo(np.int64).max)
+        np.minimum.at(smallest, idx[0], idx[1])
+        np.testing.assert_array_equal(grid.link[diff], smallest)
+    return grid, int(diff.size)
+
+
+def random_curvy_net(rng, n_links=400, extent=5000.0):
+    """Links with 2-7 vertices, some repeated vertices, a zero-length link and links sharing ends (junction ties)."""
+    import shapely
+
+    n_nodes = n_links // 2
+    x = rng.uniform(0, extent, n_nodes)
+    y = rng.uniform(0, extent, n_nodes)
+    u = rng.integers(0, n_nodes, n_links)
+    v = rng.integers(0, n_nodes, n_links)
+    geoms = []
+    for a, b in zip(u, v, strict=True):
+        k = rng.integers(0, 6)
+        f = np.sort(rng.uniform(0, 1, k))
+        mx = x[a] + (x[b] - x[a]) * f + rng.normal(0, 80, k)
+        my = y[a] + (y[b] - y[a]) * f + rng.normal(0, 80, k)
+        cx = np.concatenate([[x[a]], mx, [x[b]]])
+        cy = np.concatenate([[y[a]], my, [y[b]]])
+        if k and rng.random() < 0.1:  # a repeated vertex: a zero-length segment inside a link
+            cx, cy = np.insert(cx, 1, cx[1]), np.insert(cy, 1, cy[1])
+        geoms.append(shapely.linestrings(np.column_stack([cx, cy])))
+    u[0] = v[0]  # a zero-length link (a loop on one node)
+    geoms[0] = shapely.linestrings([[x[u[0]], y[u[0]]], [x[u[0]], y[u[0]]]])
+    fwd = np.full(n_links, 1.0)
+    return Network(n_nodes, u, v, fwd, fwd, x=x, y=y, geometry=np.array(geoms, dtype=object))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grid_snap_equals_strtree_on_random_links(seed):
+    rng = np.random.default_rng(seed)
+    net = random_curvy_net(rng)
+    xy = shapely.get_coordinates(net.geometry)
+    px = np.concatenate(
+        [
+            rng.uniform(-3000, 8000, 3000),  # inside and far outside the network's extent
+            xy[:, 0],  # exactly on vertices (ties between links sharing an end)
+            np.round(rng.uniform(0, 5000, 1000), -2),  # a coarse lattice: exact ties are likelier
+        ]
+    )
+    py = np.concatenate([rng.uniform(-3000, 8000, 3000), xy[:, 1], np.round(rng.uniform(0, 5000, 1000), -2)])
+    grid, ties = assert_same_snap(net, px, py)
+    assert ties > 0  # the tie rule was exercised
+    assert ((grid.t >= 0) & (grid.t <= 1)).all()
+
+
+def test_grid_snap_straight_links_and_far_points():
+    rng = np.random.default_rng(5)
+    tail, head = rng.integers(0, 300, 900), rng.integers(0, 300, 900)
+    x, y = rng.uniform(0, 20_000, 300), rng.uniform(0, 20_000, 300)
+    net = Network.from_arrays(tail, head, np.ones(900), x=x, y=y)  # no geometry: straight lines between link ends
+    px = np.concatenate([rng.uniform(-200_000, 200_000, 500), rng.uniform(0, 20_000, 2000)])
+    py = np.concatenate([rng.uniform(-200_000, 200_000, 500), rng.uniform(0, 20_000, 2000)])
+    assert_same_snap(net, px, py)
+
+
+def test_grid_snap_equals_strtree_on_the_demo_network(demo_dir):
+    from geoaccess.load.roads import read_osm
+
+    net = read_osm(demo_dir / "roads.osm.pbf")
+    rng = np.random.default_rng(3)
+    n = 20_000
+    px = rng.uniform(net.x.min() - 2000, net.x.max() + 2000, n)
+    py = rng.uniform(net.y.min() - 2000, net.y.max() + 2000, n)
+    assert_same_snap(net, px, py)
+
+
+def test_grid_snap_equals_strtree_on_real_taiyuan_roads(shared_dir):
+    p = shared_dir / "realdata" / "smart_taiyuan_osm_roads_central_taiyuan.geojson.gz"
+    if not p.exists():
+        pytest.skip(f"{p} is absent")
+    from geoaccess.load.roads import read_roads
+
+    net = read_roads(p)
+    rng = np.random.default_rng(4)
+    n = 20_000
+    px = rng.uniform(net.x.min() - 500, net.x.max() + 500, n)
+    py = rng.uniform(net.y.min() - 500, net.y.max() + 500, n)
+    assert_same_snap(net, px, py)
+
+
+def test_snap_method_is_checked(line_net):
+    with pytest.raises(ValueError, match="snap method"):
+        line_net.snap(np.array([0.0]), np.array([0.0]), method="kdtree")

@@ -18,6 +18,7 @@ import pyproj
 import rasterio
 import shapely
 from rasterio.windows import Window
+from tqdm.auto import tqdm
 
 from geoaccess.errors import InputError
 from geoaccess.load.counties import county_grid
@@ -130,7 +131,7 @@ def read_population(
         outside = 0.0
         in_any = 0
         negative_cells, negative_sum = 0, 0.0
-        for r0 in range(0, src.height, step):
+        for r0 in tqdm(range(0, src.height, step), desc="reading population", unit="strip", disable=None):
             h = min(step, src.height - r0)
             win = Window(0, r0, src.width, h)
             a = src.read(1, window=win).astype(np.float64)
