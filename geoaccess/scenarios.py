@@ -331,7 +331,7 @@ def _score(study, inp, fac, snap, net, tiers, pool=None) -> pd.DataFrame:
         facility_snap=snap[keep],
         network=net,
     )
-    return study.score(edited, mapped, od_pool=pool).counties
+    return study.score(edited, mapped, od_pool=pool, base=baseline(study)).counties
 
 
 def _edited_pool(study, base_inp, net: Network, demand_snap: Snap):

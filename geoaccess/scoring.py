@@ -84,6 +84,33 @@ def overall_stats(people, minutes_by_tier: dict[str, np.ndarray], tiers, percent
     return pd.DataFrame([row])
 
 
+def _tier_columns(t: Tier, m, people, county, n: int, ms: Measures, reuse):
+    """Per-tier statistics (a table) and coverage curve (people reached, rounded) of every county, computing only
+    the counties whose minutes differ from ``reuse``'s."""
+    base = None if reuse is None else reuse[0].get(t.name)
+    if base is None or base.shape != m.shape:
+        st = county_tier_stats(m, people, county, n, t.threshold_min, ms.percentiles)
+        return st, coverage_curve(m, people, county, n, ms.curve_minutes).round().astype(np.int64)
+    table = reuse[1]
+    todo = np.unique(county[m != base])
+    cols = ["mean_min", "median_min", "p90_min", *(f"p{p:g}_min" for p in ms.percentiles)]
+    cols += ["gini", "share_within", "people_beyond", "unreachable"]
+    st = pd.DataFrame({c: table[f"{t.name}_{c}"].to_numpy(copy=True) for c in cols})
+    curve = np.stack([table[f"{t.name}_reached_{x:g}min"].to_numpy(copy=True) for x in ms.curve_minutes], axis=1)
+    if todo.size:
+        # the changed counties' cells, in their order (so every sum runs as it would over the whole table)
+        remap = np.full(n, -1, dtype=np.int64)
+        remap[todo] = np.arange(todo.size)
+        sel = np.flatnonzero(remap[county] >= 0)
+        sub = remap[county[sel]]
+        part = county_tier_stats(m[sel], people[sel], sub, todo.size, t.threshold_min, ms.percentiles)
+        for c in cols:
+            st.loc[todo, c] = part[c].to_numpy()
+        sub_curve = coverage_curve(m[sel], people[sel], sub, todo.size, ms.curve_minutes)
+        curve[todo] = sub_curve.round().astype(np.int64)
+    return st, curve
+
+
 def _county_sum(values, county, n):
     return np.bincount(county, weights=np.asarray(values, dtype=np.float64), minlength=n)
 
@@ -101,8 +128,13 @@ def score_counties(
     beds_by_county: np.ndarray | None = None,
     within_county_share: np.ndarray | None = None,
     referral_by_county: pd.DataFrame | None = None,
+    reuse: tuple[dict[str, np.ndarray], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The county table (DESIGN.md): population, per-tier statistics and status, resources, zone, reasons.
+
+    ``reuse`` (per-tier minutes of another run over the same cells, and its table) copies the per-tier statistics
+    and coverage curves of counties where no cell's minutes changed, and computes only the others: a what-if that
+    touches a few counties of a province scores them alone. The result is the same as computing every county.
 
     Optional inputs add their columns: ``served_by_tier`` (people served per cell under capacity-aware
     coverage), ``access_by_method`` (accessible beds per person per cell, e.g. ``{"e2sfca": ...}``),
@@ -121,16 +153,15 @@ def score_counties(
     )
     for t in tiers:
         m = minutes_by_tier[t.name]
-        st = county_tier_stats(m, people, county, n, t.threshold_min, ms.percentiles)
+        st, curve = _tier_columns(t, m, people, county, n, ms, reuse)
         for col in st.columns:
             table[f"{t.name}_{col}"] = st[col].to_numpy()
         share = table[f"{t.name}_share_within"]
         table[f"{t.name}_status"] = np.where(
             share.isna(), "no people", np.where(share >= t.target_share, "pass", "fail")
         )
-        curve = coverage_curve(m, people, county, n, ms.curve_minutes)
         for k, minutes in enumerate(ms.curve_minutes):
-            table[f"{t.name}_reached_{minutes:g}min"] = curve[:, k].round().astype(np.int64)
+            table[f"{t.name}_reached_{minutes:g}min"] = curve[:, k]
         if served_by_tier and t.name in served_by_tier:
             served = _county_sum(served_by_tier[t.name], county, n).round().astype(np.int64)
             # rounded once, so served + unserved equals the county population to the person

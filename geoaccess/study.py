@@ -232,12 +232,16 @@ class Study:
         result = self.score(inp, results, timings)
         return result
 
-    def score(self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None) -> Result:
+    def score(
+        self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
+    ) -> Result:
         """Measures and the county table from per-tier nearest results; scenarios reuse this step.
 
         ``inp`` may be a scenario's edited inputs (other facilities, another network): every
         measure, the zone rules and the table's columns are then the same as the baseline's.
         ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused).
+        ``base`` (the baseline :class:`Result`, for a scenario) lets scoring recompute only the counties whose
+        minutes changed, and leaves out the whole-area statistics (``overall``), which scenarios do not report.
         """
         s = self.settings
         timings = {} if timings is None else timings
@@ -259,8 +263,9 @@ class Study:
             beds_by_county=extra["beds_by_county"],
             within_county_share=extra["within_county_share"],
             referral_by_county=extra["referral_by_county"],
+            reuse=None if base is None else ({k: r.minutes for k, r in base.tiers.items()}, base.counties),
         )
-        overall = overall_stats(pop.people, minutes, s.tiers, s.measures.percentiles)
+        overall = None if base is not None else overall_stats(pop.people, minutes, s.tiers, s.measures.percentiles)
         timings["scoring"] = time.perf_counter() - t3
         return Result(
             table,

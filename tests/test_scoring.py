@@ -173,3 +173,27 @@ def test_quantiles_match_weighted_quantile():
     qs = [0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
     order = np.argsort(m, kind="stable")  # _quantiles takes values already sorted
     assert _quantiles(m[order], w[order], qs) == [weighted_quantile(m, w, q) for q in qs]
+
+
+def test_scoring_reuses_unchanged_counties_bit_for_bit():
+    """A what-if recomputes only the counties whose minutes changed; the table equals scoring every county."""
+    from geoaccess.config import Measures, Tier
+    from geoaccess.scoring import score_counties
+
+    rng = np.random.default_rng(5)
+    n_cells, n = 5000, 12
+    county = rng.integers(0, n, n_cells)
+    people = rng.uniform(0, 50, n_cells)
+    tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.8))
+    counties = pd.DataFrame({"county_code": [f"C{i}" for i in range(n)], "county_name": [f"c{i}" for i in range(n)]})
+    base_min = {t.name: np.where(rng.random(n_cells) < 0.05, np.inf, rng.exponential(t.threshold_min, n_cells))
+                for t in tiers}  # fmt: skip
+    ms = Measures()
+    base = score_counties(counties, people, county, base_min, tiers, measures=ms)
+    after = {k: v.copy() for k, v in base_min.items()}
+    hit = np.flatnonzero(np.isin(county, [2, 7]))
+    after["county"][hit[:40]] = rng.uniform(0, 10, 40)  # a new hospital near counties 2 and 7
+    full = score_counties(counties, people, county, after, tiers, measures=ms)
+    reused = score_counties(counties, people, county, after, tiers, measures=ms, reuse=(base_min, base))
+    pd.testing.assert_frame_equal(reused, full, check_exact=True)
+    assert not full.equals(base)
