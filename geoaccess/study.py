@@ -27,7 +27,7 @@ from geoaccess.outputs._atomic import atomic_path
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
 from geoaccess.outputs.maps import MapContext, overview_map, tier_map
-from geoaccess.outputs.rasters import minutes_grid, write_surface
+from geoaccess.outputs.rasters import Surface, write_surface
 from geoaccess.scoring import overall_stats, score_counties
 
 log = logging.getLogger(__name__)
@@ -392,12 +392,12 @@ class Study:
         n_counties = len(inp.counties)
         for i, tier in enumerate(tqdm(s.tiers, desc="maps", unit="map", disable=None)):
             r = result.tiers[tier.name]
-            grid = minutes_grid(pop.shape, pop.row, pop.col, r.minutes)
+            surface = Surface.from_cells(pop.shape, pop.row, pop.col, r.minutes, pop.transform, pop.crs)
             tags = {"tier": tier.name, "threshold_min": tier.threshold_min, "study": s.name}
             if s.synthetic:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
-            files.append(write_surface(out / f"travel_time_{tier.name}.tif", grid, pop.transform, pop.crs, tags))
+            files.append(write_surface(out / f"travel_time_{tier.name}.tif", surface, tags))
             has = r.facility >= 0
             nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
             inside = has & (r.minutes <= tier.threshold_min)
@@ -415,9 +415,7 @@ class Study:
                     nearest_people=nearest,
                     reach_people=reach,
                     referral_minutes=referral,
-                    grid=grid,
-                    transform=pop.transform,
-                    crs=pop.crs,
+                    surface=surface,
                     ctx=ctx,
                 )
             )
