@@ -19,8 +19,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
-
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

@@ -26,7 +26,7 @@ from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import atomic_path
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, overview_map, tier_map
+from geoaccess.outputs.maps import MapContext, overview_map, tier_map, write_facilities
 from geoaccess.outputs.rasters import Surface, write_surface
 from geoaccess.scoring import overall_stats, score_counties
 
@@ -388,6 +388,9 @@ class Study:
         ranks = inp.facilities["tier_rank"].to_numpy()
         tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
         referral = self._referral_minutes(result)
+        files.append(
+            write_facilities(out, tiers=s.tiers, facilities=inp.facilities, referral_minutes=referral, ctx=ctx)
+        )
         curves = {}
         n_counties = len(inp.counties)
         for i, tier in enumerate(tqdm(s.tiers, desc="maps", unit="map", disable=None)):
@@ -414,7 +417,6 @@ class Study:
                     serving=serving_mask(ranks, i, s.serve_lower_tiers),
                     nearest_people=nearest,
                     reach_people=reach,
-                    referral_minutes=referral,
                     surface=surface,
                     ctx=ctx,
                 )

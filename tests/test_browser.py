@@ -28,7 +28,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
-LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:")
+# chrome:// is the browser's own start page (its resources show up in the log before the first page)
+LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:", "chrome://")
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 
 
@@ -159,14 +160,18 @@ def test_index(browser, demo_bundle, shots):
     assert first == "小店区"
 
 
-@pytest.mark.parametrize("tier,n_facilities", [("primary", 363), ("county", 20), ("regional", 8)])
-def test_tier_map(browser, demo_bundle, shots, tier, n_facilities):
+# facilities on the map, and how many of them are hospital symbols (markers); the rest are canvas circles
+@pytest.mark.parametrize("tier,n_facilities,n_symbols", [("primary", 363, 20), ("county", 20, 20), ("regional", 8, 8)])
+def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     _open(browser, demo_bundle / f"map_{tier}.html")
     urls = _check_clean(browser, tier)
     assert any(u.endswith(f"img/travel_time_{tier}.png") for u in urls)
+    assert any(u.endswith("data/facilities.js") for u in urls)
     img = browser.find_element(By.CSS_SELECTOR, "img.ga-surface")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_facilities
+    assert browser.execute_script("return window.geoaccessMap.gaFacilities.getLayers().length") == n_facilities
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_symbols
+    assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
     assert len(layers) == 4

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import rasterio
 from affine import Affine
 from numba import njit
@@ -68,6 +69,12 @@ class Surface:
     @property
     def col(self) -> np.ndarray:
         return self.key % self.shape[1]
+
+    @property
+    def geographic(self) -> bool:
+        """Whether the raster is north-up in a lon/lat CRS (a pixel row is then one latitude band)."""
+        t = self.transform
+        return t.b == 0 and t.d == 0 and pyproj.CRS.from_user_input(self.crs).is_geographic
 
     @property
     def row_start(self) -> np.ndarray:
