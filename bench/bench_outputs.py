@@ -80,7 +80,8 @@ def main():
     if what == "demo":
         demo()
     elif what == "large":
-        from bench.large_bundle import write_large
+        sys.path.insert(0, str(Path(__file__).parent))
+        from large_bundle import write_large
 
         write_large(Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/geoaccess-large"), PeakRSS, bundle_bytes)
     else:

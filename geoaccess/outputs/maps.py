@@ -57,7 +57,7 @@ BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 BAND_LINE_COLORS = ("#084594", "#2171b5", "#6a51a3", "#54278f", "#3f007d", "#000000")
 CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of the page itself
 SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
-BANDS_MAX_PIXELS = 4_000_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
+BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
 FACILITIES_JS = "data/facilities.js"  # the bundle's one facilities file, shared by every map page
 
 
@@ -167,7 +167,8 @@ def catchment_bands(
         polys = [shape(g) for g, v in rasterio.features.shapes(mask.astype(np.uint8), mask=mask, transform=transform)]
         if not polys:
             continue
-        geom = shapely.union_all(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
+        # the regions of a mask meet at corners at most, so together they already are a valid multipolygon
+        geom = shapely.MultiPolygon(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
         out.append((float(b), shapely.set_precision(geom, 1e-5)))
     return out
 

@@ -120,18 +120,22 @@ class Surface:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         cols = np.ascontiguousarray(cols, dtype=np.int64)
         out = np.empty(rows.size, dtype=np.int64)
-        _lookup_points(self.key, self.row_start, self.shape[0], self.shape[1], rows.ravel(), cols.ravel(), out)
+        index = np.arange(len(self), dtype=np.int64)
+        _lookup_points(self.key, self.row_start, self.shape[1], rows.ravel(), cols.ravel(), index, -1, out)
         return out.reshape(rows.shape)
 
-    def lookup_grid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def lookup_grid(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray | None = None, fill=-1):
         """:meth:`lookup` on the outer product: ``out[i, j]`` is the cell at ``(rows[i], cols[j])``.
 
         For images of a north-up raster in a geographic CRS, where a pixel row maps to one raster row.
+        With ``values`` (one per cell), returns those values instead of indices, ``fill`` where no cell is.
         """
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         cols = np.ascontiguousarray(cols, dtype=np.int64)
-        out = np.empty((rows.size, cols.size), dtype=np.int64)
-        _lookup_grid(self.key, self.row_start, self.shape[0], self.shape[1], rows, cols, out)
+        if values is None:
+            values = np.arange(len(self), dtype=np.int64)
+        out = np.empty((rows.size, cols.size), dtype=values.dtype)
+        _lookup_grid(self.key, self.row_start, self.shape[1], rows, cols, values, values.dtype.type(fill), out)
         return out
 
     def coarsened(self, max_pixels: int) -> tuple[np.ndarray, Affine]:
@@ -175,6 +179,7 @@ def write_surface(path: str | Path, surface: Surface, tags: dict | None = None) 
         tiled=True,
         blockxsize=BLOCK,
         blockysize=BLOCK,
+        num_threads="ALL_CPUS",  # deflate blocks in parallel; the file holds the same blocks either way
     )
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
@@ -188,7 +193,12 @@ def write_surface(path: str | Path, surface: Surface, tags: dict | None = None) 
 # -- kernels -------------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
 def _find(key, lo, hi, target):
-    # leftmost position in key[lo:hi] holding a value >= target
+    # leftmost position in key[lo:hi] holding a value >= target. Image pixels run left to right, so the
+    # caller passes the last hit as lo and the answer is usually a step or two on: try those first
+    for _ in range(4):
+        if lo >= hi or key[lo] >= target:
+            return lo
+        lo += 1
     while lo < hi:
         mid = (lo + hi) >> 1
         if key[mid] < target:
@@ -198,10 +208,10 @@ def _find(key, lo, hi, target):
     return lo
 
 
-@njit(cache=True)
-def _lookup_points(key, row_start, h, w, rows, cols, out):
-    # search only the cells of the pixel's raster row; when positions run left to right along a row
-    # (image pixels do), start from the last hit, so a row of an image costs about one pass over its cells
+@njit(cache=True, nogil=True)
+def _lookup_points(key, row_start, w, rows, cols, values, fill, out):
+    # search only the cells of the position's raster row, from the last hit when moving right along it
+    h = row_start.size - 1
     prev_r = -1
     prev_c = -1
     prev_pos = 0
@@ -209,7 +219,7 @@ def _lookup_points(key, row_start, h, w, rows, cols, out):
         r = rows[i]
         c = cols[i]
         if r < 0 or r >= h or c < 0 or c >= w:
-            out[i] = -1
+            out[i] = fill
             continue
         lo = row_start[r]
         hi = row_start[r + 1]
@@ -217,16 +227,17 @@ def _lookup_points(key, row_start, h, w, rows, cols, out):
             lo = prev_pos
         target = r * w + c
         pos = _find(key, lo, hi, target)
-        out[i] = pos if pos < hi and key[pos] == target else -1
+        out[i] = values[pos] if pos < hi and key[pos] == target else fill
         prev_r, prev_c, prev_pos = r, c, pos
 
 
-@njit(cache=True)
-def _lookup_grid(key, row_start, h, w, rows, cols, out):
+@njit(cache=True, nogil=True)  # tiles are drawn on threads
+def _lookup_grid(key, row_start, w, rows, cols, values, fill, out):
+    h = row_start.size - 1
     for i in range(rows.size):
         r = rows[i]
-        if r < 0 or r >= h:
-            out[i, :] = -1
+        if r < 0 or r >= h or row_start[r] == row_start[r + 1]:
+            out[i, :] = fill
             continue
         hi = row_start[r + 1]
         pos = row_start[r]
@@ -234,10 +245,10 @@ def _lookup_grid(key, row_start, h, w, rows, cols, out):
         for j in range(cols.size):
             c = cols[j]
             if c < 0 or c >= w:
-                out[i, j] = -1
+                out[i, j] = fill
                 continue
             lo = pos if c >= prev_c else row_start[r]
             target = r * w + c
             pos = _find(key, lo, hi, target)
-            out[i, j] = pos if pos < hi and key[pos] == target else -1
+            out[i, j] = values[pos] if pos < hi and key[pos] == target else fill
             prev_c = c

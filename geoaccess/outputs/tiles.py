@@ -22,12 +22,15 @@ import shutil
 import struct
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyproj
+from affine import Affine
 from rasterio.transform import array_bounds
 from rasterio.warp import calculate_default_transform
+from tqdm import tqdm
 
 from geoaccess.outputs._atomic import atomic_path
 from geoaccess.outputs._gcj02 import wgs84_to_gcj02
@@ -89,8 +92,11 @@ class Sampler:
         if not self.separable:
             self.to_raster = pyproj.Transformer.from_crs("EPSG:4326", surface.crs, always_xy=True)
 
-    def cells(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """Cell index (or -1) at every pixel centre ``(xs[j], ys[i])`` (Web-Mercator metres)."""
+    def cells(self, xs: np.ndarray, ys: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """Cell index (or -1) at every pixel centre ``(xs[j], ys[i])`` (Web-Mercator metres).
+
+        With ``values`` (one per cell), those values instead, 0 where nobody lives.
+        """
         lon, lat = _merc_to_lonlat(xs, ys)
         if self.shift:
             # the image is drawn in GCJ-02: undo the shift, taken as constant across the tile (it changes
@@ -102,22 +108,21 @@ class Sampler:
         if self.separable:
             cols = np.floor(self.inv.a * lon + self.inv.c).astype(np.int64)
             rows = np.floor(self.inv.e * lat + self.inv.f).astype(np.int64)
-            return s.lookup_grid(rows, cols)
+            return s.lookup_grid(rows, cols) if values is None else s.lookup_grid(rows, cols, values, 0)
         lon2, lat2 = np.meshgrid(lon, lat)
         x, y = self.to_raster.transform(lon2, lat2)
         cols, rows = self.inv * (x, y)
         ok = np.isfinite(cols) & np.isfinite(rows)
         cols = np.where(ok, np.floor(np.where(ok, cols, -1)), -1).astype(np.int64)
         rows = np.where(ok, np.floor(np.where(ok, rows, -1)), -1).astype(np.int64)
-        return s.lookup(rows, cols)
+        idx = s.lookup(rows, cols)
+        if values is None:
+            return idx
+        return np.where(idx >= 0, values[np.maximum(idx, 0)], 0).astype(values.dtype)
 
 
 def _classes_at(sampler: Sampler, classes: np.ndarray, xs, ys) -> np.ndarray:
-    idx = sampler.cells(xs, ys)
-    out = np.zeros(idx.shape, dtype=np.uint8)
-    hit = idx >= 0
-    out[hit] = classes[idx[hit]]
-    return out
+    return sampler.cells(xs, ys, classes)
 
 
 # -- one image -----------------------------------------------------------------------------------------
@@ -128,13 +133,19 @@ def image_grid(surface: Surface):
     return calculate_default_transform(surface.crs, "EPSG:3857", w, h, left, bottom, right, top)
 
 
-def write_image(path: str | Path, surface: Surface, classes: np.ndarray, colors, shift: bool = False) -> list:
+def write_image(
+    path: str | Path, surface: Surface, classes: np.ndarray, colors, shift: bool = False, max_px: int | None = None
+) -> list:
     """Write the surface as one PNG in Web Mercator; returns its ``[[south, west], [north, east]]``.
 
-    ``classes`` holds one palette index per cell (0 = transparent). The GCJ-02 shift moves the image's
-    corners, as the whole image is small.
+    ``classes`` holds one palette index per cell (0 = transparent). With ``max_px``, a larger image is
+    sampled on a coarser grid to fit (``bench/bench_pages.py`` weighs that against tiles). The GCJ-02
+    shift moves the image's corners, as the whole image is small.
     """
     mt, dw, dh = image_grid(surface)
+    if max_px and max(dw, dh) > max_px:
+        f = max(dw, dh) / max_px
+        mt, dw, dh = mt * Affine.scale(f), math.ceil(dw / f), math.ceil(dh / f)
     sampler = Sampler(surface)
     xs = mt.c + mt.a * (np.arange(dw) + 0.5)
     index = np.empty((dh, dw), dtype=np.uint8)
@@ -197,24 +208,28 @@ def write_tiles(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     have = []
+
+    def draw(z: int, k: int) -> str | None:
+        n = 2**z
+        tx, ty = divmod(int(k), n)
+        size = 2 * HALF_WORLD / n / TILE  # metres per pixel
+        off = (np.arange(TILE) + 0.5) * size
+        index = _classes_at(sampler, classes, -HALF_WORLD + tx * TILE * size + off, HALF_WORLD - ty * TILE * size - off)
+        if not index.any():
+            return None
+        d = tmp / str(z) / str(tx)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{ty}.png").write_bytes(png_indexed(index, cols, alpha, level=3))
+        return f"{z}/{tx}/{ty}"
+
     try:
         top = tile_keys(surface, zmax, shift)
-        for z in range(zmax, zmin - 1, -1):
-            n = 2**z
-            keys = np.unique(_parent(top, zmax, z))
-            size = 2 * HALF_WORLD / n / TILE  # metres per pixel
-            off = (np.arange(TILE) + 0.5) * size
-            for k in keys:
-                tx, ty = divmod(int(k), n)
-                xs = -HALF_WORLD + tx * TILE * size + off
-                ys = HALF_WORLD - ty * TILE * size - off
-                index = _classes_at(sampler, classes, xs, ys)
-                if not index.any():
-                    continue
-                d = tmp / str(z) / str(tx)
-                d.mkdir(parents=True, exist_ok=True)
-                (d / f"{ty}.png").write_bytes(png_indexed(index, cols, alpha))
-                have.append(f"{z}/{tx}/{ty}")
+        jobs = [(z, k) for z in range(zmax, zmin - 1, -1) for k in np.unique(_parent(top, zmax, z))]
+        # look-up (numba) and deflate (zlib) release the GIL, so threads draw tiles side by side
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for name in tqdm(pool.map(lambda job: draw(*job), jobs), total=len(jobs), desc="tiles", disable=None):
+                if name:
+                    have.append(name)
         os.chmod(tmp, 0o777 & ~_umask())
         if folder.exists():
             shutil.rmtree(folder)
