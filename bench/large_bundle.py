@@ -50,7 +50,12 @@ def make_case(seed: int = 11, cells: int = 3_000_000):
     for k in range(ny * nx):
         y, x = divmod(k, nx)
         geoms.append(
-            box(LON0 + x * W * DLON / nx, LAT0 - (y + 1) * H * DLAT / ny, LON0 + (x + 1) * W * DLON / nx, LAT0 - y * H * DLAT / ny)
+            box(
+                LON0 + x * W * DLON / nx,
+                LAT0 - (y + 1) * H * DLAT / ny,
+                LON0 + (x + 1) * W * DLON / nx,
+                LAT0 - y * H * DLAT / ny,
+            )
         )
         codes.append(f"14{k:04d}")
         names.append(f"合成县{k:03d}")
@@ -75,7 +80,9 @@ def make_case(seed: int = 11, cells: int = 3_000_000):
             "name": [f"合成{k}{i:05d}" for i, k in enumerate(kind)],
             "tier": [TIERS[k].name for k in rank],
             "tier_rank": rank,
-            "beds": np.where(rank == 0, rng.integers(0, 30, rank.size), rng.integers(100, 1500, rank.size)).astype(float),
+            "beds": np.where(rank == 0, rng.integers(0, 30, rank.size), rng.integers(100, 1500, rank.size)).astype(
+                float
+            ),
         },
         geometry=gpd.points_from_xy(flon, flat),
         crs=4326,
@@ -111,7 +118,9 @@ def write_bundle(case: dict, out: Path, ctx: MapContext | None = None) -> list[P
     for i, tier in enumerate(TIERS):
         m = case["minutes"][tier.name]
         surface = Surface.from_cells((H, W), case["row"], case["col"], m, t, "EPSG:4326")
-        files.append(write_surface(out / f"travel_time_{tier.name}.tif", surface, {"tier": tier.name, "SYNTHETIC": "yes"}))
+        files.append(
+            write_surface(out / f"travel_time_{tier.name}.tif", surface, {"tier": tier.name, "SYNTHETIC": "yes"})
+        )
         nearest = np.bincount(case["nearest"][tier.name], weights=case["people"], minlength=len(fac))
         inside = m <= tier.threshold_min
         reach = np.bincount(case["nearest"][tier.name][inside], weights=case["people"][inside], minlength=len(fac))
@@ -158,7 +167,9 @@ def write_bundle(case: dict, out: Path, ctx: MapContext | None = None) -> list[P
 
 
 def write_large(out: Path, peak_rss, bundle_bytes):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     t0 = time.perf_counter()
     case = make_case()
     print(
