@@ -1,6 +1,7 @@
 """Page load times of map bundles in headless Chromium, offline (issue 11).
 
     .venv/bin/python bench/bench_pages.py BUNDLE [BUNDLE ...]
+    PAGES="map_county map_regional" .venv/bin/python bench/bench_pages.py BUNDLE   # some pages only
 
 For every page of each bundle: the time from navigation to the page's load event (scripts run, the
 surface image or the first screen of tiles fetched), then to the first painted frame after it, as the
@@ -11,6 +12,7 @@ chromium-driver (as tests/test_browser.py).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -21,7 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
-PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
+PAGES = os.environ.get("PAGES", "index overview map_primary map_county map_regional").split()
 
 
 def driver():
@@ -43,7 +45,8 @@ def driver():
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-    d.set_page_load_timeout(120)
+    d.set_page_load_timeout(180)
+    d.set_script_timeout(180)
     d.execute_cdp_cmd("Network.enable", {})
     d.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
     return d

@@ -42,7 +42,9 @@
     return h + "</table>";
   }
 
-  var map = L.map("map", { zoomSnap: 0.25, zoomControl: true });
+  // no tile fade: with it, Leaflet can leave a coarser level of the (mostly transparent) surface tiles
+  // showing through the finer one until the map next moves
+  var map = L.map("map", { zoomSnap: 0.25, zoomControl: true, fadeAnimation: false });
   map.fitBounds(D.bounds, { padding: [10, 10] });
   map.attributionControl.setPrefix(false);
   var overlays = {};
