@@ -169,7 +169,7 @@ def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     assert any(u.endswith("data/facilities.js") for u in urls)
     img = browser.find_element(By.CSS_SELECTOR, "img.ga-surface")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
-    assert browser.execute_script("return window.geoaccessMap.gaFacilities.getLayers().length") == n_facilities
+    assert browser.execute_script("return window.geoaccessMap.gaFacilityCount") == n_facilities
     assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_symbols
     assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
