@@ -2,7 +2,9 @@
 
 Each page is plain HTML that loads the vendored Leaflet and ``lib/geoaccess/map.js`` from the bundle's
 ``lib/`` folder (no CDN, no network) and carries its data as JSON in a ``<script type="application/json">``
-block. Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
+block; the facilities, which can number 30,000 in a province, are in one file all pages load
+(``data/facilities.js``, :func:`write_facilities`), and the travel-time surface is one image or local
+tiles (:func:`surface_layer`, :mod:`geoaccess.outputs.tiles`). Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
 inserts only those pre-escaped strings, so a facility named ``<img src=x onerror=alert(1)>`` shows as
 text. The JSON block additionally has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no value can
 close the script element.

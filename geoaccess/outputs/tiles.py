@@ -121,10 +121,6 @@ class Sampler:
         return np.where(idx >= 0, values[np.maximum(idx, 0)], 0).astype(values.dtype)
 
 
-def _classes_at(sampler: Sampler, classes: np.ndarray, xs, ys) -> np.ndarray:
-    return sampler.cells(xs, ys, classes)
-
-
 # -- one image -----------------------------------------------------------------------------------------
 def image_grid(surface: Surface):
     """The Web-Mercator grid ``rasterio`` would reproject the surface onto: (transform, width, height)."""
@@ -151,7 +147,7 @@ def write_image(
     index = np.empty((dh, dw), dtype=np.uint8)
     for r0 in range(0, dh, TILE):  # in strips, so look-up scratch stays small
         r1 = min(dh, r0 + TILE)
-        index[r0:r1] = _classes_at(sampler, classes, xs, mt.f + mt.e * (np.arange(r0, r1) + 0.5))
+        index[r0:r1] = sampler.cells(xs, mt.f + mt.e * (np.arange(r0, r1) + 0.5), classes)
     cols, alpha = palette(colors)
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(png_indexed(index, cols, alpha, level=9))
@@ -214,7 +210,7 @@ def write_tiles(
         tx, ty = divmod(int(k), n)
         size = 2 * HALF_WORLD / n / TILE  # metres per pixel
         off = (np.arange(TILE) + 0.5) * size
-        index = _classes_at(sampler, classes, -HALF_WORLD + tx * TILE * size + off, HALF_WORLD - ty * TILE * size - off)
+        index = sampler.cells(-HALF_WORLD + tx * TILE * size + off, HALF_WORLD - ty * TILE * size - off, classes)
         if not index.any():
             return None
         d = tmp / str(z) / str(tx)
