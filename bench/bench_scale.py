@@ -60,8 +60,7 @@ def run_one(study_file: Path, cache: bool, whatif: bool) -> dict:
     from geoaccess.study import Study
 
     study = Study.from_file(study_file)
-    if not cache and hasattr(study.settings, "cache"):
-        study.settings.cache = False
+    study.use_cache = cache
     out: dict = {"stages": {}}
     st = out["stages"]
     t0 = time.perf_counter()

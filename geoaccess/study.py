@@ -26,8 +26,8 @@ from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import check_output_folder, output_lock, replace_folder, write_csv
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, overview_map, tier_map
-from geoaccess.outputs.rasters import minutes_grid, write_surface
+from geoaccess.outputs.maps import MapContext, overview_map, tier_map, write_facilities
+from geoaccess.outputs.rasters import Surface, write_surface
 from geoaccess.scoring import overall_stats, score_counties
 from geoaccess.trip import Trip
 
@@ -477,16 +477,19 @@ class Study:
         ranks = inp.facilities["tier_rank"].to_numpy()
         tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
         referral = self._referral_minutes(result)
+        files.append(
+            write_facilities(out, tiers=s.tiers, facilities=inp.facilities, referral_minutes=referral, ctx=ctx)
+        )
         curves = {}
         n_counties = len(inp.counties)
         for i, tier in enumerate(tqdm(s.tiers, desc="maps", unit="map", disable=None)):
             r = result.tiers[tier.name]
-            grid = minutes_grid(pop.shape, pop.row, pop.col, r.minutes)
+            surface = Surface.from_cells(pop.shape, pop.row, pop.col, r.minutes, pop.transform, pop.crs)
             tags = {"tier": tier.name, "threshold_min": tier.threshold_min, "study": s.name}
             if s.synthetic:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
-            files.append(write_surface(out / f"travel_time_{tier.name}.tif", grid, pop.transform, pop.crs, tags))
+            files.append(write_surface(out / f"travel_time_{tier.name}.tif", surface, tags))
             has = r.facility >= 0
             nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
             inside = has & (r.minutes <= tier.threshold_min)
@@ -503,10 +506,7 @@ class Study:
                     serving=serving_mask(ranks, i, s.serve_lower_tiers),
                     nearest_people=nearest,
                     reach_people=reach,
-                    referral_minutes=referral,
-                    grid=grid,
-                    transform=pop.transform,
-                    crs=pop.crs,
+                    surface=surface,
                     ctx=ctx,
                 )
             )

@@ -28,7 +28,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
-LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:")
+# chrome:// is the browser's own start page (its resources show up in the log before the first page)
+LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:", "chrome://")
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 
 
@@ -159,14 +160,18 @@ def test_index(browser, demo_bundle, shots):
     assert first == "小店区"
 
 
-@pytest.mark.parametrize("tier,n_facilities", [("primary", 363), ("county", 20), ("regional", 8)])
-def test_tier_map(browser, demo_bundle, shots, tier, n_facilities):
+# facilities on the map, and how many of them are hospital symbols (markers); the rest are canvas circles
+@pytest.mark.parametrize("tier,n_facilities,n_symbols", [("primary", 363, 20), ("county", 20, 20), ("regional", 8, 8)])
+def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     _open(browser, demo_bundle / f"map_{tier}.html")
     urls = _check_clean(browser, tier)
     assert any(u.endswith(f"img/travel_time_{tier}.png") for u in urls)
+    assert any(u.endswith("data/facilities.js") for u in urls)
     img = browser.find_element(By.CSS_SELECTOR, "img.ga-surface")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_facilities
+    assert browser.execute_script("return window.geoaccessMap.gaFacilityCount") == n_facilities
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.ga-fac")) == n_symbols
+    assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
     assert len(layers) == 4
@@ -232,3 +237,46 @@ def test_injected_names_stay_text(browser, tmp_path, shots):
     _shot(browser, shots, "injection_popup")
     _open(browser, out / "index.html")
     assert EVIL_COUNTY in browser.find_element(By.CSS_SELECTOR, "#counties").text
+
+
+def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch):
+    """A surface too large for one image comes as local tiles; clinics are canvas circles that still click."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from geoaccess.outputs import tiles
+    from tests.test_outputs import EVIL_COUNTY, tiny_bundle
+
+    monkeypatch.setattr(tiles, "MAX_IMAGE_PX", 8)
+    out = tiny_bundle(tmp_path / "tiled", facility_name="甲村卫生室")
+    _open(browser, out / "map_primary.html")
+    urls = _check_clean(browser, "tiled")  # no console error: no missing tile was asked for
+    assert any(re.search(r"img/primary/\d+/\d+/\d+\.png$", u) for u in urls)
+    assert not any(u.endswith("travel_time_primary.png") for u in urls)
+    loaded = browser.execute_script(
+        "return Array.prototype.filter.call(document.querySelectorAll('.ga-surface img'),"
+        "function(i){return i.complete && i.naturalWidth === 256;}).length"
+    )
+    assert loaded >= 1
+    _shot(browser, shots, "tiled_primary")
+    box = browser.find_element(By.ID, "map")
+
+    def move_to(lat, lon):
+        x, y = browser.execute_script(
+            "var p=window.geoaccessMap.latLngToContainerPoint([arguments[0],arguments[1]]);return [p.x,p.y];", lat, lon
+        )
+        size = box.size
+        return ActionChains(browser).move_to_element_with_offset(
+            box, int(x - size["width"] / 2), int(y - size["height"] / 2)
+        )
+
+    # the canvas lets the mouse through to the county underneath ...
+    move_to(37.09, 112.09).perform()
+    time.sleep(0.3)
+    tip = browser.find_element(By.CSS_SELECTOR, ".leaflet-tooltip").get_attribute("textContent")
+    assert EVIL_COUNTY in tip and "乙县" not in tip  # the west county's tooltip
+    # ... and a click on a clinic opens its popup
+    move_to(37.05, 112.03).click().perform()
+    time.sleep(0.3)
+    popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    assert "甲村卫生室" in popup and "床位" in popup
+    _check_clean(browser, "tiled click")

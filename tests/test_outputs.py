@@ -18,7 +18,17 @@ from geoaccess.errors import ConfigError
 from geoaccess.outputs import i18n
 from geoaccess.outputs._gcj02 import wgs84_to_gcj02
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, catchment_bands, fmt_value, overview_map, tier_map, write_png
+from geoaccess.outputs.maps import (
+    FACILITIES_JS,
+    MapContext,
+    catchment_bands,
+    fmt_value,
+    overview_map,
+    tier_map,
+    write_facilities,
+)
+from geoaccess.outputs.rasters import Surface
+from geoaccess.outputs.tiles import png_indexed
 from geoaccess.scoring import score_counties
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -67,9 +77,11 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
     )
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "counties.csv", index=False)
+    write_facilities(
+        out, tiers=tiers, facilities=facilities, referral_minutes=np.array([12.5, np.inf, np.nan]), ctx=ctx
+    )
     for i, t in enumerate(tiers):
-        grid = np.full((n // 2, n), np.nan, dtype=np.float32)
-        grid[rows.ravel(), cols.ravel()] = minutes[t.name]
+        surface = Surface.from_cells((n // 2, n), rows.ravel(), cols.ravel(), minutes[t.name], transform, "EPSG:4326")
         tier_map(
             out / f"map_{t.name}.html",
             tier_index=i,
@@ -80,10 +92,7 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
             serving=facilities["tier_rank"].to_numpy() >= i,
             nearest_people=np.array([100.0, 200.0, 300.0]),
             reach_people=np.array([90.0, 150.0, 300.0]),
-            referral_minutes=np.array([12.5, np.inf, np.nan]),
-            grid=grid,
-            transform=transform,
-            crs="EPSG:4326",
+            surface=surface,
             ctx=ctx,
         )
     overview_map(
@@ -127,7 +136,8 @@ def test_input_text_is_escaped_on_every_page(bundle):
         page = (bundle / name).read_text(encoding="utf-8")
         assert EVIL not in page and "<script>alert(2)" not in page, name
         assert "&lt;script&gt;alert(2)&lt;/script&gt;县" in page, name
-    assert "&lt;img src=x onerror=alert(1)&gt;" in (bundle / "map_primary.html").read_text(encoding="utf-8")
+    shared = (bundle / FACILITIES_JS).read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shared and EVIL not in shared
 
 
 def test_pages_load_nothing_from_the_internet(bundle):
@@ -145,15 +155,35 @@ def test_pages_load_nothing_from_the_internet(bundle):
 def test_tier_map_data(bundle):
     d = _data((bundle / "map_primary.html").read_text(encoding="utf-8"))
     assert d["lang"] == "zh" and d["basemap"] is None
-    assert len(d["facilities"]["points"]) == 3
+    fac = _facilities(bundle)
+    assert d["facilities"]["ranks"] == [0, 1] and len(d["facilities"]["nearest"]) == 3
     assert len(d["counties"]["geojson"]["features"]) == 2
     assert d["bands"]["geojson"]["features"], "catchment bands are drawn"
     assert (bundle / d["surface"]["url"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = {r[0]: r[1] for r in d["facilities"]["points"][0][4]}
-    assert rows["床位"] == "10"
-    assert rows["转诊至县级医院（分钟）"] == "12.5"
+    rows = d["facilities"]["rows"]
+    assert (rows["beds"], fac["beds"][0]) == ("床位", "10")
+    assert (rows["referral"][0], fac["referral"][0]) == ("转诊至县级医院（分钟）", "12.5")
+    assert rows["referral"][1] == "" and fac["referral"][2] == "", "the top tier refers nowhere"
+    assert d["facilities"]["nearest"][:2] == ["100", "200"]
     county_map = _data((bundle / "map_county.html").read_text(encoding="utf-8"))
-    assert len(county_map["facilities"]["points"]) == 1, "only facilities serving the tier"
+    assert county_map["facilities"]["ranks"] == [1], "only facilities serving the tier"
+    assert county_map["facilities"]["nearest"] == ["300"]
+
+
+def _facilities(bundle: Path) -> dict:
+    text = (bundle / FACILITIES_JS).read_text(encoding="utf-8")
+    assert text.startswith("window.geoaccessFacilities=") and "<" not in text
+    return json.loads(text[len("window.geoaccessFacilities=") :].rstrip().rstrip(";"))
+
+
+def test_one_facilities_file_for_all_pages(bundle):
+    fac = _facilities(bundle)
+    assert fac["name"][0] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert fac["rank"] == [0, 0, 1] and fac["id"] == ["F1", "F2", "F3"]
+    for name in ("overview.html", "map_primary.html", "map_county.html"):
+        page = (bundle / name).read_text(encoding="utf-8")
+        assert f'<script src="{FACILITIES_JS}"></script>' in page
+        assert "乙卫生院" not in page, "facility names live in the shared file only"
 
 
 def test_overview_says_why(bundle):
@@ -180,7 +210,8 @@ def test_language_defaults_to_chinese_for_adcodes():
 def test_gcj02_basemap_shifts_overlays(tmp_path):
     out = tiny_bundle(tmp_path, basemap="https://webrd01.is.autonavi.com/tile?x={x}&y={y}&z={z}", shift=True)
     d = _data((out / "map_primary.html").read_text(encoding="utf-8"))
-    lat, lon = d["facilities"]["points"][0][:2]
+    fac = _facilities(out)
+    lat, lon = fac["lat"][0], fac["lon"][0]
     glon, glat = wgs84_to_gcj02(112.03, 37.05)
     assert (lon, lat) == pytest.approx((float(glon), float(glat)), abs=1e-6)
     assert 0.001 < abs(lon - 112.03) < 0.01, "GCJ-02 moves points by some hundreds of metres"
@@ -221,11 +252,15 @@ def test_coverage_curves_match_a_direct_count():
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a plain PNG has no georeference
-def test_png_round_trip(tmp_path):
-    rgba = np.random.default_rng(0).integers(0, 255, (7, 5, 4), dtype=np.uint8)
-    write_png(tmp_path / "x.png", rgba)
+def test_palette_png_round_trip(tmp_path):
+    index = np.random.default_rng(0).integers(0, 4, (7, 5), dtype=np.uint8)
+    colors, alpha = ["#000000", "#1a9850", "#fee08b", "#d73027"], [0, 235, 235, 100]
+    (tmp_path / "x.png").write_bytes(png_indexed(index, colors, alpha))
     with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp_path / "x.png") as src:
-        assert np.array_equal(np.moveaxis(src.read(), 0, -1), rgba)
+        assert np.array_equal(src.read(1), index)
+        cmap = src.colormap(1)
+    for k, (c, a) in enumerate(zip(colors, alpha, strict=True)):
+        assert cmap[k] == (*(int(c[i : i + 2], 16) for i in (1, 3, 5)), a)
 
 
 def test_catchment_bands_cover_the_cells_within_reach():
@@ -233,7 +268,7 @@ def test_catchment_bands_cover_the_cells_within_reach():
     yy, xx = np.mgrid[0:50, 0:50]
     grid[:] = np.hypot(yy - 25, xx - 25)  # minutes = distance in cells from the centre
     t = from_origin(0.0, 1.0, 0.02, 0.02)
-    bands = dict(catchment_bands(grid, t, "EPSG:4326", [10.0, 20.0]))
+    bands = dict(catchment_bands(_surface(grid, t), [10.0, 20.0]))
     assert set(bands) == {10.0, 20.0}
     assert bands[10.0].area == pytest.approx(np.pi * (10 * 0.02) ** 2, rel=0.15)
     assert bands[20.0].contains(bands[10.0].buffer(-0.02))
@@ -421,3 +456,8 @@ def test_an_unwritable_output_folder_is_refused_up_front(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkdtemp", read_only)
     with pytest.raises(InputError, match=r"cannot write beside the output folder .*\(Permission denied\)"):
         check_output_folder(tmp_path / "out")
+
+
+def _surface(grid, transform, crs="EPSG:4326") -> Surface:
+    r, c = np.nonzero(~np.isnan(grid))
+    return Surface.from_cells(grid.shape, r, c, grid[r, c], transform, crs)

@@ -92,7 +92,9 @@ def test_facility_names_are_escaped(demo_dir, demo_study_file, tmp_path):
     study.run()
     page = (study.settings.output / "map_regional.html").read_text(encoding="utf-8")
     assert evil not in page
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    shared = (study.settings.output / "data" / "facilities.js").read_text(encoding="utf-8")  # names live here
+    assert evil not in shared
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shared
 
 
 def test_cli_reports_bad_facilities(demo_study_file, demo_dir, tmp_path, capsys):

@@ -2,7 +2,9 @@
 
 Each page is plain HTML that loads the vendored Leaflet and ``lib/geoaccess/map.js`` from the bundle's
 ``lib/`` folder (no CDN, no network) and carries its data as JSON in a ``<script type="application/json">``
-block. Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
+block; the facilities, which can number 30,000 in a province, are in one file all pages load
+(``data/facilities.js``, :func:`write_facilities`), and the travel-time surface is one image or local
+tiles (:func:`surface_layer`, :mod:`geoaccess.outputs.tiles`). Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
 inserts only those pre-escaped strings, so a facility named ``<img src=x onerror=alert(1)>`` shows as
 text. The JSON block additionally has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no value can
 close the script element.
@@ -12,10 +14,9 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import shutil
-import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,16 @@ import pyproj
 import rasterio.features
 import shapely
 from rasterio.transform import array_bounds
-from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio.warp import calculate_default_transform
 from scipy import ndimage
 from shapely.geometry import mapping, shape
 
-from geoaccess.outputs import i18n
-from geoaccess.outputs._atomic import atomic_path, write_text
+from geoaccess.outputs import i18n, tiles
+from geoaccess.outputs._atomic import write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
+from geoaccess.outputs.rasters import Surface
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 LIB = "lib"  # the bundle's folder for shipped JavaScript, CSS and images
@@ -55,6 +59,8 @@ BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 BAND_LINE_COLORS = ("#084594", "#2171b5", "#6a51a3", "#54278f", "#3f007d", "#000000")
 CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of the page itself
 SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
+BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
+FACILITIES_JS = "data/facilities.js"  # the bundle's one facilities file, shared by every map page
 
 
 def e(text) -> str:
@@ -71,25 +77,6 @@ def install_lib(out_dir: str | Path) -> Path:
     return dst
 
 
-def write_png(path: str | Path, rgba: np.ndarray) -> Path:
-    """Write an RGBA uint8 image as PNG (no imaging library needed), atomically."""
-    h, w, _ = rgba.shape
-    raw = b"".join(b"\x00" + rgba[i].tobytes() for i in range(h))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    png = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(png)
-    return Path(path)
-
-
 # -- travel-time surface -----------------------------------------------------------------------------
 def band_edges(threshold: float) -> list[float]:
     return [threshold * f for f in BAND_FACTORS]
@@ -104,67 +91,61 @@ def surface_classes(threshold: float, lang: str) -> list[dict]:
     return [{"color": c, "label": e(lab)} for c, lab in zip(BAND_COLORS, labels, strict=True)]
 
 
-def colour_grid(grid: np.ndarray, threshold: float) -> np.ndarray:
-    """RGBA uint8 image of a minutes grid in the tier's classes; NaN (no people) transparent."""
-    edges = band_edges(threshold)
-    rgba = np.zeros(grid.shape + (4,), dtype=np.uint8)
-    valid = ~np.isnan(grid)
-    cls = np.digitize(np.where(valid, grid, 0), edges, right=True)
-    for k, hexc in enumerate(BAND_COLORS):
-        rgb = [int(hexc[i : i + 2], 16) for i in (1, 3, 5)]
-        sel = valid & (cls == k)
-        rgba[sel, :3] = rgb
-        rgba[sel, 3] = 235
-    return rgba
+def surface_layer(out_dir: str | Path, tier_name: str, surface: Surface, threshold: float, shift: bool = False) -> dict:
+    """Draw the surface in the tier's classes for the page: one image if small enough, else XYZ tiles.
+
+    Returns the page's ``surface`` entry: ``{"url", "bounds"}`` for an image, ``{"tiles", "minZoom",
+    "maxZoom", "have"}`` for tiles (see :mod:`geoaccess.outputs.tiles`). The other form's files from an
+    earlier run are removed.
+    """
+    out_dir = Path(out_dir)
+    classes = surface.classes(band_edges(threshold))
+    image = Path(IMG) / f"travel_time_{tier_name}.png"
+    folder = Path(IMG) / tier_name
+    _, dw, dh = tiles.image_grid(surface)
+    if max(dw, dh) <= tiles.MAX_IMAGE_PX:
+        bounds = tiles.write_image(out_dir / image, surface, classes, BAND_COLORS, shift)
+        shutil.rmtree(out_dir / folder, ignore_errors=True)
+        return {"url": image.as_posix(), "bounds": bounds}
+    layer = tiles.write_tiles(out_dir / folder, surface, classes, BAND_COLORS, shift)
+    (out_dir / image).unlink(missing_ok=True)
+    log.info("%s: %d map tiles, zoom %d-%d", tier_name, len(layer["have"]), layer["minZoom"], layer["maxZoom"])
+    return {"tiles": folder.as_posix() + "/{z}/{x}/{y}.png", **layer}
 
 
-def _reproject(grid, transform, crs, dst_crs: str):
-    """``grid`` in ``dst_crs`` (nearest neighbour) and its transform."""
-    h, w = grid.shape
-    left, bottom, right, top = array_bounds(h, w, transform)
-    dst_t, dw, dh = calculate_default_transform(crs, dst_crs, w, h, left, bottom, right, top)
-    out = np.full((dh, dw), np.nan, dtype=np.float32)
-    reproject(
-        grid.astype(np.float32),
-        out,
-        src_transform=transform,
-        src_crs=crs,
-        dst_transform=dst_t,
-        dst_crs=dst_crs,
-        resampling=Resampling.nearest,
-        src_nodata=np.nan,
-        dst_nodata=np.nan,
-    )
-    return out, dst_t
-
-
-def _is_wgs84(crs) -> bool:
-    return crs is not None and pyproj.CRS.from_user_input(crs) == pyproj.CRS.from_epsg(4326)
-
-
-def surface_image(path: str | Path, grid, transform, crs, threshold: float, shift: bool = False) -> list:
-    """Write the travel-time surface as a PNG in Web Mercator; returns its ``[[south, west], [north, east]]``."""
-    merc, mt = _reproject(grid, transform, crs, "EPSG:3857")
-    write_png(path, colour_grid(merc, threshold))
-    left, bottom, right, top = array_bounds(*merc.shape, mt)
-    to_ll = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    (w, east), (s, n) = to_ll.transform([left, right], [bottom, top])
-    if shift:
-        (w, east), (s, n) = wgs84_to_gcj02([w, east], [s, n])
-    return [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(east), 6)]]
+def _geographic(surface: Surface) -> Surface:
+    """The surface on a lon/lat grid of about its own resolution (least minutes where cells meet)."""
+    if surface.geographic:
+        return surface
+    h, w = surface.shape
+    left, bottom, right, top = array_bounds(h, w, surface.transform)
+    gt, gw, gh = calculate_default_transform(surface.crs, "EPSG:4326", w, h, left, bottom, right, top)
+    x, y = surface.transform * (surface.col + 0.5, surface.row + 0.5)
+    lon, lat = pyproj.Transformer.from_crs(surface.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    col, row = ~gt * (lon, lat)
+    col, row = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
+    ok = (row >= 0) & (row < gh) & (col >= 0) & (col < gw)
+    key = row[ok] * gw + col[ok]
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    minutes = np.fmin.reduceat(surface.minutes[ok][order], starts) if starts.size else surface.minutes[:0]
+    return Surface(key[starts], minutes, (gh, gw), gt, "EPSG:4326")
 
 
 def catchment_bands(
-    grid, transform, crs, minutes: Sequence[float], reach_m: float = 1500.0
+    surface: Surface, minutes: Sequence[float], reach_m: float = 1500.0, max_pixels: int = BANDS_MAX_PIXELS
 ) -> list[tuple[float, object]]:
-    """Polygons (WGS84) of the area within each number of minutes, derived from the travel-time grid.
+    """Polygons (WGS84) of the area within each number of minutes, derived from the travel-time surface.
 
-    The grid holds minutes only where people live. So that a band reads as an area rather than a
+    The surface holds minutes only where people live. So that a band reads as an area rather than a
     scatter of villages, each empty cell takes the minutes of the nearest populated cell within
     ``reach_m`` metres; specks under about half a square kilometre are dropped and outlines are simplified.
+    The work is done on a lon/lat grid of at most about ``max_pixels`` pixels (coarsened from the cells
+    where the raster is larger, each pixel taking its cells' least minutes), so it costs the same for any
+    raster extent; outlines are simplified to 300 m or two pixels anyway.
     """
-    if not _is_wgs84(crs):
-        grid, transform = _reproject(grid, transform, crs, "EPSG:4326")
+    grid, transform = _geographic(surface).coarsened(max_pixels)
     cell = abs(transform.a)
     lat0 = transform.f + transform.e * grid.shape[0] / 2
     cell_m = cell * 111_320.0 * max(math.cos(math.radians(lat0)), 0.1)
@@ -188,7 +169,8 @@ def catchment_bands(
         polys = [shape(g) for g, v in rasterio.features.shapes(mask.astype(np.uint8), mask=mask, transform=transform)]
         if not polys:
             continue
-        geom = shapely.union_all(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
+        # the regions of a mask meet at corners at most, so together they already are a valid multipolygon
+        geom = shapely.MultiPolygon(polys).simplify(max(2 * SIMPLIFY_DEG, 2 * cell), preserve_topology=True)
         out.append((float(b), shapely.set_precision(geom, 1e-5)))
     return out
 
@@ -265,6 +247,8 @@ def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: st
     note = f'<div class="ga-synthetic" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
     lang = "zh-CN" if ctx.lang == "zh" else "en"
     data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
+    src = (data.get("facilities") or {}).get("src")
+    facilities = f'<script src="{e(src)}"></script>\n' if src else ""
     page = f"""<!DOCTYPE html>
 <html lang="{lang}">
 <head>
@@ -283,7 +267,7 @@ def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: st
 </header>
 <div id="map" class="ga-map"></div>
 <script type="application/json" id="geoaccess-data">{_json_for_script(data)}</script>
-<script src="{LIB}/geoaccess/map.js"></script>
+{facilities}<script src="{LIB}/geoaccess/map.js"></script>
 </body>
 </html>
 """
@@ -348,6 +332,65 @@ def extra_columns(table: pd.DataFrame, tier_names: Sequence[str], tier: str | No
     return out
 
 
+def write_facilities(out_dir: str | Path, *, tiers, facilities, referral_minutes: np.ndarray | None, ctx) -> Path:
+    """Write the bundle's facilities file, which every map page loads: one copy, however many pages.
+
+    Per facility: place (GCJ-02 with ``ctx.shift``), tier rank, and the escaped name, tier, beds, id and
+    referral minutes to the next tier up, as columns. It is a script (``window.geoaccessFacilities = ...``)
+    so pages opened from disk can load it; browsers refuse ``file://`` pages a JSON fetch.
+    """
+    lang = ctx.lang
+    lon, lat = _facility_points(facilities, ctx.shift)
+    ranks = facilities["tier_rank"].to_numpy()
+    tier_text = {}
+    for t, r in zip(facilities["tier"].astype(str), ranks, strict=True):
+        if (t, r) not in tier_text:
+            tier_text[(t, r)] = e(i18n.tier_label(t, lang, tiers[r].label if r < len(tiers) else ""))
+    ref = np.full(len(ranks), np.nan) if referral_minutes is None else np.asarray(referral_minutes, float)
+    data = {
+        "lat": lat.tolist(),
+        "lon": lon.tolist(),
+        "rank": ranks.tolist(),
+        "name": [e(n) for n in facilities["name"]],
+        "tier": [tier_text[(t, r)] for t, r in zip(facilities["tier"].astype(str), ranks, strict=True)],
+        "beds": [fmt_value("beds", b, lang) for b in facilities["beds"]],
+        "referral": [
+            fmt_value("referral_min", float(m), lang) if r + 1 < len(tiers) else ""
+            for m, r in zip(ref, ranks, strict=True)
+        ],
+        "id": [e(i) for i in facilities["id"]],
+    }
+    path = Path(out_dir) / FACILITIES_JS
+    return write_text(path, f"window.geoaccessFacilities={_json_for_script(data)};\n")
+
+
+def _selection(ranks: np.ndarray, shown: np.ndarray) -> dict:
+    """Which facilities a page shows, by tier rank (what serves a tier is decided by rank alone)."""
+    keep = sorted({int(r) for r in ranks[shown]})
+    if not np.array_equal(np.isin(ranks, keep), shown):
+        raise ValueError("a map shows facilities by tier rank: every facility of a shown rank, or none")
+    return {"ranks": keep, "src": FACILITIES_JS}
+
+
+def _facility_rows(tiers, lang: str, thr: float) -> dict:
+    """Row labels of a facility popup; ``referral`` per rank (empty for the top tier)."""
+    referral = []
+    for rank in range(len(tiers)):
+        if rank + 1 < len(tiers):
+            nxt = i18n.tier_label(tiers[rank + 1].name, lang, tiers[rank + 1].label)
+            referral.append(e(i18n.t("referral", lang, tier=nxt)))
+        else:
+            referral.append("")
+    return {
+        "tier": e(i18n.t("tier", lang)),
+        "beds": e(i18n.t("beds", lang)),
+        "nearest": e(i18n.t("nearest_for", lang)),
+        "reach": e(i18n.t("reach", lang, t=f"{thr:g}")),
+        "referral": referral,
+        "id": "id",
+    }
+
+
 def tier_map(
     path: str | Path,
     *,
@@ -359,13 +402,15 @@ def tier_map(
     serving: np.ndarray,
     nearest_people: np.ndarray,
     reach_people: np.ndarray,
-    referral_minutes: np.ndarray | None,
-    grid: np.ndarray,
-    transform,
-    crs,
+    surface: Surface,
     ctx: MapContext,
 ) -> Path:
-    """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities."""
+    """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities.
+
+    The facilities' places, names and shared popup values come from the bundle's facilities file
+    (:func:`write_facilities`, written first); the page carries only which of them serve the tier and,
+    per serving facility, the people it is nearest for and reaches within the threshold.
+    """
     path = Path(path)
     lang = ctx.lang
     tier = tiers[tier_index]
@@ -373,13 +418,11 @@ def tier_map(
     thr = tier.threshold_min
     names = [t.name for t in tiers]
 
-    img = Path(IMG) / f"travel_time_{tier.name}.png"
-    (path.parent / IMG).mkdir(parents=True, exist_ok=True)
-    img_bounds = surface_image(path.parent / img, grid, transform, crs, thr, ctx.shift)
+    layer = surface_layer(path.parent, tier.name, surface, thr, ctx.shift)
 
     # bands far from the threshold only trace where people live; keep those that tell this tier something
     band_minutes = sorted({float(m) for m in ctx.bands_min if thr / 4 <= m <= 2 * thr} | {float(thr)})
-    bands = catchment_bands(grid, transform, crs, band_minutes)
+    bands = catchment_bands(surface, band_minutes)
     band_feats = []
     for k, (m, geom) in enumerate(bands):
         g = shift_geometry(geom) if ctx.shift else geom
@@ -434,48 +477,34 @@ def tier_map(
             }
         )
 
+    ranks = facilities["tier_rank"].to_numpy()
     sel = np.flatnonzero(serving)
-    fac = facilities.iloc[sel]
-    lon, lat = _facility_points(fac, ctx.shift)
-    ranks = fac["tier_rank"].to_numpy()
-    pts = []
-    for j, i in enumerate(sel):
-        r = facilities.iloc[i]
-        rank = int(ranks[j])
-        rows = [
-            [
-                e(i18n.t("tier", lang)),
-                e(i18n.tier_label(str(r["tier"]), lang, tiers[rank].label if rank < len(tiers) else "")),
-            ],
-            [e(i18n.t("beds", lang)), fmt_value("beds", r["beds"], lang)],
-            [e(i18n.t("nearest_for", lang)), fmt_value("people", float(nearest_people[i]), lang)],
-            [e(i18n.t("reach", lang, t=f"{thr:g}")), fmt_value("people", float(reach_people[i]), lang)],
-        ]
-        if rank + 1 < len(tiers):
-            nxt = i18n.tier_label(tiers[rank + 1].name, lang, tiers[rank + 1].label)
-            ref = np.nan if referral_minutes is None else float(referral_minutes[i])
-            rows.append([e(i18n.t("referral", lang, tier=nxt)), fmt_value("referral_min", ref, lang)])
-        rows.append(["id", e(r["id"])])
-        pts.append([float(lat[j]), float(lon[j]), rank, e(r["name"]), rows])
-
+    fac_data = {
+        "name": e(i18n.t("facilities_serving", lang, tier=tl)),
+        "show": True,
+        **_selection(ranks, serving),
+        "rows": _facility_rows(tiers, lang, thr),
+        "nearest": [fmt_value("people", float(v), lang) for v in nearest_people[sel]],
+        "reach": [fmt_value("people", float(v), lang) for v in reach_people[sel]],
+    }
     data = {
         "kind": "tier",
         "bounds": _bounds(counties, ctx.shift),
-        "surface": {"url": img.as_posix(), "bounds": img_bounds, "name": e(i18n.t("travel_time", lang, tier=tl))},
+        "surface": dict(layer, name=e(i18n.t("travel_time", lang, tier=tl))),
         "bands": {"name": e(i18n.t("bands", lang)), "geojson": {"type": "FeatureCollection", "features": band_feats}},
         "counties": {
             "name": e(i18n.t("counties_status", lang, tier=tl)),
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.06,
         },
-        "facilities": {"name": e(i18n.t("facilities_serving", lang, tier=tl)), "points": pts, "show": True},
+        "facilities": fac_data,
         "legend": {
             "title": e(i18n.t("minutes_to", lang, tier=tl)),
             "classes": surface_classes(thr, lang),
             "threshold": e(
                 f"{i18n.t('threshold', lang)}: {thr:g} {i18n.t('min', lang)}, {i18n.t('target', lang, s=f'{tier.target_share:.0%}')}"
             ),
-            "tiers": tier_legend(tiers, lang, ranks),
+            "tiers": tier_legend(tiers, lang, ranks[sel]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
             "areas_title": e(i18n.t("counties_status", lang, tier=tl)),
             "areas": [
@@ -538,22 +567,9 @@ def overview_map(
             }
         )
     ranks = facilities["tier_rank"].to_numpy()
-    sel = np.flatnonzero(ranks >= min(1, len(tiers) - 1))  # hospitals; primary points would hide the zones
-    fac = facilities.iloc[sel]
-    lon, lat = _facility_points(fac, ctx.shift)
-    pts = []
-    for j, i in enumerate(sel):
-        r = facilities.iloc[i]
-        rank = int(ranks[i])
-        rows = [
-            [
-                e(i18n.t("tier", lang)),
-                e(i18n.tier_label(str(r["tier"]), lang, tiers[rank].label if rank < len(tiers) else "")),
-            ],
-            [e(i18n.t("beds", lang)), fmt_value("beds", r["beds"], lang)],
-            ["id", e(r["id"])],
-        ]
-        pts.append([float(lat[j]), float(lon[j]), rank, e(r["name"]), rows])
+    shown = ranks >= min(1, len(tiers) - 1)  # hospitals; primary points would hide the zones
+    rows = {k: v for k, v in _facility_rows(tiers, lang, 0.0).items() if k in ("tier", "beds", "id")}
+    fac_data = {"name": e(i18n.t("facilities", lang)), "show": True, **_selection(ranks, shown), "rows": rows}
     # every zone, with how many counties it holds, so the scheme reads the same in every study
     zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
     data = {
@@ -564,7 +580,7 @@ def overview_map(
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.55,
         },
-        "facilities": {"name": e(i18n.t("facilities", lang)), "points": pts, "show": True},
+        "facilities": fac_data,
         "legend": {
             "title": e(i18n.t("zones_h", lang)),
             "hint": e(i18n.t("click_why", lang)),
@@ -576,7 +592,7 @@ def overview_map(
                 }
                 for z in ZONE_COLOR
             ],
-            "tiers": tier_legend(tiers, lang, ranks[sel]),
+            "tiers": tier_legend(tiers, lang, ranks[shown]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
         },
         "text": _ui_text(lang),

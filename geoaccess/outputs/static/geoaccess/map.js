@@ -42,7 +42,9 @@
     return h + "</table>";
   }
 
-  var map = L.map("map", { zoomSnap: 0.25, zoomControl: true });
+  // no tile fade: with it, Leaflet can leave a coarser level of the (mostly transparent) surface tiles
+  // showing through the finer one until the map next moves
+  var map = L.map("map", { zoomSnap: 0.25, zoomControl: true, fadeAnimation: false });
   map.fitBounds(D.bounds, { padding: [10, 10] });
   map.attributionControl.setPrefix(false);
   var overlays = {};
@@ -53,7 +55,23 @@
     document.getElementById("map").className += " ga-nobasemap";
   }
 
-  if (D.surface) {
+  if (D.surface && D.surface.tiles) {
+    // local XYZ tiles, written only where people live; the page knows which exist, so none is asked for in vain
+    var have = {};
+    for (var h = 0; h < D.surface.have.length; h++) have[D.surface.have[h]] = true;
+    var Tiles = L.TileLayer.extend({
+      createTile: function (coords, done) {
+        if (have[coords.z + "/" + coords.x + "/" + coords.y]) return L.TileLayer.prototype.createTile.call(this, coords, done);
+        var empty = document.createElement("div");
+        L.Util.requestAnimFrame(L.bind(done, this, null, empty));
+        return empty;
+      }
+    });
+    overlays[D.surface.name] = new Tiles(D.surface.tiles, {
+      opacity: 0.8, className: "ga-surface", minNativeZoom: D.surface.minZoom, maxNativeZoom: D.surface.maxZoom,
+      maxZoom: 19, zIndex: 2
+    }).addTo(map);
+  } else if (D.surface) {
     overlays[D.surface.name] = L.imageOverlay(D.surface.url, D.surface.bounds, {
       opacity: 0.8, className: "ga-surface", interactive: false
     }).addTo(map);
@@ -114,28 +132,133 @@
     }).addTo(map);
   }
 
-  var markers = [];
-  if (D.facilities) {
+  // Many circles of one style on one canvas, each stamped from a pre-drawn symbol. Drawn as paths (one
+  // L.circleMarker each, or one path of many arcs), 30,000 village clinics take one to two seconds on every
+  // pan and zoom; stamped, a few tens of milliseconds. They take no mouse events themselves (see hitCircle).
+  var Dots = L.Path.extend({
+    initialize: function (latlngs, options) {
+      L.setOptions(this, options);
+      this._ll = latlngs;
+    },
+    _project: function () {
+      var pts = [], b = new L.Bounds(), pad = this.options.radius + this.options.weight;
+      for (var k = 0; k < this._ll.length; k++) {
+        var p = this._map.latLngToLayerPoint(this._ll[k]);
+        pts.push(p);
+        b.extend(p);
+      }
+      this._pts = pts;
+      this._pxBounds = pts.length ? new L.Bounds(b.min.subtract([pad, pad]), b.max.add([pad, pad])) : new L.Bounds();
+    },
+    _update: function () { if (this._map) this._updatePath(); },
+    _updatePath: function () {
+      var rd = this._renderer, ctx = rd._ctx, o = this.options, v = rd._bounds;
+      if (!rd._drawing || !this._pts.length) return;
+      if (!this._sprite) { // the symbol drawn once, then stamped: one path of 30,000 arcs fills slowly
+        var h = Math.ceil(o.radius + o.weight), c = this._sprite = document.createElement("canvas");
+        var m = L.Browser.retina ? 2 : 1; // as the renderer's own canvas, so symbols stay sharp
+        c.width = c.height = 2 * h * m;
+        this._half = h;
+        var g = c.getContext("2d");
+        g.scale(m, m);
+        g.beginPath();
+        g.arc(h, h, o.radius, 0, 2 * Math.PI);
+        g.fillStyle = o.fillColor;
+        g.fill();
+        g.lineWidth = o.weight;
+        g.strokeStyle = o.color;
+        g.stroke();
+      }
+      var half = this._half;
+      for (var k = 0; k < this._pts.length; k++) {
+        var p = this._pts[k];
+        if (p.x < v.min.x - half || p.x > v.max.x + half || p.y < v.min.y - half || p.y > v.max.y + half) continue;
+        ctx.drawImage(this._sprite, p.x - half, p.y - half, 2 * half, 2 * half);
+      }
+    },
+    _empty: function () { return !this._pts || !this._pts.length; },
+    _containsPoint: function () { return false; }
+  });
+
+  // facilities: places, names and shared popup values from the bundle's one facilities file; the page says
+  // which ranks it shows and adds its own per-facility values. Circles (the many village clinics) are drawn
+  // on one canvas, the other symbols as markers; popups and tooltips are made when first needed.
+  var markers = []; // search entries: {i, name, marker or null}
+  var F = window.geoaccessFacilities;
+  if (D.facilities && F) {
     var styles = {};
     var legendTiers = (D.legend && D.legend.tiers) || [];
     for (var k = 0; k < legendTiers.length; k++) styles[legendTiers[k].rank] = legendTiers[k];
-    var group = L.featureGroup();
-    var pts = D.facilities.points;
+    var shownRank = {};
+    for (var k2 = 0; k2 < D.facilities.ranks.length; k2++) shownRank[D.facilities.ranks[k2]] = true;
+    var fd = D.facilities, R = fd.rows;
+    var popupHtml = function (i, j) {
+      var rows = [[R.tier, F.tier[i]], [R.beds, F.beds[i]]];
+      if (fd.nearest) rows.push([R.nearest, fd.nearest[j]], [R.reach, fd.reach[j]]);
+      if (R.referral && R.referral[F.rank[i]]) rows.push([R.referral[F.rank[i]], F.referral[i]]);
+      rows.push([R.id, F.id[i]]);
+      return "<b>" + F.name[i] + "</b>" + rowsTable(rows);
+    };
+    map.createPane("gaPoints").style.zIndex = 450; // above counties and bands, below the hospital symbols
+    map.getPane("gaPoints").style.pointerEvents = "none"; // the canvas must not hide the counties' tooltips
+    var canvas = L.canvas({ pane: "gaPoints", padding: 0.2 });
+    var group = L.featureGroup(), circles = [], order = [], dots = {};
+    for (var i = 0, j = 0; i < F.rank.length; i++) if (shownRank[F.rank[i]]) order.push([i, j++]);
     // higher tiers drawn last, so hospitals stay on top of clinics
-    var order = pts.map(function (_, i) { return i; }).sort(function (a, b) { return pts[a][2] - pts[b][2]; });
+    order.sort(function (a, b) { return F.rank[a[0]] - F.rank[b[0]] || a[0] - b[0]; });
     for (var n = 0; n < order.length; n++) {
-      var q = pts[order[n]], st = styles[q[2]] || { shape: "circle", color: "#333", size: 10 };
-      var icon = L.divIcon({ className: "ga-fac ga-tier-" + q[2], html: symbol(st), iconSize: [st.size, st.size] });
-      var m = L.marker([q[0], q[1]], { icon: icon, zIndexOffset: q[2] * 1000, riseOnHover: true });
-      m.bindPopup("<b>" + q[3] + "</b>" + rowsTable(q[4]), { maxWidth: 320 });
-      m.bindTooltip(q[3], { direction: "top", offset: [0, -st.size / 2], className: "ga-tip" });
-      m.gaName = q[3];
-      m.gaText = textOf(q[3]).toLowerCase();
-      markers.push(m);
-      group.addLayer(m);
+      var fi = order[n][0], fj = order[n][1], rk = F.rank[fi];
+      var st = styles[rk] || { shape: "circle", color: "#333", size: 10 }, m = null;
+      if (st.shape === "circle") {
+        if (!dots[rk]) {
+          dots[rk] = new Dots([], {
+            renderer: canvas, radius: st.size / 2 - 1, color: "#fff", weight: 1.5, fill: true, fillColor: st.color,
+            fillOpacity: 1, interactive: false
+          });
+          group.addLayer(dots[rk]);
+        }
+        dots[rk]._ll.push([F.lat[fi], F.lon[fi]]);
+        circles.push({ i: fi, j: fj, r: st.size / 2 });
+      } else {
+        var icon = L.divIcon({ className: "ga-fac ga-tier-" + rk, html: symbol(st), iconSize: [st.size, st.size] });
+        m = L.marker([F.lat[fi], F.lon[fi]], { icon: icon, zIndexOffset: rk * 1000, riseOnHover: true });
+        m.bindPopup(L.bind(popupHtml, null, fi, fj), { maxWidth: 320 });
+        m.bindTooltip(F.name[fi], { direction: "top", offset: [0, -st.size / 2], className: "ga-tip" });
+        group.addLayer(m);
+      }
+      markers.push({ i: fi, j: fj, name: F.name[fi], marker: m });
     }
     if (D.facilities.show) group.addTo(map);
     overlays[D.facilities.name] = group;
+    map.gaFacilityCount = markers.length;
+
+    // the canvas circles take no events themselves: find the one under the mouse (within its radius + 2 px)
+    var tip = L.tooltip({ direction: "top", className: "ga-tip", offset: [0, -5] });
+    var hitCircle = function (e) {
+      if (!map.hasLayer(group)) return null;
+      var p = e.containerPoint, best = null, bestD = Infinity;
+      var sw = map.containerPointToLatLng([p.x - 12, p.y + 12]), ne = map.containerPointToLatLng([p.x + 12, p.y - 12]);
+      for (var c = 0; c < circles.length; c++) {
+        var q = circles[c], la = F.lat[q.i], lo = F.lon[q.i];
+        if (la < sw.lat || la > ne.lat || lo < sw.lng || lo > ne.lng) continue;
+        var cp = map.latLngToContainerPoint([la, lo]), d = cp.distanceTo(p);
+        if (d <= q.r + 2 && d < bestD) { best = q; bestD = d; }
+      }
+      return best;
+    };
+    map.on("mousemove", function (e) {
+      var q = hitCircle(e);
+      map.getContainer().style.cursor = q ? "pointer" : "";
+      if (q) map.openTooltip(tip.setContent(F.name[q.i]).setLatLng([F.lat[q.i], F.lon[q.i]]));
+      else if (map.hasLayer(tip)) map.closeTooltip(tip);
+    });
+    map.on("click", function (e) {
+      var q = hitCircle(e);
+      if (q) openCircle(q);
+    });
+    var openCircle = function (q) {
+      L.popup({ maxWidth: 320 }).setLatLng([F.lat[q.i], F.lon[q.i]]).setContent(popupHtml(q.i, q.j)).openOn(map);
+    };
   }
 
   function textOf(escaped) { // the plain text of a pre-escaped string, for searching
@@ -201,16 +324,18 @@
           if (!q) return;
           var hits = 0;
           for (var i = 0; i < markers.length && hits < 12; i++) {
-            if (markers[i].gaText.indexOf(q) < 0) continue;
+            if (markers[i].text === undefined) markers[i].text = textOf(markers[i].name).toLowerCase(); // on first use
+            if (markers[i].text.indexOf(q) < 0) continue;
             hits++;
-            var li = el("li", null, markers[i].gaName);
+            var li = el("li", null, markers[i].name);
             li.gaMarker = markers[i];
             L.DomEvent.on(li, "click", function (ev) {
               // the list is emptied below, so the map must not see this click (it would close the popup)
               L.DomEvent.stop(ev);
               var mk = this.gaMarker;
-              map.setView(mk.getLatLng(), Math.max(map.getZoom(), 12));
-              mk.openPopup();
+              map.setView([F.lat[mk.i], F.lon[mk.i]], Math.max(map.getZoom(), 12));
+              if (mk.marker) mk.marker.openPopup();
+              else openCircle(mk);
               list.innerHTML = "";
             });
             list.appendChild(li);
