@@ -273,12 +273,12 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
     return final
 
 
-def prune(root: Path | None = None, keep: int | None = None) -> list[Path]:
+def prune(root: Path | None = None, keep: int | None = None, pattern: str = "inputs-*") -> list[Path]:
     """Remove all but the ``keep`` most recently used entries (``$GEOACCESS_CACHE_ENTRIES``, default 8)."""
     root = cache_dir() if root is None else Path(root)
     keep = int(os.environ.get("GEOACCESS_CACHE_ENTRIES", 8)) if keep is None else keep
     found = []
-    for e in root.glob("inputs-*"):
+    for e in root.glob(pattern):
         try:
             found.append(((e / "meta.json").stat().st_mtime, e))
         except OSError:
@@ -501,3 +501,109 @@ def _get_population(arrays, meta: dict):
         census=census,
         warnings=list(m["warnings"]),
     )
+
+
+# -- the baseline's results (for what-if and placement runs in a later process) ----------------------------------
+# modules whose code decides the baseline's numbers, beyond those that load inputs
+_BASELINE_MODULES = (
+    "_kernels.py",
+    "paths.py",
+    "trip.py",
+    "scoring.py",
+    "measures/__init__.py",
+    "measures/blocks.py",
+    "measures/coverage.py",
+    "measures/fca.py",
+    "measures/flows.py",
+    "measures/nearest.py",
+    "measures/referral.py",
+    "measures/equity.py",
+)
+#: baseline entries hold every OD pair: keep few
+BASELINE_ENTRIES = 2
+
+
+def baseline_key(settings) -> str:
+    """The cache key of a study's baseline results: its inputs' key, every setting of the analysis, and the code."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(inputs_key(settings).encode())
+    for name in _BASELINE_MODULES:
+        f = root / name
+        h.update(name.encode())
+        h.update(f.read_bytes() if f.exists() else b"-")
+    s = settings
+    desc = {
+        "tiers": [dataclasses.asdict(t) for t in s.tiers],
+        "measures": dataclasses.asdict(s.measures),
+        "direction": s.direction,
+        "walk_kmh": s.walk_kmh,
+        "serve_lower_tiers": s.serve_lower_tiers,
+    }
+    h.update(json.dumps(desc, sort_keys=True, default=str, ensure_ascii=True).encode())
+    return h.hexdigest()[:32]
+
+
+def save_baseline(key: str, result, pool_state: dict, root: Path | None = None) -> Path | None:
+    """Store a baseline :class:`~geoaccess.study.Result` and its OD pool (:meth:`ODPool.state`) under ``key``."""
+    root = cache_dir() if root is None else Path(root)
+    final = root / f"baseline-{key}"
+    tmp = root / f".baseline-{key}.tmp-{os.getpid()}"
+    t0 = time.perf_counter()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        arrays: dict[str, np.ndarray] = {f"pool.{k}": v for k, v in pool_state.items()}
+        meta: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "created": time.time(), "tiers": []}
+        for name, r in result.tiers.items():
+            meta["tiers"].append(name)
+            for f in ("minutes", "facility", "node_minutes", "node_facility"):
+                arrays[f"tier.{name}.{f}"] = getattr(r, f)
+        for name in ("counties", "facilities", "referrals", "overall"):
+            frame = getattr(result, name)
+            if frame is not None:
+                _put_frame(arrays, meta, name, frame)
+        meta["timings"] = dict(result.timings)
+        np.savez(tmp / "arrays.npz", **arrays)
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:
+        log.warning("could not write the baseline cache %s (%s); continuing without it", final, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    size = sum(f.stat().st_size for f in final.iterdir())
+    log.info("stored the baseline in %s (%.0f MB, %.1f s)", final, size / 1e6, time.perf_counter() - t0)
+    prune(root, BASELINE_ENTRIES, "baseline-*")
+    return final
+
+
+def load_baseline(key: str, root: Path | None = None):
+    """``(result parts, pool state)`` stored under ``key``, or ``None``; a corrupt entry is logged and removed."""
+    root = cache_dir() if root is None else Path(root)
+    entry = root / f"baseline-{key}"
+    if not (entry / "meta.json").exists():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
+        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        tiers = {
+            name: {f: arrays[f"tier.{name}.{f}"] for f in ("minutes", "facility", "node_minutes", "node_facility")}
+            for name in meta["tiers"]
+        }
+        frames = {n: _get_frame(arrays, meta, n) if n in meta else None for n in ("counties", "facilities",
+                                                                                   "referrals", "overall")}  # fmt: skip
+        pool = {k[5:]: v for k, v in arrays.items() if k.startswith("pool.")}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        log.warning("baseline cache entry %s is unreadable (%s: %s); recomputing it", entry, type(exc).__name__, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    try:
+        os.utime(entry / "meta.json")
+    except OSError:
+        pass
+    return {"tiers": tiers, "timings": meta.get("timings", {}), **frames}, pool

@@ -223,8 +223,36 @@ def baseline(study, base=None):
         _BASELINES[study] = base
         return base
     if study not in _BASELINES:
-        _BASELINES[study] = study.compute()
+        _BASELINES[study] = _cached_baseline(study)
     return _BASELINES[study]
+
+
+def _cached_baseline(study):
+    """The baseline from the user cache (results and OD pool, keyed by inputs, settings and code), else computed
+    and stored there, so a later ``geoaccess whatif`` or ``optimize`` does not compute it again."""
+    from geoaccess import cache as _cache
+    from geoaccess.study import Result
+
+    key = None
+    if study.use_cache:
+        try:
+            key = _cache.baseline_key(study.settings)
+        except OSError:
+            key = None
+    got = _cache.load_baseline(key) if key else None
+    if got is not None:
+        parts, pool_state = got
+        study.load()
+        study._od_pool = None
+        study.od_pool().restore(pool_state)
+        tiers = {name: TierResult(name, **arrays) for name, arrays in parts["tiers"].items()}
+        log.info("baseline from the cache (%s pairs)", f"{study.od_pool().pairs:,}")
+        return Result(parts["counties"], tiers, None, {**parts["timings"], "cached": 1.0}, facilities=parts[
+            "facilities"], referrals=parts["referrals"], overall=parts["overall"])  # fmt: skip
+    result = study.compute()
+    if key:
+        _cache.save_baseline(key, result, study.od_pool().state())
+    return result
 
 
 # -- apply ---------------------------------------------------------------------------------------------

@@ -271,6 +271,53 @@ class ODPool:
         self._n = n
         self.forgotten += 1
 
+    # -- kept between processes (geoaccess.cache) ------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """The pool as plain arrays (pairs, block index, growth, the baseline's 2SFCA memo), for the cache."""
+        keys = list(self._index)
+        out = {
+            "origin": self._origin[: self._n],
+            "minutes": self._minutes[: self._n],
+            "keys": np.array(keys, dtype=np.float64).reshape(len(keys), 6),
+            "entries": np.array([self._index[k] for k in keys], dtype=np.float64).reshape(len(keys), 4),
+            "grown": np.array([self._grown.get(k, 1.0) for k in keys]),
+            "sealed": np.array([self._base is not None]),
+        }
+        if self.fca_memo is not None:
+            memo = self.fca_memo
+            present = np.array([k is not None for k in memo.keys])
+            out["memo.keys"] = np.array([k if k is not None else (0,) * 6 for k in memo.keys], dtype=np.float64)
+            out["memo.present"] = present
+            out["memo.supply"] = memo.supply
+            out["memo.acc"] = memo.acc
+        return out
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Take the blocks of :meth:`state` (of a pool over the same network, demand and settings) as this pool's."""
+        from geoaccess.measures.fca import FcaMemo
+
+        n = int(state["origin"].size)
+        self._origin, self._minutes, self._n = np.empty(0, np.int32), np.empty(0), 0
+        self._grow(n)
+        self._origin[:n], self._minutes[:n], self._n = state["origin"], state["minutes"], n
+
+        def key(row):
+            return (int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))
+
+        self._index, self._grown = {}, {}
+        for row, e, g in zip(state["keys"], state["entries"], state["grown"], strict=True):
+            k = key(row)
+            self._index[k] = (int(e[0]), int(e[1]), int(e[2]), float(e[3]))
+            if g != 1.0:
+                self._grown[k] = float(g)
+        self.fca_memo = None
+        if "memo.acc" in state:
+            keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]
+            self.fca_memo = FcaMemo(keys, np.asarray(state["memo.supply"]), np.array(state["memo.acc"]))
+        self._base = None
+        if bool(state["sealed"][0]):
+            self.seal()
+
     def _keys(self, facility_snap: Snap, cut, keep_min, keep_people) -> list:
         n_fac = len(facility_snap)
         cut = np.asarray(cut, dtype=np.float64)
