@@ -418,13 +418,24 @@ def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions
     finite = np.isfinite(base.node_minutes)
     cutoff = float(base.node_minutes.max()) if finite.all() and finite.size else None
     trip = Trip(net, walk_kmh, to_facility)
-    minutes, lab, node_min, node_lab = trip.nearest(snap[positions], demand_snap, cutoff=cutoff)
-    better = minutes < base.minutes
+    sub = snap[positions]
+    node_min, node_lab = trip.search(sub, cutoff=cutoff)
     node_better = node_min < base.node_minutes
+    # only points beside a node the new facilities now reach sooner, or on their links, can gain
+    link = demand_snap.link
+    cells = np.flatnonzero(node_better[net.link_u[link]] | node_better[net.link_v[link]] | np.isin(link, sub.link))
+    minutes, facility = base.minutes.copy(), base.facility.copy()
+    if cells.size:
+        dsub = demand_snap[cells]
+        m, lab = trip.point_minutes(node_min, dsub, node_label=node_lab)
+        m, lab = trip.same_link(sub, dsub, m, lab)
+        better = m < base.minutes[cells]
+        minutes[cells[better]] = m[better]
+        facility[cells[better]] = positions[lab[better]]
     return TierResult(
         base.tier,
-        np.where(better, minutes, base.minutes),
-        np.where(better, positions[np.maximum(lab, 0)], base.facility),
+        minutes,
+        facility,
         np.where(node_better, node_min, base.node_minutes),
         np.where(node_better, positions[np.maximum(node_lab, 0)], base.node_facility),
     )

@@ -207,7 +207,9 @@ class ODPool:
     def _grow(self, n: int) -> None:
         """Room for ``n`` more pairs; the buffer grows fourfold, so extensions and scenarios copy rarely."""
         if self._n + n > self._origin.size:
-            cap = max(4 * self._origin.size, self._n + n, 1 << 22)  # untouched room costs no memory (lazy pages)
+            # untouched room costs no memory (pages are mapped when written); past a billion bytes grow by half
+            grow = 4 * self._origin.size if self._origin.nbytes < 2**30 else self._origin.size + self._origin.size // 2
+            cap = max(grow, self._n + n, 1 << 22)
             origin, minutes = np.empty(cap, np.int32), np.empty(cap)
             origin[: self._n] = self._origin[: self._n]
             minutes[: self._n] = self._minutes[: self._n]
@@ -297,9 +299,9 @@ class ODPool:
         from geoaccess.measures.fca import FcaMemo
 
         n = int(state["origin"].size)
-        self._origin, self._minutes, self._n = np.empty(0, np.int32), np.empty(0), 0
-        self._grow(n)
-        self._origin[:n], self._minutes[:n], self._n = state["origin"], state["minutes"], n
+        cap = n + max(n // 4, 1 << 22)  # room for scenario blocks without copying the baseline's
+        self._origin, self._minutes, self._n = np.empty(cap, np.int32), np.empty(cap), n
+        self._origin[:n], self._minutes[:n] = state["origin"], state["minutes"]
 
         def key(row):
             return (int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))
