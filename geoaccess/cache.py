@@ -235,12 +235,11 @@ def _crs_text(crs) -> str | None:
 
 
 # -- entries ----------------------------------------------------------------------------------------------------
-def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
-    """Store loaded inputs (``counties, facilities, population, network, facility_snap, demand_snap, warnings,
-    summary``) under ``key``; returns the entry folder, or ``None`` (logged) when it cannot be written."""
-    root = cache_dir() if root is None else Path(root)
-    final = root / f"inputs-{key}"
-    tmp = root / f".inputs-{key}.tmp-{os.getpid()}"
+def _write_entry(root: Path, kind: str, key: str, fill, what: str, keep: int | None) -> Path | None:
+    """Write the entry ``<kind>-<key>`` under a temporary name and rename it into place; ``fill(arrays, meta)``
+    adds its arrays and metadata. Returns the entry folder, or ``None`` (logged) when it cannot be written."""
+    final = root / f"{kind}-{key}"
+    tmp = root / f".{kind}-{key}.tmp-{os.getpid()}"
     t0 = time.perf_counter()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -248,6 +247,52 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
         tmp.mkdir()
         arrays: dict[str, np.ndarray] = {}
         meta: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "created": time.time()}
+        fill(arrays, meta)
+        np.savez(tmp / "arrays.npz", **arrays)
+        # meta last: an entry without it is incomplete
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:
+        log.warning("could not write the %s cache %s (%s); continuing without it", kind, final, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    size = sum(f.stat().st_size for f in final.iterdir())
+    log.info("stored %s in %s (%.0f MB, %.1f s)", what, final, size / 1e6, time.perf_counter() - t0)
+    prune(root, keep, f"{kind}-*")
+    return final
+
+
+def _read_entry(root: Path, kind: str, key: str, read):
+    """``read(arrays, meta)`` of the entry ``<kind>-<key>``, or ``None`` on a miss; a corrupt entry is logged,
+    removed and a miss."""
+    entry = root / f"{kind}-{key}"
+    if not (entry / "meta.json").exists():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
+        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}  # reading each member checks its CRC-32
+        out = read(arrays, meta)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        log.warning("%s cache entry %s is unreadable (%s: %s); rebuilding it", kind, entry, type(exc).__name__, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    try:
+        os.utime(entry / "meta.json")  # most recently used: kept by prune()
+    except OSError:
+        pass
+    return out
+
+
+def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
+    """Store loaded inputs (``counties, facilities, population, network, facility_snap, demand_snap, warnings,
+    summary``) under ``key``; returns the entry folder, or ``None`` (logged) when it cannot be written."""
+
+    def fill(arrays, meta):
         _put_network(arrays, meta, parts["network"])
         _put_population(arrays, meta, parts["population"])
         for name in ("facility_snap", "demand_snap"):
@@ -257,20 +302,8 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
         _put_frame(arrays, meta, "facilities", parts["facilities"])
         meta["warnings"] = list(parts["warnings"])
         meta["summary"] = list(parts["summary"])
-        np.savez(tmp / "arrays.npz", **arrays)
-        # meta last: an entry without it is incomplete
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    except OSError as exc:
-        log.warning("could not write the input cache %s (%s); continuing without it", final, exc)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None
-    size = sum(f.stat().st_size for f in final.iterdir())
-    log.info("stored loaded inputs in %s (%.0f MB, %.1f s)", final, size / 1e6, time.perf_counter() - t0)
-    prune(root)
-    return final
+
+    return _write_entry(cache_dir() if root is None else Path(root), "inputs", key, fill, "loaded inputs", None)
 
 
 def prune(root: Path | None = None, keep: int | None = None, pattern: str = "inputs-*") -> list[Path]:
@@ -292,40 +325,26 @@ def prune(root: Path | None = None, keep: int | None = None, pattern: str = "inp
 
 def load_inputs(key: str, root: Path | None = None) -> dict | None:
     """The inputs stored under ``key``, or ``None`` on a miss; a corrupt entry is logged, removed and a miss."""
-    root = cache_dir() if root is None else Path(root)
-    entry = root / f"inputs-{key}"
-    if not (entry / "meta.json").exists():
-        return None
-    try:
-        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
-            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
-        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}  # reading each member checks its CRC-32
+
+    def read(arrays, meta):
         network = _get_network(arrays, meta)
         population = _get_population(arrays, meta)
         snaps = {name: _get_snap(arrays, name) for name in ("facility_snap", "demand_snap")}
         counties = _get_frame(arrays, meta, "counties")
         facilities = _get_frame(arrays, meta, "facilities")
         _check(network, population, facilities, snaps)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        log.warning("input cache entry %s is unreadable (%s: %s); rebuilding it", entry, type(exc).__name__, exc)
-        shutil.rmtree(entry, ignore_errors=True)
-        return None
-    try:
-        os.utime(entry / "meta.json")  # most recently used: kept by prune()
-    except OSError:
-        pass
-    return {
-        "counties": counties,
-        "facilities": facilities,
-        "population": population,
-        "network": network,
-        "facility_snap": snaps["facility_snap"],
-        "demand_snap": snaps["demand_snap"],
-        "warnings": list(meta["warnings"]),
-        "summary": list(meta["summary"]),
-    }
+        return {
+            "counties": counties,
+            "facilities": facilities,
+            "population": population,
+            "network": network,
+            "facility_snap": snaps["facility_snap"],
+            "demand_snap": snaps["demand_snap"],
+            "warnings": list(meta["warnings"]),
+            "summary": list(meta["summary"]),
+        }
+
+    return _read_entry(cache_dir() if root is None else Path(root), "inputs", key, read)
 
 
 def _check(network, population, facilities, snaps) -> None:
@@ -545,65 +564,34 @@ def baseline_key(settings) -> str:
 
 def save_baseline(key: str, result, pool_state: dict, root: Path | None = None) -> Path | None:
     """Store a baseline :class:`~geoaccess.study.Result` and its OD pool (:meth:`ODPool.state`) under ``key``."""
-    root = cache_dir() if root is None else Path(root)
-    final = root / f"baseline-{key}"
-    tmp = root / f".baseline-{key}.tmp-{os.getpid()}"
-    t0 = time.perf_counter()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        arrays: dict[str, np.ndarray] = {f"pool.{k}": v for k, v in pool_state.items()}
-        meta: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "created": time.time(), "tiers": []}
+
+    def fill(arrays, meta):
+        arrays.update({f"pool.{k}": v for k, v in pool_state.items()})
+        meta["tiers"] = list(result.tiers)
         for name, r in result.tiers.items():
-            meta["tiers"].append(name)
-            for f in ("minutes", "facility", "node_minutes", "node_facility"):
+            for f in _TIER_ARRAYS:
                 arrays[f"tier.{name}.{f}"] = getattr(r, f)
-        for name in ("counties", "facilities", "referrals", "overall"):
+        for name in _RESULT_FRAMES:
             frame = getattr(result, name)
             if frame is not None:
                 _put_frame(arrays, meta, name, frame)
         meta["timings"] = dict(result.timings)
-        np.savez(tmp / "arrays.npz", **arrays)
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    except OSError as exc:
-        log.warning("could not write the baseline cache %s (%s); continuing without it", final, exc)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None
-    size = sum(f.stat().st_size for f in final.iterdir())
-    log.info("stored the baseline in %s (%.0f MB, %.1f s)", final, size / 1e6, time.perf_counter() - t0)
-    prune(root, BASELINE_ENTRIES, "baseline-*")
-    return final
+
+    root = cache_dir() if root is None else Path(root)
+    return _write_entry(root, "baseline", key, fill, "the baseline", BASELINE_ENTRIES)
+
+
+_TIER_ARRAYS = ("minutes", "facility", "node_minutes", "node_facility")
+_RESULT_FRAMES = ("counties", "facilities", "referrals", "overall")
 
 
 def load_baseline(key: str, root: Path | None = None):
     """``(result parts, pool state)`` stored under ``key``, or ``None``; a corrupt entry is logged and removed."""
-    root = cache_dir() if root is None else Path(root)
-    entry = root / f"baseline-{key}"
-    if not (entry / "meta.json").exists():
-        return None
-    try:
-        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
-            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
-        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        tiers = {
-            name: {f: arrays[f"tier.{name}.{f}"] for f in ("minutes", "facility", "node_minutes", "node_facility")}
-            for name in meta["tiers"]
-        }
-        frames = {n: _get_frame(arrays, meta, n) if n in meta else None for n in ("counties", "facilities",
-                                                                                   "referrals", "overall")}  # fmt: skip
+
+    def read(arrays, meta):
+        tiers = {name: {f: arrays[f"tier.{name}.{f}"] for f in _TIER_ARRAYS} for name in meta["tiers"]}
+        frames = {n: _get_frame(arrays, meta, n) if n in meta else None for n in _RESULT_FRAMES}
         pool = {k[5:]: v for k, v in arrays.items() if k.startswith("pool.")}
-    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        log.warning("baseline cache entry %s is unreadable (%s: %s); recomputing it", entry, type(exc).__name__, exc)
-        shutil.rmtree(entry, ignore_errors=True)
-        return None
-    try:
-        os.utime(entry / "meta.json")
-    except OSError:
-        pass
-    return {"tiers": tiers, "timings": meta.get("timings", {}), **frames}, pool
+        return {"tiers": tiers, "timings": meta.get("timings", {}), **frames}, pool
+
+    return _read_entry(cache_dir() if root is None else Path(root), "baseline", key, read)
