@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from geoaccess import _kernels
 from geoaccess.errors import InputError
@@ -640,26 +641,30 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     else:
         reserve = dest.reserve
     where = []  # per round: the facilities done, their offsets, and the buffers written
+    bar = tqdm(total=int(todo.size), desc="OD searches", unit="facility", disable=None if todo.size > 2000 else True)
     while todo.size:
-        jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, todo[t::nw], delta, nb, index.pt_ptr,
+        offer, todo = todo[: 1024 * nw], todo[1024 * nw :]  # rounds of a few thousand: the bar moves
+        jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, offer[t::nw], delta, nb, index.pt_ptr,
                  index.pt_point, index.pt_part, index.walk, f_link, f_t, f_walk_m, index.lk_ptr, index.lk_point,
                  index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), keep_min, keep_people,
                  people, out_p[t], out_m[t], t * cap, start, count, complete, *work[t], *scratch[t])
                 for t in range(nw)]  # fmt: skip
         _run(_kernels.pairs_worker, jobs)
-        done = todo[start[todo] >= 0]
+        done = offer[start[offer] >= 0]
+        todo = np.concatenate([offer[start[offer] < 0], todo])
         if done.size == 0:  # one facility's pairs exceed a buffer: grow it
             cap *= 2
             out_p = np.empty((nw, cap), dtype=np.int32)
             out_m = np.empty((nw, cap))
             continue
+        bar.update(int(done.size))
         ptr = np.zeros(done.size, dtype=np.int64)
         np.cumsum(count[done][:-1], out=ptr[1:])
         pp, pm, offset = reserve(int(count[done].sum()))
         ptr += offset
         _kernels.copy_slices(out_p.reshape(-1), out_m.reshape(-1), start[done], count[done], ptr, pp, pm, _NO_TOUCH)
         where.append((done, ptr, len(where)))
-        todo = todo[start[todo] < 0]
+    bar.close()
     _give_work(net, nw, nb, work)
     for s in scratch:
         index._give_scratch(s)
