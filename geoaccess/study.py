@@ -34,8 +34,6 @@ from geoaccess.trip import Trip
 log = logging.getLogger(__name__)
 
 FAR_FROM_ROAD_M = 2000.0
-#: OD blocks keep a prefix holding this many times a facility's capacity in people (beyond its 2SFCA catchment)
-KEEP_CAPACITIES = 3.0
 
 
 @dataclass
@@ -320,14 +318,9 @@ class Study:
         ranks = fac["tier_rank"].to_numpy()
         beds = fac["beds"].to_numpy(dtype=np.float64)
         fac_county = facility_county(fac, inp.counties)
-        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in.
-        # Blocks keep every pair within the 2SFCA catchment (facilities with beds) and, beyond it, a prefix holding
-        # KEEP_CAPACITIES times the facility's largest capacity in people: capacity coverage rarely reads further,
-        # and completes a block when it does
+        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in
         _, fca_cut = self._weights()
         cut = np.where(beds > 0, fca_cut, 0.0)
-        keep_min = cut.copy()
-        keep_people = np.zeros(n_fac)
         capacities = {}
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
@@ -335,15 +328,12 @@ class Study:
             capacity = np.maximum(
                 beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
             )
-            capacities[tier.name] = capacity = np.where(serving, capacity, 0.0)
-            keep_people = np.maximum(keep_people, KEEP_CAPACITIES * capacity)
+            capacities[tier.name] = np.where(serving, capacity, 0.0)
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
-        if ms.share_method == "huff":  # Huff reads every pair within the tier's threshold
-            keep_min = np.where(share_serving, np.maximum(keep_min, s.tiers[k].threshold_min), keep_min)
         pool = od_pool or self.od_pool(inp)
-        od = pool.blocks(inp.facility_snap, cut, keep_min, keep_people)
-        log.info("OD table: %s pairs kept", f"{len(od):,}")
+        od = pool.blocks(inp.facility_snap, cut)
+        log.info("OD table: %s pairs", f"{len(od):,}")
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
             out_fac["type"] = fac["type"]
@@ -353,16 +343,11 @@ class Study:
         out_fac["beds"] = beds
         out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
         served = {}
-
-        def more(blocks, positions):
-            return pool.more(blocks, inp.facility_snap, cut, keep_min, keep_people, positions)
-
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             capacity = capacities[tier.name]
-            limit = np.where(serving, tier.threshold_min, -1.0)
-            cov = _m.capacity_coverage_blocks(od, od.within(limit), pop.people, capacity, limit=limit, more=more)
-            od = cov.blocks
+            cov = _m.capacity_coverage_blocks(od, od.within(np.where(serving, tier.threshold_min, -1.0)), pop.people,
+                                              capacity)  # fmt: skip
             served[tier.name] = cov.served
             r = results[tier.name]
             ok = r.facility >= 0

@@ -47,7 +47,6 @@ class ODBlocks:
     weight_fns: tuple = ()
     wlength: np.ndarray | None = None
     keys: list | None = None
-    complete: np.ndarray | None = None  # per facility: every pair within this many minutes is in the block
 
     def __len__(self) -> int:
         return int(self.length.sum())
@@ -150,10 +149,6 @@ def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
     return w
 
 
-#: a block that turns out too short is searched again keeping this many times more people
-GROW = 8.0
-
-
 def _room_pairs() -> int:
     """Pairs (12 bytes each) in a fifth of the machine's memory: the address space a new pool reserves."""
     try:
@@ -192,13 +187,11 @@ class ODPool:
         self.fca_cutoff = float(fca_cutoff)
         self.trip = Trip(net, walk_kmh, to_facility)
         self._point_index = None
-        # key -> start, length, wlength, complete
-        self._index: dict[tuple, tuple[int, int, int, float]] = {}
-        self._grown: dict[tuple, float] = {}  # key -> how many times more people its block keeps than asked
+        self._index: dict[tuple, tuple[int, int, int]] = {}  # key -> start, length, wlength
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
         self._n = 0
-        self._base: tuple[int, dict, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
+        self._base: tuple[int, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.fca_memo = None  # the baseline's 2SFCA step 2 (:func:`geoaccess.measures.fca.fca_blocks`), reused
         self.forgotten = 0  # times the scenario blocks were dropped
@@ -241,15 +234,15 @@ class ODPool:
 
     def seal(self) -> None:
         """Mark the blocks held now as the baseline's: kept for good, while later (scenario) blocks may be dropped."""
-        self._base = (self._n, dict(self._index), dict(self._grown))
+        self._base = (self._n, dict(self._index))
 
-    def _add(self, keys: list, pairs, replace: bool = False) -> None:
+    def _add(self, keys: list, pairs) -> None:
         """Index blocks just written into the buffer (:class:`geoaccess.paths.Pairs`, one per key)."""
         start = pairs.start
         wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
         for j, key in enumerate(keys):
-            if replace or key not in self._index:  # two facilities at one site share a block
-                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]), float(pairs.complete[j]))
+            if key not in self._index:  # two facilities at one site share a block
+                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]))
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
@@ -266,7 +259,6 @@ class ODPool:
         out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
         out._point_index = None
         out.fca_memo = None
-        out._grown = dict(self._grown)
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
         out._origin, out._minutes = self._origin[: self._n], self._minutes[: self._n]
@@ -284,9 +276,9 @@ class ODPool:
 
     def _forget_extra(self) -> None:
         """Drop every block added after the baseline; their buffer space is written over by the next ones."""
-        n, entries, grown = self._base
+        n, entries = self._base
         log.info("OD pool: dropping scenario blocks (%s pairs)", f"{self._n - n:,}")
-        self._index, self._grown = dict(entries), dict(grown)
+        self._index = dict(entries)
         self._n = n
         self.forgotten += 1
 
@@ -297,15 +289,14 @@ class ODPool:
         out = {
             "origin": self._origin[: self._n],
             "minutes": self._minutes[: self._n],
-            "keys": np.array(keys, dtype=np.float64).reshape(len(keys), 6),
-            "entries": np.array([self._index[k] for k in keys], dtype=np.float64).reshape(len(keys), 4),
-            "grown": np.array([self._grown.get(k, 1.0) for k in keys]),
+            "keys": np.array(keys, dtype=np.float64).reshape(len(keys), 4),
+            "entries": np.array([self._index[k] for k in keys], dtype=np.int64).reshape(len(keys), 3),
             "sealed": np.array([self._base is not None]),
         }
         if self.fca_memo is not None:
             memo = self.fca_memo
             present = np.array([k is not None for k in memo.keys])
-            out["memo.keys"] = np.array([k if k is not None else (0,) * 6 for k in memo.keys], dtype=np.float64)
+            out["memo.keys"] = np.array([k if k is not None else (0,) * 4 for k in memo.keys], dtype=np.float64)
             out["memo.present"] = present
             out["memo.supply"] = memo.supply
             out["memo.acc"] = memo.acc
@@ -321,14 +312,10 @@ class ODPool:
         self._origin[:n], self._minutes[:n] = state["origin"], state["minutes"]
 
         def key(row):
-            return (int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))
+            return (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
-        self._index, self._grown = {}, {}
-        for row, e, g in zip(state["keys"], state["entries"], state["grown"], strict=True):
-            k = key(row)
-            self._index[k] = (int(e[0]), int(e[1]), int(e[2]), float(e[3]))
-            if g != 1.0:
-                self._grown[k] = float(g)
+        self._index = {key(row): (int(e[0]), int(e[1]), int(e[2])) for row, e in zip(state["keys"], state["entries"],
+                                                                                   strict=True)}  # fmt: skip
         self.fca_memo = None
         if "memo.acc" in state:
             keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]
@@ -337,82 +324,35 @@ class ODPool:
         if bool(state["sealed"][0]):
             self.seal()
 
-    def _keys(self, facility_snap: Snap, cut, keep_min, keep_people) -> list:
-        n_fac = len(facility_snap)
+    def _keys(self, facility_snap: Snap, cut) -> list:
         cut = np.asarray(cut, dtype=np.float64)
-        kmin = np.broadcast_to(np.asarray(cut if keep_min is None else keep_min, dtype=np.float64), (n_fac,))
-        kppl = np.broadcast_to(np.asarray(np.inf if keep_people is None else keep_people, dtype=np.float64), (n_fac,))
         link, t, off = facility_snap.link, facility_snap.t, facility_snap.offroad_m
         return [
-            (int(link[j]), float(t[j]), float(off[j]), float(cut[j]), float(kmin[j]), float(kppl[j]))
-            if cut[j] > 0
-            else None
-            for j in range(n_fac)
+            (int(link[j]), float(t[j]), float(off[j]), float(cut[j])) if cut[j] > 0 else None
+            for j in range(len(facility_snap))
         ]
 
-    def _search(self, facility_snap: Snap, keys: list, todo: list, grow: bool = False) -> None:
-        """Search the facilities at ``todo`` (positions in ``facility_snap``); ``grow``: again, keeping
-        :data:`GROW` times more people than last time (or the whole block)."""
-        pos = np.asarray(todo, dtype=np.int64)
-        ks = [keys[j] for j in todo]
-        cut, kmin, kppl = (np.array([k[i] for k in ks]) for i in (3, 4, 5))
-        if grow:
-            factor = np.array([self._grown.get(k, 1.0) * GROW for k in ks])
-            kppl = np.where(kppl > 0, kppl * factor, np.inf)
-        fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand, dest=self)
-        log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
-        if grow:
-            for k, f in zip(ks, factor, strict=True):
-                self._grown[k] = f
-        self._add(ks, fresh, replace=grow)
-
-    def blocks(self, facility_snap: Snap, cut: np.ndarray, keep_min=None, keep_people=None) -> ODBlocks:
-        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones.
-
-        ``keep_min``/``keep_people`` (per facility) keep a prefix of each block: every pair within ``keep_min``
-        minutes, then pairs until their people reach ``keep_people``; ``ODBlocks.complete`` says how far each
-        block is whole, and :meth:`more` lengthens the ones a measure reads further.
-        """
-        keys = self._keys(facility_snap, cut, keep_min, keep_people)
+    def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
+        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
+        keys = self._keys(facility_snap, cut)
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo and self._base is not None and self._n - self._base[0] > max(self._base[0], self.min_extra_pairs):
             self._forget_extra()
             todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
-            self._search(facility_snap, keys, todo)
+            pos = np.asarray(todo, dtype=np.int64)
+            fresh = self.trip.pairs(facility_snap[pos], self.point_index, np.asarray(cut, dtype=np.float64)[pos],
+                                    dest=self)  # fmt: skip
+            log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
+            self._add([keys[j] for j in todo], fresh)
         return self._blocks(keys)
-
-    def more(self, blocks: ODBlocks, facility_snap: Snap, cut, keep_min, keep_people, positions) -> ODBlocks:
-        """``blocks`` (from :meth:`blocks` with the same arguments) with the blocks of ``positions`` searched again,
-        each keeping :data:`GROW` times the people it kept before (until it is whole)."""
-        positions = np.asarray(positions, dtype=np.int64)
-        keys = self._keys(
-            facility_snap[positions],
-            np.asarray(cut)[positions],
-            np.asarray(keep_min)[positions],
-            np.asarray(keep_people)[positions],
-        )
-        todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][3] < key[3]]
-        if todo:
-            self._search(facility_snap[positions], keys, todo, grow=True)
-        start, length, wlength = blocks.start.copy(), blocks.length.copy(), blocks.wlength.copy()
-        complete = blocks.complete.copy()
-        for i, j in enumerate(positions):
-            if keys[i] is not None:
-                start[j], length[j], wlength[j], complete[j] = self._index[keys[i]]
-        return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, blocks.keys, complete
-        )
 
     def _blocks(self, keys: list) -> ODBlocks:
         n_fac = len(keys)
         start = np.zeros(n_fac, dtype=np.int64)
         length = np.zeros(n_fac, dtype=np.int64)
         wlength = np.zeros(n_fac, dtype=np.int64)
-        complete = np.full(n_fac, -1.0)
         for j, key in enumerate(keys):
             if key is not None:
-                start[j], length[j], wlength[j], complete[j] = self._index[key]
-        return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, keys, complete
-        )
+                start[j], length[j], wlength[j] = self._index[key]
+        return ODBlocks(self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, keys)
