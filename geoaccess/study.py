@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,18 +216,19 @@ class Study:
         t1 = time.perf_counter()
         ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
-        for i, tier in enumerate(tqdm(s.tiers, desc="tiers", unit="tier", disable=None)):
+
+        def one(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            results[tier.name] = nearest_facility(
-                inp.network,
-                inp.facility_snap,
-                inp.demand_snap,
-                serving,
-                to_facility=s.direction == "to_facility",
-                walk_kmh=s.walk_kmh,
-                tier=tier.name,
-            )
-            log.info("tier %s: %d facilities", tier.name, int(serving.sum()))
+            log.info("tier %s: %d facilities", s.tiers[i].name, int(serving.sum()))
+            return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
+                                    to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
+                                    tier=s.tiers[i].name)  # fmt: skip
+
+        # one search per tier, each on its own thread (the kernels release the GIL)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
+            done = list(tqdm(ex.map(one, range(len(s.tiers))), total=len(s.tiers), desc="tiers", unit="tier",
+                             disable=None))  # fmt: skip
+        results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
         return result
