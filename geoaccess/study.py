@@ -346,11 +346,22 @@ class Study:
         out_fac["beds"] = beds
         out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
         served = {}
-        for i, tier in enumerate(s.tiers):
+
+        def coverage(i):
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            take = od.within(np.where(serving, s.tiers[i].threshold_min, -1.0))
+            return _m.capacity_coverage_blocks(od, take, pop.people, capacities[s.tiers[i].name])
+
+        # the 2SFCA family and each tier's capacity coverage are separate passes over the blocks: one thread each
+        # (their kernels release the GIL)
+        baseline = pool._base is None  # the baseline's own measures: its 2SFCA sum is kept for scenarios
+        with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers) + 1, os.cpu_count() or 1))) as ex:
+            fca = ex.submit(_m.fca_blocks, od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
+            covered = list(ex.map(coverage, range(len(s.tiers))))
+            access, memo = fca.result()
+        for i, (tier, cov) in enumerate(zip(s.tiers, covered, strict=True)):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             capacity = capacities[tier.name]
-            cov = _m.capacity_coverage_blocks(od, od.within(np.where(serving, tier.threshold_min, -1.0)), pop.people,
-                                              capacity)  # fmt: skip
             served[tier.name] = cov.served
             r = results[tier.name]
             ok = r.facility >= 0
@@ -359,9 +370,6 @@ class Study:
             )
             out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
-        # accessible beds: every facility with beds, within the 2SFCA catchment
-        baseline = pool._base is None  # the baseline's own measures: its 2SFCA sum is kept for scenarios
-        access, memo = _m.fca_blocks(od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
         if baseline:
             pool.fca_memo = memo
             pool.seal()  # the baseline's blocks are kept for good

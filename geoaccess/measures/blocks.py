@@ -110,7 +110,7 @@ def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + shift
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prefix(minutes, start, length, limit):
     out = np.zeros(start.size, dtype=np.int64)
     for j in range(start.size):
@@ -128,7 +128,7 @@ def _prefix(minutes, start, length, limit):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reach(origin, start, wlength, weights, wstart, demand):
     """Demand within each block's catchment, weighted by each method's decay (pairs in block order)."""
     out = np.zeros((weights.shape[1], start.size))

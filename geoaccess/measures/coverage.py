@@ -71,7 +71,7 @@ def capacity_coverage_blocks(blocks, take: np.ndarray, people, capacity, order=N
     return CapacityCoverage(people - remaining, remaining, catchment, capacity)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _serve(origin, start, take, people, capacity, order):
     remaining = people.copy()
     catchment = np.zeros(capacity.size)
