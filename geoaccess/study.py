@@ -22,11 +22,11 @@ from geoaccess.load.population import Population, read_population
 from geoaccess.load.roads import check_covers, read_roads, utm_crs
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
-from geoaccess.outputs import i18n
+from geoaccess.outputs import i18n, tables
 from geoaccess.outputs._atomic import check_output_folder, output_lock, replace_folder, write_csv
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, overview_map, tier_map, write_facilities
+from geoaccess.outputs.maps import MapContext, overview_map, tier_bands, tier_map, write_facilities
 from geoaccess.outputs.rasters import Surface, write_surface
 from geoaccess.scoring import overall_stats, score_counties
 from geoaccess.trip import Trip
@@ -462,17 +462,20 @@ class Study:
     def _write_bundle(self, result: Result, out: Path) -> list[Path]:
         s = self.settings
         inp = self.load()
-        files = [write_csv(result.counties, out / "counties.csv", float_format="%.4f")]
-        for name, frame in (
-            ("facilities.csv", result.facilities),
-            ("referrals.csv", result.referrals),
-            ("overall.csv", result.overall),
-        ):
-            if frame is not None:
-                files.append(write_csv(frame, out / name, float_format="%.4f"))
+        plain = {
+            "counties": result.counties,
+            "facilities": result.facilities,
+            "referrals": result.referrals,
+            "overall": result.overall,
+        }
+        plain = {k: v for k, v in plain.items() if v is not None}
+        files = [write_csv(frame, out / f"{name}.csv", float_format="%.4f") for name, frame in plain.items()]
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
+        files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
+        files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
+        gis_bands = []
         pop = inp.population
         ranks = inp.facilities["tier_rank"].to_numpy()
         tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
@@ -495,6 +498,10 @@ class Study:
             inside = has & (r.minutes <= tier.threshold_min)
             reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
             curves[tier.name] = coverage_curves(r.minutes, pop.people, pop.county, n_counties, 2 * tier.threshold_min)
+            bands = tier_bands(surface, tier.threshold_min, s.maps.bands_min)
+            gis_bands += [
+                {"tier": tier.name, "minutes": m, "threshold_min": tier.threshold_min, "geometry": g} for m, g in bands
+            ]
             files.append(
                 tier_map(
                     out / tier_pages[tier.name],
@@ -508,8 +515,19 @@ class Study:
                     reach_people=reach,
                     surface=surface,
                     ctx=ctx,
+                    bands=bands,
                 )
             )
+        files.append(
+            tables.write_gpkg(
+                out / tables.GPKG,
+                counties=inp.counties,
+                table=result.counties,
+                facilities=result.facilities,
+                referrals=result.referrals,
+                bands=gis_bands,
+            )
+        )
         files.append(
             overview_map(
                 out / "overview.html",
@@ -525,7 +543,9 @@ class Study:
         for t in s.tiers:
             tl = i18n.tier_label(t.name, lang, t.label)
             maps.append((i18n.t("map_of", lang, tier=tl), tier_pages[t.name], ""))
-        links = [(i18n.t("csv", lang), "counties.csv")]
+        links = [(i18n.t("xlsx", lang), tables.XLSX), (i18n.t("csv", lang), "counties.csv")]
+        links += [(i18n.t(f"{k}_csv", lang), f"{k}.csv") for k in ("facilities", "referrals", "overall") if k in plain]
+        links += [(i18n.t("codebook", lang), tables.CODEBOOK), (i18n.t("gpkg", lang), tables.GPKG)]
         links += [
             (i18n.t("tif", lang, tier=i18n.tier_label(t.name, lang, t.label)), f"travel_time_{t.name}.tif")
             for t in s.tiers

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 
@@ -76,6 +78,27 @@ def test_bundle_files_offline_and_labelled(run):
             assert np.nanmax(src.read(1)) > 0
     assert (out / "lib" / "leaflet" / "leaflet.js").exists()
     assert "synthetic" in index.lower()
+
+
+def test_bundle_files_for_excel_and_gis(run):
+    study, result = run
+    out = study.settings.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in ("counties.csv", "facilities.csv", "codebook.csv", "counties.xlsx", "geoaccess.gpkg"):
+        assert (out / name).is_file()
+        assert f'href="{name}"' in index
+    raw = (out / "counties.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel / WPS on Chinese Windows
+    header = raw.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header == list(result.counties.columns)
+    text = pd.read_csv(out / "counties.csv", dtype=str)
+    for col in ("population", "primary_people_beyond", "county_unreachable", "beds"):
+        assert text[col].str.fullmatch(r"\d+").all(), col  # people and beds as integers, no 79653.0000
+    back = pd.read_csv(out / "counties.csv", dtype={"county_code": str})
+    assert (back["primary_people_beyond"] == result.counties["primary_people_beyond"]).all()
+    layers = dict(pyogrio.list_layers(out / "geoaccess.gpkg"))
+    assert set(layers) == {"counties", "facilities", "referrals", "catchment_bands"}
+    assert len(gpd.read_file(out / "geoaccess.gpkg", layer="counties")) == 10
 
 
 def test_facility_names_are_escaped(demo_dir, demo_study_file, tmp_path):

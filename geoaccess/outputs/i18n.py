@@ -74,7 +74,19 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{tier}: travel time, catchments, facilities, county status",
     },
     "overview_link": {"zh": "总览：区县资源分区及原因", "en": "Overview: resource zone of each county and why"},
-    "csv": {"zh": "区县表（CSV）", "en": "county table (CSV)"},
+    "csv": {"zh": "区县表（CSV，Excel/WPS 可直接打开）", "en": "county table (CSV, opens in Excel/WPS)"},
+    "xlsx": {
+        "zh": "全部表格（Excel 工作簿：区县、机构、转诊、全域、字段说明）",
+        "en": "all tables (Excel workbook: counties, facilities, referrals, whole area, codebook)",
+    },
+    "facilities_csv": {"zh": "医疗机构表（CSV）", "en": "facility table (CSV)"},
+    "referrals_csv": {"zh": "转诊链路表（CSV）", "en": "referral links (CSV)"},
+    "overall_csv": {"zh": "全域统计（CSV）", "en": "whole-area figures (CSV)"},
+    "codebook": {"zh": "字段说明（各列含义，CSV）", "en": "codebook: what each column means (CSV)"},
+    "gpkg": {
+        "zh": "GIS 图层 GeoPackage（区县、机构、转诊线、服务圈；QGIS/ArcGIS）",
+        "en": "GIS layers GeoPackage (counties, facilities, referral lines, catchment bands; QGIS/ArcGIS)",
+    },
     "tif": {"zh": "出行时间栅格 GeoTIFF（{tier}）", "en": "travel-time GeoTIFF ({tier})"},
     "zones_h": {"zh": "资源分区", "en": "resource zones"},
     "bundle_size": {"zh": "本地图包大小", "en": "bundle size"},
@@ -189,6 +201,8 @@ def zone_label(key: str, lang: str) -> str:
 
 def column_label(col: str, lang: str, tier_names: Iterable[str] = (), tier_labels: dict | None = None) -> str:
     """A county-table column's header: ``primary_share_within`` -> ``基层医疗 标准时间内人口比例``."""
+    if col in COLUMN_LABELS:  # before tier prefixes: "county_name" is not the county tier's "name"
+        return COLUMN_LABELS[col][lang]
     for name in tier_names:
         if col.startswith(name + "_"):
             rest = col[len(name) + 1 :]

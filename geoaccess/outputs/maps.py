@@ -175,6 +175,15 @@ def catchment_bands(
     return out
 
 
+def tier_bands(surface: Surface, threshold: float, bands_min: Sequence[float]) -> list[tuple[float, object]]:
+    """A tier's catchment bands: the study's band minutes between a quarter and twice the threshold, and it.
+
+    Bands far from the threshold only trace where people live; those kept tell this tier something.
+    """
+    band_minutes = sorted({float(m) for m in bands_min if threshold / 4 <= m <= 2 * threshold} | {float(threshold)})
+    return catchment_bands(surface, band_minutes)
+
+
 # -- formatting of county-table values -------------------------------------------------------------
 def fmt_value(col: str, v, lang: str = "en") -> str:
     """A county-table value for people: shares as %, minutes with one decimal, counts with separators."""
@@ -404,8 +413,11 @@ def tier_map(
     reach_people: np.ndarray,
     surface: Surface,
     ctx: MapContext,
+    bands: list[tuple[float, object]] | None = None,
 ) -> Path:
     """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities.
+
+    ``bands`` are the tier's catchment bands from :func:`tier_bands` when the caller already has them.
 
     The facilities' places, names and shared popup values come from the bundle's facilities file
     (:func:`write_facilities`, written first); the page carries only which of them serve the tier and,
@@ -420,9 +432,8 @@ def tier_map(
 
     layer = surface_layer(path.parent, tier.name, surface, thr, ctx.shift)
 
-    # bands far from the threshold only trace where people live; keep those that tell this tier something
-    band_minutes = sorted({float(m) for m in ctx.bands_min if thr / 4 <= m <= 2 * thr} | {float(thr)})
-    bands = catchment_bands(surface, band_minutes)
+    if bands is None:
+        bands = tier_bands(surface, thr, ctx.bands_min)
     band_feats = []
     for k, (m, geom) in enumerate(bands):
         g = shift_geometry(geom) if ctx.shift else geom
