@@ -103,13 +103,13 @@ def test_gpkg_layers(tmp_path):
     )
     ref = pd.DataFrame(
         {
-            "from_id": ["F1"],
-            "to_id": ["F2"],
-            "minutes": [12.5],
-            "from_lon": [0.5],
-            "from_lat": [0.5],
-            "to_lon": [1.5],
-            "to_lat": [0.5],
+            "from_id": ["F1", "F2"],
+            "to_id": ["F2", ""],
+            "minutes": [12.5, np.nan],
+            "from_lon": [0.5, 1.5],
+            "from_lat": [0.5, 0.5],
+            "to_lon": [1.5, np.nan],  # no facility of the next tier: no line
+            "to_lat": [0.5, np.nan],
         }
     )
     bands = [{"tier": "primary", "minutes": 15.0, "threshold_min": 15.0, "geometry": Point(0.5, 0.5).buffer(0.2)}]
@@ -129,4 +129,5 @@ def test_gpkg_layers(tmp_path):
     assert c.geometry[1].equals(box(1, 0, 2, 1))
     r = gpd.read_file(p, layer="referrals")
     assert list(r.geometry[0].coords) == [(0.5, 0.5), (1.5, 0.5)]
+    assert r.geometry[1] is None
     assert gpd.read_file(p, layer="catchment_bands")["tier"].tolist() == ["primary"]
