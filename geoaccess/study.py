@@ -558,8 +558,9 @@ class Study:
                 tiers=s.tiers,
                 maps=maps,
                 files=links,
-                settings=s.settings(),
-                sources=data_sources(s),
+                settings=_settings_shown(s, lang),
+                sources=(),
+                scenarios=_sub_bundles(Path(s.output), lang),
                 curves=curves,
                 bundle_bytes=bundle_size(out),
                 warnings=inp.warnings,
@@ -627,7 +628,27 @@ def map_context(s: _config.Study, county_codes) -> MapContext:
         shift=shift,
         bands_min=s.maps.bands_min,
         nav=nav,
+        measures=s.measures,
     )
+
+
+def _settings_shown(s: _config.Study, lang: str) -> dict[str, str]:
+    """The front page's settings table: labels and values in the study's language, files by name only."""
+    from geoaccess.outputs.explain import setting_label, settings_rows
+
+    rows = {setting_label(k, lang): str(v) for k, v in settings_rows(s, lang)}
+    if s.synthetic:
+        rows[setting_label("synthetic", lang)] = synthetic_note(s)
+    return rows
+
+
+def _sub_bundles(out: Path, lang: str) -> list[tuple[str, str]]:
+    """Links to the what-if and placement pages already made against this study (carried into the new bundle)."""
+    links = []
+    for sub, key in (("scenarios", "scenario"), ("optimize", "placement")):
+        for page in sorted((out / sub).glob("*/compare.html")) if (out / sub).is_dir() else ():
+            links.append((f"{i18n.t(key, lang)}: {page.parent.name}", f"{sub}/{page.parent.name}/compare.html"))
+    return links
 
 
 def _adcode_text(adcode) -> str:

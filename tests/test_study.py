@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -242,3 +243,23 @@ def test_the_front_page_repeats_the_input_warnings(small, tmp_path):
     warnings = small.load().warnings
     assert warnings and f"({len(warnings)})</h2>" in page
     assert "140171" in page.split('id="warnings"')[1].split("</ul>")[0]  # the census row with no county
+
+
+def test_pages_explain_zones_from_the_rules_in_force_in_chinese(run, demo_dir):
+    study, result = run
+    out = study.settings.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert str(demo_dir) not in index and "/work/" not in index  # no local absolute paths
+    assert '<td class="l">drive</td>' not in index and ">True<" not in index
+    assert "驾车" in index and "资源调整完善区：同时满足：各层级均达标；每千人床位不低于7.4" in index
+    overview = (out / "overview.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', overview, re.S).group(1))
+    props = {f["properties"]["code"]: f["properties"] for f in data["counties"]["geojson"]["features"]}
+    t = result.counties.set_index("county_code")
+    for code, p in props.items():
+        row = t.loc[code]
+        if row["zone"] == "enrich" and row["tiers_failed"] == 0:
+            # enriched for beds alone: the beds condition is the reason shown first, not "one tier fails"
+            assert p["decisive"][0].startswith("每千人床位"), p["decisive"]
+    legend = {a["label"].split(" (")[0]: a["note"] for a in data["legend"]["areas"]}
+    assert "每千人床位不低于7.4" in legend["资源调整完善区"]

@@ -99,6 +99,13 @@ TEXT: dict[str, dict[str, str]] = {
     "names": {"zh": "区县名称", "en": "county names"},
     "synthetic_label": {"zh": "合成数据", "en": "Synthetic data"},
     "all_pass": {"zh": "各层级均达标", "en": "meets every tier's target"},
+    "because": {"zh": "原因：", "en": "because: "},
+    "because_rest": {"zh": "未满足其他分区条件：", "en": "short of the other zones: "},
+    "rule": {"zh": "分区规则：", "en": "zone rule: "},
+    "details": {"zh": "点击查看详情", "en": "click for details"},
+    "scenarios_h": {"zh": "情景分析与选址结果", "en": "What-if scenarios and placements"},
+    "scenario": {"zh": "情景分析", "en": "what-if"},
+    "placement": {"zh": "选址优化", "en": "placement"},
     "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
 }
 
@@ -114,21 +121,6 @@ ZONE_LABELS = {
     "enrich": {"zh": "资源充实提升区", "en": "enrich / upgrade"},
     "adjust": {"zh": "资源调整完善区", "en": "adjust / disperse"},
 }
-ZONE_RULES = {
-    "priority": {
-        "zh": "县级医院层级未达标，或两个及以上层级未达标：新增资源优先投向此处",
-        "en": "fails the county-hospital tier, or two or more tiers: new resources go here first",
-    },
-    "enrich": {
-        "zh": "恰有一个层级未达标（非县级医院层级）：在该层级充实或升级",
-        "en": "fails exactly one tier (not the county tier): upgrade or add at that level",
-    },
-    "adjust": {
-        "zh": "各层级均达标：调整布局而非新增",
-        "en": "meets every tier's target: adjust the spread rather than add",
-    },
-}
-
 SETTING_LABELS = {
     "study": {"zh": "研究", "en": "study"},
     "roads": {"zh": "道路", "en": "roads"},
@@ -169,6 +161,12 @@ COLUMN_LABELS = {
     "status": {"zh": "状态", "en": "status"},
     "capacity_coverage": {"zh": "容量覆盖率", "en": "capacity coverage"},
     "referral_min": {"zh": "转诊时间（分钟）", "en": "referral min"},
+    "accessible_beds_2sfca_per_1000": {"zh": "每千人可及床位（2SFCA）", "en": "accessible beds per 1000 (2SFCA)"},
+    "accessible_beds_gaussian_per_1000": {"zh": "每千人可及床位（高斯）", "en": "accessible beds per 1000 (Gaussian)"},
+    "accessible_beds_gravity_per_1000": {"zh": "每千人可及床位（重力）", "en": "accessible beds per 1000 (gravity)"},
+    "within_county_status": {"zh": "县域内就诊达标情况", "en": "within-county status"},
+    "referral_links": {"zh": "转诊链路数", "en": "referral links"},
+    "referral_links_over": {"zh": "超时转诊链路数", "en": "referral links over threshold"},
 }
 
 _ADCODE = re.compile(r"^[1-8]\d{5}$")

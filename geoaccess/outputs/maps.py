@@ -34,6 +34,7 @@ from shapely.geometry import mapping, shape
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
+from geoaccess.outputs.explain import explain_county, reason_line, zone_legend
 from geoaccess.outputs.rasters import Surface
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ class MapContext:
     shift: bool = False  # draw overlays in GCJ-02 (for Chinese tile providers)
     bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
     nav: list[tuple[str, str]] = field(default_factory=list)  # (label, href), labels unescaped
+    measures: object = None  # the study's Measures: zone rules in force and targets, for explanations
 
     def basemap_layer(self) -> dict | None:
         if self.basemap in ("", "none"):
@@ -478,12 +480,25 @@ def tier_map(
         ]
         if "zone" in row:
             rows.append([e(i18n.t("zone", lang)), e(i18n.zone_label(row["zone"], lang))])
+            rows.append([e(i18n.t("reasons", lang)), e(reason_line(row, tiers, ctx.measures, lang))])
+        # the tooltip stays short enough to fit any map; the rest is in the popup a click opens
+        share = fmt_value("share", row[f"{tier.name}_share_within"], lang)
+        target = i18n.t("target", lang, s=f"{tier.target_share:.0%}")
+        tip = [
+            rows[0],
+            [
+                e(i18n.t("within", lang, t=f"{thr:g}")),
+                e(f"{share} ({target})" if lang == "en" else f"{share}（{target}）"),
+            ],
+            rows[3],
+        ]
         props.append(
             {
                 "name": e(cname),
                 "code": e(code),
                 "color": STATUS_COLOR.get(status, "#666"),
                 "status": e(status),
+                "tip": tip,
                 "rows": rows,
             }
         )
@@ -546,6 +561,7 @@ def overview_map(
     for code, cname in zip(counties["county_code"], counties["county_name"], strict=True):
         row = t.loc[code]
         zone = str(row.get("zone", ""))
+        ex = explain_county(row, tiers, ctx.measures, lang)
         why = []
         for tr in tiers:
             st = str(row[f"{tr.name}_status"])
@@ -571,8 +587,10 @@ def overview_map(
                 "code": e(code),
                 "color": ZONE_COLOR.get(zone, "#666"),
                 "zone": e(i18n.zone_label(zone, lang)),
-                "rule": e(i18n.ZONE_RULES.get(zone, {}).get(lang, "")),
-                "reasons": e(row.get("reasons", "")),
+                "because": e(i18n.t("because_rest" if ex["rest"] else "because", lang)),
+                "decisive": [e(x) for x in ex["decisive"]],
+                "ok": zone != "priority" and not ex["rest"],
+                "rule": e(f"{i18n.t('rule', lang)}{ex['rule']}"),
                 "why": why,
                 "rows": rows,
             }
@@ -583,6 +601,7 @@ def overview_map(
     fac_data = {"name": e(i18n.t("facilities", lang)), "show": True, **_selection(ranks, shown), "rows": rows}
     # every zone, with how many counties it holds, so the scheme reads the same in every study
     zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
+    legend = zone_legend(tiers, ctx.measures, lang)
     data = {
         "kind": "overview",
         "bounds": _bounds(counties, ctx.shift),
@@ -599,9 +618,10 @@ def overview_map(
                 {
                     "color": ZONE_COLOR[z],
                     "label": e(f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})"),
-                    "note": e(i18n.ZONE_RULES[z][lang]),
+                    "note": e(legend.get(z, "")),
                 }
                 for z in ZONE_COLOR
+                if z in legend or zone_counts.get(z, 0)
             ],
             "tiers": tier_legend(tiers, lang, ranks[shown]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
@@ -616,5 +636,16 @@ def _tier_labels(tiers, lang: str) -> dict[str, str]:
 
 
 def _ui_text(lang: str) -> dict[str, str]:
-    keys = ("search", "no_match", "fullscreen", "zone", "reasons", "why", "open_map", "basemap_none", "names")
+    keys = (
+        "search",
+        "no_match",
+        "fullscreen",
+        "zone",
+        "reasons",
+        "why",
+        "open_map",
+        "basemap_none",
+        "names",
+        "details",
+    )
     return {k: e(i18n.t(k, lang)) for k in keys}

@@ -98,8 +98,11 @@
           layer.bindTooltip("<b>" + p.name + "</b> · " + p.zone, { sticky: true, className: "ga-tip" });
           layer.bindPopup(whyHtml(p), { maxWidth: 380, className: "ga-why" });
         } else {
-          layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.rows),
+          layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.tip || p.rows) +
+                            (p.tip ? '<div class="ga-hint">' + T.details + "</div>" : ""),
                             { sticky: true, className: "ga-tip" });
+          if (p.tip) layer.bindPopup('<div class="ga-why-head"><b>' + p.name + '</b> <span class="ga-code">' + p.code +
+                                     "</span></div>" + rowsTable(p.rows), { maxWidth: 360 });
         }
       }
     }).addTo(map);
@@ -110,7 +113,9 @@
   function whyHtml(p) {
     var h = '<div class="ga-why-head"><b>' + p.name + '</b> <span class="ga-code">' + p.code + "</span></div>" +
       '<div class="ga-zone" style="border-left:6px solid ' + p.color + '">' + p.zone + "</div>" +
-      '<div class="ga-rule">' + p.rule + "</div><table class=\"ga-rows ga-tiers\">";
+      '<div class="ga-because">' + p.because + "</div><ul class=\"ga-decisive " + (p.ok ? "ga-ok" : "ga-bad") + '">';
+    for (var k = 0; k < p.decisive.length; k++) h += "<li>" + p.decisive[k] + "</li>";
+    h += '</ul><div class="ga-rule">' + p.rule + "</div><table class=\"ga-rows ga-tiers\">";
     for (var i = 0; i < p.why.length; i++) {
       var w = p.why[i];
       var name = w.href ? '<a href="' + w.href + '">' + w.tier + "</a>" : w.tier;
@@ -118,7 +123,6 @@
         "</td><td>" + w.text + "</td></tr>";
     }
     h += "</table>" + rowsTable(p.rows);
-    if (p.reasons) h += '<div class="ga-reasons">' + T.reasons + ": " + p.reasons + "</div>";
     return h;
   }
 
