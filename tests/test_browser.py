@@ -280,3 +280,98 @@ def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch)
     popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
     assert "甲村卫生室" in popup and "床位" in popup
     _check_clean(browser, "tiled click")
+
+
+# -- Chinese text, tooltips that fit, every page type (issue 14) ----------------------------------------
+GLYPHS_DIFFER = """
+var c=document.createElement('canvas');c.width=40;c.height=40;var x=c.getContext('2d');
+var font=getComputedStyle(document.body).fontFamily;
+function img(ch){x.clearRect(0,0,40,40);x.font='28px '+font;x.fillStyle='#000';x.fillText(ch,4,32);
+  return Array.prototype.join.call(x.getImageData(0,0,40,40).data,'');}
+var a=img(arguments[0]),b=img(arguments[1]),tofu=img('\\uE000');
+return [a!==b, a!==tofu, x.measureText(arguments[0]).width];
+"""
+
+
+def test_chinese_text_renders_not_as_boxes(browser, demo_bundle, shots):
+    """Two different characters draw differently (tofu boxes would be identical): a CJK font is installed."""
+    _open(browser, demo_bundle / "overview.html")
+    differ, not_tofu, width = browser.execute_script(GLYPHS_DIFFER, "资", "源")
+    assert differ and not_tofu, (
+        "Chinese characters render as boxes: install a CJK font (apt-get install fonts-noto-cjk)"
+    )
+    assert width > 20  # a full-width glyph at 28 px
+    _shot(browser, shots, "overview_cjk")
+
+
+@pytest.mark.parametrize("page", ["map_primary", "map_county"])
+def test_county_tooltips_fit_inside_the_map(browser, demo_bundle, page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _open(browser, demo_bundle / f"{page}.html")
+    box = browser.find_element(By.ID, "map")
+    size = box.size
+    centres = browser.execute_script(
+        "var out=[],m=window.geoaccessMap;m.eachLayer(function(l){if(l.feature&&l.feature.properties.code){"
+        "var p=m.latLngToContainerPoint(l.getBounds().getCenter());out.push([l.feature.properties.name,p.x,p.y]);}});"
+        "return out;"
+    )
+    assert len(centres) == 10
+    for name, x, y in centres:
+        ActionChains(browser).move_to_element_with_offset(
+            box, int(x - size["width"] / 2), int(y - size["height"] / 2)
+        ).perform()
+        time.sleep(0.15)
+        tips = browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip")
+        if not tips:
+            continue  # the centre lies on a facility symbol, whose own tooltip shows
+        inside = browser.execute_script(
+            "var t=arguments[0].getBoundingClientRect(),m=arguments[1].getBoundingClientRect();"
+            "return t.top>=m.top-1&&t.bottom<=m.bottom+1&&t.height<m.height/2;",
+            tips[-1],
+            box,
+        )
+        assert inside, f"{page}: the tooltip of {name} does not fit in the map"
+        ActionChains(browser).move_by_offset(0, 0).perform()
+
+
+@pytest.fixture(scope="module")
+def compare_pages(demo_bundle, demo_study_file):
+    study = Study.from_file(demo_study_file, output_root=demo_bundle.parent)
+    base = study.run(write=False)
+    r = study.whatif(
+        base=base,
+        write=True,
+        name="browser",
+        add=[{"lon": 112.6, "lat": 38.05, "tier": "county", "beds": 300, "name": "新县医院"}],
+        remove=["F0020"],
+        road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}],
+    )
+    p = study.optimize("county", 1, "coverage", write=True)
+    return [r.output, p.output]
+
+
+def test_compare_pages_load_offline_in_chinese(browser, compare_pages, shots):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for k, folder in enumerate(compare_pages):
+        _open(browser, folder / "compare.html")
+        _check_clean(browser, f"compare {k}")
+        assert "改动" in browser.find_element(By.TAG_NAME, "body").text
+        _shot(browser, shots, f"compare_{k}")
+        _open(browser, folder / "compare_map.html")
+        _check_clean(browser, f"compare map {k}")
+        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-image-layer")
+        scale = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-scale").text
+        assert "km" in scale or " m" in scale
+        assert "mi" not in scale and "ft" not in scale  # metric only
+        # a changed facility is inspectable: its tooltip shows on hover, above the county layer
+        marker = browser.find_elements(By.CSS_SELECTOR, ".leaflet-changed-pane path.leaflet-interactive")
+        assert marker
+        ActionChains(browser).move_to_element(marker[0]).perform()
+        time.sleep(0.3)
+        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip"), "no tooltip on a changed facility"
+        _shot(browser, shots, f"compare_map_{k}")
+    _open(browser, compare_pages[0] / "compare.html")
+    assert browser.find_elements(By.CSS_SELECTOR, ".warn"), "closing 娄烦县's hospital must be flagged"
+

@@ -205,6 +205,9 @@ def column_label(col: str, lang: str, tier_names: Iterable[str] = (), tier_label
         if col.startswith(name + "_"):
             rest = col[len(name) + 1 :]
             tl = (tier_labels or {}).get(name, name)
+            m = re.fullmatch(r"reached_(\d+(?:\.\d+)?)min", rest)
+            if m:
+                return f"{tl} {m.group(1)}分钟内人口" if lang == "zh" else f"{tl} people within {m.group(1)} min"
             return f"{tl} {column_label(rest, lang)}"
     if col in COLUMN_LABELS:
         return COLUMN_LABELS[col][lang]

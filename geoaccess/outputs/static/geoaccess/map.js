@@ -101,8 +101,12 @@
           layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.tip || p.rows) +
                             (p.tip ? '<div class="ga-hint">' + T.details + "</div>" : ""),
                             { sticky: true, className: "ga-tip" });
-          if (p.tip) layer.bindPopup('<div class="ga-why-head"><b>' + p.name + '</b> <span class="ga-code">' + p.code +
-                                     "</span></div>" + rowsTable(p.rows), { maxWidth: 360 });
+          if (p.tip) layer.on("click", function (e) {
+            // a click on a canvas clinic opens the clinic's popup (the map's click handler), not the county's
+            if (typeof hitCircle === "function" && hitCircle(e)) return;
+            L.popup({ maxWidth: 360 }).setLatLng(e.latlng).setContent('<div class="ga-why-head"><b>' + p.name +
+              '</b> <span class="ga-code">' + p.code + "</span></div>" + rowsTable(p.rows)).openOn(map);
+          });
         }
       }
     }).addTo(map);
