@@ -374,4 +374,3 @@ def test_compare_pages_load_offline_in_chinese(browser, compare_pages, shots):
         _shot(browser, shots, f"compare_map_{k}")
     _open(browser, compare_pages[0] / "compare.html")
     assert browser.find_elements(By.CSS_SELECTOR, ".warn"), "closing 娄烦县's hospital must be flagged"
-
