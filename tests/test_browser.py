@@ -174,7 +174,7 @@ def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
-    assert len(layers) == 4
+    assert len(layers) == 5  # surface, counties, county names, bands, facilities
     for css in (".ga-legend", ".leaflet-control-scale", ".ga-search input", ".ga-fullscreen", ".ga-synthetic"):
         assert browser.find_elements(By.CSS_SELECTOR, css), f"{tier}: {css} missing"
     _shot(browser, shots, f"map_{tier}")
@@ -374,3 +374,25 @@ def test_compare_pages_load_offline_in_chinese(browser, compare_pages, shots):
         _shot(browser, shots, f"compare_map_{k}")
     _open(browser, compare_pages[0] / "compare.html")
     assert browser.find_elements(By.CSS_SELECTOR, ".warn"), "closing 娄烦县's hospital must be flagged"
+
+
+def test_overview_colours_by_zone_or_by_tiers_failed(browser, demo_bundle, shots):
+    _open(browser, demo_bundle / "overview.html")
+
+    def state():
+        boxes = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays input")
+        fills = browser.execute_script(
+            "var c=[];window.geoaccessMap.eachLayer(function(l){if(l.feature)c.push(l.options.fillColor)});return c"
+        )
+        return boxes, fills
+
+    boxes, fills = state()
+    assert len(fills) == 10 and "#1a9850" in fills  # by zone: the two adjust counties are green
+    boxes[1].click()  # by tiers failed
+    time.sleep(0.4)
+    boxes, fills = state()
+    assert len(fills) == 10 and set(fills) <= {"#e0e0e0", "#f4a582", "#D55E00"}
+    assert fills.count("#f4a582") == 1  # 阳曲县 fails one tier
+    assert [b.is_selected() for b in boxes[:2]] == [False, True]
+    _shot(browser, shots, "overview_tiers_failed")
+    _check_clean(browser, "overview tiers failed")

@@ -39,6 +39,8 @@ TEXT: dict[str, dict[str, str]] = {
     "band": {"zh": "{t}分钟服务圈", "en": "within {t} min"},
     "counties_status": {"zh": "区县达标情况（{tier}）", "en": "counties by {tier} status"},
     "counties_zone": {"zh": "区县资源分区", "en": "counties by resource zone"},
+    "counties_failed": {"zh": "按未达标层级数着色", "en": "counties by tiers failed"},
+    "n_failed": {"zh": "{n} 个层级未达标", "en": "{n} tiers failed"},
     "facilities": {"zh": "医疗机构", "en": "facilities"},
     "facilities_serving": {"zh": "提供{tier}服务的机构", "en": "facilities serving {tier}"},
     "tier": {"zh": "层级", "en": "tier"},

@@ -51,7 +51,7 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th:after{content:" ↕";color:#aaa;font-size:11px}
 table.sortable th.asc:after{content:" ▲";color:#333}
 table.sortable th.desc:after{content:" ▼";color:#333}
-.pass{color:#1a7f37;font-weight:bold}.fail{color:#c62828;font-weight:bold}.nopeople{color:#888}
+.pass{color:#007a5a;font-weight:bold}.fail{color:#b34700;font-weight:bold}.nopeople{color:#888}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;white-space:nowrap}
 .zone{display:inline-block;padding:1px 6px;border-radius:3px;white-space:nowrap}
 .reasons{max-width:380px;min-width:220px;font-size:12px;color:#444}
@@ -147,7 +147,7 @@ def _curve_svg(grid, share, names, statuses, threshold: float, target: float, la
             continue
         fail = statuses[i] == "fail"
         pts = " ".join(f"{x(g):.1f},{y(v):.1f}" for g, v in zip(grid, np.nan_to_num(s), strict=True))
-        colour, width = ("#d73027", 2.2) if fail else ("#6b8fb3", 1.2)
+        colour, width = ("#D55E00", 2.2) if fail else ("#6b8fb3", 1.2)
         parts.append(
             f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="{width}" opacity="0.9">'
             f"<title>{e(names[i])}: {fmt_value('share', float(np.interp(threshold, grid, s)), lang)} "
@@ -158,7 +158,7 @@ def _curve_svg(grid, share, names, statuses, threshold: float, target: float, la
             while any(abs(yy - q) < 11 for q in label_y):
                 yy += 11
             label_y.append(yy)
-            parts.append(f'<text x="{ml + pw + 4}" y="{yy + 4:.1f}" fill="#c62828">{e(names[i])}</text>')
+            parts.append(f'<text x="{ml + pw + 4}" y="{yy + 4:.1f}" fill="#b34700">{e(names[i])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -52,12 +52,16 @@ TIER_STYLE = [
     {"shape": "triangle", "color": "#238b45", "size": 18},
     {"shape": "star", "color": "#252525", "size": 20},
 ]
-STATUS_COLOR = {"pass": "#1a9850", "fail": "#d73027", "no people": "#9e9e9e"}
+# pass / fail in Okabe-Ito bluish green and vermillion (told apart with any colour vision), and a travel-time
+# palette of another family (cividis: yellow to navy, made for colour-vision deficiency), so the two never mix
+STATUS_COLOR = {"pass": "#009E73", "fail": "#D55E00", "no people": "#9e9e9e"}
 ZONE_COLOR = {"priority": "#d73027", "enrich": "#fc8d59", "adjust": "#1a9850"}
+# the overview's other colouring: how many tiers a county fails (0, 1, 2 or more), light to dark vermillion
+FAILED_COLORS = ("#e0e0e0", "#f4a582", "#D55E00")
 # travel-time classes as shares of the tier threshold: within half, within, up to 1.5x, 2x, beyond
 BAND_FACTORS = (0.5, 1.0, 1.5, 2.0)
-BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
-BAND_LINE_COLORS = ("#084594", "#2171b5", "#6a51a3", "#54278f", "#3f007d", "#000000")
+BAND_COLORS = ("#ffea46", "#bcaf6f", "#7c7b78", "#414d6b", "#00204d")
+BAND_LINE_COLORS = ("#000000", "#222222", "#444444", "#222222", "#000000", "#000000")  # dashes tell them apart
 CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of the page itself
 SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
 BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
@@ -586,6 +590,7 @@ def overview_map(
                 "name": e(cname),
                 "code": e(code),
                 "color": ZONE_COLOR.get(zone, "#666"),
+                "color2": FAILED_COLORS[min(int(row.get("tiers_failed", 0)), 2)],
                 "zone": e(i18n.zone_label(zone, lang)),
                 "because": e(i18n.t("because_rest" if ex["rest"] else "because", lang)),
                 "decisive": [e(x) for x in ex["decisive"]],
@@ -609,6 +614,7 @@ def overview_map(
             "name": e(i18n.t("counties_zone", lang)),
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.55,
+            "alt": {"name": e(i18n.t("counties_failed", lang))},
         },
         "facilities": fac_data,
         "legend": {
@@ -622,6 +628,11 @@ def overview_map(
                 }
                 for z in ZONE_COLOR
                 if z in legend or zone_counts.get(z, 0)
+            ],
+            "alt_title": e(i18n.t("counties_failed", lang)),
+            "alt": [
+                {"color": c, "label": e(i18n.t("n_failed", lang, n=n))}
+                for n, c in zip(("0", "1", "≥ 2"), FAILED_COLORS, strict=True)
             ],
             "tiers": tier_legend(tiers, lang, ranks[shown]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
