@@ -28,6 +28,7 @@ from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
 from geoaccess.outputs.maps import MapContext, overview_map, tier_bands, tier_map, write_facilities
 from geoaccess.outputs.rasters import Surface, write_surface
+from geoaccess.outputs.report import REPORT, write_report
 from geoaccess.scoring import overall_stats, score_counties
 from geoaccess.trip import Trip
 
@@ -539,7 +540,8 @@ class Study:
                 tier_maps=tier_pages,
             )
         )
-        maps = [(i18n.t("overview_link", lang), "overview.html", "")]
+        files.append(write_report(out / REPORT, ctx=ctx, table=result.counties, tiers=s.tiers, counties=inp.counties))
+        maps = [(i18n.t("overview_link", lang), "overview.html", ""), (i18n.t("report_link", lang), REPORT, "")]
         for t in s.tiers:
             tl = i18n.tier_label(t.name, lang, t.label)
             maps.append((i18n.t("map_of", lang, tier=tl), tier_pages[t.name], ""))

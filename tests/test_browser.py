@@ -396,3 +396,35 @@ def test_overview_colours_by_zone_or_by_tiers_failed(browser, demo_bundle, shots
     assert [b.is_selected() for b in boxes[:2]] == [False, True]
     _shot(browser, shots, "overview_tiers_failed")
     _check_clean(browser, "overview tiers failed")
+
+
+def _pdf_pages(driver, path: Path) -> int:
+    import base64
+
+    _open(driver, path)
+    pdf = driver.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True})
+    return len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf["data"])))
+
+
+def test_print_layouts(browser, demo_bundle, shots):
+    """A4 landscape: the report in three pages, every map on one page, controls hidden, the map fitted."""
+    assert _pdf_pages(browser, demo_bundle / "report.html") <= 3
+    for name in ("overview", "map_county"):
+        assert _pdf_pages(browser, demo_bundle / f"{name}.html") == 1, name
+    _open(browser, demo_bundle / "overview.html")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        time.sleep(0.3)
+        for css in (".leaflet-control-layers", ".ga-search", ".leaflet-control-zoom", ".ga-nav"):
+            assert not browser.find_element(By.CSS_SELECTOR, css).is_displayed(), css
+        # every county is inside the printed map box
+        inside = browser.execute_script(
+            "var m=window.geoaccessMap,b=m.getContainer().getBoundingClientRect(),ok=true;"
+            "m.eachLayer(function(l){if(l.feature&&l.getBounds){var s=l.getBounds();"
+            "[s.getSouthWest(),s.getNorthEast()].forEach(function(c){var p=m.latLngToContainerPoint(c);"
+            "if(p.x<-2||p.y<-2||p.x>b.width+2||p.y>b.height+2)ok=false;});}});return ok;"
+        )
+        assert inside
+        _shot(browser, shots, "overview_print")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -263,3 +263,19 @@ def test_pages_explain_zones_from_the_rules_in_force_in_chinese(run, demo_dir):
             assert p["decisive"][0].startswith("每千人床位"), p["decisive"]
     legend = {a["label"].split(" (")[0]: a["note"] for a in data["legend"]["areas"]}
     assert "每千人床位不低于7.4" in legend["资源调整完善区"]
+
+
+def test_report_ready_to_print(run):
+    study, result = run
+    out = study.settings.output
+    assert 'href="report.html"' in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "@page{size:A4 landscape" in page
+    svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
+    assert svg.count("<path") == 10 and "阳曲县" in svg  # the zone map, counties named
+    table = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    assert table.count("<tr>") == 10
+    attention = page.split("需关注的区县及原因", 1)[1]
+    # the failing county first, with the reason that decided its zone
+    assert attention.index("阳曲县") < attention.index("小店区")
+    assert "基层医疗15分钟内人口比例 86.6%（目标 90%）" in attention

@@ -75,6 +75,10 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "{tier}：出行时间、服务圈、机构、区县达标",
         "en": "{tier}: travel time, catchments, facilities, county status",
     },
+    "report_link": {
+        "zh": "打印报告（A4 横向：要点、分区图、区县表、需关注区县及原因）",
+        "en": "Printable report (A4 landscape: headline, zone map, county table, counties needing attention and why)",
+    },
     "overview_link": {"zh": "总览：区县资源分区及原因", "en": "Overview: resource zone of each county and why"},
     "csv": {"zh": "区县表（CSV，Excel/WPS 可直接打开）", "en": "county table (CSV, opens in Excel/WPS)"},
     "xlsx": {

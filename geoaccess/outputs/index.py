@@ -67,6 +67,9 @@ td.name{white-space:nowrap;min-width:5em;font-weight:600}
 ul.maps li{margin:3px 0}
 details summary{cursor:pointer;color:#0b5394;margin:8px 0}
 .wide{overflow-x:auto}
+@media print{@page{size:A4 landscape;margin:8mm}body{font-size:10px}main{padding:0;max-width:none}
+.ga-nav,details,#curves,.curves,.sortable th:after{display:none}.wide{overflow:visible}
+td,th{padding:2px 4px}.reasons{max-width:none;min-width:0}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 
 SORT_JS = """

@@ -47,6 +47,14 @@
   var map = L.map("map", { zoomSnap: 0.25, zoomControl: true, fadeAnimation: false });
   map.fitBounds(D.bounds, { padding: [10, 10] });
   map.attributionControl.setPrefix(false);
+  // printing resizes the map box (A4 landscape, geoaccess.css): fit the whole area into it, then back
+  var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, { padding: [10, 10], animate: false }); };
+  if (window.matchMedia) {
+    var pm = window.matchMedia("print");
+    if (pm.addListener) pm.addListener(function (m) { refit(); });
+  }
+  window.addEventListener("beforeprint", refit);
+  window.addEventListener("afterprint", refit);
   var overlays = {};
 
   if (D.basemap) {
