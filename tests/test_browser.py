@@ -27,7 +27,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
+PAGES = ["index", "overview", "report", "map_primary", "map_county", "map_regional"]
 # chrome:// is the browser's own start page (its resources show up in the log before the first page)
 LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:", "chrome://")
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -148,7 +148,7 @@ def test_index(browser, demo_bundle, shots):
     rows = browser.find_elements(By.CSS_SELECTOR, "#counties tbody tr")
     assert len(rows) == 10
     links = {a.get_attribute("href").rsplit("/", 1)[-1] for a in browser.find_elements(By.CSS_SELECTOR, "ul.maps a")}
-    assert links == {"overview.html", "map_primary.html", "map_county.html", "map_regional.html"}
+    assert links == {"overview.html", "report.html", "map_primary.html", "map_county.html", "map_regional.html"}
     assert len(browser.find_elements(By.CSS_SELECTOR, ".curves svg")) == 3
     assert "synthetic" in browser.find_element(By.CSS_SELECTOR, ".banner").text.lower()
     _shot(browser, shots, "index")
