@@ -92,4 +92,7 @@ def test_a_worsening_option_is_flagged(study):
     page = (r.output / "compare.html").read_text(encoding="utf-8")
     worse = C.worsened(r.compare(base))
     assert len(worse)
-    assert 'class="warn"' in page and "此方案使以下区县变差" in page and "娄烦县" in page
+    assert 'class="warn"' in page and "此方案使以下区县变差" in page
+    warn = page.split('class="warn"', 1)[1].split("</div>", 1)[0]
+    assert warn.count("<li>") == 1  # one line per county, its failing tier and its zone together
+    assert "娄烦县：县级医院 达标 → 未达标；资源充实提升区 → 资源重点配置区" in warn

@@ -258,15 +258,17 @@ def _page(title, compare: pd.DataFrame, scenario, note, lang: str = "en") -> str
     )
     bad = worsened(compare)
     if len(bad):
-        items = []
-        for r in bad.itertuples():
-            what = []
+        per_county: dict[str, list[str]] = {}
+        for r in bad.itertuples():  # one line per county: its tiers that fail now, then its zone once
+            what = per_county.setdefault(r.county_name, [])
             if r.status_before == "pass" and r.status_after == "fail":
                 what.append(f"{tl.get(r.tier, r.tier)} {_status('pass', lang)} → {_status('fail', lang)}")
+        for r in bad.drop_duplicates("county_code").itertuples():
             if ZONE_ORDER.get(r.zone_after, -1) > ZONE_ORDER.get(r.zone_before, -1):
-                what.append(f"{i18n.zone_label(r.zone_before, lang)} → {i18n.zone_label(r.zone_after, lang)}")
-            items.append(f"{r.county_name}：" + "；".join(what) if zh else f"{r.county_name}: " + "; ".join(what))
-        items = list(dict.fromkeys(items))
+                per_county[r.county_name].append(
+                    f"{i18n.zone_label(r.zone_before, lang)} → {i18n.zone_label(r.zone_after, lang)}"
+                )
+        items = [f"{c}：" + "；".join(w) if zh else f"{c}: " + "; ".join(w) for c, w in per_county.items() if w]
         warn = (
             f'<div class="warn" role="alert"><b>{e(_t("worse_h", lang))}</b><ul>'
             + "".join(f"<li>{e(x)}</li>" for x in items)
@@ -391,7 +393,12 @@ def _map(path, title, scenario, base, counties, population, note, lang: str = "e
     MetricScale().add_to(m)
     pop = population
     tl = {t.name: i18n.tier_label(t.name, lang, t.label) for t in scenario.tier_settings}
-    first = True
+    # the layer shown first is the tier where the most people's minutes change
+    moved = {
+        t.name: int(np.sum(base.tiers[t.name].minutes != scenario.tiers[t.name].minutes))
+        for t in scenario.tier_settings
+    }
+    shown = max(moved, key=moved.get) if moved else None
     for t in scenario.tier_settings:
         mb, ma = base.tiers[t.name].minutes, scenario.tiers[t.name].minutes
         with np.errstate(invalid="ignore"):
@@ -412,10 +419,9 @@ def _map(path, title, scenario, base, counties, population, note, lang: str = "e
         img = path.parent / f".change_{t.name}.png"
         bounds = tiles.write_image(img, surface, classes, DELTA_COLORS, max_px=tiles.MAX_IMAGE_PX)
         folium.raster_layers.ImageOverlay(
-            str(img), bounds=bounds, name=e(_t("change_in", lang, tier=tl[t.name])), opacity=0.9, show=first
+            str(img), bounds=bounds, name=e(_t("change_in", lang, tier=tl[t.name])), opacity=0.9, show=t.name == shown
         ).add_to(m)
         img.unlink()
-        first = False
     gj = counties[["county_code", "county_name", "geometry"]].copy()
     gj["geometry"] = gj.geometry.simplify(0.001)
     gj["county_name"] = gj["county_name"].map(e)
