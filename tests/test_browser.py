@@ -191,6 +191,9 @@ def test_facility_search_opens_its_popup(browser, demo_bundle, shots):
     time.sleep(0.4)
     popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
     assert name in popup.text and "床位" in popup.text
+    # at most the tooltip of the county now under the mouse: none is left open from before the jump
+    tips = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip") if t.is_displayed()]
+    assert sum("状态" in t for t in tips) <= 1, tips
     _check_clean(browser, "search")
     _shot(browser, shots, "map_county_search")
 

@@ -368,6 +368,8 @@
               // the list is emptied below, so the map must not see this click (it would close the popup)
               L.DomEvent.stop(ev);
               var mk = this.gaMarker;
+              // the map moves under a still mouse, so no mouseout closes a county's sticky tooltip: close them
+              map.eachLayer(function (l) { if (l.closeTooltip && l.getTooltip && l.getTooltip()) l.closeTooltip(); });
               map.setView([F.lat[mk.i], F.lon[mk.i]], Math.max(map.getZoom(), 12));
               if (mk.marker) mk.marker.openPopup();
               else openCircle(mk);
