@@ -780,6 +780,7 @@ def compare_tables(base, after: ScenarioResult) -> pd.DataFrame:
 def _write_compare(study, out: Path, title: str, compare: pd.DataFrame, scenario: ScenarioResult, base) -> list[Path]:
     """The before/after pages of a scenario or a placement (``compare.csv``, ``compare.html``, the map)."""
     from geoaccess.outputs.compare import write_compare
+    from geoaccess.study import map_context
 
     inp = study.load()
     return write_compare(
@@ -792,7 +793,31 @@ def _write_compare(study, out: Path, title: str, compare: pd.DataFrame, scenario
         population=inp.population,
         facilities_before=inp.facilities,
         synthetic_note=synthetic_note(study.settings),
+        ctx=map_context(study.settings, inp.counties["county_code"]),
+        network_before=inp.network,
     )
+
+
+def _lang(study) -> str:
+    from geoaccess.outputs import i18n
+
+    return i18n.pick_language(study.settings.maps.language, study.load().counties["county_code"])
+
+
+def _whatif_title(study, result: ScenarioResult) -> str:
+    return f"{'情景分析' if _lang(study) == 'zh' else 'what if'} — {result.scenario.title}"
+
+
+def _placement_title(study, placement) -> str:
+    from geoaccess.outputs import i18n
+
+    lang = _lang(study)
+    tier = next((t for t in study.settings.tiers if t.name == placement.tier), None)
+    tl = i18n.tier_label(placement.tier, lang, tier.label if tier else "")
+    if lang == "zh":
+        goal = "覆盖最多人口" if placement.objective == "coverage" else "总出行时间最短"
+        return f"选址优化：新增 {placement.k} 处{tl}（{goal}）"
+    return f"{placement.k} proposed {tl} site(s) ({placement.objective})"
 
 
 def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
@@ -809,7 +834,7 @@ def write_scenario(study, result: ScenarioResult, base) -> list[Path]:
     # the folder is replaced whole: a failed write leaves the scenario's previous pages as they were; the
     # baseline's lock too, as a baseline run swaps the folder this one lies in
     with output_lock(root), replace_folder(out) as tmp:
-        files = _write_compare(study, tmp, f"what if — {result.scenario.title}", result.compare(base), result, base)
+        files = _write_compare(study, tmp, _whatif_title(study, result), result.compare(base), result, base)
     files = [out / f.relative_to(tmp) for f in files]
     result.output = out
     result.files = files
@@ -1151,7 +1176,7 @@ def write_placement(study, placement: Placement, base) -> list[Path]:
 
     root = Path(study.settings.output).resolve()
     out = root / "optimize" / placement.folder
-    title = f"{placement.k} proposed {placement.tier} site(s) ({placement.objective})"
+    title = _placement_title(study, placement)
     with output_lock(root), replace_folder(out) as tmp:
         files = [
             write_csv(table, tmp / fname, float_format="%.6f")

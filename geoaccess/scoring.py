@@ -19,7 +19,16 @@ from geoaccess.config import Condition, Measures, Tier, ZoneRule, default_zone_r
 from geoaccess.measures.coverage import coverage_curve
 from geoaccess.measures.equity import finite_total_mean, gini_sorted, weighted_quantile
 
-__all__ = ["ZONES", "classify_zones", "county_tier_stats", "overall_stats", "score_counties", "weighted_quantile"]
+__all__ = [
+    "ZONES",
+    "classify_zones",
+    "condition_target",
+    "county_tier_stats",
+    "overall_stats",
+    "score_counties",
+    "weighted_quantile",
+    "zone_decision",
+]
 
 ZONES = {
     "priority": ("priority allocation", "资源重点配置区"),
@@ -247,22 +256,37 @@ def classify_zones(table: pd.DataFrame, tiers: tuple[Tier, ...], rules: tuple[Zo
     rules = rules or default_zone_rules([t.name for t in tiers])
     zones, reasons = [], []
     for _, row in table.iterrows():
-        for i, rule in enumerate(rules):
-            if rule.any:
-                held = [c for c in rule.any if _holds(c, row, tiers, ms)]
-                if held:
-                    break
-            elif rule.all:
-                if all(_holds(c, row, tiers, ms) for c in rule.all):
-                    held = list(rule.all)
-                    break
-            else:
-                held = _shortfalls(row, tiers, rules[:i], ms)
-                break
+        i, held = zone_decision(row, tiers, rules, ms)
+        rule = rules[i]
         unmet = not (rule.any or rule.all)
         zones.append(rule.zone)
         reasons.append("; ".join(dict.fromkeys(_describe(c, row, tiers, ms, unmet) for c in held)) or "no shortfall")
     return zones, reasons
+
+
+def zone_decision(row, tiers: tuple[Tier, ...], rules: tuple[ZoneRule, ...], ms=None) -> tuple[int, list[Condition]]:
+    """Which rule gives a county (a row of the county table) its zone, and the conditions that decided it.
+
+    For an ``any`` rule, the conditions that held; for an ``all`` rule, all of them; for the last rule (no
+    conditions), the shortfalls: failing tiers, then unmet conditions of earlier ``all`` rules.
+    """
+    ms = ms or Measures()
+    for i, rule in enumerate(rules):
+        if rule.any:
+            held = [c for c in rule.any if _holds(c, row, tiers, ms)]
+            if held:
+                return i, held
+        elif rule.all:
+            if all(_holds(c, row, tiers, ms) for c in rule.all):
+                return i, list(rule.all)
+        else:
+            return i, _shortfalls(row, tiers, rules[:i], ms)
+    raise ValueError("the last zone rule must have no conditions")
+
+
+def condition_target(cond: Condition, tiers: tuple[Tier, ...], ms=None) -> float:
+    """The number a condition compares with (a tier's or the within-county target for ``"target"``)."""
+    return _target(cond, tiers, ms or Measures())
 
 
 def _shortfalls(row, tiers, earlier: tuple[ZoneRule, ...], ms) -> list[Condition]:

@@ -24,12 +24,13 @@ from geoaccess.load.population import Population, read_population
 from geoaccess.load.roads import check_covers, read_roads, utm_crs
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network, Snap
-from geoaccess.outputs import i18n
+from geoaccess.outputs import i18n, tables
 from geoaccess.outputs._atomic import check_output_folder, output_lock, replace_folder, write_csv
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, overview_map, tier_map, write_facilities
+from geoaccess.outputs.maps import MapContext, overview_map, tier_bands, tier_map, write_facilities
 from geoaccess.outputs.rasters import Surface, write_surface
+from geoaccess.outputs.report import REPORT, write_report
 from geoaccess.scoring import overall_stats, score_counties
 from geoaccess.trip import Trip
 
@@ -458,17 +459,20 @@ class Study:
     def _write_bundle(self, result: Result, out: Path) -> list[Path]:
         s = self.settings
         inp = self.load()
-        files = [write_csv(result.counties, out / "counties.csv", float_format="%.4f")]
-        for name, frame in (
-            ("facilities.csv", result.facilities),
-            ("referrals.csv", result.referrals),
-            ("overall.csv", result.overall),
-        ):
-            if frame is not None:
-                files.append(write_csv(frame, out / name, float_format="%.4f"))
+        plain = {
+            "counties": result.counties,
+            "facilities": result.facilities,
+            "referrals": result.referrals,
+            "overall": result.overall,
+        }
+        plain = {k: v for k, v in plain.items() if v is not None}
+        files = [write_csv(frame, out / f"{name}.csv", float_format="%.4f") for name, frame in plain.items()]
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
+        files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
+        files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
+        gis_bands = []
         pop = inp.population
         ranks = inp.facilities["tier_rank"].to_numpy()
         tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
@@ -491,6 +495,10 @@ class Study:
             inside = has & (r.minutes <= tier.threshold_min)
             reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
             curves[tier.name] = coverage_curves(r.minutes, pop.people, pop.county, n_counties, 2 * tier.threshold_min)
+            bands = tier_bands(surface, tier.threshold_min, s.maps.bands_min)
+            gis_bands += [
+                {"tier": tier.name, "minutes": m, "threshold_min": tier.threshold_min, "geometry": g} for m, g in bands
+            ]
             files.append(
                 tier_map(
                     out / tier_pages[tier.name],
@@ -504,8 +512,19 @@ class Study:
                     reach_people=reach,
                     surface=surface,
                     ctx=ctx,
+                    bands=bands,
                 )
             )
+        files.append(
+            tables.write_gpkg(
+                out / tables.GPKG,
+                counties=inp.counties,
+                table=result.counties,
+                facilities=result.facilities,
+                referrals=result.referrals,
+                bands=gis_bands,
+            )
+        )
         files.append(
             overview_map(
                 out / "overview.html",
@@ -517,11 +536,14 @@ class Study:
                 tier_maps=tier_pages,
             )
         )
-        maps = [(i18n.t("overview_link", lang), "overview.html", "")]
+        files.append(write_report(out / REPORT, ctx=ctx, table=result.counties, tiers=s.tiers, counties=inp.counties))
+        maps = [(i18n.t("overview_link", lang), "overview.html", ""), (i18n.t("report_link", lang), REPORT, "")]
         for t in s.tiers:
             tl = i18n.tier_label(t.name, lang, t.label)
             maps.append((i18n.t("map_of", lang, tier=tl), tier_pages[t.name], ""))
-        links = [(i18n.t("csv", lang), "counties.csv")]
+        links = [(i18n.t("xlsx", lang), tables.XLSX), (i18n.t("csv", lang), "counties.csv")]
+        links += [(i18n.t(f"{k}_csv", lang), f"{k}.csv") for k in ("facilities", "referrals", "overall") if k in plain]
+        links += [(i18n.t("codebook", lang), tables.CODEBOOK), (i18n.t("gpkg", lang), tables.GPKG)]
         links += [
             (i18n.t("tif", lang, tier=i18n.tier_label(t.name, lang, t.label)), f"travel_time_{t.name}.tif")
             for t in s.tiers
@@ -534,8 +556,9 @@ class Study:
                 tiers=s.tiers,
                 maps=maps,
                 files=links,
-                settings=s.settings(),
-                sources=data_sources(s),
+                settings=_settings_shown(s, lang),
+                sources=(),
+                scenarios=_sub_bundles(Path(s.output), lang),
                 curves=curves,
                 bundle_bytes=bundle_size(out),
                 warnings=inp.warnings,
@@ -603,7 +626,27 @@ def map_context(s: _config.Study, county_codes) -> MapContext:
         shift=shift,
         bands_min=s.maps.bands_min,
         nav=nav,
+        measures=s.measures,
     )
+
+
+def _settings_shown(s: _config.Study, lang: str) -> dict[str, str]:
+    """The front page's settings table: labels and values in the study's language, files by name only."""
+    from geoaccess.outputs.explain import setting_label, settings_rows
+
+    rows = {setting_label(k, lang): str(v) for k, v in settings_rows(s, lang)}
+    if s.synthetic:
+        rows[setting_label("synthetic", lang)] = synthetic_note(s)
+    return rows
+
+
+def _sub_bundles(out: Path, lang: str) -> list[tuple[str, str]]:
+    """Links to the what-if and placement pages already made against this study (carried into the new bundle)."""
+    links = []
+    for sub, key in (("scenarios", "scenario"), ("optimize", "placement")):
+        for page in sorted((out / sub).glob("*/compare.html")) if (out / sub).is_dir() else ():
+            links.append((f"{i18n.t(key, lang)}: {page.parent.name}", f"{sub}/{page.parent.name}/compare.html"))
+    return links
 
 
 def _adcode_text(adcode) -> str:

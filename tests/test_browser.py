@@ -27,7 +27,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-PAGES = ["index", "overview", "map_primary", "map_county", "map_regional"]
+PAGES = ["index", "overview", "report", "map_primary", "map_county", "map_regional"]
 # chrome:// is the browser's own start page (its resources show up in the log before the first page)
 LOCAL = ("file://", "data:", "blob:", "about:", "chrome-error:", "chrome://")
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -148,7 +148,7 @@ def test_index(browser, demo_bundle, shots):
     rows = browser.find_elements(By.CSS_SELECTOR, "#counties tbody tr")
     assert len(rows) == 10
     links = {a.get_attribute("href").rsplit("/", 1)[-1] for a in browser.find_elements(By.CSS_SELECTOR, "ul.maps a")}
-    assert links == {"overview.html", "map_primary.html", "map_county.html", "map_regional.html"}
+    assert links == {"overview.html", "report.html", "map_primary.html", "map_county.html", "map_regional.html"}
     assert len(browser.find_elements(By.CSS_SELECTOR, ".curves svg")) == 3
     assert "synthetic" in browser.find_element(By.CSS_SELECTOR, ".banner").text.lower()
     _shot(browser, shots, "index")
@@ -174,7 +174,7 @@ def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
-    assert len(layers) == 4
+    assert len(layers) == 5  # surface, counties, county names, bands, facilities
     for css in (".ga-legend", ".leaflet-control-scale", ".ga-search input", ".ga-fullscreen", ".ga-synthetic"):
         assert browser.find_elements(By.CSS_SELECTOR, css), f"{tier}: {css} missing"
     _shot(browser, shots, f"map_{tier}")
@@ -191,6 +191,9 @@ def test_facility_search_opens_its_popup(browser, demo_bundle, shots):
     time.sleep(0.4)
     popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
     assert name in popup.text and "床位" in popup.text
+    # at most the tooltip of the county now under the mouse: none is left open from before the jump
+    tips = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip") if t.is_displayed()]
+    assert sum("状态" in t for t in tips) <= 1, tips
     _check_clean(browser, "search")
     _shot(browser, shots, "map_county_search")
 
@@ -280,3 +283,151 @@ def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch)
     popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
     assert "甲村卫生室" in popup and "床位" in popup
     _check_clean(browser, "tiled click")
+
+
+# -- Chinese text, tooltips that fit, every page type (issue 14) ----------------------------------------
+GLYPHS_DIFFER = """
+var c=document.createElement('canvas');c.width=40;c.height=40;var x=c.getContext('2d');
+var font=getComputedStyle(document.body).fontFamily;
+function img(ch){x.clearRect(0,0,40,40);x.font='28px '+font;x.fillStyle='#000';x.fillText(ch,4,32);
+  return Array.prototype.join.call(x.getImageData(0,0,40,40).data,'');}
+var a=img(arguments[0]),b=img(arguments[1]),tofu=img('\\uE000');
+return [a!==b, a!==tofu, x.measureText(arguments[0]).width];
+"""
+
+
+def test_chinese_text_renders_not_as_boxes(browser, demo_bundle, shots):
+    """Two different characters draw differently (tofu boxes would be identical): a CJK font is installed."""
+    _open(browser, demo_bundle / "overview.html")
+    differ, not_tofu, width = browser.execute_script(GLYPHS_DIFFER, "资", "源")
+    assert differ and not_tofu, (
+        "Chinese characters render as boxes: install a CJK font (apt-get install fonts-noto-cjk)"
+    )
+    assert width > 20  # a full-width glyph at 28 px
+    _shot(browser, shots, "overview_cjk")
+
+
+@pytest.mark.parametrize("page", ["map_primary", "map_county"])
+def test_county_tooltips_fit_inside_the_map(browser, demo_bundle, page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _open(browser, demo_bundle / f"{page}.html")
+    box = browser.find_element(By.ID, "map")
+    size = box.size
+    centres = browser.execute_script(
+        "var out=[],m=window.geoaccessMap;m.eachLayer(function(l){if(l.feature&&l.feature.properties.code){"
+        "var p=m.latLngToContainerPoint(l.getBounds().getCenter());out.push([l.feature.properties.name,p.x,p.y]);}});"
+        "return out;"
+    )
+    assert len(centres) == 10
+    for name, x, y in centres:
+        ActionChains(browser).move_to_element_with_offset(
+            box, int(x - size["width"] / 2), int(y - size["height"] / 2)
+        ).perform()
+        time.sleep(0.15)
+        tips = browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip")
+        if not tips:
+            continue  # the centre lies on a facility symbol, whose own tooltip shows
+        inside = browser.execute_script(
+            "var t=arguments[0].getBoundingClientRect(),m=arguments[1].getBoundingClientRect();"
+            "return t.top>=m.top-1&&t.bottom<=m.bottom+1&&t.height<m.height/2;",
+            tips[-1],
+            box,
+        )
+        assert inside, f"{page}: the tooltip of {name} does not fit in the map"
+        ActionChains(browser).move_by_offset(0, 0).perform()
+
+
+@pytest.fixture(scope="module")
+def compare_pages(demo_bundle, demo_study_file):
+    study = Study.from_file(demo_study_file, output_root=demo_bundle.parent)
+    base = study.run(write=False)
+    r = study.whatif(
+        base=base,
+        write=True,
+        name="browser",
+        add=[{"lon": 112.6, "lat": 38.05, "tier": "county", "beds": 300, "name": "新县医院"}],
+        remove=["F0020"],
+        road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}],
+    )
+    p = study.optimize("county", 1, "coverage", write=True)
+    return [r.output, p.output]
+
+
+def test_compare_pages_load_offline_in_chinese(browser, compare_pages, shots):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for k, folder in enumerate(compare_pages):
+        _open(browser, folder / "compare.html")
+        _check_clean(browser, f"compare {k}")
+        assert "改动" in browser.find_element(By.TAG_NAME, "body").text
+        _shot(browser, shots, f"compare_{k}")
+        _open(browser, folder / "compare_map.html")
+        _check_clean(browser, f"compare map {k}")
+        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-image-layer")
+        scale = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-scale").text
+        assert "km" in scale or " m" in scale
+        assert "mi" not in scale and "ft" not in scale  # metric only
+        # a changed facility is inspectable: its tooltip shows on hover, above the county layer
+        marker = browser.find_elements(By.CSS_SELECTOR, ".leaflet-changed-pane path.leaflet-interactive")
+        assert marker
+        ActionChains(browser).move_to_element(marker[0]).perform()
+        time.sleep(0.3)
+        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip"), "no tooltip on a changed facility"
+        _shot(browser, shots, f"compare_map_{k}")
+    _open(browser, compare_pages[0] / "compare.html")
+    assert browser.find_elements(By.CSS_SELECTOR, ".warn"), "closing 娄烦县's hospital must be flagged"
+
+
+def test_overview_colours_by_zone_or_by_tiers_failed(browser, demo_bundle, shots):
+    _open(browser, demo_bundle / "overview.html")
+
+    def state():
+        boxes = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays input")
+        fills = browser.execute_script(
+            "var c=[];window.geoaccessMap.eachLayer(function(l){if(l.feature)c.push(l.options.fillColor)});return c"
+        )
+        return boxes, fills
+
+    boxes, fills = state()
+    assert len(fills) == 10 and "#1a9850" in fills  # by zone: the two adjust counties are green
+    boxes[1].click()  # by tiers failed
+    time.sleep(0.4)
+    boxes, fills = state()
+    assert len(fills) == 10 and set(fills) <= {"#e0e0e0", "#f4a582", "#D55E00"}
+    assert fills.count("#f4a582") == 1  # 阳曲县 fails one tier
+    assert [b.is_selected() for b in boxes[:2]] == [False, True]
+    _shot(browser, shots, "overview_tiers_failed")
+    _check_clean(browser, "overview tiers failed")
+
+
+def _pdf_pages(driver, path: Path) -> int:
+    import base64
+
+    _open(driver, path)
+    pdf = driver.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True})
+    return len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf["data"])))
+
+
+def test_print_layouts(browser, demo_bundle, shots):
+    """A4 landscape: the report in three pages, every map on one page, controls hidden, the map fitted."""
+    assert _pdf_pages(browser, demo_bundle / "report.html") <= 3
+    for name in ("overview", "map_county"):
+        assert _pdf_pages(browser, demo_bundle / f"{name}.html") == 1, name
+    _open(browser, demo_bundle / "overview.html")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        time.sleep(0.3)
+        for css in (".leaflet-control-layers", ".ga-search", ".leaflet-control-zoom", ".ga-nav"):
+            assert not browser.find_element(By.CSS_SELECTOR, css).is_displayed(), css
+        # every county is inside the printed map box
+        inside = browser.execute_script(
+            "var m=window.geoaccessMap,b=m.getContainer().getBoundingClientRect(),ok=true;"
+            "m.eachLayer(function(l){if(l.feature&&l.getBounds){var s=l.getBounds();"
+            "[s.getSouthWest(),s.getNorthEast()].forEach(function(c){var p=m.latLngToContainerPoint(c);"
+            "if(p.x<-2||p.y<-2||p.x>b.width+2||p.y>b.height+2)ok=false;});}});return ok;"
+        )
+        assert inside
+        _shot(browser, shots, "overview_print")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -435,9 +435,9 @@ def test_compare_map_layer_names_are_text(tmp_path):
         tier_settings=(tier,),
         tiers={evil: SimpleNamespace(minutes=np.array([10.0, 30.0]))},
         facilities=facilities,
-        scenario=SimpleNamespace(title=evil),
+        scenario=SimpleNamespace(title=evil, edits={}),
     )
-    page = _map(tmp_path / "compare_map.html", evil, after, before, counties, pop, "").read_text(encoding="utf-8")
+    page = _map(tmp_path / "compare_map.html", evil, after, before, counties, pop, "")[0].read_text(encoding="utf-8")
     assert evil not in page and "<img" not in page
     # the layer control's key, JSON-quoted by folium, holds the escaped text
     key = re.search(r'"([^"]*): change in minutes"', page).group(1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 
@@ -76,6 +79,27 @@ def test_bundle_files_offline_and_labelled(run):
             assert np.nanmax(src.read(1)) > 0
     assert (out / "lib" / "leaflet" / "leaflet.js").exists()
     assert "synthetic" in index.lower()
+
+
+def test_bundle_files_for_excel_and_gis(run):
+    study, result = run
+    out = study.settings.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in ("counties.csv", "facilities.csv", "codebook.csv", "counties.xlsx", "geoaccess.gpkg"):
+        assert (out / name).is_file()
+        assert f'href="{name}"' in index
+    raw = (out / "counties.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel / WPS on Chinese Windows
+    header = raw.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header == list(result.counties.columns)
+    text = pd.read_csv(out / "counties.csv", dtype=str)
+    for col in ("population", "primary_people_beyond", "county_unreachable", "beds"):
+        assert text[col].str.fullmatch(r"\d+").all(), col  # people and beds as integers, no 79653.0000
+    back = pd.read_csv(out / "counties.csv", dtype={"county_code": str})
+    assert (back["primary_people_beyond"] == result.counties["primary_people_beyond"]).all()
+    layers = dict(pyogrio.list_layers(out / "geoaccess.gpkg"))
+    assert set(layers) == {"counties", "facilities", "referrals", "catchment_bands"}
+    assert len(gpd.read_file(out / "geoaccess.gpkg", layer="counties")) == 10
 
 
 def test_facility_names_are_escaped(demo_dir, demo_study_file, tmp_path):
@@ -219,3 +243,39 @@ def test_the_front_page_repeats_the_input_warnings(small, tmp_path):
     warnings = small.load().warnings
     assert warnings and f"({len(warnings)})</h2>" in page
     assert "140171" in page.split('id="warnings"')[1].split("</ul>")[0]  # the census row with no county
+
+
+def test_pages_explain_zones_from_the_rules_in_force_in_chinese(run, demo_dir):
+    study, result = run
+    out = study.settings.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert str(demo_dir) not in index and "/work/" not in index  # no local absolute paths
+    assert '<td class="l">drive</td>' not in index and ">True<" not in index
+    assert "驾车" in index and "资源调整完善区：同时满足：各层级均达标；每千人床位不低于7.4" in index
+    overview = (out / "overview.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', overview, re.S).group(1))
+    props = {f["properties"]["code"]: f["properties"] for f in data["counties"]["geojson"]["features"]}
+    t = result.counties.set_index("county_code")
+    for code, p in props.items():
+        row = t.loc[code]
+        if row["zone"] == "enrich" and row["tiers_failed"] == 0:
+            # enriched for beds alone: the beds condition is the reason shown first, not "one tier fails"
+            assert p["decisive"][0].startswith("每千人床位"), p["decisive"]
+    legend = {a["label"].split(" (")[0]: a["note"] for a in data["legend"]["areas"]}
+    assert "每千人床位不低于7.4" in legend["资源调整完善区"]
+
+
+def test_report_ready_to_print(run):
+    study, result = run
+    out = study.settings.output
+    assert 'href="report.html"' in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "@page{size:A4 landscape" in page
+    svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
+    assert svg.count("<path") == 10 and "阳曲县" in svg  # the zone map, counties named
+    table = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    assert table.count("<tr>") == 10
+    attention = page.split("需关注的区县及原因", 1)[1]
+    # the failing county first, with the reason that decided its zone
+    assert attention.index("阳曲县") < attention.index("小店区")
+    assert "基层医疗15分钟内人口比例 86.6%（目标 90%）" in attention

@@ -61,6 +61,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 # -- CSV ------------------------------------------------------------------------------------------------
+CSV_ENCODING = "utf-8-sig"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -85,12 +86,66 @@ def spreadsheet_safe(frame):
     return frame if out is None else out
 
 
+# columns that count people or beds: written as integers when every value is a whole number
+_COUNT_SUFFIXES = (
+    "population",
+    "people_beyond",
+    "unreachable",
+    "beds",
+    "nearest_people",
+    "assigned_people",
+    "capacity",
+    "catchment",
+    "served",
+    "unserved",
+    "people",
+    "people_gained",
+    "people_lost",
+)
+
+
+def is_count_column(col: str) -> bool:
+    """Whether a column counts people or beds (by its key's ending, e.g. ``primary_people_beyond``)."""
+    return col.endswith(_COUNT_SUFFIXES) or "_reached_" in col
+
+
+def whole_counts(frame):
+    """``frame`` with its count columns as integers where every finite value is whole (values unchanged).
+
+    Columns with missing values become pandas' nullable ``Int64`` (written as an empty cell); a column
+    with a fraction or an infinity is left as it is.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = None
+    for col in frame.columns:
+        s = frame[col]
+        if not (pd.api.types.is_float_dtype(s.dtype) and is_count_column(str(col))):
+            continue
+        v = s.to_numpy(dtype=float)
+        fin = np.isfinite(v)
+        if (
+            (~fin & ~np.isnan(v)).any()
+            or not np.array_equal(v[fin], np.round(v[fin]))
+            or (np.abs(v[fin]) >= 2**53).any()
+        ):
+            continue
+        out = frame.copy() if out is None else out
+        out[col] = s.astype("Int64") if np.isnan(v).any() else s.astype(np.int64)
+    return frame if out is None else out
+
+
 def write_csv(frame, path: str | Path, **kwargs) -> Path:
-    """``frame.to_csv`` atomically, UTF-8, no index, with :func:`spreadsheet_safe` text."""
+    """``frame.to_csv`` atomically for Excel / WPS: no index, :func:`spreadsheet_safe` text, :func:`whole_counts`.
+
+    UTF-8 with a byte-order mark: Excel and WPS on Chinese Windows otherwise read UTF-8 as GBK (pandas and
+    every GIS skip the mark).
+    """
     kwargs.setdefault("index", False)
-    kwargs.setdefault("encoding", "utf-8")
+    kwargs.setdefault("encoding", CSV_ENCODING)
     with atomic_path(path) as tmp:
-        spreadsheet_safe(frame).to_csv(tmp, **kwargs)
+        spreadsheet_safe(whole_counts(frame)).to_csv(tmp, **kwargs)
     return Path(path)
 
 

@@ -39,6 +39,8 @@ TEXT: dict[str, dict[str, str]] = {
     "band": {"zh": "{t}分钟服务圈", "en": "within {t} min"},
     "counties_status": {"zh": "区县达标情况（{tier}）", "en": "counties by {tier} status"},
     "counties_zone": {"zh": "区县资源分区", "en": "counties by resource zone"},
+    "counties_failed": {"zh": "按未达标层级数着色", "en": "counties by tiers failed"},
+    "n_failed": {"zh": "{n} 个层级未达标", "en": "{n} tiers failed"},
     "facilities": {"zh": "医疗机构", "en": "facilities"},
     "facilities_serving": {"zh": "提供{tier}服务的机构", "en": "facilities serving {tier}"},
     "tier": {"zh": "层级", "en": "tier"},
@@ -73,8 +75,24 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "{tier}：出行时间、服务圈、机构、区县达标",
         "en": "{tier}: travel time, catchments, facilities, county status",
     },
+    "report_link": {
+        "zh": "打印报告（A4 横向：要点、分区图、区县表、需关注区县及原因）",
+        "en": "Printable report (A4 landscape: headline, zone map, county table, counties needing attention and why)",
+    },
     "overview_link": {"zh": "总览：区县资源分区及原因", "en": "Overview: resource zone of each county and why"},
-    "csv": {"zh": "区县表（CSV）", "en": "county table (CSV)"},
+    "csv": {"zh": "区县表（CSV，Excel/WPS 可直接打开）", "en": "county table (CSV, opens in Excel/WPS)"},
+    "xlsx": {
+        "zh": "全部表格（Excel 工作簿：区县、机构、转诊、全域、字段说明）",
+        "en": "all tables (Excel workbook: counties, facilities, referrals, whole area, codebook)",
+    },
+    "facilities_csv": {"zh": "医疗机构表（CSV）", "en": "facility table (CSV)"},
+    "referrals_csv": {"zh": "转诊链路表（CSV）", "en": "referral links (CSV)"},
+    "overall_csv": {"zh": "全域统计（CSV）", "en": "whole-area figures (CSV)"},
+    "codebook": {"zh": "字段说明（各列含义，CSV）", "en": "codebook: what each column means (CSV)"},
+    "gpkg": {
+        "zh": "GIS 图层 GeoPackage（区县、机构、转诊线、服务圈；QGIS/ArcGIS）",
+        "en": "GIS layers GeoPackage (counties, facilities, referral lines, catchment bands; QGIS/ArcGIS)",
+    },
     "tif": {"zh": "出行时间栅格 GeoTIFF（{tier}）", "en": "travel-time GeoTIFF ({tier})"},
     "zones_h": {"zh": "资源分区", "en": "resource zones"},
     "bundle_size": {"zh": "本地图包大小", "en": "bundle size"},
@@ -87,6 +105,13 @@ TEXT: dict[str, dict[str, str]] = {
     "names": {"zh": "区县名称", "en": "county names"},
     "synthetic_label": {"zh": "合成数据", "en": "Synthetic data"},
     "all_pass": {"zh": "各层级均达标", "en": "meets every tier's target"},
+    "because": {"zh": "原因：", "en": "because: "},
+    "because_rest": {"zh": "未满足其他分区条件：", "en": "short of the other zones: "},
+    "rule": {"zh": "分区规则：", "en": "zone rule: "},
+    "details": {"zh": "点击查看详情", "en": "click for details"},
+    "scenarios_h": {"zh": "情景分析与选址结果", "en": "What-if scenarios and placements"},
+    "scenario": {"zh": "情景分析", "en": "what-if"},
+    "placement": {"zh": "选址优化", "en": "placement"},
     "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
 }
 
@@ -102,21 +127,6 @@ ZONE_LABELS = {
     "enrich": {"zh": "资源充实提升区", "en": "enrich / upgrade"},
     "adjust": {"zh": "资源调整完善区", "en": "adjust / disperse"},
 }
-ZONE_RULES = {
-    "priority": {
-        "zh": "县级医院层级未达标，或两个及以上层级未达标：新增资源优先投向此处",
-        "en": "fails the county-hospital tier, or two or more tiers: new resources go here first",
-    },
-    "enrich": {
-        "zh": "恰有一个层级未达标（非县级医院层级）：在该层级充实或升级",
-        "en": "fails exactly one tier (not the county tier): upgrade or add at that level",
-    },
-    "adjust": {
-        "zh": "各层级均达标：调整布局而非新增",
-        "en": "meets every tier's target: adjust the spread rather than add",
-    },
-}
-
 SETTING_LABELS = {
     "study": {"zh": "研究", "en": "study"},
     "roads": {"zh": "道路", "en": "roads"},
@@ -157,6 +167,12 @@ COLUMN_LABELS = {
     "status": {"zh": "状态", "en": "status"},
     "capacity_coverage": {"zh": "容量覆盖率", "en": "capacity coverage"},
     "referral_min": {"zh": "转诊时间（分钟）", "en": "referral min"},
+    "accessible_beds_2sfca_per_1000": {"zh": "每千人可及床位（2SFCA）", "en": "accessible beds per 1000 (2SFCA)"},
+    "accessible_beds_gaussian_per_1000": {"zh": "每千人可及床位（高斯）", "en": "accessible beds per 1000 (Gaussian)"},
+    "accessible_beds_gravity_per_1000": {"zh": "每千人可及床位（重力）", "en": "accessible beds per 1000 (gravity)"},
+    "within_county_status": {"zh": "县域内就诊达标情况", "en": "within-county status"},
+    "referral_links": {"zh": "转诊链路数", "en": "referral links"},
+    "referral_links_over": {"zh": "超时转诊链路数", "en": "referral links over threshold"},
 }
 
 _ADCODE = re.compile(r"^[1-8]\d{5}$")
@@ -189,10 +205,15 @@ def zone_label(key: str, lang: str) -> str:
 
 def column_label(col: str, lang: str, tier_names: Iterable[str] = (), tier_labels: dict | None = None) -> str:
     """A county-table column's header: ``primary_share_within`` -> ``基层医疗 标准时间内人口比例``."""
+    if col in COLUMN_LABELS:  # before tier prefixes: "county_name" is not the county tier's "name"
+        return COLUMN_LABELS[col][lang]
     for name in tier_names:
         if col.startswith(name + "_"):
             rest = col[len(name) + 1 :]
             tl = (tier_labels or {}).get(name, name)
+            m = re.fullmatch(r"reached_(\d+(?:\.\d+)?)min", rest)
+            if m:
+                return f"{tl} {m.group(1)}分钟内人口" if lang == "zh" else f"{tl} people within {m.group(1)} min"
             return f"{tl} {column_label(rest, lang)}"
     if col in COLUMN_LABELS:
         return COLUMN_LABELS[col][lang]

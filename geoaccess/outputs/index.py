@@ -16,6 +16,7 @@ import pandas as pd
 
 from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import write_text
+from geoaccess.outputs.explain import explain_county, reason_line
 from geoaccess.outputs.maps import (
     CURRENT,
     STATUS_COLOR,
@@ -50,11 +51,15 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th:after{content:" ↕";color:#aaa;font-size:11px}
 table.sortable th.asc:after{content:" ▲";color:#333}
 table.sortable th.desc:after{content:" ▼";color:#333}
-.pass{color:#1a7f37;font-weight:bold}.fail{color:#c62828;font-weight:bold}.nopeople{color:#888}
+.pass{color:#007a5a;font-weight:bold}.fail{color:#b34700;font-weight:bold}.nopeople{color:#888}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;white-space:nowrap}
 .zone{display:inline-block;padding:1px 6px;border-radius:3px;white-space:nowrap}
-.reasons{max-width:380px;font-size:12px;color:#444}
-.reasons .orig{color:#888;font-size:11px}
+.reasons{max-width:380px;min-width:220px;font-size:12px;color:#444}
+.reasons .because{font-size:11px;color:#555}
+ul.decisive{margin:1px 0 2px;padding-left:16px;font-weight:bold;font-size:13px}
+ul.decisive.bad{color:#b71c1c}ul.decisive.ok{color:#1a7f37}
+.reasons .rule{color:#777;font-size:11px}
+td.name{white-space:nowrap;min-width:5em;font-weight:600}
 .note{color:#555;font-size:13px}
 .curves{display:flex;flex-wrap:wrap;gap:18px}
 .curves figure{margin:0}
@@ -62,6 +67,9 @@ table.sortable th.desc:after{content:" ▼";color:#333}
 ul.maps li{margin:3px 0}
 details summary{cursor:pointer;color:#0b5394;margin:8px 0}
 .wide{overflow-x:auto}
+@media print{@page{size:A4 landscape;margin:8mm}body{font-size:10px}main{padding:0;max-width:none}
+.ga-nav,details,#curves,.curves,.sortable th:after{display:none}.wide{overflow:visible}
+td,th{padding:2px 4px}.reasons{max-width:none;min-width:0}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 
 SORT_JS = """
@@ -142,7 +150,7 @@ def _curve_svg(grid, share, names, statuses, threshold: float, target: float, la
             continue
         fail = statuses[i] == "fail"
         pts = " ".join(f"{x(g):.1f},{y(v):.1f}" for g, v in zip(grid, np.nan_to_num(s), strict=True))
-        colour, width = ("#d73027", 2.2) if fail else ("#6b8fb3", 1.2)
+        colour, width = ("#D55E00", 2.2) if fail else ("#6b8fb3", 1.2)
         parts.append(
             f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="{width}" opacity="0.9">'
             f"<title>{e(names[i])}: {fmt_value('share', float(np.interp(threshold, grid, s)), lang)} "
@@ -153,7 +161,7 @@ def _curve_svg(grid, share, names, statuses, threshold: float, target: float, la
             while any(abs(yy - q) < 11 for q in label_y):
                 yy += 11
             label_y.append(yy)
-            parts.append(f'<text x="{ml + pw + 4}" y="{yy + 4:.1f}" fill="#c62828">{e(names[i])}</text>')
+            parts.append(f'<text x="{ml + pw + 4}" y="{yy + 4:.1f}" fill="#b34700">{e(names[i])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -162,30 +170,22 @@ def _setting_label(key: str, lang: str) -> str:
     return i18n.SETTING_LABELS.get(key, {}).get(lang, key)
 
 
-def reasons_html(row, tiers, lang: str) -> str:
-    """Why a county is in its zone, in the page's language: each failing tier's share against its target.
+def reasons_html(row, tiers, lang: str, measures=None) -> str:
+    """Why a county is in its zone, in the page's language, from the zone rules in force.
 
-    The county table's own ``reasons`` text follows in small print when it says more than that (scoring
-    may add reasons of its own).
+    The conditions that decided it come first, in bold (with the county's values); the rule that applied
+    follows in small print.
     """
-    parts = []
-    for t in tiers:
-        if str(row.get(f"{t.name}_status", "")) == "fail":
-            parts.append(
-                i18n.t(
-                    "reason_tier",
-                    lang,
-                    tier=i18n.tier_label(t.name, lang, t.label),
-                    t=f"{t.threshold_min:g}",
-                    s=fmt_value("share", row[f"{t.name}_share_within"], lang),
-                    target=f"{t.target_share:.0%}",
-                )
-            )
-    text = e("；".join(parts) if lang == "zh" else "; ".join(parts)) if parts else e(i18n.t("all_pass", lang))
-    original = str(row.get("reasons", "") or "")
-    if original and lang == "zh" and original != i18n.TEXT["all_pass"]["en"]:
-        text += f'<div class="orig">{e(original)}</div>'
-    return text
+    ex = explain_county(row, tiers, measures, lang)
+    cls = "bad" if ex["zone"] == "priority" or ex["rest"] else "ok"
+    items = (
+        "".join(f"<li>{e(x)}</li>" for x in ex["decisive"]) or f"<li>{e(reason_line(row, tiers, measures, lang))}</li>"
+    )
+    because = i18n.t("because_rest" if ex["rest"] else "because", lang)
+    return (
+        f'<span class="because">{e(because)}</span><ul class="decisive {cls}">{items}</ul>'
+        f'<div class="rule">{e(i18n.t("rule", lang))}{e(ex["rule"])}</div>'
+    )
 
 
 def _cell(col: str, v, lang: str, cls: str = "") -> str:
@@ -209,12 +209,14 @@ def write_index(
     curves: dict | None = None,
     bundle_bytes: int | None = None,
     warnings: Sequence[str] = (),
+    scenarios: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``index.html`` (atomically).
 
     ``maps`` are (label, href, description); ``files`` (label, href); ``curves`` maps a tier name to
     (minute values, counties x steps shares) from :func:`coverage_curves`, rows in table order;
-    ``warnings`` (what ``geoaccess info`` shows about the inputs) are repeated under the headline.
+    ``warnings`` (what ``geoaccess info`` shows about the inputs) are repeated under the headline;
+    ``scenarios`` are (label, href) of what-if and placement pages made against this baseline.
     """
     lang = ctx.lang
     n = len(table)
@@ -263,7 +265,10 @@ def write_index(
     head += [f'<th class="l">{e(i18n.t("zone", lang))}</th>', f'<th class="l">{e(i18n.t("reasons", lang))}</th>']
     rows = []
     for _, r in table.iterrows():
-        cells = [_cell("county_code", str(r["county_code"]), lang), _cell("county_name", r["county_name"], lang)]
+        cells = [
+            _cell("county_code", str(r["county_code"]), lang),
+            _cell("county_name", r["county_name"], lang, "name"),
+        ]
         cells.append(_cell("population", r["population"], lang))
         for t in tiers:
             st = str(r[f"{t.name}_status"])
@@ -285,7 +290,7 @@ def write_index(
             )
         else:
             cells.append("<td></td>")
-        cells.append(f'<td class="l reasons">{reasons_html(r, tiers, lang)}</td>')
+        cells.append(f'<td class="l reasons">{reasons_html(r, tiers, lang, ctx.measures)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     legend = " ".join(
         f'<span class="badge" style="background:{c}">{e(i18n.TEXT[k][lang])}</span>' for k, c in STATUS_COLOR.items()
@@ -346,6 +351,13 @@ def write_index(
         if warnings
         else ""
     )
+    scen_html = (
+        f'<h2 id="scenarios">{e(i18n.t("scenarios_h", lang))}</h2><ul class="maps">'
+        + "".join(f'<li><a href="{e(href)}">{e(label)}</a></li>' for label, href in scenarios)
+        + "</ul>"
+        if scenarios
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="{html_lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(ctx.title)}</title><style>{CSS}</style></head>
@@ -356,6 +368,8 @@ def write_index(
 <div class="cards">{"".join(cards)}</div>
 {warn_html}
 <h2 id="maps">{e(i18n.t("maps", lang))}</h2><ul class="maps">{map_items}</ul>
+{scen_html}
+<h2 id="files">{e(i18n.t("files", lang))}</h2><ul class="files">{file_items}</ul>
 <h2 id="counties-h">{e(i18n.t("counties", lang))}</h2>
 <p class="note">{e(i18n.t("table_note", lang, t=""))} {legend}</p>
 {key_table}
@@ -363,7 +377,6 @@ def write_index(
 <details><summary>{e(i18n.t("all_columns", lang))} ({len(table.columns)})</summary>{all_table}</details>
 <h2 id="settings">{e(i18n.t("settings", lang))}</h2>
 <table>{srcs}{sets}</table>
-<h2 id="files">{e(i18n.t("files", lang))}</h2><ul>{file_items}</ul>
 <p class="note">geoaccess · {e(i18n.t("generated", lang))} {now}{size}</p>
 </main>
 <script>{SORT_JS}</script>

@@ -34,6 +34,7 @@ from shapely.geometry import mapping, shape
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
+from geoaccess.outputs.explain import explain_county, reason_line, zone_legend
 from geoaccess.outputs.rasters import Surface
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,16 @@ TIER_STYLE = [
     {"shape": "triangle", "color": "#238b45", "size": 18},
     {"shape": "star", "color": "#252525", "size": 20},
 ]
-STATUS_COLOR = {"pass": "#1a9850", "fail": "#d73027", "no people": "#9e9e9e"}
+# pass / fail in Okabe-Ito bluish green and vermillion (told apart with any colour vision), and a travel-time
+# palette of another family (cividis: yellow to navy, made for colour-vision deficiency), so the two never mix
+STATUS_COLOR = {"pass": "#009E73", "fail": "#D55E00", "no people": "#9e9e9e"}
 ZONE_COLOR = {"priority": "#d73027", "enrich": "#fc8d59", "adjust": "#1a9850"}
+# the overview's other colouring: how many tiers a county fails (0, 1, 2 or more), light to dark vermillion
+FAILED_COLORS = ("#e0e0e0", "#f4a582", "#D55E00")
 # travel-time classes as shares of the tier threshold: within half, within, up to 1.5x, 2x, beyond
 BAND_FACTORS = (0.5, 1.0, 1.5, 2.0)
-BAND_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
-BAND_LINE_COLORS = ("#084594", "#2171b5", "#6a51a3", "#54278f", "#3f007d", "#000000")
+BAND_COLORS = ("#ffea46", "#bcaf6f", "#7c7b78", "#414d6b", "#00204d")
+BAND_LINE_COLORS = ("#000000", "#222222", "#444444", "#222222", "#000000", "#000000")  # dashes tell them apart
 CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of the page itself
 SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
 BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
@@ -175,6 +180,15 @@ def catchment_bands(
     return out
 
 
+def tier_bands(surface: Surface, threshold: float, bands_min: Sequence[float]) -> list[tuple[float, object]]:
+    """A tier's catchment bands: the study's band minutes between a quarter and twice the threshold, and it.
+
+    Bands far from the threshold only trace where people live; those kept tell this tier something.
+    """
+    band_minutes = sorted({float(m) for m in bands_min if threshold / 4 <= m <= 2 * threshold} | {float(threshold)})
+    return catchment_bands(surface, band_minutes)
+
+
 # -- formatting of county-table values -------------------------------------------------------------
 def fmt_value(col: str, v, lang: str = "en") -> str:
     """A county-table value for people: shares as %, minutes with one decimal, counts with separators."""
@@ -215,6 +229,7 @@ class MapContext:
     shift: bool = False  # draw overlays in GCJ-02 (for Chinese tile providers)
     bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
     nav: list[tuple[str, str]] = field(default_factory=list)  # (label, href), labels unescaped
+    measures: object = None  # the study's Measures: zone rules in force and targets, for explanations
 
     def basemap_layer(self) -> dict | None:
         if self.basemap in ("", "none"):
@@ -404,8 +419,11 @@ def tier_map(
     reach_people: np.ndarray,
     surface: Surface,
     ctx: MapContext,
+    bands: list[tuple[float, object]] | None = None,
 ) -> Path:
     """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities.
+
+    ``bands`` are the tier's catchment bands from :func:`tier_bands` when the caller already has them.
 
     The facilities' places, names and shared popup values come from the bundle's facilities file
     (:func:`write_facilities`, written first); the page carries only which of them serve the tier and,
@@ -420,9 +438,8 @@ def tier_map(
 
     layer = surface_layer(path.parent, tier.name, surface, thr, ctx.shift)
 
-    # bands far from the threshold only trace where people live; keep those that tell this tier something
-    band_minutes = sorted({float(m) for m in ctx.bands_min if thr / 4 <= m <= 2 * thr} | {float(thr)})
-    bands = catchment_bands(surface, band_minutes)
+    if bands is None:
+        bands = tier_bands(surface, thr, ctx.bands_min)
     band_feats = []
     for k, (m, geom) in enumerate(bands):
         g = shift_geometry(geom) if ctx.shift else geom
@@ -467,12 +484,25 @@ def tier_map(
         ]
         if "zone" in row:
             rows.append([e(i18n.t("zone", lang)), e(i18n.zone_label(row["zone"], lang))])
+            rows.append([e(i18n.t("reasons", lang)), e(reason_line(row, tiers, ctx.measures, lang))])
+        # the tooltip stays short enough to fit any map; the rest is in the popup a click opens
+        share = fmt_value("share", row[f"{tier.name}_share_within"], lang)
+        target = i18n.t("target", lang, s=f"{tier.target_share:.0%}")
+        tip = [
+            rows[0],
+            [
+                e(i18n.t("within", lang, t=f"{thr:g}")),
+                e(f"{share} ({target})" if lang == "en" else f"{share}（{target}）"),
+            ],
+            rows[3],
+        ]
         props.append(
             {
                 "name": e(cname),
                 "code": e(code),
                 "color": STATUS_COLOR.get(status, "#666"),
                 "status": e(status),
+                "tip": tip,
                 "rows": rows,
             }
         )
@@ -535,6 +565,7 @@ def overview_map(
     for code, cname in zip(counties["county_code"], counties["county_name"], strict=True):
         row = t.loc[code]
         zone = str(row.get("zone", ""))
+        ex = explain_county(row, tiers, ctx.measures, lang)
         why = []
         for tr in tiers:
             st = str(row[f"{tr.name}_status"])
@@ -559,9 +590,12 @@ def overview_map(
                 "name": e(cname),
                 "code": e(code),
                 "color": ZONE_COLOR.get(zone, "#666"),
+                "color2": FAILED_COLORS[min(int(row.get("tiers_failed", 0)), 2)],
                 "zone": e(i18n.zone_label(zone, lang)),
-                "rule": e(i18n.ZONE_RULES.get(zone, {}).get(lang, "")),
-                "reasons": e(row.get("reasons", "")),
+                "because": e(i18n.t("because_rest" if ex["rest"] else "because", lang)),
+                "decisive": [e(x) for x in ex["decisive"]],
+                "ok": zone != "priority" and not ex["rest"],
+                "rule": e(f"{i18n.t('rule', lang)}{ex['rule']}"),
                 "why": why,
                 "rows": rows,
             }
@@ -572,6 +606,7 @@ def overview_map(
     fac_data = {"name": e(i18n.t("facilities", lang)), "show": True, **_selection(ranks, shown), "rows": rows}
     # every zone, with how many counties it holds, so the scheme reads the same in every study
     zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
+    legend = zone_legend(tiers, ctx.measures, lang)
     data = {
         "kind": "overview",
         "bounds": _bounds(counties, ctx.shift),
@@ -579,6 +614,7 @@ def overview_map(
             "name": e(i18n.t("counties_zone", lang)),
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.55,
+            "alt": {"name": e(i18n.t("counties_failed", lang))},
         },
         "facilities": fac_data,
         "legend": {
@@ -588,9 +624,15 @@ def overview_map(
                 {
                     "color": ZONE_COLOR[z],
                     "label": e(f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})"),
-                    "note": e(i18n.ZONE_RULES[z][lang]),
+                    "note": e(legend.get(z, "")),
                 }
                 for z in ZONE_COLOR
+                if z in legend or zone_counts.get(z, 0)
+            ],
+            "alt_title": e(i18n.t("counties_failed", lang)),
+            "alt": [
+                {"color": c, "label": e(i18n.t("n_failed", lang, n=n))}
+                for n, c in zip(("0", "1", "≥ 2"), FAILED_COLORS, strict=True)
             ],
             "tiers": tier_legend(tiers, lang, ranks[shown]),
             "tiers_title": e(i18n.t("legend_symbols", lang)),
@@ -605,5 +647,16 @@ def _tier_labels(tiers, lang: str) -> dict[str, str]:
 
 
 def _ui_text(lang: str) -> dict[str, str]:
-    keys = ("search", "no_match", "fullscreen", "zone", "reasons", "why", "open_map", "basemap_none", "names")
+    keys = (
+        "search",
+        "no_match",
+        "fullscreen",
+        "zone",
+        "reasons",
+        "why",
+        "open_map",
+        "basemap_none",
+        "names",
+        "details",
+    )
     return {k: e(i18n.t(k, lang)) for k in keys}

@@ -47,6 +47,14 @@
   var map = L.map("map", { zoomSnap: 0.25, zoomControl: true, fadeAnimation: false });
   map.fitBounds(D.bounds, { padding: [10, 10] });
   map.attributionControl.setPrefix(false);
+  // printing resizes the map box (A4 landscape, geoaccess.css): fit the whole area into it, then back
+  var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, { padding: [10, 10], animate: false }); };
+  if (window.matchMedia) {
+    var pm = window.matchMedia("print");
+    if (pm.addListener) pm.addListener(function (m) { refit(); });
+  }
+  window.addEventListener("beforeprint", refit);
+  window.addEventListener("afterprint", refit);
   var overlays = {};
 
   if (D.basemap) {
@@ -80,37 +88,65 @@
   var counties = null, labels = [];
   if (D.counties) {
     var fill = D.counties.fill;
+    var bindCounty = function (f, layer, group) {
+      var p = f.properties;
+      layer.options.gaName = p.name;
+      layer.on("mouseover", function () { layer.setStyle({ weight: 4 }); });
+      layer.on("mouseout", function () { group.resetStyle(layer); });
+      if (D.kind === "overview") {
+        layer.bindTooltip("<b>" + p.name + "</b> · " + p.zone, { sticky: true, className: "ga-tip" });
+        layer.bindPopup(whyHtml(p), { maxWidth: 380, className: "ga-why" });
+      } else {
+        layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.tip || p.rows) +
+                          (p.tip ? '<div class="ga-hint">' + T.details + "</div>" : ""),
+                          { sticky: true, className: "ga-tip" });
+        if (p.tip) layer.on("click", function (e) {
+          // a click on a canvas clinic opens the clinic's popup (the map's click handler), not the county's
+          if (typeof hitCircle === "function" && hitCircle(e)) return;
+          L.popup({ maxWidth: 360 }).setLatLng(e.latlng).setContent('<div class="ga-why-head"><b>' + p.name +
+            '</b> <span class="ga-code">' + p.code + "</span></div>" + rowsTable(p.rows)).openOn(map);
+        });
+      }
+    };
     counties = L.geoJSON(D.counties.geojson, {
       style: function (f) {
         return { color: D.kind === "overview" ? "#444" : f.properties.color, weight: D.kind === "overview" ? 1.5 : 2.5,
                  fillColor: f.properties.color, fillOpacity: fill };
       },
       onEachFeature: function (f, layer) {
-        var p = f.properties;
-        layer.options.gaName = p.name;
-        layer.on("mouseover", function () { layer.setStyle({ weight: 4 }); });
-        layer.on("mouseout", function () { counties.resetStyle(layer); });
-        if (D.kind === "overview") {
-          labels.push(L.marker(layer.getBounds().getCenter(), {
-            icon: L.divIcon({ className: "ga-label", html: "<span>" + p.name + "</span>", iconSize: null }),
-            interactive: false, keyboard: false
-          }));
-          layer.bindTooltip("<b>" + p.name + "</b> · " + p.zone, { sticky: true, className: "ga-tip" });
-          layer.bindPopup(whyHtml(p), { maxWidth: 380, className: "ga-why" });
-        } else {
-          layer.bindTooltip('<b>' + p.name + "</b> <span class=\"ga-code\">" + p.code + "</span>" + rowsTable(p.rows),
-                            { sticky: true, className: "ga-tip" });
-        }
+        bindCounty(f, layer, counties);
+        // county names on every map, in a layer of their own (the layer control turns them off)
+        labels.push(L.marker(layer.getBounds().getCenter(), {
+          icon: L.divIcon({ className: "ga-label", html: "<span>" + f.properties.name + "</span>", iconSize: null }),
+          interactive: false, keyboard: false
+        }));
       }
     }).addTo(map);
     overlays[D.counties.name] = counties;
+    if (D.counties.alt) {
+      // the overview's other colouring (tiers failed): the same counties, the same explanations
+      var alt = L.geoJSON(D.counties.geojson, {
+        style: function (f) {
+          return { color: "#444", weight: 1.5, fillColor: f.properties.color2, fillOpacity: 0.7 };
+        },
+        onEachFeature: function (f, layer) { bindCounty(f, layer, alt); }
+      });
+      overlays[D.counties.alt.name] = alt;
+      // one colouring at a time (after the layer control has finished handling the click, or it re-adds it)
+      map.on("overlayadd", function (e) {
+        var other = e.layer === alt ? counties : e.layer === counties ? alt : null;
+        if (other) setTimeout(function () { if (map.hasLayer(other)) map.removeLayer(other); }, 0);
+      });
+    }
     if (labels.length) overlays[T.names] = L.layerGroup(labels).addTo(map);
   }
 
   function whyHtml(p) {
     var h = '<div class="ga-why-head"><b>' + p.name + '</b> <span class="ga-code">' + p.code + "</span></div>" +
       '<div class="ga-zone" style="border-left:6px solid ' + p.color + '">' + p.zone + "</div>" +
-      '<div class="ga-rule">' + p.rule + "</div><table class=\"ga-rows ga-tiers\">";
+      '<div class="ga-because">' + p.because + "</div><ul class=\"ga-decisive " + (p.ok ? "ga-ok" : "ga-bad") + '">';
+    for (var k = 0; k < p.decisive.length; k++) h += "<li>" + p.decisive[k] + "</li>";
+    h += '</ul><div class="ga-rule">' + p.rule + "</div><table class=\"ga-rows ga-tiers\">";
     for (var i = 0; i < p.why.length; i++) {
       var w = p.why[i];
       var name = w.href ? '<a href="' + w.href + '">' + w.tier + "</a>" : w.tier;
@@ -118,7 +154,6 @@
         "</td><td>" + w.text + "</td></tr>";
     }
     h += "</table>" + rowsTable(p.rows);
-    if (p.reasons) h += '<div class="ga-reasons">' + T.reasons + ": " + p.reasons + "</div>";
     return h;
   }
 
@@ -333,6 +368,8 @@
               // the list is emptied below, so the map must not see this click (it would close the popup)
               L.DomEvent.stop(ev);
               var mk = this.gaMarker;
+              // the map moves under a still mouse, so no mouseout closes a county's sticky tooltip: close them
+              map.eachLayer(function (l) { if (l.closeTooltip && l.getTooltip && l.getTooltip()) l.closeTooltip(); });
               map.setView([F.lat[mk.i], F.lon[mk.i]], Math.max(map.getZoom(), 12));
               if (mk.marker) mk.marker.openPopup();
               else openCircle(mk);
@@ -376,6 +413,12 @@
           for (var a = 0; a < g.areas.length; a++)
             h += '<div title="' + (g.areas[a].note || "") + '"><span class="ga-sw ga-area" style="border-color:' + g.areas[a].color +
               ";background:" + g.areas[a].color + '"></span>' + g.areas[a].label + (g.areas[a].note ? '<div class="ga-note">' + g.areas[a].note + "</div>" : "") + "</div>";
+        }
+        if (g.alt && g.alt.length) {
+          h += '<div class="ga-sec">' + g.alt_title + "</div>";
+          for (var q = 0; q < g.alt.length; q++)
+            h += '<div><span class="ga-sw ga-area" style="border-color:' + g.alt[q].color + ";background:" + g.alt[q].color +
+              '"></span>' + g.alt[q].label + "</div>";
         }
         if (g.tiers && g.tiers.length) {
           h += '<div class="ga-sec">' + g.tiers_title + "</div>";
