@@ -192,6 +192,10 @@ class ODPool:
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.fca_memo = None  # the baseline's 2SFCA step 2 (:func:`geoaccess.measures.fca.fca_blocks`), reused
         self.forgotten = 0  # times the scenario blocks were dropped
+        # searches of new blocks run here unless ``remote`` is set: a callable ``(facility_snap, positions, cut,
+        # keep_min, keep_people, dest) -> Pairs`` that searches elsewhere (geoaccess.partition: one task per
+        # partition on a Dask cluster) and writes the pairs into ``dest`` (this pool) with :meth:`reserve`
+        self.remote = None
 
     @property
     def pairs(self) -> int:
@@ -247,6 +251,7 @@ class ODPool:
         out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
         out._point_index = None
         out.fca_memo = None
+        out.remote = None
         out._grown = dict(self._grown)
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
@@ -293,7 +298,10 @@ class ODPool:
         if grow:
             factor = np.array([self._grown.get(k, 1.0) * GROW for k in ks])
             kppl = np.where(kppl > 0, kppl * factor, np.inf)
-        fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand, dest=self)
+        if self.remote is not None and not grow:
+            fresh = self.remote(facility_snap, pos, cut, kmin, kppl, self)
+        else:
+            fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand, dest=self)
         log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
         if grow:
             for k, f in zip(ks, factor, strict=True):
