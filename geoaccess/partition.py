@@ -41,11 +41,13 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10
 #: partition key of facilities outside every county (their blocks are searched too)
 OUTSIDE = "outside"
-#: a test hook: when this environment variable names a file that does not exist yet, the first partition task to
-#: see it creates the file and kills its worker process (``os._exit``), once; the task is then run again elsewhere
+#: a test hook: when this environment variable (as the worker process started with it) names a file that exists,
+#: the first partition task to remove the file kills its worker process mid-task (``os._exit``); the scheduler
+#: then runs the task again on a live worker
 FAULT_ENV = "GEOACCESS_PARTITION_FAULT"
-#: retries of a task that raised (a task lost with its worker is rescheduled by the scheduler without counting)
-RETRIES = 2
+#: retries of a task that raised (a transient error such as a network file system hiccup); a task lost with its
+#: worker is rescheduled by the scheduler without counting (up to distributed's ``allowed-failures``, 3)
+RETRIES = 1
 
 
 def _distributed():
@@ -225,10 +227,9 @@ def _fault() -> None:
     if not path:
         return
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
+        os.remove(path)  # atomic: one task wins
+    except OSError:
         return
-    os.close(fd)
     os._exit(1)
 
 
@@ -296,7 +297,7 @@ class _Remote:
 
     def __init__(self, client, study, fac_part: np.ndarray, speed_kmh: float):
         self.client, self.study, self.fac_part, self.speed_kmh = client, study, fac_part, speed_kmh
-        self.token = hashlib.sha256(repr(study.settings).encode()).hexdigest()[:16]
+        self.token = _inputs_token(study)
         self.stats: list[dict] = []
 
     def __call__(self, facility_snap, pos, cut, keep_min, keep_people, dest):
@@ -355,6 +356,18 @@ class _Remote:
             )
             del pairs
         return Pairs(start, count, dest._origin, dest._minutes, complete)
+
+
+def _inputs_token(study) -> str:
+    """Names the inputs a worker loads: the input cache's key (the files' contents and every setting that shapes
+    them), so a long-lived cluster never serves a changed file from a worker's memory."""
+    from geoaccess import cache as _cache
+
+    try:
+        key = _cache.inputs_key(study.settings)
+    except OSError:  # a missing input: the workers' loaders say which
+        key = ""
+    return hashlib.sha256(repr((key, study.settings, study.use_cache)).encode()).hexdigest()[:16]
 
 
 def _partition_error(key, exc) -> GeoaccessError:
