@@ -390,6 +390,8 @@ def compute(study, client):
 
     s = study.settings
     level = s.scale.partition
+    if level is None:
+        raise GeoaccessError("a partitioned run needs [scale] partition or --partition (province or prefecture)")
     t0 = time.perf_counter()
     inp = study.load()  # fills the input cache the workers load from
     county_part = county_partitions(inp.counties, level)

@@ -137,13 +137,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_scheduler_that_does_not_answer(region, capsys):
+def test_scheduler_that_does_not_answer(region, capsys, monkeypatch):
     address = f"tcp://127.0.0.1:{_free_port()}"
     study = _study(region, "nosched")
     with pytest.raises(GeoaccessError, match="does not answer") as err:
         partition.run(study, ScaleSettings("prefecture", address))
     assert address in str(err.value)
     assert not (region / "nosched").exists()  # nothing written
+    monkeypatch.setattr(partition, "CONNECT_TIMEOUT_S", 2)  # the command line says the same, sooner
     code = main(["-q", "run", str(region / "study.toml"), "--partition", "prefecture", "--scheduler", address])
     assert code == 2
     assert address in capsys.readouterr().err
