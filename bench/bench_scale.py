@@ -104,6 +104,10 @@ def run_partitioned(study_file: Path, level: str, workers: int, worker_gb: float
     from geoaccess.config import ScaleSettings
     from geoaccess.study import Study
 
+    import logging
+
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("geoaccess").setLevel(logging.INFO)  # a line per partition as it finishes
     study = Study.from_file(study_file)
     out: dict = {"stages": {}}
     inp = _stage("load (client, fills the cache)", out["stages"], study.load)
