@@ -409,7 +409,10 @@ def compute(study, client):
     keys, n_cty = np.unique(county_part.astype(str), return_counts=True)
     counts = pd.DataFrame({"partition": keys, "counties": n_cty})
     table = counts.merge(stats, on="partition", how="outer") if len(stats) else counts
-    table["counties"] = table["counties"].fillna(0).astype(int)
+    # a partition without facilities (e.g. no facility file rows in its counties) had no task
+    for col in ("counties", "facilities", "pairs_kept", "cells_reached", "halo_cells"):
+        if col in table.columns:
+            table[col] = table[col].fillna(0).astype(np.int64)
     table["top_speed_kmh"] = round(speed, 3)
     result.partitions = table.sort_values("partition", kind="stable").reset_index(drop=True)
     result.partition_of_county = county_part.astype(str)
