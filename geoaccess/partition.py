@@ -100,7 +100,7 @@ def dask_client(scale: ScaleSettings):
         threads_per_worker=1,
         processes=True,
         memory_limit=int(mem * 2**30),
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: a second cluster on the machine never clashes on 8787
         silence_logs=logging.ERROR,
     )
     client = distributed.Client(cluster)

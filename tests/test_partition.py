@@ -42,7 +42,7 @@ def cluster(fault_file):
     mp = pytest.MonkeyPatch()
     mp.setenv(partition.FAULT_ENV, str(fault_file))
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB", dashboard_address=":0"
     ) as lc:
         yield lc
     mp.undo()
@@ -129,6 +129,26 @@ def test_killed_worker_is_retried_with_the_same_result(region, cluster, fault_fi
     assert result.counties.to_csv() == monolithic.counties.to_csv()
     for tier, r in monolithic.tiers.items():
         assert np.array_equal(r.minutes, result.tiers[tier].minutes, equal_nan=True)
+
+
+def test_command_line_on_a_scheduler(region, cluster, monolithic, capsys):
+    args = ["-q", "run", str(region / "study.toml"), "--partition", "prefecture"]
+    cwd = os.getcwd()
+    os.chdir(region)  # the bundle goes to maps/<name> under the current folder
+    try:
+        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+    finally:
+        os.chdir(cwd)
+    out = region / "maps" / monolithic.output.name
+    assert (out / "counties.csv").read_bytes() == (monolithic.output / "counties.csv").read_bytes()
+    assert (out / "partition_1401.html").exists()
+
+
+def test_local_cluster_sized_from_settings():
+    with partition.dask_client(ScaleSettings("province", None, 1, 0.5)) as client:
+        info = client.scheduler_info()["workers"]
+    assert len(info) == 1
+    assert [w["memory_limit"] for w in info.values()] == [int(0.5 * 2**30)]
 
 
 def _free_port() -> int:
