@@ -3,8 +3,11 @@
 Each region (Taiyuan demo, Qinghai ``63``, Shanxi ``14`` by default) is built once with ``geoaccess demo --region
 ... --build-only`` (reused afterwards), then run in fresh processes so memory figures are clean:
 
-- ``cold``: no input cache (reads and snaps everything);
-- ``warm``: the same study again, its inputs from the cache (what a rerun, ``info`` or ``whatif`` sees).
+- ``cold``: an empty cache (reads and snaps everything, then stores the loaded inputs);
+- ``warm``: the same study again, its inputs from the cache (what a rerun or ``info`` sees); the baseline is then
+  stored for later what-ifs and one what-if is timed in the same process;
+- ``later what-if``: a new process, as ``geoaccess whatif`` runs: inputs and baseline (results and OD pairs)
+  from the cache, then the scenario.
 
 Within a run every stage resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), so the peak printed for
 a stage is that stage's own (the process's memory before it included). A one-facility what-if (a county hospital
@@ -26,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,23 +63,48 @@ def _stage(name: str, out: dict, fn):
     return value
 
 
-def run_one(study_file: Path, cache: bool, whatif: bool) -> dict:
-    """One fresh run of a study, stage by stage; returns figures as a dict."""
+def _edit(study, result, inp, shift: float = 0.0) -> dict:
+    """A county hospital where the county tier serves worst: the populated cell farthest from one."""
     import numpy as np
 
+    tier = study.settings.tiers[min(1, len(study.settings.tiers) - 1)].name
+    minutes = result.tiers[tier].minutes
+    far = int(np.argmax(np.where(np.isfinite(minutes), minutes, -1)))
+    lon, lat = float(inp.population.lon[far]) + shift, float(inp.population.lat[far])
+    return {"add": [{"lon": lon, "lat": lat, "tier": tier, "beds": 300}]}
+
+
+def run_one(study_file: Path, mode: str) -> dict:
+    """One fresh run of a study, stage by stage; returns figures as a dict."""
+    from geoaccess import scenarios
     from geoaccess.study import Study
 
     study = Study.from_file(study_file)
-    study.use_cache = cache
     out: dict = {"stages": {}}
     st = out["stages"]
     t0 = time.perf_counter()
     inp = _stage("load", st, study.load)
-    result = _stage("compute", st, study.compute)
-    for k in ("paths", "measures", "scoring"):
-        st[f"  {k}"] = {"s": round(result.timings.get(k, float("nan")), 2)}
-    _stage("outputs", st, lambda: study.write(result))
-    out["total_s"] = round(time.perf_counter() - t0, 2)
+    if mode == "later":
+        base = _stage("baseline", st, lambda: scenarios.baseline(study))
+        edit = _edit(study, base, inp)
+        w = _stage("whatif", st, lambda: study.whatif(**edit))
+        st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
+        out["total_s"] = round(time.perf_counter() - t0, 2)
+    else:
+        result = _stage("compute", st, study.compute)
+        for k in ("paths", "measures", "scoring"):
+            st[f"  {k}"] = {"s": round(result.timings.get(k, float("nan")), 2)}
+        _stage("outputs", st, lambda: study.write(result))
+        out["total_s"] = round(time.perf_counter() - t0, 2)
+        if mode == "warm":
+            from geoaccess import cache as _cache
+
+            _cache.save_baseline(_cache.baseline_key(study.settings), result, study.od_pool().state())
+            scenarios.baseline(study, result)
+            study.whatif(**_edit(study, result, inp))  # the first what-if compiles what it needs
+            edit = _edit(study, result, inp, shift=0.01)
+            w = _stage("whatif", st, lambda: study.whatif(**edit))
+            st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
     out["nodes"] = int(inp.network.n_nodes)
     out["cells"] = len(inp.population)
     out["people"] = float(inp.population.people.sum())
@@ -83,28 +112,17 @@ def run_one(study_file: Path, cache: bool, whatif: bool) -> dict:
     out["counties"] = len(inp.counties)
     pool = getattr(study, "_od_pool", None)
     out["pairs"] = int(pool.pairs) if pool is not None else 0
-    if whatif:
-        # a county hospital where the county tier serves worst: the populated cell farthest from one
-        tier = study.settings.tiers[min(1, len(study.settings.tiers) - 1)].name
-        minutes = result.tiers[tier].minutes
-        far = int(np.argmax(np.where(np.isfinite(minutes), minutes, -1)))
-        lon, lat = float(inp.population.lon[far]), float(inp.population.lat[far])
-        edit = {"add": [{"lon": lon, "lat": lat, "tier": tier, "beds": 300}]}
-        study.whatif(**edit)  # the first what-if compiles what it needs
-        edit2 = {"add": [{"lon": lon + 0.01, "lat": lat, "tier": tier, "beds": 300}]}
-        w = _stage("whatif", st, lambda: study.whatif(**edit2))
-        st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
     out["peak_gb"] = round(_rss_gb(), 2)
     return out
 
 
 def run_partitioned(study_file: Path, level: str, workers: int, worker_gb: float) -> dict:
     """One partitioned run (warm: the inputs are loaded, and cached, before the clock starts); figures as a dict."""
+    import logging
+
     from geoaccess import partition
     from geoaccess.config import ScaleSettings
     from geoaccess.study import Study
-
-    import logging
 
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("geoaccess").setLevel(logging.INFO)  # a line per partition as it finishes
@@ -172,16 +190,13 @@ def build(region: str, root: Path) -> Path:
 
 def _fmt_row(name: str, r: dict) -> str:
     s = r["stages"]
-    cols = [
-        name,
-        f"{r['nodes']:,}",
-        f"{r['cells']:,}",
-        f"{r['facilities']:,}",
-        f"{r['pairs'] / 1e6:.1f} M",
-        f"{r['total_s']:.1f}",
-    ]
-    for k in ("load", "  paths", "  measures", "  scoring", "outputs"):
-        cols.append(f"{s[k]['s']:.1f}")
+
+    def sec(k):
+        return f"{s[k]['s']:.1f}" if k in s else "-"
+
+    cols = [name, f"{r['nodes']:,}", f"{r['cells']:,}", f"{r['facilities']:,}", f"{r['pairs'] / 1e6:.1f} M"]
+    cols.append(f"{r['total_s']:.1f}")
+    cols += [sec(k) for k in ("load", "baseline", "  paths", "  measures", "  scoring", "outputs")]
     cols.append(f"{r['peak_gb']:.2f}")
     cols.append(f"{s['whatif']['scenario_s']:.2f}" if "whatif" in s else "-")
     return "| " + " | ".join(cols) + " |"
@@ -197,57 +212,60 @@ def main(argv=None) -> int:
     ap.add_argument("--worker-gb", type=float, default=6.0, help="memory limit per worker (default 6)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--one-partitioned", help=argparse.SUPPRESS)
-    ap.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--no-whatif", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", choices=["cold", "warm", "later"], default="warm", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one_partitioned:
         res = run_partitioned(Path(args.one_partitioned), args.partition, args.workers, args.worker_gb)
         print(json.dumps(res))
         return 0
     if args.one:
-        res = run_one(Path(args.one), cache=not args.no_cache, whatif=not args.no_whatif)
-        print(json.dumps(res))
+        print(json.dumps(run_one(Path(args.one), args.mode)))
         return 0
     root = Path(args.root).resolve()
     rows = []
-    env = dict(os.environ)
     for region in args.regions:
         study = build(region, root)
-        for label, extra in (("cold", ["--no-cache", "--no-whatif"]), ("warm", [])):
-            print(f"== {region} ({label})", file=sys.stderr, flush=True)
-            cmd = [sys.executable, __file__, "--one", str(study), *extra]
+        env = dict(os.environ)
+        env["GEOACCESS_CACHE"] = str(root / ".bench-cache" / region.replace(",", "-"))
+        shutil.rmtree(env["GEOACCESS_CACHE"], ignore_errors=True)  # cold means cold
+        for mode in ("cold", "warm", "later"):
+            print(f"== {region} ({mode})", file=sys.stderr, flush=True)
+            cmd = [sys.executable, __file__, "--one", str(study), "--mode", mode]
             t0 = time.perf_counter()
             p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
             res = json.loads(p.stdout.strip().splitlines()[-1])
             res["process_s"] = round(time.perf_counter() - t0, 1)
-            rows.append((f"{region} {label}", res))
+            rows.append((f"{region} {mode}", res))
+        shutil.rmtree(env["GEOACCESS_CACHE"], ignore_errors=True)
     print()
-    print("| run | road nodes | populated cells | facilities | OD pairs kept | run s | load | paths | measures | "
-          "scoring | outputs | peak GB | what-if s |")  # fmt: skip
-    print("| --- | " + " | ".join(["---"] * 12) + " |")
+    print("| run | road nodes | populated cells | facilities | OD pairs kept | run s | load | baseline | paths | "
+          "measures | scoring | outputs | peak GB | what-if s |")  # fmt: skip
+    print("| --- | " + " | ".join(["---"] * 13) + " |")
     for name, r in rows:
         print(_fmt_row(name, r))
     print()
-    print("Per unit of what it grows with (warm runs): microseconds")
-    print("| run | load per cell | paths per node | measures per pair kept | outputs per cell |")
+    print("How each stage grows: microseconds per unit of what it grows with")
+    print("| region | load (cold) per cell | paths per node | measures per pair kept | outputs per cell |")
     print("| --- | --- | --- | --- | --- |")
-    for name, r in rows:
-        if not name.endswith("warm"):
-            continue
-        s = r["stages"]
+    by = dict(rows)
+    for region in args.regions:
+        cold, warm = by[f"{region} cold"], by[f"{region} warm"]
         per = [
-            1e6 * s["load"]["s"] / max(r["cells"], 1),
-            1e6 * s["  paths"]["s"] / max(r["nodes"], 1),
-            1e6 * s["  measures"]["s"] / max(r["pairs"], 1),
-            1e6 * s["outputs"]["s"] / max(r["cells"], 1),
+            1e6 * cold["stages"]["load"]["s"] / max(cold["cells"], 1),
+            1e6 * warm["stages"]["  paths"]["s"] / max(warm["nodes"], 1),
+            1e6 * warm["stages"]["  measures"]["s"] / max(warm["pairs"], 1),
+            1e6 * warm["stages"]["outputs"]["s"] / max(warm["cells"], 1),
         ]
-        print("| " + name + " | " + " | ".join(f"{v:.2f}" for v in per) + " |")
+        print("| " + region + " | " + " | ".join(f"{v:.2f}" for v in per) + " |")
     for region in args.partitioned:
         study = build(region, root)
+        env = dict(os.environ)
+        env["GEOACCESS_CACHE"] = str(root / ".bench-cache" / (region.replace(",", "-") + "-partitioned"))
         print(f"== {region} partitioned by {args.partition} on {args.workers} workers", file=sys.stderr, flush=True)
         cmd = [sys.executable, __file__, "--one-partitioned", str(study), "--partition", args.partition,
                "--workers", str(args.workers), "--worker-gb", str(args.worker_gb)]  # fmt: skip
         p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+        shutil.rmtree(env["GEOACCESS_CACHE"], ignore_errors=True)
         _print_partitioned(region, json.loads(p.stdout.strip().splitlines()[-1]))
     return 0
 

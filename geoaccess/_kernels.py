@@ -868,8 +868,8 @@ def sort_pairs(point, minutes):
 @njit(cache=True, nogil=True)
 def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoffs, todo, delta, nb,
                  pt_ptr, pt_point, pt_part, walk, f_link, f_t, f_walk_m, lk_ptr, lk_point, d_t, d_walk_m,
-                 link_fwd, link_bwd, mpm, to_facility, keep_min, keep_people, people, out_point, out_min, base,
-                 start, count, complete, dist, link, head, touched, best, seen, plist):  # fmt: skip
+                 link_fwd, link_bwd, mpm, to_facility, out_point, out_min, base, start, count,
+                 dist, link, head, touched, best, seen, plist):  # fmt: skip
     """Door-to-door pairs of each facility in ``todo`` within its cutoff, sorted by minutes then point.
 
     A facility's search starts from its seeds (``seed_ptr`` CSR: both ends of its link, with the walk and the part
@@ -877,11 +877,6 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
     ends at a reached node gets ``min over its ends (pt_part + node minutes) + walk``; points on the facility's own
     link (``lk_ptr`` CSR by link) may drive straight to it. The legs are added in the order
     :class:`geoaccess.trip.Trip` adds them, so minutes equal its results to the last bit.
-
-    Only a prefix is kept: every pair within ``keep_min[k]`` minutes, and beyond that pairs until their people
-    (``people`` per point) add up to ``keep_people[k]`` (and every pair tied with the last one kept).
-    ``complete[k]`` is set to the minutes up to which the kept pairs are all the pairs: the cutoff when nothing
-    was dropped, else the minutes of the last pair kept.
 
     Pairs go one facility after another into ``out_point``/``out_min`` (``start[k]`` = ``base`` + offset,
     ``count[k]``); a facility whose pairs do not fit in what is left gets ``start[k] = -1`` and is retried by the
@@ -936,69 +931,32 @@ def pairs_worker(indptr, indices, weights, seed_ptr, seed_node, seed_min, cutoff
                 total = d_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
                 if total < best[p]:
                     best[p] = total
-        lim_m, lim_p = keep_min[k], keep_people[k]
-        # only the pairs that can be kept are sorted: a people-by-minutes histogram finds a bin by which the
-        # pairs hold keep_people; pairs in later bins and beyond keep_min cannot be kept (measured: county
-        # hospitals' 60-minute blocks of 10^5-10^6 pairs keep a few percent)
-        nbins = 512
-        scale = nbins / c if c > 0 else 0.0
-        last_bin = nbins
-        if lim_p < np.inf and lim_m < c and scale > 0:
-            hist = np.zeros(nbins)
-            for i in range(npt):
-                p = plist[i]
-                if best[p] <= c:
-                    hist[min(int(best[p] * scale), nbins - 1)] += people[p]
-            acc = 0.0
-            for bb in range(nbins):
-                acc += hist[bb]
-                if acc >= lim_p:
-                    last_bin = bb
-                    break
-        n_within = 0
         nk = 0
         for i in range(npt):
-            m = best[plist[i]]
-            if m <= c:
-                n_within += 1
-                if m <= lim_m or min(int(m * scale), nbins - 1) <= last_bin:
-                    nk += 1
+            if best[plist[i]] <= c:
+                nk += 1
         kp = np.empty(nk, dtype=np.int32)
         km = np.empty(nk)
         q = 0
         for i in range(npt):
             p = plist[i]
-            m = best[p]
-            if m <= c and (m <= lim_m or min(int(m * scale), nbins - 1) <= last_bin):
+            if best[p] <= c:
                 kp[q] = p
-                km[q] = m
+                km[q] = best[p]
                 q += 1
             best[p] = np.inf
             seen[p] = False
-        by_m = sort_pairs(kp, km)
-        # the prefix to keep
-        n_keep = 0
-        got = 0.0
-        while n_keep < nk:
-            m = km[by_m[n_keep]]
-            if m > lim_m and got >= lim_p and (n_keep == 0 or m > km[by_m[n_keep - 1]]):
-                break
-            got += people[kp[by_m[n_keep]]]
-            n_keep += 1
-        if pos + n_keep > cap:
+        if pos + nk > cap:
             full = True
             start[k] = -1
             continue
+        by_m = sort_pairs(kp, km)
         start[k] = base + pos
-        count[k] = n_keep
-        if n_keep == n_within:
-            complete[k] = c
-        else:  # every pair within the last one kept (and within keep_min) is kept
-            complete[k] = max(lim_m, km[by_m[n_keep - 1]]) if n_keep > 0 else lim_m
-        for i in range(n_keep):
+        count[k] = nk
+        for i in range(nk):
             out_point[pos + i] = kp[by_m[i]]
             out_min[pos + i] = km[by_m[i]]
-        pos += n_keep
+        pos += nk
 
 
 @njit(cache=True)

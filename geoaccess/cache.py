@@ -235,12 +235,11 @@ def _crs_text(crs) -> str | None:
 
 
 # -- entries ----------------------------------------------------------------------------------------------------
-def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
-    """Store loaded inputs (``counties, facilities, population, network, facility_snap, demand_snap, warnings,
-    summary``) under ``key``; returns the entry folder, or ``None`` (logged) when it cannot be written."""
-    root = cache_dir() if root is None else Path(root)
-    final = root / f"inputs-{key}"
-    tmp = root / f".inputs-{key}.tmp-{os.getpid()}"
+def _write_entry(root: Path, kind: str, key: str, fill, what: str, keep: int | None) -> Path | None:
+    """Write the entry ``<kind>-<key>`` under a temporary name and rename it into place; ``fill(arrays, meta)``
+    adds its arrays and metadata. Returns the entry folder, or ``None`` (logged) when it cannot be written."""
+    final = root / f"{kind}-{key}"
+    tmp = root / f".{kind}-{key}.tmp-{os.getpid()}"
     t0 = time.perf_counter()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -248,6 +247,52 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
         tmp.mkdir()
         arrays: dict[str, np.ndarray] = {}
         meta: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "created": time.time()}
+        fill(arrays, meta)
+        np.savez(tmp / "arrays.npz", **arrays)
+        # meta last: an entry without it is incomplete
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:
+        log.warning("could not write the %s cache %s (%s); continuing without it", kind, final, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    size = sum(f.stat().st_size for f in final.iterdir())
+    log.info("stored %s in %s (%.0f MB, %.1f s)", what, final, size / 1e6, time.perf_counter() - t0)
+    prune(root, keep, f"{kind}-*")
+    return final
+
+
+def _read_entry(root: Path, kind: str, key: str, read):
+    """``read(arrays, meta)`` of the entry ``<kind>-<key>``, or ``None`` on a miss; a corrupt entry is logged,
+    removed and a miss."""
+    entry = root / f"{kind}-{key}"
+    if not (entry / "meta.json").exists():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
+        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}  # reading each member checks its CRC-32
+        out = read(arrays, meta)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        log.warning("%s cache entry %s is unreadable (%s: %s); rebuilding it", kind, entry, type(exc).__name__, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    try:
+        os.utime(entry / "meta.json")  # most recently used: kept by prune()
+    except OSError:
+        pass
+    return out
+
+
+def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
+    """Store loaded inputs (``counties, facilities, population, network, facility_snap, demand_snap, warnings,
+    summary``) under ``key``; returns the entry folder, or ``None`` (logged) when it cannot be written."""
+
+    def fill(arrays, meta):
         _put_network(arrays, meta, parts["network"])
         _put_population(arrays, meta, parts["population"])
         for name in ("facility_snap", "demand_snap"):
@@ -257,28 +302,16 @@ def save_inputs(key: str, parts: dict, root: Path | None = None) -> Path | None:
         _put_frame(arrays, meta, "facilities", parts["facilities"])
         meta["warnings"] = list(parts["warnings"])
         meta["summary"] = list(parts["summary"])
-        np.savez(tmp / "arrays.npz", **arrays)
-        # meta last: an entry without it is incomplete
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    except OSError as exc:
-        log.warning("could not write the input cache %s (%s); continuing without it", final, exc)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None
-    size = sum(f.stat().st_size for f in final.iterdir())
-    log.info("stored loaded inputs in %s (%.0f MB, %.1f s)", final, size / 1e6, time.perf_counter() - t0)
-    prune(root)
-    return final
+
+    return _write_entry(cache_dir() if root is None else Path(root), "inputs", key, fill, "loaded inputs", None)
 
 
-def prune(root: Path | None = None, keep: int | None = None) -> list[Path]:
+def prune(root: Path | None = None, keep: int | None = None, pattern: str = "inputs-*") -> list[Path]:
     """Remove all but the ``keep`` most recently used entries (``$GEOACCESS_CACHE_ENTRIES``, default 8)."""
     root = cache_dir() if root is None else Path(root)
     keep = int(os.environ.get("GEOACCESS_CACHE_ENTRIES", 8)) if keep is None else keep
     found = []
-    for e in root.glob("inputs-*"):
+    for e in root.glob(pattern):
         try:
             found.append(((e / "meta.json").stat().st_mtime, e))
         except OSError:
@@ -292,40 +325,26 @@ def prune(root: Path | None = None, keep: int | None = None) -> list[Path]:
 
 def load_inputs(key: str, root: Path | None = None) -> dict | None:
     """The inputs stored under ``key``, or ``None`` on a miss; a corrupt entry is logged, removed and a miss."""
-    root = cache_dir() if root is None else Path(root)
-    entry = root / f"inputs-{key}"
-    if not (entry / "meta.json").exists():
-        return None
-    try:
-        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
-            raise ValueError(f"format {meta.get('format')} / key {meta.get('key')} do not match")
-        with open(entry / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}  # reading each member checks its CRC-32
+
+    def read(arrays, meta):
         network = _get_network(arrays, meta)
         population = _get_population(arrays, meta)
         snaps = {name: _get_snap(arrays, name) for name in ("facility_snap", "demand_snap")}
         counties = _get_frame(arrays, meta, "counties")
         facilities = _get_frame(arrays, meta, "facilities")
         _check(network, population, facilities, snaps)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        log.warning("input cache entry %s is unreadable (%s: %s); rebuilding it", entry, type(exc).__name__, exc)
-        shutil.rmtree(entry, ignore_errors=True)
-        return None
-    try:
-        os.utime(entry / "meta.json")  # most recently used: kept by prune()
-    except OSError:
-        pass
-    return {
-        "counties": counties,
-        "facilities": facilities,
-        "population": population,
-        "network": network,
-        "facility_snap": snaps["facility_snap"],
-        "demand_snap": snaps["demand_snap"],
-        "warnings": list(meta["warnings"]),
-        "summary": list(meta["summary"]),
-    }
+        return {
+            "counties": counties,
+            "facilities": facilities,
+            "population": population,
+            "network": network,
+            "facility_snap": snaps["facility_snap"],
+            "demand_snap": snaps["demand_snap"],
+            "warnings": list(meta["warnings"]),
+            "summary": list(meta["summary"]),
+        }
+
+    return _read_entry(cache_dir() if root is None else Path(root), "inputs", key, read)
 
 
 def _check(network, population, facilities, snaps) -> None:
@@ -501,3 +520,78 @@ def _get_population(arrays, meta: dict):
         census=census,
         warnings=list(m["warnings"]),
     )
+
+
+# -- the baseline's results (for what-if and placement runs in a later process) ----------------------------------
+# modules whose code decides the baseline's numbers, beyond those that load inputs
+_BASELINE_MODULES = (
+    "_kernels.py",
+    "paths.py",
+    "trip.py",
+    "scoring.py",
+    "measures/__init__.py",
+    "measures/blocks.py",
+    "measures/coverage.py",
+    "measures/fca.py",
+    "measures/flows.py",
+    "measures/nearest.py",
+    "measures/referral.py",
+    "measures/equity.py",
+)
+#: baseline entries hold every OD pair: keep few
+BASELINE_ENTRIES = 2
+
+
+def baseline_key(settings) -> str:
+    """The cache key of a study's baseline results: its inputs' key, every setting of the analysis, and the code."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(inputs_key(settings).encode())
+    for name in _BASELINE_MODULES:
+        f = root / name
+        h.update(name.encode())
+        h.update(f.read_bytes() if f.exists() else b"-")
+    s = settings
+    desc = {
+        "tiers": [dataclasses.asdict(t) for t in s.tiers],
+        "measures": dataclasses.asdict(s.measures),
+        "direction": s.direction,
+        "walk_kmh": s.walk_kmh,
+        "serve_lower_tiers": s.serve_lower_tiers,
+    }
+    h.update(json.dumps(desc, sort_keys=True, default=str, ensure_ascii=True).encode())
+    return h.hexdigest()[:32]
+
+
+def save_baseline(key: str, result, pool_state: dict, root: Path | None = None) -> Path | None:
+    """Store a baseline :class:`~geoaccess.study.Result` and its OD pool (:meth:`ODPool.state`) under ``key``."""
+
+    def fill(arrays, meta):
+        arrays.update({f"pool.{k}": v for k, v in pool_state.items()})
+        meta["tiers"] = list(result.tiers)
+        for name, r in result.tiers.items():
+            for f in _TIER_ARRAYS:
+                arrays[f"tier.{name}.{f}"] = getattr(r, f)
+        for name in _RESULT_FRAMES:
+            frame = getattr(result, name)
+            if frame is not None:
+                _put_frame(arrays, meta, name, frame)
+        meta["timings"] = dict(result.timings)
+
+    root = cache_dir() if root is None else Path(root)
+    return _write_entry(root, "baseline", key, fill, "the baseline", BASELINE_ENTRIES)
+
+
+_TIER_ARRAYS = ("minutes", "facility", "node_minutes", "node_facility")
+_RESULT_FRAMES = ("counties", "facilities", "referrals", "overall")
+
+
+def load_baseline(key: str, root: Path | None = None):
+    """``(result parts, pool state)`` stored under ``key``, or ``None``; a corrupt entry is logged and removed."""
+
+    def read(arrays, meta):
+        tiers = {name: {f: arrays[f"tier.{name}.{f}"] for f in _TIER_ARRAYS} for name in meta["tiers"]}
+        frames = {n: _get_frame(arrays, meta, n) if n in meta else None for n in _RESULT_FRAMES}
+        pool = {k[5:]: v for k, v in arrays.items() if k.startswith("pool.")}
+        return {"tiers": tiers, "timings": meta.get("timings", {}), **frames}, pool
+
+    return _read_entry(cache_dir() if root is None else Path(root), "baseline", key, read)

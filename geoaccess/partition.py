@@ -179,7 +179,6 @@ class _Context:
 
     trip: object
     index: object
-    people: np.ndarray
     facility_snap: object
     cell_xy: tuple[np.ndarray, np.ndarray]
     fac_xy: tuple[np.ndarray, np.ndarray]
@@ -211,7 +210,6 @@ def _context(settings, token: str, use_cache: bool) -> _Context:
     ctx = _Context(
         trip,
         trip.point_index(inp.demand_snap),
-        np.ascontiguousarray(pop.people, dtype=np.float64),
         inp.facility_snap,
         (np.asarray(cell_xy[0]), np.asarray(cell_xy[1])),
         (np.asarray(fac_xy[0]), np.asarray(fac_xy[1])),
@@ -244,7 +242,7 @@ def _peak_rss_gb() -> float:
     return float("nan")
 
 
-def partition_pairs(settings, token, use_cache, key, positions, cut, keep_min, keep_people) -> dict:
+def partition_pairs(settings, token, use_cache, key, positions, cut) -> dict:
     """One partition's OD blocks: the pairs of the facilities at ``positions`` (a pure function of its arguments).
 
     Returns the pairs (:class:`geoaccess.paths.Pairs`, blocks in ``positions`` order) and what the partition
@@ -255,7 +253,7 @@ def partition_pairs(settings, token, use_cache, key, positions, cut, keep_min, k
     t_load = time.perf_counter() - t0
     _fault()
     t1 = time.perf_counter()
-    pairs = ctx.trip.pairs(ctx.facility_snap[positions], ctx.index, cut, keep_min, keep_people, ctx.people)
+    pairs = ctx.trip.pairs(ctx.facility_snap[positions], ctx.index, cut)
     seconds = time.perf_counter() - t1
     cells = np.unique(pairs.point)
     # pair k of facility i sits at pairs.start[i] + ...: the facility of each stored pair, in buffer order
@@ -300,7 +298,7 @@ class _Remote:
         self.token = _inputs_token(study)
         self.stats: list[dict] = []
 
-    def __call__(self, facility_snap, pos, cut, keep_min, keep_people, dest):
+    def __call__(self, facility_snap, pos, cut, dest):
         from geoaccess.paths import Pairs
 
         distributed = _distributed()
@@ -316,8 +314,6 @@ class _Remote:
                 key,
                 pos[sel],
                 cut[sel],
-                keep_min[sel],
-                keep_people[sel],
                 key=f"geoaccess-pairs-{key}-{self.token}",
                 retries=RETRIES,
             )
@@ -325,7 +321,6 @@ class _Remote:
         log.info("OD: %d partitions submitted (%s facilities)", len(futures), f"{pos.size:,}")
         start = np.full(pos.size, -1, dtype=np.int64)
         count = np.zeros(pos.size, dtype=np.int64)
-        complete = np.full(pos.size, -1.0)
         for fut in distributed.as_completed(list(futures)):
             key, sel = futures[fut]
             if fut.status != "finished":
@@ -341,7 +336,6 @@ class _Remote:
             minutes[offset : offset + n] = pairs.minutes
             start[sel] = pairs.start + offset
             count[sel] = pairs.count
-            complete[sel] = pairs.complete
             got["halo_km"] = round(halo_km(got["halo_min"], self.speed_kmh), 3)
             self.stats.append(got)
             log.info(
@@ -355,7 +349,7 @@ class _Remote:
                 got["worker"],
             )
             del pairs
-        return Pairs(start, count, dest._origin, dest._minutes, complete)
+        return Pairs(start, count, dest._origin, dest._minutes)
 
 
 def _inputs_token(study) -> str:

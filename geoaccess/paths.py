@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from geoaccess import _kernels
 from geoaccess.errors import InputError
@@ -570,15 +571,13 @@ class Pairs:
     count: np.ndarray  # int64 (F,)
     point: np.ndarray  # int32
     minutes: np.ndarray  # float64
-    complete: np.ndarray  # float64 (F,): every pair within this many minutes is kept
 
     def __len__(self) -> int:
         return int(self.count.sum())
 
 
 def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cutoffs, f_link, f_t, f_walk_m,
-               mpm: float, reverse: bool, keep_min=None, keep_people=None, people=None,
-               buffer_mb: float = 256.0, dest=None) -> Pairs:  # fmt: skip
+               mpm: float, reverse: bool, buffer_mb: float = 256.0, dest=None) -> Pairs:  # fmt: skip
     """Door-to-door pairs of every facility within its cutoff: bounded searches spread over the cores.
 
     ``seed_*`` are a :meth:`geoaccess.trip.Trip.seeds` result (labels = facility positions 0..F-1); ``cutoffs``,
@@ -586,21 +585,11 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     fit in ``buffer_mb`` of worker buffers; each round is copied out compactly, so memory is the pairs kept plus
     the buffers, never facilities x nodes.
 
-    By default every pair within the cutoff is kept. ``keep_min``/``keep_people`` (per facility) and ``people``
-    (per point) keep a prefix instead: every pair within ``keep_min`` minutes, then pairs until their people reach
-    ``keep_people`` (see :func:`geoaccess._kernels.pairs_worker`); ``Pairs.complete`` says how far each is whole.
-
     ``dest`` (an object with ``reserve(n) -> (point, minutes, offset)``, e.g. an OD pool) receives the pairs in its
     own buffers, copied once out of the workers' buffers; ``Pairs.start`` then indexes those buffers.
     """
     cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float64)
     n_fac = cutoffs.shape[0]
-    if keep_min is None:
-        keep_min = cutoffs
-    keep_min = np.ascontiguousarray(np.broadcast_to(keep_min, (n_fac,)), dtype=np.float64)
-    keep_people = np.ascontiguousarray(np.broadcast_to(np.inf if keep_people is None else keep_people, (n_fac,)),
-                                       dtype=np.float64)  # fmt: skip
-    people = np.zeros(index.n_points) if people is None else np.ascontiguousarray(people, dtype=np.float64)
     labels = np.asarray(seed_labels, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     knodes = net.to_kernel(np.asarray(seed_nodes)[order]).astype(np.int32)
@@ -620,7 +609,6 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     indptr, indices, w = net.kernel_csr(reverse)
     start = np.full(n_fac, -1, dtype=np.int64)
     count = np.zeros(n_fac, dtype=np.int64)
-    complete = np.where(cutoffs >= 0, cutoffs, -1.0)
     todo = np.flatnonzero(cutoffs >= 0).astype(np.int64)
     nw = _threads(todo.size)
     cap = max(1 << 16, int(buffer_mb * 2**20 / 12 / nw))
@@ -640,26 +628,29 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     else:
         reserve = dest.reserve
     where = []  # per round: the facilities done, their offsets, and the buffers written
+    bar = tqdm(total=int(todo.size), desc="OD searches", unit="facility", disable=None if todo.size > 2000 else True)
     while todo.size:
-        jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, todo[t::nw], delta, nb, index.pt_ptr,
+        offer, todo = todo[: 1024 * nw], todo[1024 * nw :]  # rounds of a few thousand: the bar moves
+        jobs = [(indptr, indices, w, seed_ptr, knodes, kmins, cutoffs, offer[t::nw], delta, nb, index.pt_ptr,
                  index.pt_point, index.pt_part, index.walk, f_link, f_t, f_walk_m, index.lk_ptr, index.lk_point,
-                 index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), keep_min, keep_people,
-                 people, out_p[t], out_m[t], t * cap, start, count, complete, *work[t], *scratch[t])
-                for t in range(nw)]  # fmt: skip
+                 index.t, index.walk_m, net.link_fwd, net.link_bwd, float(mpm), bool(reverse), out_p[t], out_m[t],
+                 t * cap, start, count, *work[t], *scratch[t]) for t in range(nw)]  # fmt: skip
         _run(_kernels.pairs_worker, jobs)
-        done = todo[start[todo] >= 0]
+        done = offer[start[offer] >= 0]
+        todo = np.concatenate([offer[start[offer] < 0], todo])
         if done.size == 0:  # one facility's pairs exceed a buffer: grow it
             cap *= 2
             out_p = np.empty((nw, cap), dtype=np.int32)
             out_m = np.empty((nw, cap))
             continue
+        bar.update(int(done.size))
         ptr = np.zeros(done.size, dtype=np.int64)
         np.cumsum(count[done][:-1], out=ptr[1:])
         pp, pm, offset = reserve(int(count[done].sum()))
         ptr += offset
         _kernels.copy_slices(out_p.reshape(-1), out_m.reshape(-1), start[done], count[done], ptr, pp, pm, _NO_TOUCH)
         where.append((done, ptr, len(where)))
-        todo = todo[start[todo] < 0]
+    bar.close()
     _give_work(net, nw, nb, work)
     for s in scratch:
         index._give_scratch(s)
@@ -668,11 +659,11 @@ def door_pairs(net, index: PointIndex, seed_nodes, seed_minutes, seed_labels, cu
     if dest is not None:
         for done, ptr, _ in where:
             fstart[done] = ptr
-        return Pairs(fstart, count, pp if where else np.zeros(0, np.int32), pm if where else np.zeros(0), complete)
+        return Pairs(fstart, count, pp if where else np.zeros(0, np.int32), pm if where else np.zeros(0))
     sizes = [p[0].size for p in pieces]
     base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     for done, ptr, r in where:
         fstart[done] = ptr + base[r]
     point = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int32)
     minutes = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0)
-    return Pairs(fstart, count, point, minutes, complete)
+    return Pairs(fstart, count, point, minutes)

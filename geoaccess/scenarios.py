@@ -223,8 +223,36 @@ def baseline(study, base=None):
         _BASELINES[study] = base
         return base
     if study not in _BASELINES:
-        _BASELINES[study] = study.compute()
+        _BASELINES[study] = _cached_baseline(study)
     return _BASELINES[study]
+
+
+def _cached_baseline(study):
+    """The baseline from the user cache (results and OD pool, keyed by inputs, settings and code), else computed
+    and stored there, so a later ``geoaccess whatif`` or ``optimize`` does not compute it again."""
+    from geoaccess import cache as _cache
+    from geoaccess.study import Result
+
+    key = None
+    if study.use_cache:
+        try:
+            key = _cache.baseline_key(study.settings)
+        except OSError:
+            key = None
+    got = _cache.load_baseline(key) if key else None
+    if got is not None:
+        parts, pool_state = got
+        study.load()
+        study._od_pool = None
+        study.od_pool().restore(pool_state)
+        tiers = {name: TierResult(name, **arrays) for name, arrays in parts["tiers"].items()}
+        log.info("baseline from the cache (%s pairs)", f"{study.od_pool().pairs:,}")
+        return Result(parts["counties"], tiers, None, {**parts["timings"], "cached": 1.0}, facilities=parts[
+            "facilities"], referrals=parts["referrals"], overall=parts["overall"])  # fmt: skip
+    result = study.compute()
+    if key:
+        _cache.save_baseline(key, result, study.od_pool().state())
+    return result
 
 
 # -- apply ---------------------------------------------------------------------------------------------
@@ -390,13 +418,24 @@ def _add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions
     finite = np.isfinite(base.node_minutes)
     cutoff = float(base.node_minutes.max()) if finite.all() and finite.size else None
     trip = Trip(net, walk_kmh, to_facility)
-    minutes, lab, node_min, node_lab = trip.nearest(snap[positions], demand_snap, cutoff=cutoff)
-    better = minutes < base.minutes
+    sub = snap[positions]
+    node_min, node_lab = trip.search(sub, cutoff=cutoff)
     node_better = node_min < base.node_minutes
+    # only points beside a node the new facilities now reach sooner, or on their links, can gain
+    link = demand_snap.link
+    cells = np.flatnonzero(node_better[net.link_u[link]] | node_better[net.link_v[link]] | np.isin(link, sub.link))
+    minutes, facility = base.minutes.copy(), base.facility.copy()
+    if cells.size:
+        dsub = demand_snap[cells]
+        m, lab = trip.point_minutes(node_min, dsub, node_label=node_lab)
+        m, lab = trip.same_link(sub, dsub, m, lab)
+        better = m < base.minutes[cells]
+        minutes[cells[better]] = m[better]
+        facility[cells[better]] = positions[lab[better]]
     return TierResult(
         base.tier,
-        np.where(better, minutes, base.minutes),
-        np.where(better, positions[np.maximum(lab, 0)], base.facility),
+        minutes,
+        facility,
         np.where(node_better, node_min, base.node_minutes),
         np.where(node_better, positions[np.maximum(node_lab, 0)], base.node_facility),
     )

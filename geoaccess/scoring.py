@@ -9,6 +9,8 @@ this table (``column op value``), so the reasons a planner reads are the tests t
 from __future__ import annotations
 
 import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -78,8 +80,10 @@ def county_tier_stats(
 def overall_stats(people, minutes_by_tier: dict[str, np.ndarray], tiers, percentiles=(10, 25, 75)) -> pd.DataFrame:
     """The study area as a whole, one row: population and each tier's equity statistics."""
     row = {"population": int(round(float(np.sum(people))))}
-    for t in tiers:
-        for k, v in _stats(minutes_by_tier[t.name], people, t.threshold_min, percentiles).items():
+    with ThreadPoolExecutor(max_workers=max(1, min(len(tiers), os.cpu_count() or 1))) as ex:
+        stats = list(ex.map(lambda t: _stats(minutes_by_tier[t.name], people, t.threshold_min, percentiles), tiers))
+    for t, st in zip(tiers, stats, strict=True):
+        for k, v in st.items():
             row[f"{t.name}_{k}"] = v
     return pd.DataFrame([row])
 
@@ -151,9 +155,12 @@ def score_counties(
             "population": pop_f.round().astype(np.int64),
         }
     )
-    for t in tiers:
-        m = minutes_by_tier[t.name]
-        st, curve = _tier_columns(t, m, people, county, n, ms, reuse)
+    # the tiers' statistics are independent sorts and sums: one thread each (numpy releases the GIL)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(tiers), os.cpu_count() or 1))) as ex:
+        per_tier = list(
+            ex.map(lambda t: _tier_columns(t, minutes_by_tier[t.name], people, county, n, ms, reuse), tiers)
+        )
+    for t, (st, curve) in zip(tiers, per_tier, strict=True):
         for col in st.columns:
             table[f"{t.name}_{col}"] = st[col].to_numpy()
         share = table[f"{t.name}_share_within"]

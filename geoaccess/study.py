@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +36,6 @@ from geoaccess.trip import Trip
 log = logging.getLogger(__name__)
 
 FAR_FROM_ROAD_M = 2000.0
-#: OD blocks keep a prefix holding this many times a facility's capacity in people (beyond its 2SFCA catchment)
-KEEP_CAPACITIES = 3.0
 
 
 @dataclass
@@ -218,18 +218,19 @@ class Study:
         t1 = time.perf_counter()
         ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
-        for i, tier in enumerate(tqdm(s.tiers, desc="tiers", unit="tier", disable=None)):
+
+        def one(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            results[tier.name] = nearest_facility(
-                inp.network,
-                inp.facility_snap,
-                inp.demand_snap,
-                serving,
-                to_facility=s.direction == "to_facility",
-                walk_kmh=s.walk_kmh,
-                tier=tier.name,
-            )
-            log.info("tier %s: %d facilities", tier.name, int(serving.sum()))
+            log.info("tier %s: %d facilities", s.tiers[i].name, int(serving.sum()))
+            return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
+                                    to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
+                                    tier=s.tiers[i].name)  # fmt: skip
+
+        # one search per tier, each on its own thread (the kernels release the GIL)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
+            done = list(tqdm(ex.map(one, range(len(s.tiers))), total=len(s.tiers), desc="tiers", unit="tier",
+                             disable=None))  # fmt: skip
+        results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
         return result
@@ -322,14 +323,9 @@ class Study:
         ranks = fac["tier_rank"].to_numpy()
         beds = fac["beds"].to_numpy(dtype=np.float64)
         fac_county = facility_county(fac, inp.counties)
-        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in.
-        # Blocks keep every pair within the 2SFCA catchment (facilities with beds) and, beyond it, a prefix holding
-        # KEEP_CAPACITIES times the facility's largest capacity in people: capacity coverage rarely reads further,
-        # and completes a block when it does
+        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in
         _, fca_cut = self._weights()
         cut = np.where(beds > 0, fca_cut, 0.0)
-        keep_min = cut.copy()
-        keep_people = np.zeros(n_fac)
         capacities = {}
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
@@ -337,15 +333,12 @@ class Study:
             capacity = np.maximum(
                 beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
             )
-            capacities[tier.name] = capacity = np.where(serving, capacity, 0.0)
-            keep_people = np.maximum(keep_people, KEEP_CAPACITIES * capacity)
+            capacities[tier.name] = np.where(serving, capacity, 0.0)
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
-        if ms.share_method == "huff":  # Huff reads every pair within the tier's threshold
-            keep_min = np.where(share_serving, np.maximum(keep_min, s.tiers[k].threshold_min), keep_min)
         pool = od_pool or self.od_pool(inp)
-        od = pool.blocks(inp.facility_snap, cut, keep_min, keep_people)
-        log.info("OD table: %s pairs kept", f"{len(od):,}")
+        od = pool.blocks(inp.facility_snap, cut)
+        log.info("OD table: %s pairs", f"{len(od):,}")
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
             out_fac["type"] = fac["type"]
@@ -356,15 +349,21 @@ class Study:
         out_fac["lon"], out_fac["lat"] = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
         served = {}
 
-        def more(blocks, positions):
-            return pool.more(blocks, inp.facility_snap, cut, keep_min, keep_people, positions)
+        def coverage(i):
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            take = od.within(np.where(serving, s.tiers[i].threshold_min, -1.0))
+            return _m.capacity_coverage_blocks(od, take, pop.people, capacities[s.tiers[i].name])
 
-        for i, tier in enumerate(s.tiers):
+        # the 2SFCA family and each tier's capacity coverage are separate passes over the blocks: one thread each
+        # (their kernels release the GIL)
+        baseline = pool._base is None  # the baseline's own measures: its 2SFCA sum is kept for scenarios
+        with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers) + 1, os.cpu_count() or 1))) as ex:
+            fca = ex.submit(_m.fca_blocks, od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
+            covered = list(ex.map(coverage, range(len(s.tiers))))
+            access, memo = fca.result()
+        for i, (tier, cov) in enumerate(zip(s.tiers, covered, strict=True)):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             capacity = capacities[tier.name]
-            limit = np.where(serving, tier.threshold_min, -1.0)
-            cov = _m.capacity_coverage_blocks(od, od.within(limit), pop.people, capacity, limit=limit, more=more)
-            od = cov.blocks
             served[tier.name] = cov.served
             r = results[tier.name]
             ok = r.facility >= 0
@@ -373,9 +372,6 @@ class Study:
             )
             out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
-        # accessible beds: every facility with beds, within the 2SFCA catchment
-        baseline = pool._base is None  # the baseline's own measures: its 2SFCA sum is kept for scenarios
-        access, memo = _m.fca_blocks(od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
         if baseline:
             pool.fca_memo = memo
             pool.seal()  # the baseline's blocks are kept for good

@@ -133,17 +133,16 @@ class Trip:
             self.net, u, pu, v, pv, self.walk_minutes(dsnap), dsnap.link, dsnap.t, dsnap.offroad_m
         )
 
-    def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, keep_min=None, keep_people=None, people=None,
-              buffer_mb: float = 256.0, dest=None):  # fmt: skip
+    def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, buffer_mb: float = 256.0, dest=None):
         """Door-to-door pairs of each facility in ``fsnap`` with the demand points of ``index`` (from
-        :meth:`point_index`) within its cutoff (negative: none), as :class:`geoaccess.paths.Pairs`; ``keep_*``
-        keep a prefix only (see :func:`geoaccess.paths.door_pairs`)."""
+        :meth:`point_index`) within its cutoff (negative: none), as :class:`geoaccess.paths.Pairs`; ``dest`` (an OD
+        pool) receives them in its own buffer (see :func:`geoaccess.paths.door_pairs`)."""
         from geoaccess import paths
 
         nodes, start, labels = self.seeds(fsnap)
         return paths.door_pairs(
             self.net, index, nodes, start, labels, cutoffs, fsnap.link, fsnap.t, fsnap.offroad_m,
-            self.walk_kmh * 1000.0 / 60.0, self.reverse, keep_min, keep_people, people, buffer_mb=buffer_mb, dest=dest,
+            self.walk_kmh * 1000.0 / 60.0, self.reverse, buffer_mb=buffer_mb, dest=dest,
         )  # fmt: skip
 
     # -- whole trips ---------------------------------------------------------------------------------

@@ -181,3 +181,30 @@ def test_prune_keeps_the_most_recently_used(tmp_path):
     gone = cache.prune(tmp_path, keep=2)
     assert sorted(p.name for p in gone) == ["inputs-0", "inputs-1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs-2", "inputs-3"]
+
+
+def test_whatif_in_a_later_process_reads_the_baseline_from_the_cache(study_copy):
+    """A what-if in a new Study (a later ``geoaccess whatif``) takes the baseline and its OD pool from the cache:
+    the scenario's table equals one computed without any cache, and a damaged entry is recomputed."""
+    edit = {"add": [{"lon": 112.6, "lat": 38.05, "tier": "county", "beds": 300}], "remove": ["F0100"]}
+    first = Study.from_file(study_copy)
+    a = first.whatif(**edit).counties
+    (entry,) = [p for p in cache.cache_dir().iterdir() if p.name.startswith("baseline-")]
+    second = Study.from_file(study_copy)
+    b = second.whatif(**edit).counties
+    assert second._od_pool.pairs == first._od_pool.pairs
+    from geoaccess import scenarios
+
+    assert scenarios.baseline(second).timings.get("cached") == 1.0
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    off = Study.from_file(study_copy)
+    off.use_cache = False
+    pd.testing.assert_frame_equal(off.whatif(**edit).counties, a, check_exact=True)
+    # a damaged entry: recomputed (and stored again), same answer
+    data = entry / "arrays.npz"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    third = Study.from_file(study_copy)
+    pd.testing.assert_frame_equal(third.whatif(**edit).counties, a, check_exact=True)
+    assert "cached" not in scenarios.baseline(third).timings

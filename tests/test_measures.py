@@ -302,48 +302,6 @@ def test_od_pool_reuses_blocks_and_bounds_scenario_memory(grid_net):
     np.testing.assert_array_equal(again.frame().minutes.to_numpy(), od.minutes.to_numpy())
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_capacity_coverage_on_kept_prefixes_equals_whole_blocks(grid_net, seed):
-    """Blocks that keep only a few capacities' worth of people give the same coverage as whole blocks: a facility
-    that runs out of kept pairs has its block completed and serving resumes there."""
-    from geoaccess.measures.blocks import ODPool
-
-    rng = np.random.default_rng(seed)
-    n_fac = 25
-    fac = grid_net.snap(rng.uniform(0, 3500, n_fac), rng.uniform(0, 3500, n_fac))
-    dem = grid_net.snap(rng.uniform(-100, 3600, 600), rng.uniform(-100, 3600, 600))
-    people = rng.uniform(1, 50, 600)
-    capacity = rng.choice([0.0, 60.0, 300.0, 2000.0], n_fac)
-    weights = {"2sfca": measures.step([4.0], [1.0])}
-    cut = np.full(n_fac, 14.0)
-    limit = np.where(rng.random(n_fac) < 0.8, 10.0, -1.0)
-    whole_pool = ODPool(grid_net, dem, people, weights, 4.0, to_facility=True, walk_kmh=4.5)
-    full = whole_pool.blocks(fac, cut)
-    expect = measures.capacity_coverage_blocks(full, full.within(limit), people, capacity)
-    pool = ODPool(grid_net, dem, people, weights, 4.0, to_facility=True, walk_kmh=4.5)
-    keep_min = np.full(n_fac, 2.0)
-    keep_people = 0.5 * capacity  # less than the capacity: blocks must be completed on the way
-    calls = []
-
-    def more(blocks, positions):
-        calls.append(len(positions))
-        return pool.more(blocks, fac, cut, keep_min, keep_people, positions)
-
-    short = pool.blocks(fac, cut, keep_min, keep_people)
-    assert len(short) < len(full)
-    got = measures.capacity_coverage_blocks(short, short.within(limit), people, capacity, limit=limit, more=more)
-    assert calls
-    np.testing.assert_array_equal(got.served, expect.served)
-    np.testing.assert_array_equal(got.catchment, expect.catchment)
-    # the completed blocks equal the whole ones
-    done = got.blocks
-    for j in np.flatnonzero(done.complete >= cut):
-        a = slice(done.start[j], done.start[j] + done.length[j])
-        b = slice(full.start[j], full.start[j] + full.length[j])
-        np.testing.assert_array_equal(done.origin[a], full.origin[b])
-        np.testing.assert_array_equal(done.minutes[a], full.minutes[b])
-
-
 def test_fca_blocks_continue_from_a_memo_when_facilities_are_added(grid_net):
     from geoaccess.measures.blocks import ODPool
     from geoaccess.network import Snap

@@ -140,43 +140,6 @@ def test_nearest_is_the_smallest_pair(to_facility):
     np.testing.assert_array_equal(best, r.minutes)
 
 
-def test_kept_prefix_is_the_head_of_the_whole_list():
-    net, rng, size = _random_net(3)
-    fsnap = net.snap(rng.uniform(0, size, 20), rng.uniform(0, size, 20))
-    dsnap = net.snap(rng.uniform(0, size, 1500), rng.uniform(0, size, 1500))
-    people = rng.integers(1, 40, 1500).astype(float)
-    people[::7] = people[3]  # ties in people do not matter; ties in minutes are kept together
-    trip = Trip(net)
-    index = trip.point_index(dsnap)
-    cut = np.full(20, 25.0)
-    full = trip.pairs(fsnap, index, cut)
-    keep_min = rng.choice([0.0, 3.0, 8.0], 20)
-    keep_people = rng.choice([0.0, 100.0, 1e9], 20)
-    part = trip.pairs(fsnap, index, cut, keep_min, keep_people, people)
-    for j in range(20):
-        fp = full.point[full.start[j] : full.start[j] + full.count[j]]
-        fm = full.minutes[full.start[j] : full.start[j] + full.count[j]]
-        n = part.count[j]
-        np.testing.assert_array_equal(part.point[part.start[j] : part.start[j] + n], fp[:n])
-        np.testing.assert_array_equal(part.minutes[part.start[j] : part.start[j] + n], fm[:n])
-        # every pair within keep_min, and people up to keep_people, are kept
-        assert n >= np.count_nonzero(fm <= keep_min[j])
-        assert people[fp[:n]].sum() >= min(keep_people[j], people[fp].sum())
-        # not one pair more than needed (beyond ties with the last one kept)
-        if n < fm.size:
-            assert part.complete[j] < fm[n]
-            assert np.all(fm[:n] <= part.complete[j])
-            smaller = fm[: n - 1] if n else fm[:0]
-            assert (
-                n == 0
-                or people[fp[: n - 1]].sum() < keep_people[j]
-                or fm[n - 1] <= keep_min[j]
-                or (smaller.size and smaller[-1] == fm[n - 1])
-            )
-        else:
-            assert part.complete[j] == cut[j]
-
-
 def test_sort_pairs_against_lexsort():
     from geoaccess._kernels import sort_pairs
 

@@ -15,6 +15,7 @@ block is read as it is.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,6 @@ class ODBlocks:
     weight_fns: tuple = ()
     wlength: np.ndarray | None = None
     keys: list | None = None
-    complete: np.ndarray | None = None  # per facility: every pair within this many minutes is in the block
 
     def __len__(self) -> int:
         return int(self.length.sum())
@@ -110,7 +110,7 @@ def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + shift
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prefix(minutes, start, length, limit):
     out = np.zeros(start.size, dtype=np.int64)
     for j in range(start.size):
@@ -128,7 +128,7 @@ def _prefix(minutes, start, length, limit):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reach(origin, start, wlength, weights, wstart, demand):
     """Demand within each block's catchment, weighted by each method's decay (pairs in block order)."""
     out = np.zeros((weights.shape[1], start.size))
@@ -149,8 +149,13 @@ def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
     return w
 
 
-#: a block that turns out too short is searched again keeping this many times more people
-GROW = 8.0
+def _room_pairs() -> int:
+    """Pairs (12 bytes each) in a fifth of the machine's memory: the address space a new pool reserves."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return max(1 << 22, int(total / 5 / 12))
 
 
 class ODPool:
@@ -182,19 +187,17 @@ class ODPool:
         self.fca_cutoff = float(fca_cutoff)
         self.trip = Trip(net, walk_kmh, to_facility)
         self._point_index = None
-        # key -> start, length, wlength, complete
-        self._index: dict[tuple, tuple[int, int, int, float]] = {}
-        self._grown: dict[tuple, float] = {}  # key -> how many times more people its block keeps than asked
+        self._index: dict[tuple, tuple[int, int, int]] = {}  # key -> start, length, wlength
         self._origin = np.zeros(0, dtype=np.int32)
         self._minutes = np.zeros(0)
         self._n = 0
-        self._base: tuple[int, dict, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
+        self._base: tuple[int, dict] | None = None  # pairs and blocks of the baseline (see :meth:`seal`)
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.fca_memo = None  # the baseline's 2SFCA step 2 (:func:`geoaccess.measures.fca.fca_blocks`), reused
         self.forgotten = 0  # times the scenario blocks were dropped
-        # searches of new blocks run here unless ``remote`` is set: a callable ``(facility_snap, positions, cut,
-        # keep_min, keep_people, dest) -> Pairs`` that searches elsewhere (geoaccess.partition: one task per
-        # partition on a Dask cluster) and writes the pairs into ``dest`` (this pool) with :meth:`reserve`
+        # searches of new blocks run here unless ``remote`` is set: a callable ``(facility_snap, positions, cut, dest)
+        # -> Pairs`` that searches elsewhere (geoaccess.partition: one task per partition on a Dask cluster) and
+        # writes the pairs into ``dest`` (this pool) with :meth:`reserve`
         self.remote = None
 
     @property
@@ -209,10 +212,19 @@ class ODPool:
         return self._point_index
 
     def _grow(self, n: int) -> None:
-        """Room for ``n`` more pairs; the buffer grows fourfold, so extensions and scenarios copy rarely."""
+        """Room for ``n`` more pairs. The first buffer reserves address space for up to a fifth of the machine's
+        memory: pages are mapped only when written, so the room costs nothing until used, and a province's pool
+        never copies itself while it fills (measured: the copies took 4 of Shanxi's 31 measure seconds)."""
         if self._n + n > self._origin.size:
-            cap = max(4 * self._origin.size, self._n + n, 1 << 22)  # untouched room costs no memory (lazy pages)
-            origin, minutes = np.empty(cap, np.int32), np.empty(cap)
+            if self._origin.size == 0:
+                cap = max(n, min(_room_pairs(), 1 << 31))
+            else:  # past the first room: grow by half
+                cap = max(self._origin.size + self._origin.size // 2, self._n + n)
+            try:
+                origin, minutes = np.empty(cap, np.int32), np.empty(cap)
+            except MemoryError:  # strict overcommit: ask for what is needed
+                cap = self._n + n
+                origin, minutes = np.empty(cap, np.int32), np.empty(cap)
             origin[: self._n] = self._origin[: self._n]
             minutes[: self._n] = self._minutes[: self._n]
             self._origin, self._minutes = origin, minutes
@@ -226,15 +238,15 @@ class ODPool:
 
     def seal(self) -> None:
         """Mark the blocks held now as the baseline's: kept for good, while later (scenario) blocks may be dropped."""
-        self._base = (self._n, dict(self._index), dict(self._grown))
+        self._base = (self._n, dict(self._index))
 
-    def _add(self, keys: list, pairs, replace: bool = False) -> None:
+    def _add(self, keys: list, pairs) -> None:
         """Index blocks just written into the buffer (:class:`geoaccess.paths.Pairs`, one per key)."""
         start = pairs.start
         wlen = _prefix(self._minutes, start, pairs.count, np.full(start.size, self.fca_cutoff))
         for j, key in enumerate(keys):
-            if replace or key not in self._index:  # two facilities at one site share a block
-                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]), float(pairs.complete[j]))
+            if key not in self._index:  # two facilities at one site share a block
+                self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]))
 
     def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
@@ -252,7 +264,6 @@ class ODPool:
         out._point_index = None
         out.fca_memo = None
         out.remote = None
-        out._grown = dict(self._grown)
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
         out._origin, out._minutes = self._origin[: self._n], self._minutes[: self._n]
@@ -270,91 +281,86 @@ class ODPool:
 
     def _forget_extra(self) -> None:
         """Drop every block added after the baseline; their buffer space is written over by the next ones."""
-        n, entries, grown = self._base
+        n, entries = self._base
         log.info("OD pool: dropping scenario blocks (%s pairs)", f"{self._n - n:,}")
-        self._index, self._grown = dict(entries), dict(grown)
+        self._index = dict(entries)
         self._n = n
         self.forgotten += 1
 
-    def _keys(self, facility_snap: Snap, cut, keep_min, keep_people) -> list:
-        n_fac = len(facility_snap)
+    # -- kept between processes (geoaccess.cache) ------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """The pool as plain arrays (pairs, block index, growth, the baseline's 2SFCA memo), for the cache."""
+        keys = list(self._index)
+        out = {
+            "origin": self._origin[: self._n],
+            "minutes": self._minutes[: self._n],
+            "keys": np.array(keys, dtype=np.float64).reshape(len(keys), 4),
+            "entries": np.array([self._index[k] for k in keys], dtype=np.int64).reshape(len(keys), 3),
+            "sealed": np.array([self._base is not None]),
+        }
+        if self.fca_memo is not None:
+            memo = self.fca_memo
+            present = np.array([k is not None for k in memo.keys])
+            out["memo.keys"] = np.array([k if k is not None else (0,) * 4 for k in memo.keys], dtype=np.float64)
+            out["memo.present"] = present
+            out["memo.supply"] = memo.supply
+            out["memo.acc"] = memo.acc
+        return out
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Take the blocks of :meth:`state` (of a pool over the same network, demand and settings) as this pool's."""
+        from geoaccess.measures.fca import FcaMemo
+
+        n = int(state["origin"].size)
+        cap = n + max(n // 4, 1 << 22)  # room for scenario blocks without copying the baseline's
+        self._origin, self._minutes, self._n = np.empty(cap, np.int32), np.empty(cap), n
+        self._origin[:n], self._minutes[:n] = state["origin"], state["minutes"]
+
+        def key(row):
+            return (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+        self._index = {key(row): (int(e[0]), int(e[1]), int(e[2])) for row, e in zip(state["keys"], state["entries"],
+                                                                                   strict=True)}  # fmt: skip
+        self.fca_memo = None
+        if "memo.acc" in state:
+            keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]
+            self.fca_memo = FcaMemo(keys, np.asarray(state["memo.supply"]), np.array(state["memo.acc"]))
+        self._base = None
+        if bool(state["sealed"][0]):
+            self.seal()
+
+    def _keys(self, facility_snap: Snap, cut) -> list:
         cut = np.asarray(cut, dtype=np.float64)
-        kmin = np.broadcast_to(np.asarray(cut if keep_min is None else keep_min, dtype=np.float64), (n_fac,))
-        kppl = np.broadcast_to(np.asarray(np.inf if keep_people is None else keep_people, dtype=np.float64), (n_fac,))
         link, t, off = facility_snap.link, facility_snap.t, facility_snap.offroad_m
         return [
-            (int(link[j]), float(t[j]), float(off[j]), float(cut[j]), float(kmin[j]), float(kppl[j]))
-            if cut[j] > 0
-            else None
-            for j in range(n_fac)
+            (int(link[j]), float(t[j]), float(off[j]), float(cut[j])) if cut[j] > 0 else None
+            for j in range(len(facility_snap))
         ]
 
-    def _search(self, facility_snap: Snap, keys: list, todo: list, grow: bool = False) -> None:
-        """Search the facilities at ``todo`` (positions in ``facility_snap``); ``grow``: again, keeping
-        :data:`GROW` times more people than last time (or the whole block)."""
-        pos = np.asarray(todo, dtype=np.int64)
-        ks = [keys[j] for j in todo]
-        cut, kmin, kppl = (np.array([k[i] for k in ks]) for i in (3, 4, 5))
-        if grow:
-            factor = np.array([self._grown.get(k, 1.0) * GROW for k in ks])
-            kppl = np.where(kppl > 0, kppl * factor, np.inf)
-        if self.remote is not None and not grow:
-            fresh = self.remote(facility_snap, pos, cut, kmin, kppl, self)
-        else:
-            fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut, kmin, kppl, self.demand, dest=self)
-        log.info("OD: %s facilities searched, %s pairs kept", f"{pos.size:,}", f"{len(fresh):,}")
-        if grow:
-            for k, f in zip(ks, factor, strict=True):
-                self._grown[k] = f
-        self._add(ks, fresh, replace=grow)
-
-    def blocks(self, facility_snap: Snap, cut: np.ndarray, keep_min=None, keep_people=None) -> ODBlocks:
-        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones.
-
-        ``keep_min``/``keep_people`` (per facility) keep a prefix of each block: every pair within ``keep_min``
-        minutes, then pairs until their people reach ``keep_people``; ``ODBlocks.complete`` says how far each
-        block is whole, and :meth:`more` lengthens the ones a measure reads further.
-        """
-        keys = self._keys(facility_snap, cut, keep_min, keep_people)
+    def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
+        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
+        keys = self._keys(facility_snap, cut)
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo and self._base is not None and self._n - self._base[0] > max(self._base[0], self.min_extra_pairs):
             self._forget_extra()
             todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
-            self._search(facility_snap, keys, todo)
+            pos = np.asarray(todo, dtype=np.int64)
+            cut_pos = np.asarray(cut, dtype=np.float64)[pos]
+            if self.remote is not None:
+                fresh = self.remote(facility_snap, pos, cut_pos, self)
+            else:
+                fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut_pos, dest=self)
+            log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
+            self._add([keys[j] for j in todo], fresh)
         return self._blocks(keys)
-
-    def more(self, blocks: ODBlocks, facility_snap: Snap, cut, keep_min, keep_people, positions) -> ODBlocks:
-        """``blocks`` (from :meth:`blocks` with the same arguments) with the blocks of ``positions`` searched again,
-        each keeping :data:`GROW` times the people it kept before (until it is whole)."""
-        positions = np.asarray(positions, dtype=np.int64)
-        keys = self._keys(
-            facility_snap[positions],
-            np.asarray(cut)[positions],
-            np.asarray(keep_min)[positions],
-            np.asarray(keep_people)[positions],
-        )
-        todo = [i for i, key in enumerate(keys) if key is not None and self._index[key][3] < key[3]]
-        if todo:
-            self._search(facility_snap[positions], keys, todo, grow=True)
-        start, length, wlength = blocks.start.copy(), blocks.length.copy(), blocks.wlength.copy()
-        complete = blocks.complete.copy()
-        for i, j in enumerate(positions):
-            if keys[i] is not None:
-                start[j], length[j], wlength[j], complete[j] = self._index[keys[i]]
-        return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, blocks.keys, complete
-        )
 
     def _blocks(self, keys: list) -> ODBlocks:
         n_fac = len(keys)
         start = np.zeros(n_fac, dtype=np.int64)
         length = np.zeros(n_fac, dtype=np.int64)
         wlength = np.zeros(n_fac, dtype=np.int64)
-        complete = np.full(n_fac, -1.0)
         for j, key in enumerate(keys):
             if key is not None:
-                start[j], length[j], wlength[j], complete[j] = self._index[key]
-        return ODBlocks(
-            self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, keys, complete
-        )
+                start[j], length[j], wlength[j] = self._index[key]
+        return ODBlocks(self._origin, self._minutes, start, length, self.methods, self._weight_fns, wlength, keys)

@@ -35,7 +35,6 @@ class CapacityCoverage:
     unserved: np.ndarray  # per demand point: people - served
     catchment: np.ndarray  # per facility: people it serves
     capacity: np.ndarray  # per facility
-    blocks: object = None  # the OD blocks read, some completed on the way (capacity_coverage_blocks)
 
 
 def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray, order=None) -> CapacityCoverage:
@@ -61,60 +60,25 @@ def capacity_coverage(od: pd.DataFrame, people: np.ndarray, capacity: np.ndarray
     return capacity_coverage_blocks(blocks, blocks.length, people, capacity, order)
 
 
-def capacity_coverage_blocks(
-    blocks, take: np.ndarray, people, capacity, order=None, limit=None, more=None
-) -> CapacityCoverage:
-    """:func:`capacity_coverage` over per-facility OD blocks, each facility's first ``take[j]`` pairs.
-
-    Blocks may hold only a prefix of the pairs within the tier's threshold (``blocks.complete[j]`` minutes of
-    them; the pool keeps a prefix with several times each facility's capacity in people). A facility that would
-    run out of kept pairs before its capacity or ``limit[j]`` (the threshold) is reached calls
-    ``more(blocks, positions)``, which returns the blocks with more of those facilities' pairs, and serving
-    resumes at that facility until its kept pairs do: the result is the same as with whole blocks. ``CapacityCoverage.blocks`` holds the
-    blocks as they end.
-    """
+def capacity_coverage_blocks(blocks, take: np.ndarray, people, capacity, order=None) -> CapacityCoverage:
+    """:func:`capacity_coverage` over per-facility OD blocks, each facility's first ``take[j]`` pairs."""
     people = np.ascontiguousarray(people, dtype=np.float64)
     capacity = np.ascontiguousarray(capacity, dtype=np.float64)
     if order is None:
         order = np.lexsort((np.arange(capacity.size), -capacity))
-    order = np.asarray(order, np.int64)
     take = np.minimum(np.asarray(take, dtype=np.int64), blocks.length)
-    if limit is None or blocks.complete is None:
-        short = np.zeros(capacity.size, dtype=np.bool_)
-    else:
-        short = blocks.complete < np.asarray(limit, dtype=np.float64)
+    remaining, catchment = _serve(blocks.origin, blocks.start, take, people, capacity, np.asarray(order, np.int64))
+    return CapacityCoverage(people - remaining, remaining, catchment, capacity)
+
+
+@njit(cache=True, nogil=True)
+def _serve(origin, start, take, people, capacity, order):
     remaining = people.copy()
     catchment = np.zeros(capacity.size)
-    i = 0
-    while True:
-        i = _serve(blocks.origin, blocks.start, take, short, remaining, catchment, capacity, order, i)
-        if i < 0:
-            break
-        # lengthen this facility's block and the next short ones' in the order (one batch of searches)
-        ahead = order[i:]
-        batch = ahead[short[ahead]][:256]
-        blocks = more(blocks, batch)
-        lim = np.asarray(limit, dtype=np.float64)
-        take[batch] = blocks.within(lim)[batch]
-        short[batch] = blocks.complete[batch] < lim[batch]
-    return CapacityCoverage(people - remaining, remaining, catchment, capacity, blocks)
-
-
-@njit(cache=True)
-def _serve(origin, start, take, short, remaining, catchment, capacity, order, first):
-    """Serve facilities ``order[first:]`` in turn; returns -1, or the place in ``order`` of a facility whose kept
-    pairs (``short``: a prefix only) run out before its capacity does (nothing of it served yet)."""
-    for i in range(first, order.size):
-        j = order[i]
+    for j in order:
         cap = capacity[j]
         if not cap > 0:
             continue
-        if short[j]:  # would the kept pairs do?
-            wanted = 0.0
-            for k in range(start[j], start[j] + take[j]):
-                wanted += remaining[origin[k]]
-            if wanted < cap:
-                return i
         wanted = 0.0  # people wanted by the nearer points, served or not (as a running sum)
         got = 0.0
         for k in range(start[j], start[j] + take[j]):
@@ -127,4 +91,4 @@ def _serve(origin, start, take, short, remaining, catchment, capacity, order, fi
             got += t
             wanted += want
         catchment[j] = got
-    return -1
+    return remaining, catchment

@@ -220,7 +220,7 @@ def fca_blocks(
     return out, kept
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, facs):
     """Step 2 of the family for facilities ``facs`` in order, added into ``acc`` (one row per origin, one column
     per method: a pair's methods update one cache line)."""
