@@ -37,7 +37,7 @@ bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "some bench peers did not install; they are skipped"
 	$(BIN)/python bench/bench_paths.py
 
-## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage
+## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster
 bench-scale: $(STAMP)
 	$(BIN)/python bench/bench_scale.py
 

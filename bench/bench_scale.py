@@ -14,13 +14,19 @@ a stage is that stage's own (the process's memory before it included). A one-fac
 added in the most populous county's least-served cell) is timed after the baseline. The table ends with how each
 stage grows per road node, populated cell, facility and OD pair kept.
 
-Usage: ``python bench/bench_scale.py [--regions 1401 63 14] [--root .]``; ``--one`` runs one region in this
-process and prints JSON (used by the parent).
+Partitioned (issue 13): each region of ``--partitioned`` (default the whole country ``CN`` at 1 km cells,
+scale 0.1) runs by ``--partition`` (province) on a ``--workers`` (2) LocalCluster: time per partition and in
+total, peak memory of the client and of each worker, the halo radius and the cells each partition's blocks
+reach outside its own counties. Its inputs are cached first (one load), so the figures are a warm run's.
+
+Usage: ``python bench/bench_scale.py [--regions 1401 63 14] [--partitioned CN] [--root .]``; ``--one`` /
+``--one-partitioned`` run one region in this process and print JSON (used by the parent).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -110,6 +116,62 @@ def run_one(study_file: Path, mode: str) -> dict:
     return out
 
 
+def run_partitioned(study_file: Path, level: str, workers: int, worker_gb: float) -> dict:
+    """One partitioned run (warm: the inputs are loaded, and cached, before the clock starts); figures as a dict."""
+    import logging
+
+    from geoaccess import partition
+    from geoaccess.config import ScaleSettings
+    from geoaccess.study import Study
+
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("geoaccess").setLevel(logging.INFO)  # a line per partition as it finishes
+    study = Study.from_file(study_file)
+    out: dict = {"stages": {}}
+    inp = _stage("load (client, fills the cache)", out["stages"], study.load)
+    out.update(
+        nodes=int(inp.network.n_nodes),
+        cells=len(inp.population),
+        facilities=len(inp.facilities),
+        counties=len(inp.counties),
+    )
+    scale = ScaleSettings(level, None, workers, worker_gb)
+    study.settings = dataclasses.replace(study.settings, scale=scale)
+    t0 = time.perf_counter()
+    with partition.dask_client(scale) as client:
+        out["cluster_start_s"] = round(time.perf_counter() - t0, 2)
+        result = _stage("partitioned compute", out["stages"], lambda: partition.compute(study, client))
+        _stage("outputs", out["stages"], lambda: study.write(result))
+        workers_peak = client.run(partition._peak_rss_gb)
+    out["total_s"] = round(time.perf_counter() - t0, 2)
+    out["timings"] = {k: round(v, 2) for k, v in result.timings.items()}
+    out["pairs"] = int(study.od_pool(inp).pairs)
+    out["client_peak_gb"] = round(_rss_gb(), 2)
+    out["workers_peak_gb"] = {k: round(v, 2) for k, v in workers_peak.items()}
+    cols = ["partition", "counties", "facilities", "pairs_kept", "cells_reached", "halo_cells", "halo_min", "halo_km",
+            "farthest_pair_km", "load_s", "search_s", "worker", "worker_peak_gb"]  # fmt: skip
+    out["partitions"] = result.partitions[cols].to_dict(orient="records")
+    return out
+
+
+def _print_partitioned(name: str, r: dict) -> None:
+    print()
+    print(f"Partitioned: {name} ({r['counties']:,} counties, {r['nodes']:,} road nodes, {r['cells']:,} populated "
+          f"cells, {r['facilities']:,} facilities, {r['pairs'] / 1e6:.1f} M OD pairs kept)")  # fmt: skip
+    print(f"  total {r['total_s']:.1f} s (cluster start {r['cluster_start_s']:.1f} s); stages {r['timings']}")
+    print(f"  peak memory: client {r['client_peak_gb']:.2f} GB, workers {r['workers_peak_gb']}")
+    print("| partition | counties | facilities | pairs | cells reached | halo cells | halo | farthest pair km | "
+          "worker load s | search s | worker | worker peak GB |")  # fmt: skip
+    print("| --- | " + " | ".join(["---"] * 11) + " |")
+    for p in r["partitions"]:
+        print(
+            f"| {p['partition']} | {p['counties']} | {p['facilities']:,.0f} | {p['pairs_kept']:,.0f} | "
+            f"{p['cells_reached']:,.0f} | {p['halo_cells']:,.0f} | {p['halo_min']:g} min = {p['halo_km']:.0f} km | "
+            f"{p['farthest_pair_km']:.0f} | {p['load_s']:.1f} | {p['search_s']:.1f} | {p['worker']} | "
+            f"{p['worker_peak_gb']:.2f} |"
+        )
+
+
 def build(region: str, root: Path) -> Path:
     """The region's study file, building its inputs first if needed (``geoaccess demo --region --build-only``)."""
     if region == "demo":
@@ -144,9 +206,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regions", nargs="*", default=["demo", "63", "14"])
     ap.add_argument("--root", default=str(ROOT))
+    ap.add_argument("--partitioned", nargs="*", default=["CN"], help="regions to run partitioned (default CN)")
+    ap.add_argument("--partition", choices=["province", "prefecture"], default="province")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worker-gb", type=float, default=6.0, help="memory limit per worker (default 6)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--one-partitioned", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=["cold", "warm", "later"], default="warm", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one_partitioned:
+        res = run_partitioned(Path(args.one_partitioned), args.partition, args.workers, args.worker_gb)
+        print(json.dumps(res))
+        return 0
     if args.one:
         print(json.dumps(run_one(Path(args.one), args.mode)))
         return 0
@@ -186,6 +257,16 @@ def main(argv=None) -> int:
             1e6 * warm["stages"]["outputs"]["s"] / max(warm["cells"], 1),
         ]
         print("| " + region + " | " + " | ".join(f"{v:.2f}" for v in per) + " |")
+    for region in args.partitioned:
+        study = build(region, root)
+        env = dict(os.environ)
+        env["GEOACCESS_CACHE"] = str(root / ".bench-cache" / (region.replace(",", "-") + "-partitioned"))
+        print(f"== {region} partitioned by {args.partition} on {args.workers} workers", file=sys.stderr, flush=True)
+        cmd = [sys.executable, __file__, "--one-partitioned", str(study), "--partition", args.partition,
+               "--workers", str(args.workers), "--worker-gb", str(args.worker_gb)]  # fmt: skip
+        p = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+        shutil.rmtree(env["GEOACCESS_CACHE"], ignore_errors=True)
+        _print_partitioned(region, json.loads(p.stdout.strip().splitlines()[-1]))
     return 0
 
 

@@ -12,7 +12,14 @@ from geoaccess.errors import GeoaccessError
 
 log = logging.getLogger("geoaccess")
 # optional packages -> the extra that installs them
-EXTRAS = {"pulp": "exact", "highspy": "exact", "spopt": "exact", "osmnx": "fetch"}
+EXTRAS = {
+    "pulp": "exact",
+    "highspy": "exact",
+    "spopt": "exact",
+    "osmnx": "fetch",
+    "distributed": "dask",
+    "dask": "dask",
+}
 
 
 def _study(study, args):
@@ -27,6 +34,18 @@ def _run(args) -> int:
 
     t0 = time.perf_counter()
     study = _study(Study.from_file(args.study), args)
+    if args.partition or args.scheduler:  # the command line wins over the study's [scale]
+        import dataclasses
+
+        from geoaccess.config import scale_settings
+
+        sc = study.settings.scale
+        scale = scale_settings(
+            args.partition or sc.partition, args.scheduler or sc.scheduler, sc.workers, sc.worker_memory_gb
+        )
+        if scale.partition is None:
+            raise GeoaccessError("--scheduler needs --partition province|prefecture (or [scale] partition)")
+        study.settings = dataclasses.replace(study.settings, scale=scale)
     result = study.run()
     print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -178,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a study file and write its map bundle")
     r.add_argument("study", help="study TOML file")
+    r.add_argument(
+        "--partition",
+        choices=["province", "prefecture"],
+        default=None,
+        help="run on Dask distributed, one task per province or prefecture (needs geoaccess[dask])",
+    )
+    r.add_argument(
+        "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)"
+    )
     r.set_defaults(func=_run)
     d = sub.add_parser("demo", help="build the embedded synthetic demo (if needed) and run it")
     d.add_argument("--root", default=".", help="repository root holding data/ and maps/ (default: .)")

@@ -131,6 +131,24 @@ class Measures:
     zone_rules: tuple[ZoneRule, ...] = ()
 
 
+#: ``[scale] partition`` values: the adcode prefix length that names a partition (province 2, prefecture 4 digits)
+PARTITION_DIGITS = {"province": 2, "prefecture": 4}
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """``[scale]``: partitioned runs on Dask distributed (``geoaccess.partition``; README "The country on a cluster").
+
+    ``partition`` None runs in one process. ``scheduler`` None starts a ``distributed.LocalCluster`` with
+    ``workers`` processes (0: one per core) of ``worker_memory_gb`` each (0: the machine's RAM shared evenly).
+    """
+
+    partition: str | None = None
+    scheduler: str | None = None
+    workers: int = 0
+    worker_memory_gb: float = 0.0
+
+
 def default_zone_rules(tier_names: list[str], beds_per_1000: float = 7.4) -> tuple[ZoneRule, ...]:
     """The default zone table (see the README for the reasoning)."""
     key = "county" if "county" in tier_names else (tier_names[1] if len(tier_names) > 1 else tier_names[0])
@@ -178,6 +196,7 @@ class Study:
     maps: MapSettings = field(default_factory=MapSettings)
     measures: Measures = field(default_factory=Measures)
     cache: bool = True  # keep loaded inputs in the user cache (geoaccess.cache)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
 
     @property
     def tier_names(self) -> list[str]:
@@ -225,6 +244,7 @@ _SECTIONS: dict[str, set[str]] = {
     "referral": {"levels", "type_level", "tier_level", "threshold_min"},
     "service_share": {"tier", "method", "huff_beta", "target", "exempt_suffixes"},
     "zones": {"rules"},
+    "scale": {"partition", "scheduler", "workers", "worker_memory_gb"},
 }
 _RULE_KEYS = {"zone", "any", "all"}
 _COUNTY_KEYS = {"adcode", "path", "code_field", "name_field", "crs", "layer"}
@@ -541,6 +561,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         maps=maps,
         measures=measures,
         cache=_flag(sd.get("cache", True), "[study] cache", path),
+        scale=_scale(data.get("scale", {}), path),
     )
     check_output(study)
     return study
@@ -568,6 +589,36 @@ def check_output(s: Study) -> None:
                 "as a whole, so set [study] output to a new folder apart from the inputs",
                 path=s.path,
             )
+
+
+def _scale(sc, path) -> ScaleSettings:
+    """``[scale]`` checked once: a known partition level, a ``tcp://host:port`` scheduler, worker sizes."""
+    if not isinstance(sc, dict):
+        raise ConfigError("[scale] must be a table", path=path)
+    _unknown(sc, _SECTIONS["scale"], "[scale]", path)
+    return scale_settings(
+        sc.get("partition"), sc.get("scheduler"), sc.get("workers", 0), sc.get("worker_memory_gb", 0.0), path
+    )
+
+
+def scale_settings(partition=None, scheduler=None, workers=0, worker_memory_gb=0.0, path=None) -> ScaleSettings:
+    """A checked :class:`ScaleSettings` (the study file's ``[scale]`` or the command line's ``--partition``)."""
+    if partition is not None and partition not in PARTITION_DIGITS:
+        raise ConfigError(f"[scale] partition must be one of {sorted(PARTITION_DIGITS)}, got {partition!r}", path=path)
+    if scheduler is not None:
+        _string(scheduler, "[scale] scheduler", path)
+        if not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+(:\d+)?/?", scheduler.strip()):
+            raise ConfigError(
+                f"[scale] scheduler must be a Dask scheduler address such as 'tcp://10.0.0.5:8786', got {scheduler!r}",
+                path=path,
+            )
+        scheduler = scheduler.strip()
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 1024:
+        raise ConfigError(
+            f"[scale] workers must be a whole number 0..1024 (0: one per core), got {workers!r}", path=path
+        )
+    mem = _number(worker_memory_gb, "[scale] worker_memory_gb", path, 0, 4096)
+    return ScaleSettings(partition, scheduler, workers, mem)
 
 
 def _flag(value, key, path) -> bool:

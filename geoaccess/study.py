@@ -65,6 +65,8 @@ class Result:
     facilities: pd.DataFrame | None = None  # per facility: capacity and catchment per tier, referral
     referrals: pd.DataFrame | None = None  # one row per referral link (lower level -> next level up)
     overall: pd.DataFrame | None = None  # the study area as one row: equity statistics per tier
+    partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): one row per partition
+    partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
 
 
 class Study:
@@ -427,6 +429,10 @@ class Study:
         With ``write``, the output folder is locked and checked (writable, new or a bundle) before anything
         is computed.
         """
+        if self.settings.scale.partition is not None:  # [scale] partition: on Dask distributed
+            from geoaccess import partition
+
+            return partition.run(self, write=write)
         if not write:
             return self._run(False)
         check_output_folder(self.settings.output)
@@ -548,6 +554,16 @@ class Study:
             (i18n.t("tif", lang, tier=i18n.tier_label(t.name, lang, t.label)), f"travel_time_{t.name}.tif")
             for t in s.tiers
         ]
+        if result.partitions is not None:  # a partitioned run: a page per partition (geoaccess.partition)
+            from geoaccess.partition import write_pages
+
+            pages, entries, plinks = write_pages(
+                out, result, ctx=ctx, tiers=s.tiers, maps=list(maps), curves=curves, settings=s.settings(),
+                sources=data_sources(s), warnings=inp.warnings,
+            )  # fmt: skip
+            files += pages
+            maps += entries
+            links += plinks
         files.append(
             write_index(
                 out / "index.html",

@@ -195,6 +195,10 @@ class ODPool:
         self.min_extra_pairs = 1_000_000  # scenario blocks may always hold this many pairs
         self.fca_memo = None  # the baseline's 2SFCA step 2 (:func:`geoaccess.measures.fca.fca_blocks`), reused
         self.forgotten = 0  # times the scenario blocks were dropped
+        # searches of new blocks run here unless ``remote`` is set: a callable ``(facility_snap, positions, cut, dest)
+        # -> Pairs`` that searches elsewhere (geoaccess.partition: one task per partition on a Dask cluster) and
+        # writes the pairs into ``dest`` (this pool) with :meth:`reserve`
+        self.remote = None
 
     @property
     def pairs(self) -> int:
@@ -259,6 +263,7 @@ class ODPool:
         out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
         out._point_index = None
         out.fca_memo = None
+        out.remote = None
         out._base = None  # never forget back into this pool's buffers
         # views of exactly the filled part: the next block added copies, never writing into this pool's buffers
         out._origin, out._minutes = self._origin[: self._n], self._minutes[: self._n]
@@ -341,8 +346,11 @@ class ODPool:
             todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo:
             pos = np.asarray(todo, dtype=np.int64)
-            fresh = self.trip.pairs(facility_snap[pos], self.point_index, np.asarray(cut, dtype=np.float64)[pos],
-                                    dest=self)  # fmt: skip
+            cut_pos = np.asarray(cut, dtype=np.float64)[pos]
+            if self.remote is not None:
+                fresh = self.remote(facility_snap, pos, cut_pos, self)
+            else:
+                fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut_pos, dest=self)
             log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
             self._add([keys[j] for j in todo], fresh)
         return self._blocks(keys)
