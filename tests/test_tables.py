@@ -94,6 +94,14 @@ def test_xlsx_sheets_headers_formats_and_text(tmp_path):
     assert f.cell(3, 3).value == 120 and isinstance(f.cell(3, 3).value, int)
 
 
+def test_xlsx_leaves_out_tables_too_long_for_a_workbook(tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "XLSX_MAX_ROWS", 2)
+    fac = pd.DataFrame({"id": ["F1", "F2", "F3"], "beds": [1.0, 2.0, 3.0]})
+    p = tables.write_xlsx(tmp_path / "t.xlsx", {"counties": county_table(), "facilities": fac}, "en", TIERS)
+    ws = openpyxl.load_workbook(p)["facilities"]
+    assert ws.max_row == 1 and "3 rows" in ws.cell(1, 1).value and "facilities.csv" in ws.cell(1, 1).value
+
+
 def test_gpkg_layers(tmp_path):
     counties = gpd.GeoDataFrame(
         {"county_code": ["140105", "140106"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:4326"

@@ -27,6 +27,9 @@ from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import atomic_path, is_count_column, whole_counts
 
 XLSX = "counties.xlsx"
+#: tables longer than this stay out of the workbook (their CSV and the GeoPackage hold them); a province's
+#: facilities (about 20,000) fit
+XLSX_MAX_ROWS = 100_000
 GPKG = "geoaccess.gpkg"
 CODEBOOK = "codebook.csv"
 
@@ -189,6 +192,12 @@ def write_xlsx(path: str | Path, tables: dict[str, pd.DataFrame], lang: str, tie
     for name, frame in tables.items():
         title = SHEET_NAMES.get(name, (name, name))[0 if lang == "zh" else 1][:31]
         ws = wb.create_sheet(title)
+        if len(frame) > XLSX_MAX_ROWS:  # a country's 700,000 facilities: minutes to write, unwieldy to open
+            csv = f"{name}.csv"
+            ws.append([f"{len(frame):,} 行，超过工作簿的 {XLSX_MAX_ROWS:,} 行上限：请打开 {csv} 或 geoaccess.gpkg"
+                       if lang == "zh" else f"{len(frame):,} rows, more than a workbook's {XLSX_MAX_ROWS:,}-row "
+                       f"limit here: open {csv} or geoaccess.gpkg"])  # fmt: skip
+            continue
         frame = whole_counts(frame)
         cols = [str(c) for c in frame.columns]
         labels = [label(c, lang, tiers) if name != "codebook" else c for c in cols]
