@@ -156,6 +156,7 @@ def score_counties(
     ms = measures or Measures()
     n = len(counties)
     people = np.asarray(people, dtype=np.float64)
+    county = np.asarray(county, dtype=np.intp)  # once: bincount would convert it on every call
     pop_f = _county_sum(people, county, n)
     table = pd.DataFrame(
         {

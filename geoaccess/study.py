@@ -381,7 +381,7 @@ class Study:
         if ms.share_method == "huff":
             huff_od = od.frame(od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))
         o, f, p = _m.assign_demand(pop.people, results[ms.share_tier].facility, huff_od, beds, ms.huff_beta)
-        share = _m.within_county_share(o, f, p, pop.county, fac_county, n_cty)
+        share = _m.within_county_share(o, f, p, pop.county.astype(np.intp), fac_county, n_cty)
         out_fac[f"{ms.share_tier}_assigned_people"] = np.where(
             share_serving, np.bincount(f, weights=p, minlength=n_fac), np.nan
         )

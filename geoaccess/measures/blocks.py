@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from geoaccess._kernels import prefetch
 from geoaccess.network import Network, Snap
 from geoaccess.trip import Trip
 
@@ -136,6 +137,8 @@ def _reach(origin, start, wlength, weights, wstart, demand):
         for m in range(weights.shape[1]):
             s = 0.0
             for k in range(wlength[j]):
+                if m == 0 and k + 16 < wlength[j]:  # origins lie all over the raster: fetch one ahead of need
+                    prefetch(demand, origin[start[j] + k + 16])
                 s += demand[origin[start[j] + k]] * weights[wstart[j] + k, m]
             out[m, j] = s
     return out
@@ -147,6 +150,9 @@ def decay_weights(fns, minutes: np.ndarray) -> np.ndarray:
     for m, fn in enumerate(fns):
         w[:, m] = fn(minutes) if minutes.size else 0.0
     return w
+
+
+_INDEX_FIELDS = ("pt_ptr", "pt_point", "pt_part", "walk", "lk_ptr", "lk_point", "t", "walk_m")
 
 
 def _room_pairs() -> int:
@@ -298,6 +304,9 @@ class ODPool:
             "entries": np.array([self._index[k] for k in keys], dtype=np.int64).reshape(len(keys), 3),
             "sealed": np.array([self._base is not None]),
         }
+        if self._point_index is not None:  # the cells by node: a later process's first scenario skips its sort
+            for f in _INDEX_FIELDS:
+                out[f"index.{f}"] = getattr(self._point_index, f)
         if self.fca_memo is not None:
             memo = self.fca_memo
             present = np.array([k is not None for k in memo.keys])
@@ -321,6 +330,10 @@ class ODPool:
 
         self._index = {key(row): (int(e[0]), int(e[1]), int(e[2])) for row, e in zip(state["keys"], state["entries"],
                                                                                    strict=True)}  # fmt: skip
+        if "index.pt_ptr" in state:
+            from geoaccess.paths import PointIndex
+
+            self._point_index = PointIndex(**{f: state[f"index.{f}"] for f in _INDEX_FIELDS}, scratch=[])
         self.fca_memo = None
         if "memo.acc" in state:
             keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]

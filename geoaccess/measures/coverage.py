@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from geoaccess._kernels import prefetch
 from geoaccess.measures.blocks import ODBlocks
 
 
@@ -81,9 +82,12 @@ def _serve(origin, start, take, people, capacity, order):
             continue
         wanted = 0.0  # people wanted by the nearer points, served or not (as a running sum)
         got = 0.0
-        for k in range(start[j], start[j] + take[j]):
+        end = start[j] + take[j]
+        for k in range(start[j], end):
             if wanted >= cap:
                 break  # every farther point gets nothing
+            if k + 16 < end:  # the cells of a block lie all over the raster: fetch one ahead of need
+                prefetch(remaining, origin[k + 16])
             p = origin[k]
             want = remaining[p]
             t = min(max(cap - wanted, 0.0), want)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from geoaccess._kernels import prefetch
 from geoaccess.errors import InputError
 
 Weight = Callable[[np.ndarray], np.ndarray]
@@ -231,8 +232,10 @@ def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, fac
             continue
         for m in range(n_m):
             r[m] = supply[j] / reach[m, j] if reach[m, j] > 0 else 0.0
-        s, ws = start[j], wstart[j]
-        for k in range(wlength[j]):
+        s, ws, n = start[j], wstart[j], wlength[j]
+        for k in range(n):
+            if k + 16 < n:  # origins lie all over the raster: fetch one ahead of need
+                prefetch(acc, (origin[s + k + 16], 0))
             row = acc[origin[s + k]]
             w = weights[ws + k]
             for m in range(n_m):
