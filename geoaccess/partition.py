@@ -433,13 +433,7 @@ def run(study, scale: ScaleSettings | None = None, write: bool = True):
             return compute(study, client)
         check_output_folder(study.settings.output)
         with output_lock(study.settings.output):
-            result = compute(study, client)
-            t3 = time.perf_counter()
-            result.files = study.write(result)
-            result.output = study.settings.output
-            result.timings["outputs"] = time.perf_counter() - t3
-    log.info("timings: %s", {k: round(v, 2) for k, v in result.timings.items()})
-    return result
+            return study.finish(compute(study, client), write=True)
 
 
 # -- outputs ---------------------------------------------------------------------------------------------------

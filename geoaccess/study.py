@@ -440,7 +440,10 @@ class Study:
             return self._run(True)
 
     def _run(self, write: bool) -> Result:
-        result = self.compute()
+        return self.finish(self.compute(), write)
+
+    def finish(self, result: Result, write: bool) -> Result:
+        """Write a computed result's bundle (timed) when ``write``, and log the timings; the run's last step."""
         if write:
             t3 = time.perf_counter()
             result.files = self.write(result)
