@@ -166,3 +166,17 @@ class NamePool:
                 name = NAME_A[code // (a * b)] + NAME_A[(code // b) % a] + NAME_B[code % b]
             out.append(name + suffix if k < order.size else f"{name}{k // order.size + 1}{suffix}")
         return out
+
+
+def grid_pieces(mask: np.ndarray, h_ok: np.ndarray, v_ok: np.ndarray) -> np.ndarray:
+    """Connected pieces of a street grid: a label per grid point, joining neighbours whose street is kept
+    (``h_ok``: to the next column, ``v_ok``: to the next row); ``mask`` gives the grid's shape."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    lin = np.arange(mask.size).reshape(mask.shape)
+    src = np.concatenate([lin[:, :-1][h_ok], lin[:-1, :][v_ok]])
+    dst = np.concatenate([lin[:, 1:][h_ok], lin[1:, :][v_ok]])
+    g = coo_matrix((np.ones(src.size), (src, dst)), shape=(mask.size, mask.size))
+    _, labels = connected_components(g, directed=False)
+    return labels.reshape(mask.shape)

@@ -31,10 +31,10 @@ import numpy as np
 import shapely
 from scipy import ndimage
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 
-from geoaccess._synth import MARK, unique_names, write_pbf, write_raster, write_text
+from geoaccess._synth import MARK, grid_pieces, unique_names, write_pbf, write_raster, write_text
 from geoaccess.errors import InputError
 from geoaccess.load import builtin_counties, county_grid
 
@@ -505,12 +505,7 @@ class _Net:
             h_ok &= ~cut(gx, gy)
         v_ok = mask[:-1, :] & mask[1:, :]
         # keep the largest connected piece
-        lin = np.arange(mask.size).reshape(mask.shape)
-        src = np.concatenate([lin[:, :-1][h_ok], lin[:-1, :][v_ok]])
-        dst = np.concatenate([lin[:, 1:][h_ok], lin[1:, :][v_ok]])
-        g = coo_matrix((np.ones(src.size), (src, dst)), shape=(mask.size, mask.size))
-        _, labels = connected_components(g, directed=False)
-        labels = labels.reshape(mask.shape)
+        labels = grid_pieces(mask, h_ok, v_ok)
         counts = np.bincount(labels[mask], minlength=labels.max() + 1)
         mask &= labels == np.argmax(counts)
         h_ok &= mask[:, :-1] & mask[:, 1:]

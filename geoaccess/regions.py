@@ -36,11 +36,11 @@ from numba import njit
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 from tqdm.auto import tqdm
 
-from geoaccess._synth import MARK, NamePool, write_pbf, write_raster, write_text
+from geoaccess._synth import MARK, NamePool, grid_pieces, write_pbf, write_raster, write_text
 from geoaccess.errors import InputError
 from geoaccess.load.counties import admin_names, builtin_counties, county_grid, parse_adcode_prefixes
 from geoaccess.load.population import largest_remainder
@@ -569,12 +569,7 @@ def _grid_streets(roads: _Roads, cx, cy, points_xy, spacing, radius_m, near_m, n
         mask &= (d.reshape(gx.shape) < near_m) | (np.hypot(gx - cx, gy - cy) <= 2.5 * spacing)
     h_ok = mask[:, :-1] & mask[:, 1:]
     v_ok = mask[:-1, :] & mask[1:, :]
-    lin = np.arange(mask.size).reshape(mask.shape)
-    src = np.concatenate([lin[:, :-1][h_ok], lin[:-1, :][v_ok]])
-    dst = np.concatenate([lin[:, 1:][h_ok], lin[1:, :][v_ok]])
-    g = coo_matrix((np.ones(src.size), (src, dst)), shape=(mask.size, mask.size))
-    _, labels = connected_components(g, directed=False)
-    labels = labels.reshape(mask.shape)
+    labels = grid_pieces(mask, h_ok, v_ok)
     mid = (k.size // 2, k.size // 2)
     mask &= labels == labels[mid]
     mask[mid] = True
