@@ -1,4 +1,4 @@
-"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``."""
+"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``, ``calibrate``."""
 
 from __future__ import annotations
 
@@ -190,6 +190,23 @@ def _optimize(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    from geoaccess.calibrate import calibrate_study, format_errors
+
+    t0 = time.perf_counter()
+    fits, table, out, notes = calibrate_study(args.study, args.trips, crs=args.crs, out=args.out)
+    for fit in fits:
+        label = f"period {fit.period}" if fit.period else "trips without a period"
+        factors = ", ".join(f"{k} {v:.3f}" for k, v in sorted(fit.factors.items()))
+        print(f"{label}: {fit.observed.size} trips, {fit.passes} routing passes; speed factors: {factors}")
+    print(format_errors(table))
+    for n in notes:
+        print(f"note: {n}")
+    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s; use it with a line at the top of the study file:")
+    print(f'include = ["{out}"]')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="geoaccess", description="Access to tiered health care, by county.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -249,7 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--upgrades", action="store_true", help="only upgrade existing lower-tier facilities")
     o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
     o.set_defaults(func=_optimize)
-    for cmd in (r, d, i, w, o):
+    c = sub.add_parser("calibrate", help="fit road-class speeds to observed trip times; write them as TOML")
+    c.add_argument("study", help="study TOML file")
+    c.add_argument(
+        "--trips",
+        required=True,
+        help="CSV: origin_lon, origin_lat, destination_lon, destination_lat, minutes[, period, crs]",
+    )
+    c.add_argument("--crs", default=None, help="coordinate system of the trips: wgs84 (default), gcj02 or bd09")
+    c.add_argument("--out", default=None, help="TOML to write (default: <study name>.fitted.toml beside the study)")
+    c.set_defaults(func=_calibrate)
+    for cmd in (r, d, i, w, o, c):
         cmd.add_argument(
             "--no-cache", action="store_true", help="read every input afresh (no user cache of loaded inputs)"
         )

@@ -197,6 +197,8 @@ class Study:
     measures: Measures = field(default_factory=Measures)
     cache: bool = True  # keep loaded inputs in the user cache (geoaccess.cache)
     scale: ScaleSettings = field(default_factory=ScaleSettings)
+    # [travel.periods.<name>]: speed factor per road class (and land-cover class code) for each period of the day
+    periods: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def tier_names(self) -> list[str]:
@@ -245,7 +247,11 @@ _SECTIONS: dict[str, set[str]] = {
     "service_share": {"tier", "method", "huff_beta", "target", "exempt_suffixes"},
     "zones": {"rules"},
     "scale": {"partition", "scheduler", "workers", "worker_memory_gb"},
+    "travel": {"periods"},
+    "include": set(),  # a top-level key: TOML files merged into the study (see resolve_includes)
 }
+#: speed factors a period may set (0.1 = ten times slower, 3 = three times faster)
+PERIOD_FACTOR_RANGE = (0.05, 5.0)
 _RULE_KEYS = {"zone", "any", "all"}
 _COUNTY_KEYS = {"adcode", "path", "code_field", "name_field", "crs", "layer"}
 # an input may be a path string or a table with ``path`` and these options
@@ -348,7 +354,80 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
     relative to ``output_root`` (the current directory if not given).
     """
     path = Path(path).resolve()
-    return parse_study(read_toml(path, "study"), path, output_root)
+    return parse_study(resolve_includes(read_toml(path, "study"), path), path, output_root)
+
+
+def resolve_includes(data: dict, path: Path | None) -> dict:
+    """Merge the files a study names in its top-level ``include = ["fitted.toml", ...]`` into its tables.
+
+    Paths are relative to the study file. An included file (e.g. the speeds ``geoaccess calibrate`` writes) holds
+    ordinary study tables; it may not include further files, and a key set both in the study and in an included
+    file (or in two included files) is an error naming both: nothing is silently overridden.
+    """
+    if "include" not in data:
+        return data
+    inc = data["include"]
+    inc = [inc] if isinstance(inc, str) else inc
+    if not isinstance(inc, list) or not all(isinstance(i, str) and i.strip() for i in inc):
+        raise ConfigError(f'include must be a file path or a list of them, e.g. include = ["fitted.toml"], got {inc!r}',
+                          path=path)  # fmt: skip
+    merged = {k: v for k, v in data.items() if k != "include"}
+    origin: dict[tuple, str] = {}
+    _note_keys(merged, (), "the study file", origin)
+    base = path.parent if path else Path.cwd()
+    for name in inc:
+        q = Path(name)
+        q = q if q.is_absolute() else (base / q).resolve()
+        extra = read_toml(q, "included")
+        if "include" in extra:
+            raise ConfigError("an included file may not include further files; list them all in the study", path=q)
+        _merge(merged, extra, (), str(q), origin, path)
+    return merged
+
+
+def _note_keys(d: dict, prefix: tuple, where: str, origin: dict) -> None:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            _note_keys(v, (*prefix, k), where, origin)
+        else:
+            origin[(*prefix, k)] = where
+
+
+def _merge(into: dict, extra: dict, prefix: tuple, where: str, origin: dict, path) -> None:
+    for k, v in extra.items():
+        key = (*prefix, k)
+        if isinstance(v, dict) and isinstance(into.get(k, {}), dict):
+            _merge(into.setdefault(k, {}), v, key, where, origin, path)
+            continue
+        if k in into:
+            raise ConfigError(
+                f"{'.'.join(map(str, key))} is set both in {origin.get(key, 'the study file')} and in {where}; "
+                "keep it in one of them",
+                path=path,
+            )
+        into[k] = v
+        origin[key] = where
+
+
+def _periods(travel, path) -> dict[str, dict[str, float]]:
+    """``[travel.periods.<name>]`` tables: class -> speed factor, checked once."""
+    if not isinstance(travel, dict):
+        raise ConfigError("[travel] must be a table", path=path)
+    _unknown(travel, _SECTIONS["travel"], "[travel]", path)
+    raw = travel.get("periods", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[travel.periods] must hold one table per period, e.g. [travel.periods.peak]", path=path)
+    out = {}
+    lo, hi = PERIOD_FACTOR_RANGE
+    for name, table in raw.items():
+        check_identifier(name, f"[travel.periods] period name {name!r}", path)
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(
+                f"[travel.periods.{name}] must be a table of road class = speed factor, e.g. motorway = 0.7",
+                path=path,
+            )
+        out[name] = {str(k): _number(v, f"[travel.periods.{name}] {k}", path, lo, hi) for k, v in table.items()}
+    return out
 
 
 def read_toml(path: Path, what: str) -> dict:
@@ -562,6 +641,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         measures=measures,
         cache=_flag(sd.get("cache", True), "[study] cache", path),
         scale=_scale(data.get("scale", {}), path),
+        periods=_periods(data.get("travel", {}), path),
     )
     check_output(study)
     return study

@@ -123,6 +123,25 @@ class Trip:
         )  # fmt: skip
         return minutes, lab
 
+    def direct(self, osnap: Snap, dsnap: Snap) -> np.ndarray:
+        """Door-to-door minutes of each pair ``osnap[i]`` -> ``dsnap[i]`` driven straight along their shared link
+        (inf where the links differ or one-way forbids it): the same-link shortcut, pair by pair."""
+        from geoaccess import _kernels
+
+        n = len(osnap)
+        minutes = np.full(n, np.inf)
+        lab = np.full(n, -1, dtype=np.int64)
+        cand = np.flatnonzero(osnap.link == dsnap.link)
+        if cand.size == 0:
+            return minutes
+        first = np.arange(n, dtype=np.int64)
+        # facility end = the destination: the kernel turns the legs around when patients travel from facilities
+        _kernels.same_link(
+            cand, first, first + 1, first, osnap.link, osnap.t, osnap.offroad_m, dsnap.t, dsnap.offroad_m,
+            self.net.link_fwd, self.net.link_bwd, self.walk_kmh * 1000.0 / 60.0, True, minutes, lab,
+        )  # fmt: skip
+        return minutes
+
     # -- OD pairs ------------------------------------------------------------------------------------
     def point_index(self, dsnap: Snap):
         """The demand points arranged for :meth:`pairs` (built once per demand snap and reused)."""
