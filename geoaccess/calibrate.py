@@ -28,6 +28,7 @@ import pandas as pd
 import pyproj
 
 from geoaccess import coords as _coords
+from geoaccess.config import PERIOD_FACTOR_RANGE
 from geoaccess.errors import InputError
 from geoaccess.network import Network
 from geoaccess.periods import class_codes, parent_class, scale_network
@@ -43,6 +44,8 @@ FACTOR_BOUNDS = (0.05, 4.0)
 HUBER_K = 1.345
 #: weight of the pull of each factor towards 1, against a trip's relative error (decides classes no trip uses)
 PRIOR_WEIGHT = 0.01
+#: a class whose factor has a larger relative standard error is not fitted (keeps its speed)
+MAX_RELATIVE_SE = 0.1
 #: a trip end farther than this from the study's counties is "outside the area"
 AREA_TOLERANCE_M = 2000.0
 
@@ -284,10 +287,15 @@ def route_trips(net: Network, trips: pd.DataFrame, factors: dict[str, float] | N
 
 
 # -- fitting ----------------------------------------------------------------------------------------------------
-def _huber_fit(x: np.ndarray, y: np.ndarray, obs: np.ndarray, g0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``g >= 0`` minimising Huber loss of relative errors ``(x @ g - y) / obs``; returns ``(g, weights)``."""
+def _huber_fit(x: np.ndarray, y: np.ndarray, obs: np.ndarray, g0: np.ndarray, free: np.ndarray):
+    """``g >= 0`` minimising Huber loss of relative errors ``(x @ g - y) / obs`` over the ``free`` columns (the others
+    keep ``g0``); returns ``(g, weights, standard error of g)``."""
     from scipy.optimize import lsq_linear
 
+    g_all = np.array(g0, dtype=np.float64)
+    y = y - x[:, ~free] @ g_all[~free]
+    x = x[:, free]
+    g0 = g_all[free]
     n, k = x.shape
     lo, hi = 1.0 / FACTOR_BOUNDS[1], 1.0 / FACTOR_BOUNDS[0]
     a = x / obs[:, None]
@@ -308,7 +316,13 @@ def _huber_fit(x: np.ndarray, y: np.ndarray, obs: np.ndarray, g0: np.ndarray) ->
         g = g_new
         if done:
             break
-    return g, w
+    # standard errors from the weighted normal equations (the prior rows included, so unused columns stay finite)
+    aw = np.vstack([a * np.sqrt(w)[:, None], prior])
+    se = scale * np.sqrt(np.diag(np.linalg.pinv(aw.T @ aw)))
+    g_all[free] = g
+    se_all = np.zeros(g_all.size)
+    se_all[free] = se
+    return g_all, w, se_all
 
 
 @dataclass
@@ -316,6 +330,7 @@ class Calibration:
     """A fit: speed factor per class group, and errors before and after (``summary``)."""
 
     factors: dict[str, float]  # class group -> speed factor relative to the study's speeds
+    standard_errors: dict[str, float]  # of each fitted factor
     trips_per_class: dict[str, int]  # trips that use each class group
     before: np.ndarray  # modelled minutes at the study's speeds
     after: np.ndarray  # modelled minutes at the fitted speeds
@@ -343,10 +358,16 @@ class Calibration:
 
 
 def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 10, tol: float = 1e-3):
-    """Route, fit, re-route at the fitted speeds, refit, until the factors move by less than ``tol``."""
+    """Route, fit, re-route at the fitted speeds, refit, until the factors move by less than ``tol``.
+
+    A class whose factor the trips cannot pin down (relative standard error above :data:`MAX_RELATIVE_SE`, e.g. a
+    class a few trips touch for a minute) is set back to its start and left out, and the fit repeated.
+    """
     f = start.copy()
+    free = np.ones(f.size, dtype=bool)
     first = None
     weights = np.ones(obs.size)
+    se_f = np.zeros(f.size)
     passes = 0
     for passes in range(1, max_passes + 1):  # noqa: B007
         routes = router.route(f)
@@ -355,7 +376,17 @@ def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 
         ok = np.isfinite(routes.minutes)
         if not ok.any():
             raise InputError("no observed trip could be routed on the network (every one is unreachable)")
-        g, w = _huber_fit(routes.group_base[ok], obs[ok] - routes.walk[ok], obs[ok], 1.0 / f)
+        while True:
+            g, w, se = _huber_fit(routes.group_base[ok], obs[ok] - routes.walk[ok], obs[ok], 1.0 / f, free)
+            se_f = se / g  # relative standard error of f = 1/g equals that of g
+            loose = free & (se_f > MAX_RELATIVE_SE)
+            if not loose.any():
+                break
+            # the least certain class only: leaving it out changes how well the others are pinned down
+            loose = np.arange(f.size) == np.argmax(np.where(loose, se_f, -1.0))
+            free &= ~loose
+            g[loose] = 1.0 / start[loose]
+            f = 1.0 / g
         weights = np.zeros(obs.size)
         weights[ok] = w
         f_new = 1.0 / g
@@ -365,7 +396,7 @@ def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 
         if step < tol:
             break
     final = router.route(f)
-    return f, first, final, weights, passes
+    return f, first, final, weights, passes, free, se_f
 
 
 def calibrate(
@@ -382,9 +413,15 @@ def calibrate(
     router = _Router(net, trips["origin_lon"], trips["origin_lat"], trips["destination_lon"],
                      trips["destination_lat"], walk_kmh)  # fmt: skip
     obs = trips["minutes"].to_numpy(dtype=np.float64)
-    f, first, final, weights, passes = _fit(router, obs, np.ones(len(router.groups)), max_passes)
+    f, first, final, weights, passes, free, se = _fit(router, obs, np.ones(len(router.groups)), max_passes)
     used = (final.group_base > 0).sum(axis=0)
     warnings = []
+    for g, u, fr in zip(router.groups, used, free, strict=True):
+        if u and not fr:
+            warnings.append(
+                f"class {g or '(none)'}: {u} trip(s) use it too little to fit its speed "
+                f"(standard error over {MAX_RELATIVE_SE:.0%}); its speed is kept"
+            )
     unreachable = int((~np.isfinite(final.minutes)).sum())
     if unreachable:
         warnings.append(f"{unreachable} trip(s) could not be routed (one-way or disconnected ends); left out")
@@ -394,7 +431,8 @@ def calibrate(
     share = final.group_base / np.maximum(final.group_base.sum(axis=1, keepdims=True), 1e-300)
     main = np.where(final.group_base.sum(axis=1) > 0, np.asarray(router.groups, dtype=object)[share.argmax(axis=1)], "")
     return Calibration(
-        factors={g: float(v) for g, v, u in zip(router.groups, f, used, strict=True) if u > 0},
+        factors={g: float(v) for g, v, fr in zip(router.groups, f, free & (used > 0), strict=True) if fr},
+        standard_errors={g: float(v * e) for g, v, e, fr in zip(router.groups, f, se, free, strict=True) if fr},
         trips_per_class={g: int(u) for g, u in zip(router.groups, used, strict=True)},
         before=first.minutes,
         after=final.minutes,
@@ -451,6 +489,10 @@ def speeds_toml(fits: list[Calibration], base_kmh: dict[str, float], source: str
         lines += ["", f"[travel.periods.{_key(fit.period)}]"]
         for g, fac in sorted(fit.factors.items()):
             rel = fac / base_f.get(g, 1.0)
+            lo, hi = PERIOD_FACTOR_RANGE
+            if not lo <= rel <= hi:
+                notes.append(f"period {fit.period}, {g}: factor {rel:.3f} clipped to [{lo:g}, {hi:g}]")
+                rel = min(max(rel, lo), hi)
             lines.append(f"{_key(g)} = {rel:.3f}")
     return "\n".join(lines) + "\n", notes
 

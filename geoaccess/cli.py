@@ -197,7 +197,7 @@ def _calibrate(args) -> int:
     fits, table, out, notes = calibrate_study(args.study, args.trips, crs=args.crs, out=args.out)
     for fit in fits:
         label = f"period {fit.period}" if fit.period else "trips without a period"
-        factors = ", ".join(f"{k} {v:.3f}" for k, v in sorted(fit.factors.items()))
+        factors = ", ".join(f"{k} {v:.3f} ± {fit.standard_errors[k]:.3f}" for k, v in sorted(fit.factors.items()))
         print(f"{label}: {fit.observed.size} trips, {fit.passes} routing passes; speed factors: {factors}")
     print(format_errors(table))
     for n in notes:

@@ -224,3 +224,41 @@ def test_output_must_not_hold_or_be_an_input(tmp_path):
     # a folder of its own beside the inputs is fine (the default maps/<name>)
     s = load_study(write(tmp_path, text), output_root=tmp_path)
     assert s.output == tmp_path / "maps" / "t"
+
+
+def test_include_merges_fitted_speeds(tmp_path):
+    (tmp_path / "fitted.toml").write_text(
+        '[network.speeds]\nprimary = 42.5\n"国道" = 61.0\n[travel.periods.peak]\nprimary = 0.7\n', encoding="utf-8"
+    )
+    s = load_study(write(tmp_path, 'include = ["fitted.toml"]\n' + BASE + "[network]\nwalk_kmh = 4\n"))
+    assert s.speeds == {"primary": 42.5, "国道": 61.0}
+    assert s.walk_kmh == 4 and s.periods == {"peak": {"primary": 0.7}}
+    assert load_study(write(tmp_path, 'include = "fitted.toml"\n' + BASE)).speeds["primary"] == 42.5
+
+
+def test_include_conflicts_and_bad_files_are_named(tmp_path):
+    (tmp_path / "fitted.toml").write_text("[network.speeds]\nprimary = 42.5\n", encoding="utf-8")
+    text = 'include = ["fitted.toml"]\n' + BASE + "[network.speeds]\nprimary = 50\n"
+    with pytest.raises(ConfigError, match=r"network.speeds.primary is set both in the study file and in .*fitted.toml"):
+        load_study(write(tmp_path, text))
+    with pytest.raises(ConfigError, match="included file not found"):
+        load_study(write(tmp_path, 'include = ["nope.toml"]\n' + BASE))
+    (tmp_path / "bad.toml").write_text("[network.speeds]\nprimary = 500\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"speeds primary = 500 is out of range"):
+        load_study(write(tmp_path, 'include = ["bad.toml"]\n' + BASE))
+    (tmp_path / "nested.toml").write_text('include = ["fitted.toml"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="may not include further files"):
+        load_study(write(tmp_path, 'include = ["nested.toml"]\n' + BASE))
+
+
+def test_periods_are_checked(tmp_path):
+    s = load_study(write(tmp_path, BASE + '[travel.periods.peak]\nmotorway = 0.6\n"40" = 0.9\n[travel.periods.night]\n'
+                         "motorway = 1.1\n"))  # fmt: skip
+    assert s.periods == {"peak": {"motorway": 0.6, "40": 0.9}, "night": {"motorway": 1.1}}
+    assert load_study(write(tmp_path, BASE)).periods == {}
+    with pytest.raises(ConfigError, match=r"\[travel.periods.peak\] motorway = 0 is out of range"):
+        load_study(write(tmp_path, BASE + "[travel.periods.peak]\nmotorway = 0\n"))
+    with pytest.raises(ConfigError, match="not a valid name"):
+        load_study(write(tmp_path, BASE + '[travel.periods."../x"]\nmotorway = 0.5\n'))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['speed'\] in \[travel\]"):
+        load_study(write(tmp_path, BASE + "[travel]\nspeed = 3\n"))
