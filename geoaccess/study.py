@@ -67,6 +67,7 @@ class Result:
     overall: pd.DataFrame | None = None  # the study area as one row: equity statistics per tier
     partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): one row per partition
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
+    periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
 
 
 class Study:
@@ -77,6 +78,7 @@ class Study:
         self._inputs: Inputs | None = None
         self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
+        self._periods: dict[str, Study] = {}  # period name -> the study at that period's speeds
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -440,7 +442,36 @@ class Study:
             return self._run(True)
 
     def _run(self, write: bool) -> Result:
-        return self.finish(self.compute(), write)
+        result = self.compute()
+        if self.settings.periods:
+            result.periods = {name: self.period_study(name).compute() for name in self.settings.periods}
+        return self.finish(result, write)
+
+    def period_study(self, name: str) -> Study:
+        """The study at the speeds of period ``name`` (``[travel.periods.<name>]``): the same inputs on a network
+        whose road classes are scaled by the period's factors; its bundle goes to ``<output>/periods/<name>/``.
+
+        Land-cover factors (class codes) are for off-road travel and do not change the road network.
+        """
+        import dataclasses
+
+        from geoaccess.periods import scale_network
+
+        cached = self._periods.get(name)
+        if cached is not None:
+            return cached
+        s = self.settings
+        factors = {k: v for k, v in s.periods[name].items() if not k.isdigit()}
+        child = Study(
+            dataclasses.replace(s, title=f"{s.title or s.name} — {name}", periods={},
+                                output=Path(s.output) / "periods" / name)
+        )  # fmt: skip
+        inp = self.load()
+        child._inputs = dataclasses.replace(
+            inp, network=scale_network(inp.network, factors, f"[travel.periods.{name}]")
+        )
+        self._periods[name] = child
+        return child
 
     def finish(self, result: Result, write: bool) -> Result:
         """Write a computed result's bundle (timed) when ``write``, and log the timings; the run's last step."""
@@ -557,6 +588,12 @@ class Study:
             (i18n.t("tif", lang, tier=i18n.tier_label(t.name, lang, t.label)), f"travel_time_{t.name}.tif")
             for t in s.tiers
         ]
+        for name, presult in (result.periods or {}).items():  # a county table and a whole bundle per period
+            files.append(write_csv(presult.counties, out / f"counties_{name}.csv", float_format="%.4f"))
+            links.append((i18n.t("period_csv", lang, period=name), f"counties_{name}.csv"))
+            (out / "periods" / name).mkdir(parents=True, exist_ok=True)
+            files += self.period_study(name)._write_bundle(presult, out / "periods" / name)
+            maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
         if result.partitions is not None:  # a partitioned run: a page per partition (geoaccess.partition)
             from geoaccess.partition import write_pages
 
