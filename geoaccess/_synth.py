@@ -95,6 +95,7 @@ def write_raster(
     tags: dict[str, str],
     description: str,
     dtype: str = "float32",
+    nodata: float | None = None,
 ) -> None:
     """Write a one-band EPSG:4326 GeoTIFF (256 x 256 deflate tiles) atomically.
 
@@ -113,7 +114,7 @@ def write_raster(
         "dtype": dtype,
         "crs": "EPSG:4326",
         "transform": transform,
-        "nodata": None,
+        "nodata": nodata,
         "tiled": True,
         "blockxsize": 256,
         "blockysize": 256,
@@ -132,6 +133,25 @@ def write_raster(
         replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_rivers(path: Path, lines: list[tuple[str, list[tuple[float, float]]]], note: str) -> None:
+    """Rivers as a GeoJSON line layer (WGS84) written atomically: ``(name, [(lon, lat), ...])`` per river.
+
+    Plain JSON with rounded coordinates, so the same lines give the same bytes on every machine.
+    """
+    import json
+
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"name": name, "waterway": "river", "synthetic": "yes"},
+            "geometry": {"type": "LineString", "coordinates": [[round(x, 6), round(y, 6)] for x, y in line]},
+        }
+        for name, line in lines
+    ]
+    doc = {"type": "FeatureCollection", "name": "rivers", "description": note, "features": features}
+    write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
 
 
 class NamePool:

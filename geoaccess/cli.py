@@ -67,7 +67,7 @@ def _demo(args) -> int:
     data = root / "data" / "demo"
     study_file = root / "data" / "studies" / "demo.toml"
     t0 = time.perf_counter()
-    if args.rebuild or not (data / "roads.osm.pbf").exists():
+    if args.rebuild or not all((data / f).exists() for f in ("roads.osm.pbf", "dem.tif", "landcover.tif")):
         log.info("building the synthetic demo inputs in %s", data)
         build_demo(data)
     study = _study(Study.from_file(study_file, output_root=root), args)

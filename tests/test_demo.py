@@ -230,3 +230,28 @@ def test_demo_study_file_points_at_the_demo_outputs(demo):
     assert (path.parent / study["inputs"]["roads"]).resolve().parent == ROOT / "data" / "demo"
     assert study["inputs"]["counties"] == {"adcode": "1401"}
     assert [t["name"] for t in study["tiers"]] == ["primary", "county", "regional"]
+
+
+def test_synthetic_terrain_files(demo, demo_again, osm):
+    """DEM, land cover and rivers: labelled synthetic, deterministic, in the agreed formats (issue 15)."""
+    import geopandas as gpd
+    import shapely
+
+    for key in ("dem", "landcover", "rivers"):
+        assert demo[key].read_bytes() == demo_again[key].read_bytes()
+    with rasterio.open(demo["dem"]) as d, rasterio.open(demo["population"]) as p:
+        assert d.tags()["SYNTHETIC"] == "yes" and d.tags()["UNITS"] == "metres"
+        assert d.nodata == -9999.0 and d.dtypes[0] == "float32" and d.crs == p.crs and d.transform == p.transform
+        dem = d.read(1)
+    assert 700 < dem.min() < 900 and 1800 < dem.max() < 2600  # Taiyuan's basin floor and its mountains
+    with rasterio.open(demo["landcover"]) as lc:
+        assert lc.tags()["SYNTHETIC"] == "yes" and lc.nodata == 0 and lc.dtypes[0] == "uint8"
+        cover = lc.read(1)
+    assert set(np.unique(cover)) <= {10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100}
+    assert {10, 30, 40, 50, 80} <= set(np.unique(cover))
+    rivers = gpd.read_file(demo["rivers"])
+    assert len(rivers) == 3 and (rivers["synthetic"] == "yes").all() and rivers.crs.to_epsg() == 4326
+    nodes, ways = osm
+    lines = [shapely.LineString([nodes[r] for r in refs]) for refs, _ in ways[:20000]]
+    crossing = shapely.intersects(np.array(lines), rivers.union_all())
+    assert 0 < crossing.sum() < 0.05 * len(lines)  # roads over rivers are bridges, and there are few of them
