@@ -89,7 +89,7 @@ def _demo_region(args) -> int:
     study_file = root / "data" / "studies" / f"region-{plan.slug}.toml"
     settings = f"seed {seed}, scale {plan.scale}, {plan.cell_m:g} m cells"
     readme = data / "README.txt"
-    names = ("roads.osm.pbf", "facilities.csv", "population.tif", "census.csv", "README.txt")
+    names = ("roads.osm.pbf", "facilities.csv", "population.tif", "census.csv", "dem.tif", "README.txt")
     built = all((data / n).exists() for n in names) and settings in readme.read_text(encoding="utf-8")
     check_memory(plan, run=not args.build_only)
     if args.rebuild or not built:

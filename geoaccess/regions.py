@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 from tqdm.auto import tqdm
 
-from geoaccess._synth import MARK, NamePool, grid_pieces, write_pbf, write_raster, write_text
+from geoaccess._synth import MARK, NamePool, grid_pieces, write_pbf, write_raster, write_rivers, write_text
 from geoaccess.errors import InputError
 from geoaccess.load.counties import admin_names, builtin_counties, county_grid, parse_adcode_prefixes
 from geoaccess.load.population import largest_remainder
@@ -913,6 +913,10 @@ Synthetic:
                       county (secondary), township (tertiary) and village (unclassified) roads, city and
                       town streets (residential); {n_nodes:,} nodes, {n_ways:,} ways; refs G/S/X/Y/C are invented
   - facilities.csv    {n_fac:,} facilities ({tiers}); names end in "（示例）"
+  - dem.tif           elevation in metres on the population lattice (float32, nodata -9999): NOT a real DEM
+  - landcover.tif     land cover as ESA WorldCover class codes on the same lattice (uint8, nodata 0)
+  - rivers.geojson    {n_rivers} invented rivers as lines (roads crossing them are bridges)
+                      The terrain files are read only by studies whose [travel] section names them.
 {problems}
 Do not use these roads, sites or population spread for real planning decisions.
 """
@@ -951,7 +955,8 @@ def build_region(
     Returns
     -------
     dict
-        ``paths`` (roads, population, facilities, census, readme), ``counts`` and ``problems`` (lines
+        ``paths`` (roads, population, facilities, census, readme, and the synthetic terrain: dem, landcover,
+        rivers), ``counts`` and ``problems`` (lines
         about census units without a polygon and counties without people).
     """
     t0 = time.perf_counter()
@@ -1063,9 +1068,14 @@ def build_region(
         "facilities": out / "facilities.csv",
         "census": out / "census.csv",
         "readme": out / "README.txt",
+        "dem": out / "dem.tif",
+        "landcover": out / "landcover.tif",
+        "rivers": out / "rivers.geojson",
     }
     order = np.lexsort((col, row))
     row, col, val = row[order], col[order], val[order]
+    rivers = _rivers(np.random.default_rng([seed, 5]), plan, frame)
+    _write_terrain(paths, plan, row, col, val, rivers, seed)
     write_raster(
         paths["population"],
         _strips(row, col, val, plan.height, plan.width),
@@ -1131,12 +1141,119 @@ def build_region(
             n_nodes=x.size,
             n_ways=len(roads.ways),
             n_fac=len(fac),
+            n_rivers=len(rivers),
             tiers=", ".join(f"{k} {v:,}" for k, v in tiers.items()),
             problems=("\nReported:\n" + "".join(f"  - {p}\n" for p in problems)) if problems else "",
         ),
     )
     log.info("region %s written to %s in %.1f s: %s", plan.slug, out, time.perf_counter() - t0, counts)
     return {"paths": paths, "counts": counts, "problems": problems, "plan": plan}
+
+
+# --------------------------------------------------------------------------------------------
+# terrain: written for off-road travel ([travel] in a study); the road and population generators do not read it
+
+DEM_NODATA = -9999.0
+#: people per km2 above which a cell is built-up land cover
+BUILT_PER_KM2 = 3000.0
+
+
+def _rivers(rng, plan: RegionPlan, frame: _Frame) -> list[tuple[str, list[tuple[float, float]]]]:
+    """Meandering river lines across the region: one per ~8,000 km2, 60-300 km long, 2 km steps."""
+    n = max(1, round(plan.area_km2 / 8000.0))
+    west, north = plan.west, plan.north
+    east, south = west + plan.width * plan.dx, north - plan.height * plan.dy
+    out = []
+    for k in range(n):
+        lon, lat = rng.uniform(west, east), rng.uniform(south, north)
+        x, y = frame.xy(lon, lat)
+        heading = rng.uniform(0, 2 * math.pi)
+        steps = int(rng.uniform(30, 150))
+        turn = rng.normal(0, 0.25, steps)
+        xs, ys = [float(x)], [float(y)]
+        for t in turn:
+            heading += t
+            xs.append(xs[-1] + 2000.0 * math.cos(heading))
+            ys.append(ys[-1] + 2000.0 * math.sin(heading))
+        lons, lats = frame.lonlat(np.array(xs), np.array(ys))
+        inside = (lons >= west) & (lons <= east) & (lats >= south) & (lats <= north)
+        # the longest run inside the lattice
+        best, run = (0, 0), 0
+        for i, ok in enumerate(inside):
+            run = run + 1 if ok else 0
+            if run > best[1] - best[0]:
+                best = (i - run + 1, i + 1)
+        if best[1] - best[0] >= 2:
+            pts = list(zip(lons[best[0] : best[1]].tolist(), lats[best[0] : best[1]].tolist(), strict=True))
+            out.append((f"河流 river {k + 1} (synthetic)", pts))
+    return out
+
+
+def _terrain_strips(plan: RegionPlan, frame: _Frame, row, col, val, rivers, seed: int, what: str, rows=256):
+    """(row0, strip) pairs of elevation (m, float32) or land cover (WorldCover codes, uint8), strip by strip.
+
+    Elevation is value noise at 40, 10 and 2.5 km over a plateau that rises with latitude and westwards (China
+    steps up to the west), pressed down where people live (settled land is mostly lowland); land cover follows
+    elevation, people and the rivers. Memory is one strip at a time.
+    """
+    import rasterio.features
+
+    lines = [shapely.LineString(pts) for _, pts in rivers]
+    bounds = np.searchsorted(row, np.arange(0, plan.height + rows, rows))
+    lon_c = plan.west + (np.arange(plan.width) + 0.5) * plan.dx
+    cell_km2 = (plan.cell_m / 1000.0) ** 2
+    for k, r0 in enumerate(range(0, plan.height, rows)):
+        h = min(rows, plan.height - r0)
+        lat_c = plan.north - (r0 + np.arange(h) + 0.5) * plan.dy
+        lon, lat = np.meshgrid(lon_c, lat_c)
+        x, y = frame.xy(lon.ravel(), lat.ravel())
+        relief = 0.55 * _noise(x, y, 40_000.0, seed + 101) + 0.3 * _noise(x, y, 10_000.0, seed + 102)
+        relief += 0.15 * _noise(x, y, 2_500.0, seed + 103)
+        trend = np.clip((40.0 - lat.ravel()) * -150.0 + (110.0 - lon.ravel()) * 120.0, -300.0, 2500.0)
+        people = np.zeros((h, plan.width), np.float32)
+        a, b = bounds[k], bounds[k + 1]
+        people[row[a:b] - r0, col[a:b]] = val[a:b]
+        density = people.ravel() / cell_km2
+        settled = np.clip(np.log1p(density) / np.log1p(2000.0), 0.0, 1.0)
+        dem = (300.0 + np.maximum(trend, 0.0) + 1800.0 * relief**1.5) * (1.0 - 0.4 * settled)
+        if what == "dem":
+            yield r0, dem.reshape(h, plan.width).astype(np.float32)
+            continue
+        cover = np.full(dem.size, 30, np.uint8)  # grassland
+        fine = _noise(x, y, 1_500.0, seed + 104)
+        cover[(relief > 0.55) & (fine > 0.45)] = 10  # tree cover on the rough ground
+        cover[(relief > 0.45) & (fine <= 0.2)] = 20  # shrubland
+        cover[(dem > 4500.0)] = 60  # bare rock on the high plateau
+        cover[(density > 0) & (fine > 0.2)] = 40  # cropland around settlements
+        cover[density >= BUILT_PER_KM2] = 50
+        cover = cover.reshape(h, plan.width)
+        if lines:
+            window = rasterio.windows.transform(Window(0, r0, plan.width, h), plan.transform)
+            water = rasterio.features.rasterize(
+                [(ln, 1) for ln in lines], out_shape=(h, plan.width), transform=window, all_touched=True, dtype="uint8"
+            )
+            cover[water == 1] = 80
+        yield r0, cover
+
+
+def _write_terrain(paths, plan: RegionPlan, row, col, val, rivers, seed: int) -> None:
+    """The synthetic DEM, land cover and rivers of a region (labelled synthetic; deterministic per seed)."""
+    frame = _Frame(plan.lon0)
+    tags = {"SYNTHETIC": "yes", "SEED": str(seed)}
+    shape = (plan.height, plan.width)
+    write_raster(
+        paths["dem"], _terrain_strips(plan, frame, row, col, val, rivers, seed, "dem"), shape=shape,
+        transform=plan.transform, nodata=DEM_NODATA, description="elevation, metres (synthetic)",
+        tags=tags | {"DESCRIPTION": f"Synthetic elevation, geoaccess demo --region {plan.slug} (not a real DEM)",
+                     "UNITS": "metres"},
+    )  # fmt: skip
+    write_raster(
+        paths["landcover"], _terrain_strips(plan, frame, row, col, val, rivers, seed, "landcover"), shape=shape,
+        transform=plan.transform, nodata=0, dtype="uint8", description="land cover, ESA WorldCover codes (synthetic)",
+        tags=tags | {"DESCRIPTION": f"Synthetic land cover, geoaccess demo --region {plan.slug}, ESA WorldCover codes",
+                     "CLASSES": "10 tree, 20 shrub, 30 grass, 40 crop, 50 built, 60 bare, 80 water"},
+    )  # fmt: skip
+    write_rivers(paths["rivers"], rivers, f"SYNTHETIC rivers generated by geoaccess demo --region {plan.slug}")
 
 
 def _strips(row, col, val, height, width, rows_per_strip=256):

@@ -173,3 +173,26 @@ def test_runs_end_to_end(root, data):
     assert [r["county_code"] for r in rows] == [COUNTY]
     # the inputs were reused, not rebuilt
     assert _sha(data)["roads.osm.pbf"] == hashlib.sha256((data / "roads.osm.pbf").read_bytes()).hexdigest()
+
+
+def test_synthetic_terrain_files(data):
+    """DEM, land cover and rivers on the population lattice, labelled synthetic (issue 15); same seed, same bytes is
+    checked with the other files in test_same_seed_same_bytes."""
+    import geopandas as gpd
+    import rasterio
+
+    with rasterio.open(data / "dem.tif") as d, rasterio.open(data / "population.tif") as p:
+        assert d.tags()["SYNTHETIC"] == "yes" and d.nodata == -9999.0 and d.dtypes[0] == "float32"
+        assert d.transform == p.transform and d.shape == p.shape
+        dem = d.read(1)
+        people = p.read(1)
+    assert 100 < dem.min() and dem.max() < 7000
+    with rasterio.open(data / "landcover.tif") as lc:
+        assert lc.tags()["SYNTHETIC"] == "yes" and lc.nodata == 0 and lc.dtypes[0] == "uint8"
+        cover = lc.read(1)
+    assert set(np.unique(cover)) <= {10, 20, 30, 40, 50, 60, 80} and 80 in cover
+    # settled land is lower and mostly farmed
+    assert np.median(dem[people > 50]) < np.median(dem[people == 0])
+    assert np.isin(cover[people > 50], [40, 50, 80]).mean() > 0.5
+    rivers = gpd.read_file(data / "rivers.geojson")
+    assert len(rivers) >= 1 and (rivers["synthetic"] == "yes").all()
