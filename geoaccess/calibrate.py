@@ -376,8 +376,9 @@ def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 
         ok = np.isfinite(routes.minutes)
         if not ok.any():
             raise InputError("no observed trip could be routed on the network (every one is unreachable)")
+        held = f.copy()  # the factors of classes left out of the fit
         while True:
-            g, w, se = _huber_fit(routes.group_base[ok], obs[ok] - routes.walk[ok], obs[ok], 1.0 / f, free)
+            g, w, se = _huber_fit(routes.group_base[ok], obs[ok] - routes.walk[ok], obs[ok], 1.0 / held, free)
             se_f = se / g  # relative standard error of f = 1/g equals that of g
             loose = free & (se_f > MAX_RELATIVE_SE)
             if not loose.any():
@@ -385,8 +386,7 @@ def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 
             # the least certain class only: leaving it out changes how well the others are pinned down
             loose = np.arange(f.size) == np.argmax(np.where(loose, se_f, -1.0))
             free &= ~loose
-            g[loose] = 1.0 / start[loose]
-            f = 1.0 / g
+            held[loose] = start[loose]
         weights = np.zeros(obs.size)
         weights[ok] = w
         f_new = 1.0 / g
@@ -400,11 +400,18 @@ def _fit(router: _Router, obs: np.ndarray, start: np.ndarray, max_passes: int = 
 
 
 def calibrate(
-    net: Network, trips: pd.DataFrame, walk_kmh: float = 4.5, period: str | None = None, max_passes: int = 10
+    net: Network,
+    trips: pd.DataFrame,
+    walk_kmh: float = 4.5,
+    period: str | None = None,
+    max_passes: int = 10,
+    start: dict[str, float] | None = None,
 ) -> Calibration:
     """Fit speed factors per road class group to ``trips`` (from :func:`read_trips`) on ``net``.
 
-    ``period`` selects the trips of one period ("" = those without one; None = every trip).
+    ``period`` selects the trips of one period ("" = those without one; None = every trip). ``start`` gives the
+    factors to start from, which classes the trips cannot pin down keep (default 1: the study's speeds; a period
+    starts from the fit of the trips without a period).
     """
     if period is not None:
         trips = trips[trips["period"] == period]
@@ -413,7 +420,8 @@ def calibrate(
     router = _Router(net, trips["origin_lon"], trips["origin_lat"], trips["destination_lon"],
                      trips["destination_lat"], walk_kmh)  # fmt: skip
     obs = trips["minutes"].to_numpy(dtype=np.float64)
-    f, first, final, weights, passes, free, se = _fit(router, obs, np.ones(len(router.groups)), max_passes)
+    f0 = np.array([(start or {}).get(g, 1.0) for g in router.groups])
+    f, first, final, weights, passes, free, se = _fit(router, obs, f0, max_passes)
     used = (final.group_base > 0).sum(axis=0)
     warnings = []
     for g, u, fr in zip(router.groups, used, free, strict=True):
@@ -432,9 +440,11 @@ def calibrate(
     main = np.where(final.group_base.sum(axis=1) > 0, np.asarray(router.groups, dtype=object)[share.argmax(axis=1)], "")
     return Calibration(
         factors={g: float(v) for g, v, fr in zip(router.groups, f, free & (used > 0), strict=True) if fr},
-        standard_errors={g: float(v * e) for g, v, e, fr in zip(router.groups, f, se, free, strict=True) if fr},
+        standard_errors={
+            g: float(v * e) for g, v, e, fr in zip(router.groups, f, se, free & (used > 0), strict=True) if fr
+        },
         trips_per_class={g: int(u) for g, u in zip(router.groups, used, strict=True)},
-        before=first.minutes,
+        before=first.minutes if np.all(f0 == 1.0) else router.route(np.ones(f0.size)).minutes,
         after=final.minutes,
         observed=obs,
         main_class=main,
@@ -520,7 +530,10 @@ def calibrate_study(study_path, trips_path, crs=None, out=None, max_passes: int 
     inp = study.load()
     trips = read_trips(trips_path, crs=crs, area=inp.counties.union_all())
     periods = sorted(set(trips["period"]))
-    fits = [calibrate(inp.network, trips, s.walk_kmh, period=p, max_passes=max_passes) for p in periods]
+    fits = []
+    for p in periods:  # "" sorts first: the periods start from the fit of the trips without one
+        base = fits[0].factors if fits and not fits[0].period else None
+        fits.append(calibrate(inp.network, trips, s.walk_kmh, period=p, max_passes=max_passes, start=base))
     table = pd.concat([f.errors() for f in fits], ignore_index=True)
     out = Path(out) if out else Path(s.path).with_name(f"{s.name}.fitted.toml")
     for p in periods:

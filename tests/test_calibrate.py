@@ -200,3 +200,44 @@ def test_read_trips_outside_area(tmp_path):
     with pytest.raises(InputError) as e:
         cal.read_trips(_csv(tmp_path, frame), area=area)
     assert "line 3: origin (113.50000, 37.80000 WGS84) is outside" in str(e.value)
+
+
+# -- the command line on the demo -------------------------------------------------------------------------------
+def test_cli_calibrate_on_the_demo(demo_study_file, tmp_path, capsys):
+    from geoaccess.cli import main
+    from geoaccess.config import load_study
+    from geoaccess.study import Study
+
+    inp = Study.from_file(demo_study_file, output_root=tmp_path).load()
+    rng = np.random.default_rng(11)
+    pop, fac = inp.population, inp.facilities
+    k = 120
+    i = rng.choice(len(pop.lon), k, p=pop.people / pop.people.sum())
+    j = rng.integers(0, len(fac), k)
+    trips = pd.DataFrame({"origin_lon": pop.lon[i], "origin_lat": pop.lat[i],
+                          "destination_lon": fac.geometry.x.to_numpy()[j],
+                          "destination_lat": fac.geometry.y.to_numpy()[j]})  # fmt: skip
+    truth = {"secondary": 0.8, "primary": 0.75, "tertiary": 0.9}
+    peak = rng.random(k) < 0.3
+    minutes = cal.route_trips(scale_network(inp.network, truth), trips)
+    minutes[peak] = cal.route_trips(scale_network(inp.network, {c: 0.6 * f for c, f in truth.items()}), trips[peak])
+    o = coords.wgs84_to_bd09(trips["origin_lon"], trips["origin_lat"])
+    d = coords.wgs84_to_bd09(trips["destination_lon"], trips["destination_lat"])
+    path = _csv(tmp_path, pd.DataFrame({"o_lon": o[0], "o_lat": o[1], "d_lon": d[0], "d_lat": d[1],
+                                        "minutes": minutes, "period": np.where(peak, "peak", "")}))  # fmt: skip
+    out = tmp_path / "fitted.toml"
+    assert (
+        main(["-q", "calibrate", str(demo_study_file), "--trips", str(path), "--crs", "baidu", "--out", str(out)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "MAE before" in text and "period peak" in text and f'include = ["{out}"]' in text
+    study = demo_study_file.read_text(encoding="utf-8")
+    included = tmp_path / "with_fit.toml"
+    included.write_text(f'include = ["{out.as_posix()}"]\n' + study, encoding="utf-8")
+    s = load_study(included, output_root=tmp_path)
+    assert s.speeds["secondary"] == pytest.approx(50 * 0.8, rel=0.02)
+    assert s.periods["peak"]["secondary"] == pytest.approx(0.6, rel=0.03)
+    # bad input: one line naming the file and the fix
+    assert main(["-q", "calibrate", str(demo_study_file), "--trips", str(path), "--crs", "mars"]) == 2
+    err = capsys.readouterr().err
+    assert "trips.csv" in err and "unknown coordinate system 'mars'" in err
