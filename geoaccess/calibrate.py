@@ -424,10 +424,11 @@ def calibrate(
     f, first, final, weights, passes, free, se = _fit(router, obs, f0, max_passes)
     used = (final.group_base > 0).sum(axis=0)
     warnings = []
+    where = f"period {period}, " if period else ""
     for g, u, fr in zip(router.groups, used, free, strict=True):
         if u and not fr:
             warnings.append(
-                f"class {g or '(none)'}: {u} trip(s) use it too little to fit its speed "
+                f"{where}class {g or '(none)'}: {u} trip(s) use it too little to fit its speed "
                 f"(standard error over {MAX_RELATIVE_SE:.0%}); its speed is kept"
             )
     unreachable = int((~np.isfinite(final.minutes)).sum())
@@ -435,7 +436,7 @@ def calibrate(
         warnings.append(f"{unreachable} trip(s) could not be routed (one-way or disconnected ends); left out")
     for g, u in zip(router.groups, used, strict=True):
         if u == 0:
-            warnings.append(f"no trip uses class {g or '(none)'}: its speed is kept")
+            warnings.append(f"{where}no trip uses class {g or '(none)'}: its speed is kept")
     share = final.group_base / np.maximum(final.group_base.sum(axis=1, keepdims=True), 1e-300)
     main = np.where(final.group_base.sum(axis=1) > 0, np.asarray(router.groups, dtype=object)[share.argmax(axis=1)], "")
     return Calibration(
@@ -516,10 +517,11 @@ def _key(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def calibrate_study(study_path, trips_path, crs=None, out=None, max_passes: int = 10):
+def calibrate_study(study_path, trips_path, crs=None, out=None, max_passes: int = 10, holdout: float = 0.0):
     """``geoaccess calibrate``: fit, print before/after errors, write and check the speeds TOML.
 
-    Returns ``(fits, error table, output path)``.
+    ``holdout`` (0..0.9) keeps that share of each period's trips out of the fit (a fixed random draw) and reports
+    their errors before and after as class ``held-out``. Returns ``(fits, error table, output path, notes)``.
     """
     from geoaccess import config as _config
     from geoaccess.load.speeds import profile_table
@@ -530,11 +532,21 @@ def calibrate_study(study_path, trips_path, crs=None, out=None, max_passes: int 
     inp = study.load()
     trips = read_trips(trips_path, crs=crs, area=inp.counties.union_all())
     periods = sorted(set(trips["period"]))
-    fits = []
+    if not 0.0 <= holdout <= 0.9:
+        raise InputError(f"--holdout must be a share between 0 and 0.9, got {holdout!r}")
+    kept = np.random.default_rng(0).random(len(trips)) >= holdout
+    fits, held = [], []
     for p in periods:  # "" sorts first: the periods start from the fit of the trips without one
         base = fits[0].factors if fits and not fits[0].period else None
-        fits.append(calibrate(inp.network, trips, s.walk_kmh, period=p, max_passes=max_passes, start=base))
-    table = pd.concat([f.errors() for f in fits], ignore_index=True)
+        fits.append(calibrate(inp.network, trips[kept], s.walk_kmh, period=p, max_passes=max_passes, start=base))
+        test = trips[~kept & (trips["period"] == p)]
+        if len(test):
+            before = evaluate(inp.network, test, {}, s.walk_kmh)
+            after = evaluate(inp.network, test, {**(base or {}), **fits[-1].factors}, s.walk_kmh)
+            held.append({"period": p or "-", "class": "held-out", "trips": len(test),
+                         "mae_min_before": before["mae_min"], "mape_before": before["mape"],
+                         "mae_min_after": after["mae_min"], "mape_after": after["mape"]})  # fmt: skip
+    table = pd.concat([f.errors() for f in fits] + [pd.DataFrame(held)], ignore_index=True)
     out = Path(out) if out else Path(s.path).with_name(f"{s.name}.fitted.toml")
     for p in periods:
         if p:

@@ -194,7 +194,7 @@ def _calibrate(args) -> int:
     from geoaccess.calibrate import calibrate_study, format_errors
 
     t0 = time.perf_counter()
-    fits, table, out, notes = calibrate_study(args.study, args.trips, crs=args.crs, out=args.out)
+    fits, table, out, notes = calibrate_study(args.study, args.trips, crs=args.crs, out=args.out, holdout=args.holdout)
     for fit in fits:
         label = f"period {fit.period}" if fit.period else "trips without a period"
         factors = ", ".join(f"{k} {v:.3f} ± {fit.standard_errors[k]:.3f}" for k, v in sorted(fit.factors.items()))
@@ -274,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         help="CSV: origin_lon, origin_lat, destination_lon, destination_lat, minutes[, period, crs]",
     )
     c.add_argument("--crs", default=None, help="coordinate system of the trips: wgs84 (default), gcj02 or bd09")
+    c.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        help="share of trips kept out of the fit to check it (e.g. 0.2; default 0)",
+    )
     c.add_argument("--out", default=None, help="TOML to write (default: <study name>.fitted.toml beside the study)")
     c.set_defaults(func=_calibrate)
     for cmd in (r, d, i, w, o, c):
