@@ -1282,6 +1282,13 @@ population = "../regions/{slug}/population.tif"
 counties = {{ adcode = {adcode} }}
 census = {{ path = "../regions/{slug}/census.csv", code_field = "adcode", population_field = "people", name_field = "name" }}
 
+# Off-road travel over the region's SYNTHETIC terrain, for the terrain loader ([travel], issue 15):
+# [travel]
+# mode = "mixed"
+# landcover = "../regions/{slug}/landcover.tif"
+# dem = "../regions/{slug}/dem.tif"
+# barriers = ["../regions/{slug}/rivers.geojson"]
+
 [[tiers]]
 name = "primary"
 threshold_min = 15

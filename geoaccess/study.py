@@ -434,6 +434,9 @@ class Study:
         if self.settings.scale.partition is not None:  # [scale] partition: on Dask distributed
             from geoaccess import partition
 
+            if self.settings.periods:
+                log.warning("[travel.periods] are not computed in partitioned runs yet; run without --partition")
+
             return partition.run(self, write=write)
         if not write:
             return self._run(False)

@@ -108,6 +108,11 @@ def net():
 
 def test_routing_equals_networkx(net):
     trips = random_trips(net, 60, seed=1)
+    # a few short trips along one street: the same-link shortcut, both ways along one-way links too
+    near = trips.iloc[:12].copy()
+    near["destination_lon"] = near["origin_lon"] + np.linspace(-0.0012, 0.0012, 12)
+    near["destination_lat"] = near["origin_lat"] + 1e-5
+    trips = pd.concat([trips, near], ignore_index=True)
     factors = {"primary": 1.3, "secondary": 0.8}
     got = cal.route_trips(net, trips, factors)
     want = nx_door_to_door(scale_network(net, factors), trips)
