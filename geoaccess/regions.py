@@ -913,7 +913,7 @@ Synthetic:
                       county (secondary), township (tertiary) and village (unclassified) roads, city and
                       town streets (residential); {n_nodes:,} nodes, {n_ways:,} ways; refs G/S/X/Y/C are invented
   - facilities.csv    {n_fac:,} facilities ({tiers}); names end in "（示例）"
-  - dem.tif           elevation in metres on the population lattice (float32, nodata -9999): NOT a real DEM
+  - dem.tif           elevation in whole metres on the population lattice (int16, nodata -32768): NOT a real DEM
   - landcover.tif     land cover as ESA WorldCover class codes on the same lattice (uint8, nodata 0)
   - rivers.geojson    {n_rivers} invented rivers as lines (roads crossing them are bridges)
                       The terrain files are read only by studies whose [travel] section names them.
@@ -1153,7 +1153,7 @@ def build_region(
 # --------------------------------------------------------------------------------------------
 # terrain: written for off-road travel ([travel] in a study); the road and population generators do not read it
 
-DEM_NODATA = -9999.0
+DEM_NODATA = -32768  # int16 whole metres, as SRTM
 #: people per km2 above which a cell is built-up land cover
 BUILT_PER_KM2 = 3000.0
 
@@ -1192,8 +1192,8 @@ def _rivers(rng, plan: RegionPlan, frame: _Frame) -> list[tuple[str, list[tuple[
 def _terrain_strips(plan: RegionPlan, frame: _Frame, row, col, val, rivers, seed: int, what: str, rows=256):
     """(row0, strip) pairs of elevation (m, float32) or land cover (WorldCover codes, uint8), strip by strip.
 
-    Elevation is value noise at 40, 10 and 2.5 km over a plateau that rises with latitude and westwards (China
-    steps up to the west), pressed down where people live (settled land is mostly lowland); land cover follows
+    Elevation is value noise at 40, 10 and 2.5 km over a plateau that rises westwards (China steps up to the
+    west), pressed down where people live (settled land is mostly lowland); land cover follows
     elevation, people and the rivers. Memory is one strip at a time.
     """
     import rasterio.features
@@ -1209,15 +1209,15 @@ def _terrain_strips(plan: RegionPlan, frame: _Frame, row, col, val, rivers, seed
         x, y = frame.xy(lon.ravel(), lat.ravel())
         relief = 0.55 * _noise(x, y, 40_000.0, seed + 101) + 0.3 * _noise(x, y, 10_000.0, seed + 102)
         relief += 0.15 * _noise(x, y, 2_500.0, seed + 103)
-        trend = np.clip((40.0 - lat.ravel()) * -150.0 + (110.0 - lon.ravel()) * 120.0, -300.0, 2500.0)
+        trend = np.clip((110.0 - lon.ravel()) * 250.0, 0.0, 3500.0)  # up to the Tibetan plateau in the west
         people = np.zeros((h, plan.width), np.float32)
         a, b = bounds[k], bounds[k + 1]
         people[row[a:b] - r0, col[a:b]] = val[a:b]
         density = people.ravel() / cell_km2
         settled = np.clip(np.log1p(density) / np.log1p(2000.0), 0.0, 1.0)
-        dem = (300.0 + np.maximum(trend, 0.0) + 1800.0 * relief**1.5) * (1.0 - 0.4 * settled)
+        dem = (300.0 + trend + 1800.0 * relief**1.5) * (1.0 - 0.4 * settled)
         if what == "dem":
-            yield r0, dem.reshape(h, plan.width).astype(np.float32)
+            yield r0, np.round(dem).reshape(h, plan.width).astype(np.int16)
             continue
         cover = np.full(dem.size, 30, np.uint8)  # grassland
         fine = _noise(x, y, 1_500.0, seed + 104)
@@ -1243,7 +1243,7 @@ def _write_terrain(paths, plan: RegionPlan, row, col, val, rivers, seed: int) ->
     shape = (plan.height, plan.width)
     write_raster(
         paths["dem"], _terrain_strips(plan, frame, row, col, val, rivers, seed, "dem"), shape=shape,
-        transform=plan.transform, nodata=DEM_NODATA, description="elevation, metres (synthetic)",
+        transform=plan.transform, nodata=DEM_NODATA, dtype="int16", description="elevation, metres (synthetic)",
         tags=tags | {"DESCRIPTION": f"Synthetic elevation, geoaccess demo --region {plan.slug} (not a real DEM)",
                      "UNITS": "metres"},
     )  # fmt: skip

@@ -241,7 +241,7 @@ def test_synthetic_terrain_files(demo, demo_again, osm):
         assert demo[key].read_bytes() == demo_again[key].read_bytes()
     with rasterio.open(demo["dem"]) as d, rasterio.open(demo["population"]) as p:
         assert d.tags()["SYNTHETIC"] == "yes" and d.tags()["UNITS"] == "metres"
-        assert d.nodata == -9999.0 and d.dtypes[0] == "float32" and d.crs == p.crs and d.transform == p.transform
+        assert d.nodata == -32768 and d.dtypes[0] == "int16" and d.crs == p.crs and d.transform == p.transform
         dem = d.read(1)
     assert 700 < dem.min() < 900 and 1800 < dem.max() < 2600  # Taiyuan's basin floor and its mountains
     with rasterio.open(demo["landcover"]) as lc:

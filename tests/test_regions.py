@@ -182,7 +182,7 @@ def test_synthetic_terrain_files(data):
     import rasterio
 
     with rasterio.open(data / "dem.tif") as d, rasterio.open(data / "population.tif") as p:
-        assert d.tags()["SYNTHETIC"] == "yes" and d.nodata == -9999.0 and d.dtypes[0] == "float32"
+        assert d.tags()["SYNTHETIC"] == "yes" and d.nodata == -32768 and d.dtypes[0] == "int16"
         assert d.transform == p.transform and d.shape == p.shape
         dem = d.read(1)
         people = p.read(1)
