@@ -552,15 +552,20 @@ def calibrate_study(study_path, trips_path, crs=None, out=None, max_passes: int 
         if p:
             _config.check_identifier(p, f"period {p!r} in {trips_path}")
     text, notes = speeds_toml(fits, profile_table(s.profile, s.speeds), Path(trips_path).name, s.name)
-    from geoaccess._synth import write_text
+    from geoaccess._synth import replace, tmp_path, write_text
 
-    write_text(out, text)
-    # the study with the new file included must load: same checks as any study file
-    data = _config.read_toml(Path(s.path), "study")
-    inc = data.get("include", [])
-    inc = [inc] if isinstance(inc, str) else list(inc)
-    data["include"] = [*(i for i in inc if Path(s.path).parent.joinpath(i).resolve() != out.resolve()), str(out)]
-    _config.parse_study(_config.resolve_includes(data, Path(s.path)), Path(s.path))
+    # the study with the new file included must load (same checks as any study file) before the file is in place
+    tmp = tmp_path(out)
+    write_text(tmp, text)
+    try:
+        data = _config.read_toml(Path(s.path), "study")
+        inc = data.get("include", [])
+        inc = [inc] if isinstance(inc, str) else list(inc)
+        data["include"] = [*(i for i in inc if Path(s.path).parent.joinpath(i).resolve() != out.resolve()), str(tmp)]
+        _config.parse_study(_config.resolve_includes(data, Path(s.path)), Path(s.path))
+        replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     notes = [w for f in fits for w in f.warnings] + notes
     return fits, table, out, notes
 

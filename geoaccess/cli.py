@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -203,7 +204,8 @@ def _calibrate(args) -> int:
     for n in notes:
         print(f"note: {n}")
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s; use it with a line at the top of the study file:")
-    print(f'include = ["{out}"]')
+    rel = Path(os.path.relpath(out.resolve(), Path(args.study).resolve().parent)).as_posix()
+    print(f'include = ["{rel}"]')
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -250,7 +253,8 @@ def test_cli_calibrate_on_the_demo(demo_study_file, tmp_path, capsys):
         == 0  # fmt: skip
     )
     text = capsys.readouterr().out
-    assert "MAE before" in text and "period peak" in text and f'include = ["{out}"]' in text
+    rel = Path(os.path.relpath(out, demo_study_file.parent)).as_posix()
+    assert "MAE before" in text and "period peak" in text and f'include = ["{rel}"]' in text
     assert "held-out" in text
     study = demo_study_file.read_text(encoding="utf-8")
     included = tmp_path / "with_fit.toml"
