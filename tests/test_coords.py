@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from geoaccess import coords
 
@@ -68,3 +69,15 @@ def test_outside_china_unchanged_and_systems():
         coords.to_wgs84(1, 2, "cgcs2000x")
     x, y = coords.to_wgs84([112.5], [37.8], "wgs84")
     assert x[0] == 112.5 and y[0] == 37.8
+
+
+def test_map_overlays_use_the_same_maths():
+    """The GCJ-02 shift of map overlays is geoaccess.coords' forward formula, not a copy of it."""
+    from geoaccess.outputs import _gcj02
+
+    assert _gcj02.wgs84_to_gcj02 is coords.wgs84_to_gcj02
+    rng = np.random.default_rng(1)
+    lon, lat = rng.uniform(110, 115, 100), rng.uniform(35, 40, 100)
+    xy = shapely.get_coordinates(_gcj02.shift_geometry(shapely.points(lon, lat)))
+    back = coords.gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+    assert metres(*back, lon, lat).max() < 1e-3
