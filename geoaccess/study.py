@@ -79,6 +79,7 @@ class Study:
         self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
         self._periods: dict[str, Study] = {}  # period name -> the study at that period's speeds
+        self._period: tuple[Study, str] | None = None  # a period's study: the study it belongs to, and the period
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -473,6 +474,7 @@ class Study:
         child._inputs = dataclasses.replace(
             inp, network=scale_network(inp.network, factors, f"[travel.periods.{name}]")
         )
+        child._period = (self, name)
         self._periods[name] = child
         return child
 
@@ -597,6 +599,14 @@ class Study:
             (out / "periods" / name).mkdir(parents=True, exist_ok=True)
             files += self.period_study(name)._write_bundle(presult, out / "periods" / name)
             maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
+        if self._period is not None:  # a period's bundle links back to the study's and across to the other periods
+            parent, own = self._period
+            maps.append((i18n.t("period_base", lang), "../../index.html", ""))
+            maps += [
+                (i18n.t("period_bundle", lang, period=p), f"../{p}/index.html", "")
+                for p in parent.settings.periods
+                if p != own
+            ]
         if result.partitions is not None:  # a partitioned run: a page per partition (geoaccess.partition)
             from geoaccess.partition import write_pages
 

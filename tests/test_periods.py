@@ -44,6 +44,7 @@ def test_a_table_and_a_bundle_per_period(period_bundle):
     pd.testing.assert_frame_equal(pd.read_csv(out / "periods" / "peak" / "counties.csv", encoding="utf-8-sig"), peak)
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "periods/peak/index.html" in index and "counties_peak.csv" in index
+    assert "../../index.html" in (out / "periods" / "peak" / "index.html").read_text(encoding="utf-8")
 
 
 def test_land_cover_factors_leave_the_roads_alone(period_bundle):

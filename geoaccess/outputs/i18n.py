@@ -113,6 +113,7 @@ TEXT: dict[str, dict[str, str]] = {
     "scenario": {"zh": "情景分析", "en": "what-if"},
     "placement": {"zh": "选址优化", "en": "placement"},
     "period_bundle": {"zh": "时段 {period}：地图与表格", "en": "period {period}: maps and tables"},
+    "period_base": {"zh": "基准车速（研究设定）：地图与表格", "en": "the study's own speeds: maps and tables"},
     "period_csv": {"zh": "时段 {period} 区县表（CSV）", "en": "county table, period {period} (CSV)"},
     "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
 }
