@@ -261,7 +261,7 @@ def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch)
     )
     assert loaded >= 1
     _shot(browser, shots, "tiled_primary")
-    box = browser.find_element(By.ID, "map")
+    box = browser.find_element(By.CSS_SELECTOR, ".folium-map")
 
     def move_to(lat, lon):
         x, y = browser.execute_script(
@@ -312,7 +312,7 @@ def test_county_tooltips_fit_inside_the_map(browser, demo_bundle, page):
     from selenium.webdriver.common.action_chains import ActionChains
 
     _open(browser, demo_bundle / f"{page}.html")
-    box = browser.find_element(By.ID, "map")
+    box = browser.find_element(By.CSS_SELECTOR, ".folium-map")
     size = box.size
     centres = browser.execute_script(
         "var out=[],m=window.geoaccessMap;m.eachLayer(function(l){if(l.feature&&l.feature.properties.code){"

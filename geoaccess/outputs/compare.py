@@ -21,7 +21,7 @@ from jinja2 import Template
 
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_csv, write_text
-from geoaccess.outputs.maps import LIB, e, install_lib
+from geoaccess.outputs.plugin import LIB, e, install_lib
 from geoaccess.outputs.rasters import Surface
 
 

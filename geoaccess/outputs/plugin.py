@@ -1,0 +1,183 @@
+"""The bundle's own map behaviour as one folium plugin, and the folium pages built with it.
+
+Every map page of a bundle (overview, tier maps, what-if and placement maps) is a :class:`folium.Map` that
+folium renders and saves. Leaflet is the vendored copy in ``static/leaflet`` and everything geoaccess adds
+(layers, click popups that explain, short tooltips, facility symbols and search, legend, county names, the
+overview's colouring switch) is :class:`Geoaccess`: a ``MacroElement`` whose script and style are shipped
+files (``static/geoaccess/map.js``, ``geoaccess.css``) and whose data is one JSON block.
+
+Two ways to carry the assets:
+
+- a bundle page links them relatively from the bundle's ``lib/`` folder (:func:`install_lib` copies them),
+  so no page asks the network for anything;
+- a notebook map (``inline=True``) carries them inside the HTML, with its data, so it renders in Jupyter's
+  sandboxed frame with no files beside it.
+
+One escaping rule for every page: strings in the data are plain text; the JSON has ``<`` and ``>`` (and the
+two JavaScript line separators) written as escapes, so no value can end the script element, and ``map.js``
+inserts text only as text (``textContent``, or ``esc()`` where Leaflet takes HTML). What Python writes as
+HTML itself (title, navigation, the synthetic label) is escaped with :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+import folium
+from branca.element import Element, Figure, MacroElement
+from folium.elements import JSCSSMixin
+from folium.template import Template
+
+STATIC = Path(__file__).parent / "static"
+LIB = "lib"  # the bundle's folder for shipped JavaScript, CSS and images
+SHIPPED = ("leaflet", "geoaccess")  # folders of ``static/`` copied into every bundle
+LEAFLET_JS = "leaflet/leaflet.js"
+LEAFLET_CSS = "leaflet/leaflet.css"
+PLUGIN_JS = "geoaccess/map.js"
+PLUGIN_CSS = "geoaccess/geoaccess.css"
+DATA_ID = "geoaccess-data"
+
+
+def e(text) -> str:
+    """Escape text for HTML that Python writes itself."""
+    return html.escape(str(text), quote=True)
+
+
+def json_for_script(data) -> str:
+    """JSON that is safe inside a ``<script>`` element: no ``<``, ``>`` or line separators in it."""
+    s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def install_lib(out_dir: str | Path) -> Path:
+    """Copy the shipped Leaflet and geoaccess files into the bundle, so maps need no internet."""
+    dst = Path(out_dir) / LIB
+    for name in SHIPPED:
+        shutil.copytree(STATIC / name, dst / name, dirs_exist_ok=True)
+    return dst
+
+
+def _inline_js(rel: str) -> str:
+    # "</" would end the script element early; "<\/" means the same inside JavaScript strings and regexes
+    return "<script>" + (STATIC / rel).read_text(encoding="utf-8").replace("</", "<\\/") + "</script>"
+
+
+def _inline_css(rel: str) -> str:
+    return "<style>" + (STATIC / rel).read_text(encoding="utf-8").replace("</", "<\\/") + "</style>"
+
+
+class Page(Figure):
+    """folium's figure with the page's language, title and body class (for geoaccess.css's layout)."""
+
+    _template = Template(
+        "<!DOCTYPE html>\n"
+        '<html lang="{{ this.lang }}">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        "<title>{{ this.page_title }}</title>\n"
+        "{{ this.header.render(**kwargs) }}\n"
+        "</head>\n"
+        '<body class="ga-map-page">\n'
+        "{{ this.html.render(**kwargs) }}\n"
+        "<script>\n"
+        "{{ this.script.render(**kwargs) }}\n"
+        "</script>\n"
+        "</body>\n"
+        "</html>\n"
+    )
+
+    def __init__(self, lang: str, title: str, **kwargs):
+        super().__init__(**kwargs)
+        self.lang = "zh-CN" if lang == "zh" else "en"
+        self.page_title = e(title)  # escaped here: the template does not escape
+
+
+class Geoaccess(JSCSSMixin, MacroElement):
+    """geoaccess's map behaviour, fed one page's data (see ``static/geoaccess/map.js``).
+
+    Parameters
+    ----------
+    data
+        The page's data (plain text strings; see the module's escaping rule).
+    inline
+        Carry Leaflet, the plugin's script and style, and ``scripts`` inside the page (notebooks) rather
+        than link them from ``lib/``.
+    scripts
+        Further scripts the page needs before the plugin runs: ``(relative src, inline text)`` pairs, e.g.
+        the bundle's shared facilities file.
+    """
+
+    default_js = [("geoaccess_js", f"{LIB}/{PLUGIN_JS}")]
+    default_css = [("geoaccess_css", f"{LIB}/{PLUGIN_CSS}")]
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <script type="application/json" id="{{ this.data_id }}">{{ this.json }}</script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        geoaccess.render({{ this._parent.get_name() }},
+            JSON.parse(document.getElementById({{ this.data_id|tojson }}).textContent));
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: dict, *, inline: bool = False, scripts: tuple[tuple[str, str], ...] = ()):
+        super().__init__()
+        self._name = "Geoaccess"
+        self.json = json_for_script(data)
+        self.data_id = DATA_ID
+        self.inline = inline
+        self.scripts = scripts
+        if inline:
+            self.default_js, self.default_css = [], []
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        if self.inline:
+            figure.header.add_child(Element(_inline_css(LEAFLET_CSS)), name="leaflet_css")
+            figure.header.add_child(Element(_inline_css(PLUGIN_CSS)), name="geoaccess_css")
+            figure.header.add_child(Element(_inline_js(LEAFLET_JS)), name="leaflet")
+            figure.header.add_child(Element(_inline_js(PLUGIN_JS)), name="geoaccess_js")
+        for k, (src, text) in enumerate(self.scripts):
+            if self.inline:
+                body = text.replace("</", "<\\/")
+                figure.header.add_child(Element(f"<script>{body}</script>"), name=f"geoaccess_data_{k}")
+            else:
+                figure.header.add_child(Element(f'<script src="{e(src)}"></script>'), name=f"geoaccess_data_{k}")
+        super().render(**kwargs)
+
+
+def folium_map(data: dict, *, lang: str, title: str, header: str = "", inline: bool = False, scripts=()) -> folium.Map:
+    """A folium map of one page: Leaflet from ``lib/`` (or inline), no tiles of folium's, the plugin fed ``data``.
+
+    ``header`` is HTML (already escaped) shown above the map: navigation, title, the synthetic label.
+    """
+    (s, w), (n, east) = data["bounds"]
+    m = folium.Map(
+        location=[(s + n) / 2, (w + east) / 2],
+        zoom_start=9,
+        tiles=None,
+        control_scale=False,
+        zoom_snap=0.25,
+        # no tile fade: with it, Leaflet can leave a coarser level of the (mostly transparent) surface tiles
+        # showing through the finer one until the map next moves
+        fade_animation=False,
+    )
+    m.default_js = [] if inline else [("leaflet", f"{LIB}/{LEAFLET_JS}")]
+    m.default_css = [] if inline else [("leaflet_css", f"{LIB}/{LEAFLET_CSS}")]
+    page = Page(lang, title)
+    page.add_child(m)
+    if header:
+        page.html.add_child(Element(header), name="geoaccess_header")
+    Geoaccess(data, inline=inline, scripts=tuple(scripts)).add_to(m)
+    return m
+
+
+def save(m: folium.Map, path: str | Path) -> Path:
+    """Save a map page atomically (temporary file, then rename)."""
+    from geoaccess.outputs._atomic import write_text
+
+    return write_text(Path(path), m.get_root().render())
