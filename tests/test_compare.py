@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import numpy as np
@@ -78,9 +79,11 @@ def test_whatif_page_in_chinese_with_names_roads_and_true_colours(study):
     assert re.search(r"\d+\.\d{5,}", re.sub(r"<[^>]+>", "", page)) is None  # coordinates rounded
     assert "−0<" not in page and ">−0" not in page
     assert "道路提速至 80 公里/小时" in page
-    assert "imperial: false" in mp and "mercator_project" not in mp
-    assert "改动的道路" in mp and mp.count("L.polyline") >= 1
-    assert re.search(r'"pane":\s*"changed"', mp)  # changed facilities above the county layer
+    d = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', mp, re.S).group(1))
+    assert d["kind"] == "compare" and "mercator_project" not in mp
+    assert d["roads"]["name"] == "改动的道路" and d["roads"]["lines"]  # the road edit is drawn
+    assert {p["name"] for p in d["changed"]["points"]} >= {name}  # changed facilities by name
+    assert d["legend"]["delta"]["faster"] == "变快" and d["text"]["search"]
     colours = _png_colours(mp)
     allowed = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in C.DELTA_COLORS}
     assert colours and colours <= allowed, colours - allowed  # no white or cyan from a stretched float image
