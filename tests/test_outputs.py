@@ -167,6 +167,24 @@ def test_pages_load_nothing_from_the_internet(bundle):
         assert not re.search(r"https?://", page), name
 
 
+def test_vendored_assets_are_pinned(bundle):
+    """static/SOURCE.txt pins every vendored file by hash (and travels into the bundle's lib/)."""
+    import hashlib
+
+    from geoaccess.outputs.plugin import STATIC
+
+    text = (STATIC / "SOURCE.txt").read_text(encoding="utf-8")
+    assert "Leaflet 1.9.4, BSD-2-Clause" in text
+    pins = dict((p, h) for h, p in re.findall(r"^\s+([0-9a-f]{64})\s+(\S+)$", text, re.M))
+    shipped = {
+        p.relative_to(STATIC).as_posix() for p in (STATIC / "leaflet").rglob("*") if p.suffix in (".js", ".css", ".png")
+    }
+    assert set(pins) == shipped
+    for rel, digest in pins.items():
+        assert hashlib.sha256((STATIC / rel).read_bytes()).hexdigest() == digest, rel
+    assert (bundle / "lib" / "SOURCE.txt").read_text(encoding="utf-8") == text
+
+
 def test_tier_map_data(bundle):
     d = _data((bundle / "map_primary.html").read_text(encoding="utf-8"))
     assert d["lang"] == "zh" and d["basemap"] is None

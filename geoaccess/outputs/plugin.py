@@ -57,6 +57,7 @@ def install_lib(out_dir: str | Path) -> Path:
     dst = Path(out_dir) / LIB
     for name in SHIPPED:
         shutil.copytree(STATIC / name, dst / name, dirs_exist_ok=True)
+    shutil.copyfile(STATIC / "SOURCE.txt", dst / "SOURCE.txt")  # versions, licences and hashes of what is here
     return dst
 
 
