@@ -167,6 +167,9 @@ def folium_map(data: dict, *, lang: str, title: str, header: str = "", inline: b
         # showing through the finer one until the map next moves
         fade_animation=False,
     )
+    # a fixed element id (folium draws a random one), so a page written twice from the same data is the same
+    # file; a notebook shows each map in a frame of its own, where the id cannot clash
+    m._id = "geoaccess"
     m.default_js = [] if inline else [("leaflet", f"{LIB}/{LEAFLET_JS}")]
     m.default_css = [] if inline else [("leaflet_css", f"{LIB}/{LEAFLET_CSS}")]
     page = Page(lang, title)
