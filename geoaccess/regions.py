@@ -1197,19 +1197,23 @@ def study_text(plan: RegionPlan, seed: int, problems: list[str]) -> str:
     names = admin_names()
     title = "、".join(names.get(p, p) for p in plan.prefixes) if plan.prefixes else "全国"
     note = SYNTHETIC_NOTE_ZH.format(seed=seed)
-    said = [
-        f"普查单位 {c} {n}（{p:,.0f} 人）无区县边界，其人口未计入本区域"
-        if np.isfinite(p)
-        else f"普查单位 {c} {n} 在普查文件中无人口数"
-        for c, n, p in plan.unmatched
-    ]
-    said += [f"区县 {c} {n} 无 2020 年普查总数，未生成人口" for c, n in plan.no_census]
+    # the note is on every page: census units and counties by name when few, else counted
+    lost = [(c, n, p) for c, n, p in plan.unmatched if np.isfinite(p)]
+    said = []
+    if lost:
+        who = "普查单位 " + "、".join(f"{c} {n}" for c, n, _ in lost) if len(lost) <= 3 else f"{len(lost)} 个普查单位"
+        people = sum(p for _, _, p in lost)
+        said.append(f"{who}无区县边界，其 {people:,.0f} 人未计入本区域")
+    if len(lost) < len(plan.unmatched):
+        said.append(f"{len(plan.unmatched) - len(lost)} 个普查单位在普查文件中无人口数")
+    if plan.no_census:
+        said.append(f"{len(plan.no_census)} 个区县无 2020 年普查总数，未生成人口")
     if problems:
-        shown = said[:8]
-        note += "数据问题：" + "；".join(shown) if shown else f"数据问题 {len(problems)} 条"
-        if shown and len(problems) > len(shown):
-            note += f"；另有 {len(problems) - len(shown)} 条"
-        note += f"（详见 data/regions/{plan.slug}/README.txt）。"
+        told = len(plan.unmatched) + len(plan.no_census)
+        rest = len(problems) - told
+        if rest > 0:
+            said.append(f"另有 {rest} 条问题" if said else f"{rest} 条问题")
+        note += "数据问题：" + "；".join(said) + f"（详见 data/regions/{plan.slug}/README.txt）。"
     adcode = "[" + ", ".join(f'"{p}"' for p in plan.prefixes) + "]" if plan.prefixes else '"CN"'
     return STUDY.format(
         slug=plan.slug,

@@ -85,7 +85,7 @@ def test_census_units_without_polygon_are_reported(tmp_path):
     got = build_region("1401", tmp_path, cell_m=2000, plan=plan)
     assert any("140171" in p for p in got["problems"])
     assert "140171 山西转型综合改革示范区" in (tmp_path / "README.txt").read_text(encoding="utf-8")
-    assert "普查单位 140171 山西转型综合改革示范区" in study_text(plan, 2020, got["problems"])
+    assert "普查单位 140171 山西转型综合改革示范区无区县边界" in study_text(plan, 2020, got["problems"])
     # every county with polygon still gets exactly its census total at a coarse grid
     pop = read_population(tmp_path / "population.tif", plan.counties)
     cen = census_2020().set_index("adcode")["people"]

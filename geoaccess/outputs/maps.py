@@ -761,5 +761,6 @@ def _ui_text(lang: str) -> dict[str, str]:
         "basemap_none",
         "names",
         "details",
+        "zoom_for_bands",
     )
     return {k: i18n.t(k, lang) for k in keys}

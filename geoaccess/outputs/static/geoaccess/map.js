@@ -122,6 +122,9 @@
           });
         }
       };
+      // names above the facility symbols (a halo keeps both readable), never catching the mouse
+      map.createPane("gaLabels").style.zIndex = 640;
+      map.getPane("gaLabels").style.pointerEvents = "none";
       var weight = D.kind === "overview" || D.kind === "compare" ? 1.5 : 2.5;
       if (many) weight = weight * 0.6;
       counties = L.geoJSON(D.counties.geojson, {
@@ -134,7 +137,7 @@
           // county names on every map, in a layer of their own (the layer control turns them off)
           var mk = L.marker(layer.getBounds().getCenter(), {
             icon: L.divIcon({ className: "ga-label", html: "<span>" + esc(f.properties.name) + "</span>", iconSize: null }),
-            interactive: false, keyboard: false
+            interactive: false, keyboard: false, pane: "gaLabels"
           });
           mk.gaBounds = layer.getBounds();
           labels.push(mk);
@@ -210,14 +213,22 @@
     if (D.bands) {
       var bands = L.geoJSON(D.bands.geojson, {
         style: function (f) {
-          var p = f.properties, hide = many && !p.main && map.getZoom() < fitZoom + 1;
+          // at province scale every band, the threshold's too, traces hundreds of villages: they come in
+          // one zoom level closer (the travel-time colours already show the same at this scale)
+          var p = f.properties, hide = many && map.getZoom() < fitZoom + 1;
           return { color: p.color, weight: p.main ? (many ? 2 : 3) : 1.5, dashArray: p.main ? null : "5 4", fill: false,
                    opacity: hide ? 0 : 0.9 };
         },
         onEachFeature: function (f, layer) { layer.bindTooltip(esc(f.properties.label), { sticky: true, className: "ga-tip" }); }
       }).addTo(map);
       overlays[esc(D.bands.name)] = bands;
-      if (many) map.on("zoomend", function () { bands.setStyle(bands.options.style); });
+      if (many) {
+        map.on("zoomend", function () {
+          bands.setStyle(bands.options.style);
+          var hint = map.getContainer().querySelector(".ga-bands-hint");
+          if (hint) hint.style.display = map.getZoom() < fitZoom + 1 ? "" : "none";
+        });
+      }
     }
 
     // compare pages (what-if and placement): the change in minutes per tier (green faster, red slower), the
@@ -501,6 +512,7 @@
             h += '<div class="ga-sec">' + esc(g.bands_title) + "</div>";
             for (var b = 0; b < g.bands.length; b++)
               h += '<div><span class="ga-line' + (g.bands[b].main ? " ga-main" : "") + '" style="border-color:' + esc(g.bands[b].color) + '"></span>' + esc(g.bands[b].label) + "</div>";
+            if (many) h += '<div class="ga-note ga-bands-hint">' + esc(T.zoom_for_bands) + "</div>";
           }
           if (g.areas && g.areas.length) {
             if (g.areas_title) h += '<div class="ga-sec">' + esc(g.areas_title) + "</div>";
