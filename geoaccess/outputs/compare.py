@@ -21,8 +21,8 @@ import pyproj
 
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_csv, write_text
+from geoaccess.outputs._html import e, install_lib
 from geoaccess.outputs.maps import page_map
-from geoaccess.outputs.plugin import e, install_lib
 from geoaccess.outputs.rasters import Surface
 
 CSS = """

@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import folium
 import numpy as np
 import pandas as pd
 import pyproj
@@ -34,9 +34,12 @@ from shapely.geometry import mapping, shape
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
+from geoaccess.outputs._html import e, install_lib, json_for_script
 from geoaccess.outputs.explain import explain_county, reason_line, zone_legend
-from geoaccess.outputs.plugin import e, folium_map, install_lib, json_for_script
 from geoaccess.outputs.rasters import Surface
+
+if TYPE_CHECKING:
+    import folium
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +261,8 @@ def page_map(data: dict, ctx: MapContext, page_title: str, *, current: str = "",
     In a bundle the facilities come from the shared ``data/facilities.js``; inline, ``data["facilities"]``
     may carry them as ``_inline`` (what that file holds), and they go into the page.
     """
+    from geoaccess.outputs.plugin import folium_map  # folium is imported when a map is built
+
     data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
     fac = data.get("facilities") or {}
     scripts = ()

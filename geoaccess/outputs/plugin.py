@@ -8,7 +8,7 @@ files (``static/geoaccess/map.js``, ``geoaccess.css``) and whose data is one JSO
 
 Two ways to carry the assets:
 
-- a bundle page links them relatively from the bundle's ``lib/`` folder (:func:`install_lib` copies them),
+- a bundle page links them relatively from the bundle's ``lib/`` folder (:func:`geoaccess.outputs._html.install_lib` copies them),
   so no page asks the network for anything;
 - a notebook map (``inline=True``) carries them inside the HTML, with its data, so it renders in Jupyter's
   sandboxed frame with no files beside it.
@@ -21,9 +21,6 @@ HTML itself (title, navigation, the synthetic label) is escaped with :func:`html
 
 from __future__ import annotations
 
-import html
-import json
-import shutil
 from pathlib import Path
 
 import folium
@@ -31,34 +28,17 @@ from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-STATIC = Path(__file__).parent / "static"
-LIB = "lib"  # the bundle's folder for shipped JavaScript, CSS and images
-SHIPPED = ("leaflet", "geoaccess")  # folders of ``static/`` copied into every bundle
-LEAFLET_JS = "leaflet/leaflet.js"
-LEAFLET_CSS = "leaflet/leaflet.css"
-PLUGIN_JS = "geoaccess/map.js"
-PLUGIN_CSS = "geoaccess/geoaccess.css"
-DATA_ID = "geoaccess-data"
-
-
-def e(text) -> str:
-    """Escape text for HTML that Python writes itself."""
-    return html.escape(str(text), quote=True)
-
-
-def json_for_script(data) -> str:
-    """JSON that is safe inside a ``<script>`` element: no ``<``, ``>`` or line separators in it."""
-    s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def install_lib(out_dir: str | Path) -> Path:
-    """Copy the shipped Leaflet and geoaccess files into the bundle, so maps need no internet."""
-    dst = Path(out_dir) / LIB
-    for name in SHIPPED:
-        shutil.copytree(STATIC / name, dst / name, dirs_exist_ok=True)
-    shutil.copyfile(STATIC / "SOURCE.txt", dst / "SOURCE.txt")  # versions, licences and hashes of what is here
-    return dst
+from geoaccess.outputs._html import (
+    DATA_ID,
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    LIB,
+    PLUGIN_CSS,
+    PLUGIN_JS,
+    STATIC,
+    e,
+    json_for_script,
+)
 
 
 def _inline_js(rel: str) -> str:
