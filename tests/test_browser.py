@@ -292,6 +292,55 @@ def test_injected_names_stay_text_on_compare_pages(browser, tmp_path, shots):
     _shot(browser, shots, "injection_compare")
 
 
+def test_province_zoom_names_do_not_overlap(browser, tmp_path, shots):
+    """With 100+ counties, names show by zoom and collision: none overlap, more come in closer."""
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import Point, box
+
+    from geoaccess.config import Tier
+    from geoaccess.outputs.maps import MapContext, overview_map, write_facilities
+    from geoaccess.scoring import score_counties
+
+    tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
+    n = 11  # 121 counties, a province's worth
+    cells = [(i, j) for i in range(n) for j in range(n)]
+    counties = gpd.GeoDataFrame(
+        {"county_code": [f"14{k:04d}" for k in range(n * n)], "county_name": [f"第{k}号示范县" for k in range(n * n)]},
+        geometry=[box(110 + 0.25 * j, 35 + 0.2 * i, 110.25 + 0.25 * j, 35.2 + 0.2 * i) for i, j in cells],
+        crs=4326,
+    )
+    facilities = gpd.GeoDataFrame(
+        {"id": ["F1"], "name": ["县医院"], "tier": ["county"], "tier_rank": [1], "beds": [100.0]},
+        geometry=[Point(110.1, 35.1)],
+        crs=4326,
+    )
+    minutes = {"primary": np.full(n * n, 10.0), "county": np.full(n * n, 30.0)}
+    table = score_counties(counties, np.ones(n * n), np.arange(n * n), minutes, tiers)
+    ctx = MapContext(lang="zh", title="省级", note="SYNTHETIC test data")
+    out = tmp_path / "province"
+    out.mkdir()
+    write_facilities(out, tiers=tiers, facilities=facilities, referral_minutes=None, ctx=ctx)
+    overview_map(
+        out / "overview.html", tiers=tiers, counties=counties, table=table, facilities=facilities, ctx=ctx, tier_maps={}
+    )
+    _open(browser, out / "overview.html")
+    _check_clean(browser, "province")
+    visible = (
+        "var r=[];document.querySelectorAll('.ga-label').forEach(function(l){if(l.style.visibility!=='hidden'){"
+        "var b=l.firstChild.getBoundingClientRect();r.push([b.left,b.top,b.right,b.bottom]);}});return r;"
+    )
+    boxes = browser.execute_script(visible)
+    assert 0 < len(boxes) < n * n, "at province zoom some names give way"
+    for k, a in enumerate(boxes):
+        for b in boxes[k + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], "two names overlap"
+    _shot(browser, shots, "province_names")
+    browser.execute_script("window.geoaccessMap.setZoom(window.geoaccessMap.getZoom() + 2, {animate: false})")
+    time.sleep(0.4)
+    assert len(browser.execute_script(visible)) > len(boxes) or len(boxes) == n * n
+
+
 def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch):
     """A surface too large for one image comes as local tiles; clinics are canvas circles that still click."""
     from selenium.webdriver.common.action_chains import ActionChains
