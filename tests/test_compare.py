@@ -89,6 +89,27 @@ def test_whatif_page_in_chinese_with_names_roads_and_true_colours(study):
     assert colours and colours <= allowed, colours - allowed  # no white or cyan from a stretched float image
 
 
+def test_scenario_map_is_an_inline_folium_map(study):
+    """What a notebook's ``scenario.map()`` shows: the compare page's map, everything inside its HTML."""
+    import folium
+
+    from geoaccess.study import map_context
+
+    s, base = study
+    r = s.whatif(
+        base=base, name="nb", remove=["F0100"], road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}]
+    )
+    inp = s.load()
+    ctx = map_context(s.settings, inp.counties["county_code"])
+    m = C.scenario_map(r, base, counties=inp.counties, population=inp.population, ctx=ctx, network_before=inp.network)
+    assert isinstance(m, folium.Map)
+    html = m.get_root().render()
+    assert "<script src=" not in html and "Leaflet 1.9.4" in html and "geoaccess.render" in html
+    d = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html, re.S).group(1))
+    assert d["kind"] == "compare" and d["lang"] == "zh" and d["roads"]["lines"] and d["changed"]["points"]
+    assert d["images"] and all(i["url"].startswith("data:image/png;base64,") for i in d["images"])
+
+
 def test_a_worsening_option_is_flagged(study):
     s, base = study
     r = s.whatif(base=base, write=True, name="worse", remove=["F0020"])  # 娄烦县's only county hospital
