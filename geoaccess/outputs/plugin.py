@@ -8,8 +8,8 @@ files (``static/geoaccess/map.js``, ``geoaccess.css``) and whose data is one JSO
 
 Two ways to carry the assets:
 
-- a bundle page links them relatively from the bundle's ``lib/`` folder (:func:`geoaccess.outputs._html.install_lib` copies them),
-  so no page asks the network for anything;
+- a bundle page links them relatively from the bundle's ``lib/`` folder (copied there by
+  :func:`geoaccess.outputs._html.install_lib`), so no page asks the network for anything;
 - a notebook map (``inline=True``) carries them inside the HTML, with its data, so it renders in Jupyter's
   sandboxed frame with no files beside it.
 
@@ -20,8 +20,6 @@ HTML itself (title, navigation, the synthetic label) is escaped with :func:`html
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -158,10 +156,3 @@ def folium_map(data: dict, *, lang: str, title: str, header: str = "", inline: b
         page.html.add_child(Element(header), name="geoaccess_header")
     Geoaccess(data, inline=inline, scripts=tuple(scripts)).add_to(m)
     return m
-
-
-def save(m: folium.Map, path: str | Path) -> Path:
-    """Save a map page atomically (temporary file, then rename)."""
-    from geoaccess.outputs._atomic import write_text
-
-    return write_text(Path(path), m.get_root().render())
