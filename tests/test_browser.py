@@ -242,6 +242,105 @@ def test_injected_names_stay_text(browser, tmp_path, shots):
     assert EVIL_COUNTY in browser.find_element(By.CSS_SELECTOR, "#counties").text
 
 
+def test_injected_names_stay_text_on_compare_pages(browser, tmp_path, shots):
+    """What-if and placement maps use the same plugin and the same rule: a name is shown as text."""
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    import numpy as np
+    from rasterio.transform import from_origin
+    from shapely.geometry import Point, box
+
+    from geoaccess.config import Tier
+    from geoaccess.outputs.compare import _map
+    from tests.test_outputs import EVIL, EVIL_COUNTY
+
+    counties = gpd.GeoDataFrame(
+        {"county_code": ["140101"], "county_name": [EVIL_COUNTY]}, geometry=[box(112.0, 37.0, 112.1, 37.1)], crs=4326
+    )
+    pop = SimpleNamespace(
+        shape=(2, 2), row=np.array([0, 1]), col=np.array([0, 1]), transform=from_origin(112.0, 37.1, 0.05, 0.05),
+        crs="EPSG:4326",
+    )  # fmt: skip
+    tier = Tier("county", 60.0)
+    facilities = gpd.GeoDataFrame(
+        {"id": [EVIL], "name": [EVIL], "tier": ["county"], "beds": [0.0], "change": ["added"]},
+        geometry=[Point(112.05, 37.05)],
+        crs=4326,
+    )
+    after = SimpleNamespace(
+        tier_settings=(tier,),
+        tiers={"county": SimpleNamespace(minutes=np.array([10.0, 30.0]))},
+        facilities=facilities,
+        scenario=SimpleNamespace(title=EVIL, edits={}),
+    )
+    before = SimpleNamespace(tiers={"county": SimpleNamespace(minutes=np.array([20.0, 30.0]))})
+    roads = [{"coords": [[37.01, 112.01], [37.09, 112.09]], "label": EVIL}]
+    page = _map(tmp_path / "compare_map.html", EVIL, after, before, counties, pop, "合成 " + EVIL, "zh", roads)[0]
+    _open(browser, page)
+    urls = _check_clean(browser, "evil compare")
+    assert not any(u.endswith("/x") for u in urls) and not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
+    assert EVIL in browser.find_element(By.CSS_SELECTOR, ".ga-legend").text
+    assert EVIL in browser.find_element(By.CSS_SELECTOR, ".ga-synthetic").text
+    browser.find_element(By.CSS_SELECTOR, ".ga-search input").send_keys("onerror")
+    hit = browser.find_element(By.CSS_SELECTOR, ".ga-search-results li")
+    assert hit.text == EVIL
+    hit.click()
+    time.sleep(0.3)
+    assert EVIL in browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    assert browser.execute_script("return window.__alerts") == []
+    _shot(browser, shots, "injection_compare")
+
+
+def test_province_zoom_names_do_not_overlap(browser, tmp_path, shots):
+    """With 100+ counties, names show by zoom and collision: none overlap, more come in closer."""
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import Point, box
+
+    from geoaccess.config import Tier
+    from geoaccess.outputs.maps import MapContext, overview_map, write_facilities
+    from geoaccess.scoring import score_counties
+
+    tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
+    n = 11  # 121 counties, a province's worth
+    cells = [(i, j) for i in range(n) for j in range(n)]
+    counties = gpd.GeoDataFrame(
+        {"county_code": [f"14{k:04d}" for k in range(n * n)], "county_name": [f"第{k}号示范县" for k in range(n * n)]},
+        geometry=[box(110 + 0.25 * j, 35 + 0.2 * i, 110.25 + 0.25 * j, 35.2 + 0.2 * i) for i, j in cells],
+        crs=4326,
+    )
+    facilities = gpd.GeoDataFrame(
+        {"id": ["F1"], "name": ["县医院"], "tier": ["county"], "tier_rank": [1], "beds": [100.0]},
+        geometry=[Point(110.1, 35.1)],
+        crs=4326,
+    )
+    minutes = {"primary": np.full(n * n, 10.0), "county": np.full(n * n, 30.0)}
+    table = score_counties(counties, np.ones(n * n), np.arange(n * n), minutes, tiers)
+    ctx = MapContext(lang="zh", title="省级", note="SYNTHETIC test data")
+    out = tmp_path / "province"
+    out.mkdir()
+    write_facilities(out, tiers=tiers, facilities=facilities, referral_minutes=None, ctx=ctx)
+    overview_map(
+        out / "overview.html", tiers=tiers, counties=counties, table=table, facilities=facilities, ctx=ctx, tier_maps={}
+    )
+    _open(browser, out / "overview.html")
+    _check_clean(browser, "province")
+    visible = (
+        "var r=[];document.querySelectorAll('.ga-label').forEach(function(l){if(l.style.visibility!=='hidden'){"
+        "var b=l.firstChild.getBoundingClientRect();r.push([b.left,b.top,b.right,b.bottom]);}});return r;"
+    )
+    boxes = browser.execute_script(visible)
+    assert 0 < len(boxes) < n * n, "at province zoom some names give way"
+    for k, a in enumerate(boxes):
+        for b in boxes[k + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], "two names overlap"
+    _shot(browser, shots, "province_names")
+    browser.execute_script("window.geoaccessMap.setZoom(window.geoaccessMap.getZoom() + 2, {animate: false})")
+    time.sleep(0.4)
+    assert len(browser.execute_script(visible)) > len(boxes) or len(boxes) == n * n
+
+
 def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch):
     """A surface too large for one image comes as local tiles; clinics are canvas circles that still click."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -261,7 +360,7 @@ def test_tiled_surface_and_canvas_clinics(browser, tmp_path, shots, monkeypatch)
     )
     assert loaded >= 1
     _shot(browser, shots, "tiled_primary")
-    box = browser.find_element(By.ID, "map")
+    box = browser.find_element(By.CSS_SELECTOR, ".folium-map")
 
     def move_to(lat, lon):
         x, y = browser.execute_script(
@@ -312,7 +411,7 @@ def test_county_tooltips_fit_inside_the_map(browser, demo_bundle, page):
     from selenium.webdriver.common.action_chains import ActionChains
 
     _open(browser, demo_bundle / f"{page}.html")
-    box = browser.find_element(By.ID, "map")
+    box = browser.find_element(By.CSS_SELECTOR, ".folium-map")
     size = box.size
     centres = browser.execute_script(
         "var out=[],m=window.geoaccessMap;m.eachLayer(function(l){if(l.feature&&l.feature.properties.code){"
@@ -373,8 +472,36 @@ def test_compare_pages_load_offline_in_chinese(browser, compare_pages, shots):
         assert marker
         ActionChains(browser).move_to_element(marker[0]).perform()
         time.sleep(0.3)
-        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip"), "no tooltip on a changed facility"
+        tips = browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip")
+        assert tips, "no tooltip on a changed facility"
+        # short enough to fit inside the map
+        inside = browser.execute_script(
+            "var t=arguments[0].getBoundingClientRect(),m=window.geoaccessMap.getContainer().getBoundingClientRect();"
+            "return t.top>=m.top-1&&t.bottom<=m.bottom+1&&t.height<m.height/2;",
+            tips[-1],
+        )
+        assert inside, f"compare map {k}: the facility tooltip does not fit in the map"
+        # the same plugin as every page: legend, search over the changed facilities, synthetic label, Chinese
+        for css in (".ga-legend", ".ga-search input", ".ga-synthetic", ".ga-label"):
+            assert browser.find_elements(By.CSS_SELECTOR, css), f"compare map {k}: {css} missing"
+        differ, not_tofu, _ = browser.execute_script(GLYPHS_DIFFER, "县", "区")
+        assert differ and not_tofu
+        assert "变快" in browser.find_element(By.CSS_SELECTOR, ".ga-legend").text
         _shot(browser, shots, f"compare_map_{k}")
+    # the what-if's road edit is drawn, with its label on hover
+    _open(browser, compare_pages[0] / "compare_map.html")
+    roads = browser.execute_script(
+        "var n=0;window.geoaccessMap.eachLayer(function(l){if(l instanceof L.Polyline&&!(l instanceof L.Polygon)"
+        "&&l.options.color==='#6a3d9a')n++;});return n;"
+    )
+    assert roads >= 1
+    browser.find_element(By.CSS_SELECTOR, ".ga-search input").send_keys("新县医院")
+    hit = browser.find_element(By.CSS_SELECTOR, ".ga-search-results li")
+    assert hit.text == "新县医院"
+    hit.click()
+    time.sleep(0.3)
+    assert "新县医院" in browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    _check_clean(browser, "compare search")
     _open(browser, compare_pages[0] / "compare.html")
     assert browser.find_elements(By.CSS_SELECTOR, ".warn"), "closing 娄烦县's hospital must be flagged"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import numpy as np
@@ -78,12 +79,35 @@ def test_whatif_page_in_chinese_with_names_roads_and_true_colours(study):
     assert re.search(r"\d+\.\d{5,}", re.sub(r"<[^>]+>", "", page)) is None  # coordinates rounded
     assert "−0<" not in page and ">−0" not in page
     assert "道路提速至 80 公里/小时" in page
-    assert "imperial: false" in mp and "mercator_project" not in mp
-    assert "改动的道路" in mp and mp.count("L.polyline") >= 1
-    assert re.search(r'"pane":\s*"changed"', mp)  # changed facilities above the county layer
+    d = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', mp, re.S).group(1))
+    assert d["kind"] == "compare" and "mercator_project" not in mp
+    assert d["roads"]["name"] == "改动的道路" and d["roads"]["lines"]  # the road edit is drawn
+    assert {p["name"] for p in d["changed"]["points"]} >= {name}  # changed facilities by name
+    assert d["legend"]["delta"]["faster"] == "变快" and d["text"]["search"]
     colours = _png_colours(mp)
     allowed = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in C.DELTA_COLORS}
     assert colours and colours <= allowed, colours - allowed  # no white or cyan from a stretched float image
+
+
+def test_scenario_map_is_an_inline_folium_map(study):
+    """What a notebook's ``scenario.map()`` shows: the compare page's map, everything inside its HTML."""
+    import folium
+
+    from geoaccess.study import map_context
+
+    s, base = study
+    r = s.whatif(
+        base=base, name="nb", remove=["F0100"], road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}]
+    )
+    inp = s.load()
+    ctx = map_context(s.settings, inp.counties["county_code"])
+    m = C.scenario_map(r, base, counties=inp.counties, population=inp.population, ctx=ctx, network_before=inp.network)
+    assert isinstance(m, folium.Map)
+    html = m.get_root().render()
+    assert "<script src=" not in html and "Leaflet 1.9.4" in html and "geoaccess.render" in html
+    d = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html, re.S).group(1))
+    assert d["kind"] == "compare" and d["lang"] == "zh" and d["roads"]["lines"] and d["changed"]["points"]
+    assert d["images"] and all(i["url"].startswith("data:image/png;base64,") for i in d["images"])
 
 
 def test_a_worsening_option_is_flagged(study):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from geoaccess.outputs.maps import (
     catchment_bands,
     fmt_value,
     overview_map,
+    tier_folium,
     tier_map,
     write_facilities,
 )
@@ -132,12 +134,17 @@ def _data(page: str) -> dict:
 
 
 def test_input_text_is_escaped_on_every_page(bundle):
+    """HTML Python writes is escaped; map data is plain text in JSON with < and > as \\u003c / \\u003e."""
     for name in PAGES:
         page = (bundle / name).read_text(encoding="utf-8")
         assert EVIL not in page and "<script>alert(2)" not in page, name
-        assert "&lt;script&gt;alert(2)&lt;/script&gt;县" in page, name
+        if name == "index.html":
+            assert "&lt;script&gt;alert(2)&lt;/script&gt;县" in page, name
+        else:
+            assert "\\u003cscript\\u003ealert(2)\\u003c/script\\u003e县" in page, name
+            assert _data(page)["counties"]["geojson"]["features"][0]["properties"]["name"] == EVIL_COUNTY
     shared = (bundle / FACILITIES_JS).read_text(encoding="utf-8")
-    assert "&lt;img src=x onerror=alert(1)&gt;" in shared and EVIL not in shared
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in shared and EVIL not in shared
 
 
 def test_pages_load_nothing_from_the_internet(bundle):
@@ -150,6 +157,32 @@ def test_pages_load_nothing_from_the_internet(bundle):
     assert (bundle / "lib" / "geoaccess" / "map.js").exists()
     js = (bundle / "lib" / "geoaccess" / "map.js").read_text(encoding="utf-8")
     assert "http" not in js.replace("http://www.w3.org/2000/svg", "")
+    for name in PAGES[1:]:  # folium pages: Leaflet and the plugin from lib/, nothing else
+        page = (bundle / name).read_text(encoding="utf-8")
+        scripts = re.findall(r'<script src="([^"]+)"', page) + re.findall(
+            r'<link rel="stylesheet" href="([^"]+)"', page
+        )
+        assert "lib/leaflet/leaflet.js" in scripts and "lib/geoaccess/map.js" in scripts, name
+        assert not any(re.match(r"(https?:)?//", u) for u in scripts), name
+        assert not re.search(r"https?://", page), name
+
+
+def test_vendored_assets_are_pinned(bundle):
+    """static/SOURCE.txt pins every vendored file by hash (and travels into the bundle's lib/)."""
+    import hashlib
+
+    from geoaccess.outputs.plugin import STATIC
+
+    text = (STATIC / "SOURCE.txt").read_text(encoding="utf-8")
+    assert "Leaflet 1.9.4, BSD-2-Clause" in text
+    pins = dict((p, h) for h, p in re.findall(r"^\s+([0-9a-f]{64})\s+(\S+)$", text, re.M))
+    shipped = {
+        p.relative_to(STATIC).as_posix() for p in (STATIC / "leaflet").rglob("*") if p.suffix in (".js", ".css", ".png")
+    }
+    assert set(pins) == shipped
+    for rel, digest in pins.items():
+        assert hashlib.sha256((STATIC / rel).read_bytes()).hexdigest() == digest, rel
+    assert (bundle / "lib" / "SOURCE.txt").read_text(encoding="utf-8") == text
 
 
 def test_tier_map_data(bundle):
@@ -178,7 +211,7 @@ def _facilities(bundle: Path) -> dict:
 
 def test_one_facilities_file_for_all_pages(bundle):
     fac = _facilities(bundle)
-    assert fac["name"][0] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert fac["name"][0] == EVIL  # plain text: map.js inserts it as text
     assert fac["rank"] == [0, 0, 1] and fac["id"] == ["F1", "F2", "F3"]
     for name in ("overview.html", "map_primary.html", "map_county.html"):
         page = (bundle / name).read_text(encoding="utf-8")
@@ -439,9 +472,52 @@ def test_compare_map_layer_names_are_text(tmp_path):
     )
     page = _map(tmp_path / "compare_map.html", evil, after, before, counties, pop, "")[0].read_text(encoding="utf-8")
     assert evil not in page and "<img" not in page
-    # the layer control's key, JSON-quoted by folium, holds the escaped text
-    key = re.search(r'"([^"]*): change in minutes"', page).group(1)
-    assert json.loads(f'"{key}"') == "&lt;img src=x onerror=alert(&#x27;tn1&#x27;)&gt;"
+    # plain text in the page's data (map.js escapes layer names for Leaflet's layer control)
+    d = _data(page)
+    assert d["kind"] == "compare" and d["images"][0]["name"] == f"{evil}: change in minutes"
+    assert d["images"][0]["url"].startswith("data:image/png;base64,")
+    assert d["changed"]["points"][0]["name"] == "新" and d["legend"]["title"] == evil
+    assert f"<title>{html.escape(evil)}" in page
+
+
+def test_notebook_maps_are_folium_maps_with_everything_inline(tmp_path):
+    """scenario_map / tier_folium return folium maps whose HTML needs no file and no network."""
+    import folium
+
+    from geoaccess.outputs.maps import overview_folium
+
+    tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
+    counties = gpd.GeoDataFrame(
+        {"county_code": ["140101"], "county_name": [EVIL_COUNTY]}, geometry=[box(112.0, 37.0, 112.1, 37.1)], crs=4326
+    )
+    facilities = gpd.GeoDataFrame(
+        {"id": ["F1"], "name": [EVIL], "tier": ["county"], "tier_rank": [1], "beds": [10.0]},
+        geometry=[Point(112.03, 37.05)],
+        crs=4326,
+    )
+    table = score_counties(
+        counties, np.ones(1), np.zeros(1, np.int64), {"primary": np.ones(1), "county": np.ones(1)}, tiers
+    )
+    m = overview_folium(tiers=tiers, counties=counties, table=table, facilities=facilities, ctx=MapContext(lang="zh"))
+    assert isinstance(m, folium.Map)
+    page = m.get_root().render()
+    assert "<script src=" not in page and "<link rel" not in page, "assets inline"
+    assert "Leaflet 1.9.4" in page and "geoaccess.render" in page and "window.geoaccessFacilities=" in page
+    assert EVIL not in page and "<script>alert(2)" not in page
+    assert not re.search(r"""<(script|link|img)[^>]*(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "iframe" in m._repr_html_()  # what Jupyter shows
+    # a tier map: the travel-time image inline as a data URL
+    transform = from_origin(112.0, 37.1, 0.01, 0.01)
+    grid = np.arange(100, dtype=float).reshape(10, 10)
+    m = tier_folium(
+        tier_index=1, tiers=tiers, counties=counties, table=table, facilities=facilities,
+        serving=np.array([True]), nearest_people=np.array([5.0]), reach_people=np.array([4.0]),
+        surface=_surface(grid, transform), ctx=MapContext(lang="zh"),
+    )  # fmt: skip
+    page = m.get_root().render()
+    d = _data(page)
+    assert d["surface"]["url"].startswith("data:image/png;base64,") and d["kind"] == "tier"
+    assert "<script src=" not in page and not list(tmp_path.glob("*.png"))
 
 
 def test_an_unwritable_output_folder_is_refused_up_front(tmp_path, monkeypatch):

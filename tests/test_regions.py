@@ -60,7 +60,9 @@ def test_files_and_study(root, data):
         assert (data / name).stat().st_size > 0
     study = tomllib.loads((root / "data" / "studies" / f"region-{COUNTY}.toml").read_text(encoding="utf-8"))
     assert study["study"]["name"] == f"region-{COUNTY}" and study["study"]["synthetic"] is True
-    assert "SYNTHETIC" in study["study"]["note"] and "census" in study["study"]["note"]
+    # the note is shown on every page, in the study's language (Chinese for adcodes)
+    assert "合成区域" in study["study"]["note"] and "普查" in study["study"]["note"]
+    assert "合成数据区域" in study["study"]["title"]
     assert study["inputs"]["counties"] == {"adcode": [COUNTY]}
     assert "SYNTHETIC" in (data / "README.txt").read_text(encoding="utf-8")
 
@@ -83,7 +85,7 @@ def test_census_units_without_polygon_are_reported(tmp_path):
     got = build_region("1401", tmp_path, cell_m=2000, plan=plan)
     assert any("140171" in p for p in got["problems"])
     assert "140171 山西转型综合改革示范区" in (tmp_path / "README.txt").read_text(encoding="utf-8")
-    assert "140171" in study_text(plan, 2020, got["problems"])
+    assert "普查单位 140171 山西转型综合改革示范区无区县边界" in study_text(plan, 2020, got["problems"])
     # every county with polygon still gets exactly its census total at a coarse grid
     pop = read_population(tmp_path / "population.tif", plan.counties)
     cen = census_2020().set_index("adcode")["people"]

@@ -226,7 +226,8 @@ def test_cli_whatif_writes_compare_and_keeps_baseline(study, tmp_path, capsys):
     mp = (sdir / "compare_map.html").read_text(encoding="utf-8")
     assert evil not in page and evil not in mp and "&lt;script&gt;" in page
     scripts = "".join(part.split("</script>")[0] for part in mp.split("<script>")[1:])
-    assert "${7*7}" not in scripts and "`x`" not in scripts and "&#36;{7*7}" in scripts
+    # no input text in the page's scripts: the name is plain text in the JSON data block, which map.js escapes
+    assert "${7*7}" not in scripts and "`x`" not in scripts and "\\u003cscript\\u003ealert(1)" in mp
     assert "合成数据" in page  # the demo's counties carry Chinese adcodes: the page is in Chinese
     assert "新增可达" in page
     assert (sdir / "lib" / "leaflet" / "leaflet.js").exists()

@@ -118,7 +118,7 @@ def test_facility_names_are_escaped(demo_dir, demo_study_file, tmp_path):
     assert evil not in page
     shared = (study.settings.output / "data" / "facilities.js").read_text(encoding="utf-8")  # names live here
     assert evil not in shared
-    assert "&lt;img src=x onerror=alert(1)&gt;" in shared
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in shared  # plain text in JSON; map.js inserts it as text
 
 
 def test_cli_reports_bad_facilities(demo_study_file, demo_dir, tmp_path, capsys):
@@ -263,6 +263,22 @@ def test_pages_explain_zones_from_the_rules_in_force_in_chinese(run, demo_dir):
             assert p["decisive"][0].startswith("每千人床位"), p["decisive"]
     legend = {a["label"].split(" (")[0]: a["note"] for a in data["legend"]["areas"]}
     assert "每千人床位不低于7.4" in legend["资源调整完善区"]
+
+
+def test_result_map_gives_folium_maps_for_notebooks(run):
+    import folium
+
+    study, result = run
+    for page in ("overview", "county"):
+        m = result.map(page)
+        assert isinstance(m, folium.Map)
+        html = m.get_root().render()
+        assert "<script src=" not in html and "geoaccess.render" in html  # everything inline
+        data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html, re.S).group(1))
+        assert data["lang"] == "zh" and len(data["counties"]["geojson"]["features"]) == 10
+    assert data["surface"]["url"].startswith("data:image/png;base64,") and data["facilities"]["ranks"] == [1, 2]
+    with pytest.raises(ValueError, match="choose 'overview' or a tier"):
+        result.map("hospital")
 
 
 def test_report_ready_to_print(run):

@@ -10,38 +10,20 @@ HTML-escaped.
 
 from __future__ import annotations
 
+import base64
+import tempfile
 from pathlib import Path
 
 import folium
 import numpy as np
 import pandas as pd
 import pyproj
-from branca.element import MacroElement
-from jinja2 import Template
 
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_csv, write_text
-from geoaccess.outputs.maps import LIB, e, install_lib
+from geoaccess.outputs._html import e, install_lib
+from geoaccess.outputs.maps import page_map
 from geoaccess.outputs.rasters import Surface
-
-
-def offline_map(**kwargs) -> folium.Map:
-    """A folium map loading Leaflet from the bundle's ``lib/`` folder (no CDN, no jQuery: tooltips only)."""
-    m = folium.Map(**kwargs)
-    m.default_js = [("leaflet", f"{LIB}/leaflet/leaflet.js")]
-    m.default_css = [("leaflet_css", f"{LIB}/leaflet/leaflet.css")]
-    return m
-
-
-class MetricScale(MacroElement):
-    """A scale bar in metres and kilometres only (folium's ``control_scale`` adds miles)."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        L.control.scale({imperial: false, metric: true}).addTo({{ this._parent.get_name() }});
-        {% endmacro %}"""
-    )
-
 
 CSS = """
 body{font:14px/1.45 "Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:24px;color:#222}
@@ -123,6 +105,7 @@ _T = {
     "incremental": ("增量计算", "incremental"),
     "full": ("全部重算", "full"),
     "index": ("返回首页", "Front page"),
+    "back": ("返回方案页", "Back to the comparison"),
     "legend_circles": (
         "圆圈：绿 = 新增/升级/新院区，蓝 = 迁址，红 = 关闭/降级",
         "circles: green added / upgraded / campus, blue moved, red removed / downgraded",
@@ -339,11 +322,6 @@ def _minutes(v, lang: str = "en") -> str:
     return f"{v:.1f}" if np.isfinite(v) else (_t("unreachable", lang) if v == np.inf else "–")
 
 
-def _js_text(html_text: str) -> str:
-    """Escaped HTML made safe inside the JavaScript template literal folium writes tooltips into."""
-    return html_text.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
-
-
 def delta_classes(delta: np.ndarray) -> np.ndarray:
     """Palette index per cell of a change in minutes: 1-4 faster (darkest first), 5-8 slower, 0 unchanged/NaN.
 
@@ -385,12 +363,53 @@ def _road_edits(scenario, network_before, lang: str) -> list[dict]:
     return out
 
 
+def scenario_map(scenario, base, *, counties, population, title: str = "", ctx=None, network_before=None) -> folium.Map:
+    """A scenario's change map as a :class:`folium.Map` for a notebook (everything inline).
+
+    The map ``compare_map.html`` shows: per tier the change in minutes (green faster, red slower), the
+    changed facilities with their names and the edited roads, in the study's language (``ctx``, a
+    :class:`~geoaccess.outputs.maps.MapContext`; English without it). Leaflet, the plugin and the images
+    are inside the map's HTML, so it renders in Jupyter with no files beside it.
+
+    Parameters
+    ----------
+    scenario, base
+        The scenario's result (:class:`~geoaccess.scenarios.ScenarioResult`) and the baseline's.
+    counties, population
+        The study's county polygons and population grid (``study.load()``).
+    title
+        Shown above the map; by default the scenario's title.
+    network_before
+        The baseline's road network, so the links a road edit changed are drawn.
+    """
+    lang = getattr(ctx, "lang", "en")
+    roads = _road_edits(scenario, network_before, lang)
+    note = getattr(ctx, "note", "")
+    data, mctx = _map_data(title or scenario.scenario.title, scenario, base, counties, population, note, lang, roads)
+    return page_map(data, mctx, mctx.title, inline=True)
+
+
+def placement_map(placement, base, *, counties, population, title: str = "", ctx=None) -> folium.Map:
+    """A placement's change map as a :class:`folium.Map` (see :func:`scenario_map`): the picks as added sites."""
+    return scenario_map(placement.scenario, base, counties=counties, population=population, title=title, ctx=ctx)
+
+
 def _map(path, title, scenario, base, counties, population, note, lang: str = "en", roads=()) -> list[Path]:
+    """Write ``compare_map.html``: the change map as a bundle page (assets from the sub-bundle's ``lib/``)."""
     path = Path(path)
-    b = counties.total_bounds
     install_lib(path.parent)
-    m = offline_map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=9, tiles=None, control_scale=False)
-    MetricScale().add_to(m)
+    data, mctx = _map_data(title, scenario, base, counties, population, note, lang, roads)
+    m = page_map(data, mctx, title)
+    with atomic_path(path) as tmp:
+        m.save(str(tmp))
+    return [path]
+
+
+def _map_data(title, scenario, base, counties, population, note, lang, roads):
+    """The change map's plugin data and page context (kind "compare" in ``map.js``)."""
+    from geoaccess.outputs.maps import MapContext, _geojson, _ui_text
+
+    b = counties.total_bounds
     pop = population
     tl = {t.name: i18n.tier_label(t.name, lang, t.label) for t in scenario.tier_settings}
     # the layer shown first is the tier where the most people's minutes change
@@ -399,6 +418,7 @@ def _map(path, title, scenario, base, counties, population, note, lang: str = "e
         for t in scenario.tier_settings
     }
     shown = max(moved, key=moved.get) if moved else None
+    images = []
     for t in scenario.tier_settings:
         mb, ma = base.tiers[t.name].minutes, scenario.tiers[t.name].minutes
         with np.errstate(invalid="ignore"):
@@ -415,77 +435,54 @@ def _map(path, title, scenario, base, counties, population, note, lang: str = "e
         key = pop.row[keep].astype(np.int64) * pop.shape[1] + pop.col[keep]
         order = np.argsort(key, kind="stable")
         classes = cls[keep][order]
-        # folium embeds the PNG in the page (a data URL): the page stays one file beside its own data
-        img = path.parent / f".change_{t.name}.png"
-        bounds = tiles.write_image(img, surface, classes, DELTA_COLORS, max_px=tiles.MAX_IMAGE_PX)
-        folium.raster_layers.ImageOverlay(
-            str(img), bounds=bounds, name=e(_t("change_in", lang, tier=tl[t.name])), opacity=0.9, show=t.name == shown
-        ).add_to(m)
-        img.unlink()
-    gj = counties[["county_code", "county_name", "geometry"]].copy()
-    gj["geometry"] = gj.geometry.simplify(0.001)
-    gj["county_name"] = gj["county_name"].map(e)
-    gj["county_code"] = gj["county_code"].map(e)
-    folium.GeoJson(
-        gj.to_json(),
-        name=e(_t("counties", lang)),
-        style_function=lambda f: {"color": "#555", "weight": 2, "fill": False},
-        tooltip=folium.GeoJsonTooltip(
-            fields=["county_name", "county_code"], aliases=[i18n.t("county", lang), i18n.t("code", lang)]
-        ),
-    ).add_to(m)
-    if roads:
-        rg = folium.FeatureGroup(name=e(_t("roads", lang)))
-        for r in roads:
-            folium.PolyLine(
-                r["coords"], color=ROAD_COLOR, weight=5, opacity=0.9, tooltip=_js_text(e(r["label"]))
-            ).add_to(rg)
-        rg.add_to(m)
-    # changed facilities in a pane above the counties and roads, so they can be hovered and clicked
-    folium.map.CustomPane("changed", z_index=650, pointer_events=True).add_to(m)
+        # the PNG goes into the page as a data URL: the page stays one file beside its own data
+        with tempfile.TemporaryDirectory() as tmp:
+            img = Path(tmp) / "change.png"
+            bounds = tiles.write_image(img, surface, classes, DELTA_COLORS, max_px=tiles.MAX_IMAGE_PX)
+            url = "data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii")
+        images.append(
+            {"name": _t("change_in", lang, tier=tl[t.name]), "url": url, "bounds": bounds, "show": t.name == shown}
+        )
+    props = [
+        {"name": str(n), "code": str(c), "color": "#555"}
+        for n, c in zip(counties["county_name"], counties["county_code"], strict=True)
+    ]
     fac = scenario.facilities
-    fg = folium.FeatureGroup(name=e(_t("changed_fac", lang)))
+    points = []
     for line, (_, r) in zip(edit_lines_for(fac, scenario, lang), fac[fac["change"] != ""].iterrows(), strict=True):
-        colour = CHANGE_STYLE.get(r["change"], "#666")
-        marker = folium.CircleMarker(
-            [r.geometry.y, r.geometry.x],
-            radius=9,
-            color=colour,
-            fill=True,
-            fill_opacity=0.2 if r["change"] in ("removed", "downgraded") else 0.9,
-            weight=3,
-            # a tooltip, not a popup: folium's popups need jQuery, which the bundle does not ship
-            tooltip=folium.Tooltip(_js_text(f"<b>{e(r['name'])}</b><br>{e(line)}<br>id {e(r['id'])}")),
+        points.append(
+            {
+                "lat": round(float(r.geometry.y), 6),
+                "lon": round(float(r.geometry.x), 6),
+                "color": CHANGE_STYLE.get(r["change"], "#666"),
+                "hollow": r["change"] in ("removed", "downgraded"),
+                "name": str(r["name"]),
+                "line": line,
+                "id": str(r["id"]),
+            }
         )
-        marker.options["pane"] = "changed"  # folium's path options drop ``pane``
-        marker.add_to(fg)
-    fg.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    swatches = "".join(
-        f'<span style="display:inline-block;width:14px;height:10px;background:{c}"></span>' for c in DELTA_COLORS
-    )
-    legend = (
-        '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;padding:8px 10px;'
-        "border:1px solid #888;border-radius:4px;font:12px 'Noto Sans CJK SC','Microsoft YaHei',sans-serif;max-width:320px\">"
-        f"<b>{e(scenario.scenario.title)}</b><br>"
-        f"{e(_t('faster', lang))} ≥10 · 5 · 1 {e(i18n.t('min', lang))} {swatches} 1 · 5 · ≥10 {e(_t('slower', lang))}<br>"
-        f'<span style="display:inline-block;width:18px;border-top:4px solid {ROAD_COLOR};vertical-align:middle"></span> '
-        f"{e(_t('roads', lang))}<br>{e(_t('legend_circles', lang))}</div>"
-    )
-    m.get_root().html.add_child(folium.Element(legend))
-    if note:
-        m.get_root().html.add_child(
-            folium.Element(
-                '<div style="position:fixed;top:8px;left:50%;transform:translateX(-50%);z-index:9999;'
-                "background:#fff3cd;border:1px solid #d39e00;padding:4px 10px;border-radius:4px;"
-                f'font:13px sans-serif">⚠ {e(i18n.t("synthetic_label", lang))} · {e(note)}</div>'
-            )
-        )
-    m.get_root().header.add_child(folium.Element(f"<title>{e(title)}</title>"))
-    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
-    with atomic_path(path) as tmp:
-        m.save(str(tmp))
-    return [path]
+    data = {
+        "kind": "compare",
+        "bounds": [[float(b[1]), float(b[0])], [float(b[3]), float(b[2])]],
+        "images": images,
+        "counties": {"name": _t("counties", lang), "geojson": _geojson(counties, props, False), "fill": 0},
+        "roads": {"name": _t("roads", lang), "color": ROAD_COLOR, "lines": list(roads)},
+        "changed": {"name": _t("changed_fac", lang), "points": points},
+        "legend": {
+            "title": str(scenario.scenario.title),
+            "delta": {
+                "faster": _t("faster", lang),
+                "slower": _t("slower", lang),
+                "colors": list(DELTA_COLORS),
+                "note": f"≥10 · 5 · 1 · 0 · 1 · 5 · ≥10 {i18n.t('min', lang)}",
+            },
+            "roads": {"color": ROAD_COLOR, "label": _t("roads", lang)} if roads else None,
+            "circles": _t("legend_circles", lang),
+        },
+        "text": _ui_text(lang),
+    }
+    mctx = MapContext(lang=lang, title=str(title), note=note, nav=[(_t("back", lang), "compare.html")])
+    return data, mctx
 
 
 def edit_lines_for(fac, scenario, lang: str) -> list[str]:

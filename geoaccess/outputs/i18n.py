@@ -109,6 +109,7 @@ TEXT: dict[str, dict[str, str]] = {
     "because_rest": {"zh": "未满足其他分区条件：", "en": "short of the other zones: "},
     "rule": {"zh": "分区规则：", "en": "zone rule: "},
     "details": {"zh": "点击查看详情", "en": "click for details"},
+    "zoom_for_bands": {"zh": "放大地图后显示服务圈", "en": "zoom in to see the bands"},
     "scenarios_h": {"zh": "情景分析与选址结果", "en": "What-if scenarios and placements"},
     "scenario": {"zh": "情景分析", "en": "what-if"},
     "placement": {"zh": "选址优化", "en": "placement"},

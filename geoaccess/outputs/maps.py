@@ -1,25 +1,25 @@
 """The bundle's maps: one per tier of care, and an overview of resource zones.
 
-Each page is plain HTML that loads the vendored Leaflet and ``lib/geoaccess/map.js`` from the bundle's
-``lib/`` folder (no CDN, no network) and carries its data as JSON in a ``<script type="application/json">``
-block; the facilities, which can number 30,000 in a province, are in one file all pages load
-(``data/facilities.js``, :func:`write_facilities`), and the travel-time surface is one image or local
-tiles (:func:`surface_layer`, :mod:`geoaccess.outputs.tiles`). Safety: every string that reaches a page is HTML-escaped here, once, with :func:`e`; ``map.js``
-inserts only those pre-escaped strings, so a facility named ``<img src=x onerror=alert(1)>`` shows as
-text. The JSON block additionally has ``<`` and ``>`` written as ``\\u003c`` / ``\\u003e`` so no value can
-close the script element.
+Each page is a :class:`folium.Map` carrying the :class:`~geoaccess.outputs.plugin.Geoaccess` plugin, fed
+the page's data as JSON (:mod:`geoaccess.outputs.plugin` has the escaping rule and the assets, all from the
+bundle's ``lib/`` folder: no CDN, no network). The facilities, which can number 30,000 in a province, are in
+one file all pages load (``data/facilities.js``, :func:`write_facilities`), and the travel-time surface is
+one image or local tiles (:func:`surface_layer`, :mod:`geoaccess.outputs.tiles`). Each page has two forms:
+``tier_map`` / ``overview_map`` write the bundle's page; ``tier_folium`` / ``overview_folium`` return the
+same map with everything inline, for a notebook.
 """
 
 from __future__ import annotations
 
-import html
-import json
+import base64
 import logging
 import math
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,17 +32,18 @@ from scipy import ndimage
 from shapely.geometry import mapping, shape
 
 from geoaccess.outputs import i18n, tiles
-from geoaccess.outputs._atomic import write_text
+from geoaccess.outputs._atomic import atomic_path, write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
+from geoaccess.outputs._html import e, install_lib, json_for_script
 from geoaccess.outputs.explain import explain_county, reason_line, zone_legend
 from geoaccess.outputs.rasters import Surface
 
+if TYPE_CHECKING:
+    import folium
+
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).parent / "static"
-LIB = "lib"  # the bundle's folder for shipped JavaScript, CSS and images
 IMG = "img"  # the bundle's folder for travel-time images
-SHIPPED = ("leaflet", "geoaccess")  # folders of ``static/`` copied into every bundle
 
 # facility symbols, lowest tier first (map.js draws the shapes)
 TIER_STYLE = [
@@ -68,20 +69,6 @@ BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most 
 FACILITIES_JS = "data/facilities.js"  # the bundle's one facilities file, shared by every map page
 
 
-def e(text) -> str:
-    """Escape input text for HTML."""
-    return html.escape(str(text), quote=True)
-
-
-# -- bundle files ----------------------------------------------------------------------------------
-def install_lib(out_dir: str | Path) -> Path:
-    """Copy the shipped Leaflet and geoaccess files into the bundle, so maps need no internet."""
-    dst = Path(out_dir) / LIB
-    for name in SHIPPED:
-        shutil.copytree(STATIC / name, dst / name, dirs_exist_ok=True)
-    return dst
-
-
 # -- travel-time surface -----------------------------------------------------------------------------
 def band_edges(threshold: float) -> list[float]:
     return [threshold * f for f in BAND_FACTORS]
@@ -93,7 +80,7 @@ def surface_classes(threshold: float, lang: str) -> list[dict]:
     mn = i18n.t("min", lang)
     labels = [f"≤ {edges[0]:g} {mn}"] + [f"{a:g}–{b:g} {mn}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     labels.append(f"> {edges[-1]:g} {mn}")
-    return [{"color": c, "label": e(lab)} for c, lab in zip(BAND_COLORS, labels, strict=True)]
+    return [{"color": c, "label": lab} for c, lab in zip(BAND_COLORS, labels, strict=True)]
 
 
 def surface_layer(out_dir: str | Path, tier_name: str, surface: Surface, threshold: float, shift: bool = False) -> dict:
@@ -116,6 +103,19 @@ def surface_layer(out_dir: str | Path, tier_name: str, surface: Surface, thresho
     (out_dir / image).unlink(missing_ok=True)
     log.info("%s: %d map tiles, zoom %d-%d", tier_name, len(layer["have"]), layer["minZoom"], layer["maxZoom"])
     return {"tiles": folder.as_posix() + "/{z}/{x}/{y}.png", **layer}
+
+
+INLINE_IMAGE_PX = 1536  # a notebook map's travel-time image: at most this many pixels a side
+
+
+def inline_surface(surface: Surface, threshold: float, shift: bool = False) -> dict:
+    """The surface as one PNG data URL (for a notebook map), sampled to at most :data:`INLINE_IMAGE_PX`."""
+    classes = surface.classes(band_edges(threshold))
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "surface.png"
+        bounds = tiles.write_image(png, surface, classes, BAND_COLORS, shift, max_px=INLINE_IMAGE_PX)
+        url = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+    return {"url": url, "bounds": bounds}
 
 
 def _geographic(surface: Surface) -> Surface:
@@ -237,9 +237,9 @@ class MapContext:
         if self.basemap == "osm":
             return {
                 "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                "attribution": "&copy; OpenStreetMap contributors",
+                "attribution": "© OpenStreetMap contributors",
             }
-        return {"url": self.basemap, "attribution": e(self.basemap_attribution)}
+        return {"url": self.basemap, "attribution": self.basemap_attribution}
 
 
 def synthetic_html(ctx: MapContext) -> str:
@@ -247,46 +247,46 @@ def synthetic_html(ctx: MapContext) -> str:
     return f"<b>⚠ {e(i18n.t('synthetic_label', ctx.lang))}</b> · {e(ctx.note)}"
 
 
-def _json_for_script(data) -> str:
-    s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+def header_html(ctx: MapContext, page_title: str, current: str = "") -> str:
+    """The page's header, as escaped HTML: navigation (``current`` marked), title and the synthetic label."""
+    nav = "".join(f'<a href="{e(href)}"{CURRENT if href == current else ""}>{e(label)}</a>' for label, href in ctx.nav)
+    note = f'<div class="ga-synthetic" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
+    nav = f'<nav class="ga-nav">{nav}</nav>' if nav else ""
+    return f'<header class="ga-head">{nav}<h1>{e(page_title)}</h1>{note}</header>'
+
+
+def page_map(data: dict, ctx: MapContext, page_title: str, *, current: str = "", inline: bool = False) -> folium.Map:
+    """One page's folium map: the plugin fed ``data``, the header above; with ``inline`` for a notebook.
+
+    In a bundle the facilities come from the shared ``data/facilities.js``; inline, ``data["facilities"]``
+    may carry them as ``_inline`` (what that file holds), and they go into the page.
+    """
+    from geoaccess.outputs.plugin import folium_map  # folium is imported when a map is built
+
+    data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
+    fac = data.get("facilities") or {}
+    scripts = ()
+    if fac.get("src"):
+        shared = fac.pop("_inline", None) if inline else None
+        data["facilities"] = {k: v for k, v in fac.items() if k != "_inline"}
+        text = f"window.geoaccessFacilities={json_for_script(shared)};" if shared is not None else ""
+        scripts = ((fac["src"], text),)
+    if inline:  # a notebook: no bundle to navigate
+        ctx = MapContext(**{**ctx.__dict__, "nav": []})
+    return folium_map(
+        data, lang=ctx.lang, title=page_title, header=header_html(ctx, page_title, current), inline=inline,
+        scripts=scripts,
+    )  # fmt: skip
 
 
 def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: str) -> Path:
-    """Write one map page: header with navigation and the synthetic label, the map, its data."""
+    """Write one map page of the bundle (a folium map, saved by folium) and the ``lib/`` it loads."""
     path = Path(path)
     install_lib(path.parent)
-    nav = "".join(
-        f'<a href="{e(href)}"{CURRENT if href == path.name else ""}>{e(label)}</a>' for label, href in ctx.nav
-    )
-    note = f'<div class="ga-synthetic" role="note">{synthetic_html(ctx)}</div>' if ctx.note else ""
-    lang = "zh-CN" if ctx.lang == "zh" else "en"
-    data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
-    src = (data.get("facilities") or {}).get("src")
-    facilities = f'<script src="{e(src)}"></script>\n' if src else ""
-    page = f"""<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(page_title)}</title>
-<link rel="stylesheet" href="{LIB}/leaflet/leaflet.css">
-<link rel="stylesheet" href="{LIB}/geoaccess/geoaccess.css">
-<script src="{LIB}/leaflet/leaflet.js"></script>
-</head>
-<body class="ga-map-page">
-<header class="ga-head">
-<nav class="ga-nav">{nav}</nav>
-<h1>{e(page_title)}</h1>
-{note}
-</header>
-<div id="map" class="ga-map"></div>
-<script type="application/json" id="geoaccess-data">{_json_for_script(data)}</script>
-{facilities}<script src="{LIB}/geoaccess/map.js"></script>
-</body>
-</html>
-"""
-    return write_text(path, page)
+    m = page_map(data, ctx, page_title, current=path.name)
+    with atomic_path(path) as tmp:
+        m.save(str(tmp))
+    return path
 
 
 def _geojson(gdf, props: list[dict], shift: bool) -> dict:
@@ -319,7 +319,7 @@ def _facility_points(facilities, shift: bool):
 
 def tier_legend(tiers, lang: str, ranks: Sequence[int]) -> list[dict]:
     return [
-        {"rank": int(r), "label": e(i18n.tier_label(tiers[r].name, lang, tiers[r].label)), **_style(r)}
+        {"rank": int(r), "label": i18n.tier_label(tiers[r].name, lang, tiers[r].label), **_style(r)}
         for r in sorted(set(int(x) for x in ranks))
     ]
 
@@ -350,9 +350,19 @@ def extra_columns(table: pd.DataFrame, tier_names: Sequence[str], tier: str | No
 def write_facilities(out_dir: str | Path, *, tiers, facilities, referral_minutes: np.ndarray | None, ctx) -> Path:
     """Write the bundle's facilities file, which every map page loads: one copy, however many pages.
 
-    Per facility: place (GCJ-02 with ``ctx.shift``), tier rank, and the escaped name, tier, beds, id and
-    referral minutes to the next tier up, as columns. It is a script (``window.geoaccessFacilities = ...``)
-    so pages opened from disk can load it; browsers refuse ``file://`` pages a JSON fetch.
+    It is a script (``window.geoaccessFacilities = ...``) so pages opened from disk can load it; browsers
+    refuse ``file://`` pages a JSON fetch. What it holds: :func:`facilities_data`.
+    """
+    data = facilities_data(tiers=tiers, facilities=facilities, referral_minutes=referral_minutes, ctx=ctx)
+    path = Path(out_dir) / FACILITIES_JS
+    return write_text(path, f"window.geoaccessFacilities={json_for_script(data)};\n")
+
+
+def facilities_data(*, tiers, facilities, referral_minutes: np.ndarray | None, ctx) -> dict:
+    """The facilities every map page shows, as columns.
+
+    Per facility: place (GCJ-02 with ``ctx.shift``), tier rank, and the name, tier, beds, id and referral
+    minutes to the next tier up, as text.
     """
     lang = ctx.lang
     lon, lat = _facility_points(facilities, ctx.shift)
@@ -360,23 +370,22 @@ def write_facilities(out_dir: str | Path, *, tiers, facilities, referral_minutes
     tier_text = {}
     for t, r in zip(facilities["tier"].astype(str), ranks, strict=True):
         if (t, r) not in tier_text:
-            tier_text[(t, r)] = e(i18n.tier_label(t, lang, tiers[r].label if r < len(tiers) else ""))
+            tier_text[(t, r)] = i18n.tier_label(t, lang, tiers[r].label if r < len(tiers) else "")
     ref = np.full(len(ranks), np.nan) if referral_minutes is None else np.asarray(referral_minutes, float)
     data = {
         "lat": lat.tolist(),
         "lon": lon.tolist(),
         "rank": ranks.tolist(),
-        "name": [e(n) for n in facilities["name"]],
+        "name": [str(n) for n in facilities["name"]],
         "tier": [tier_text[(t, r)] for t, r in zip(facilities["tier"].astype(str), ranks, strict=True)],
         "beds": [fmt_value("beds", b, lang) for b in facilities["beds"]],
         "referral": [
             fmt_value("referral_min", float(m), lang) if r + 1 < len(tiers) else ""
             for m, r in zip(ref, ranks, strict=True)
         ],
-        "id": [e(i) for i in facilities["id"]],
+        "id": [str(i) for i in facilities["id"]],
     }
-    path = Path(out_dir) / FACILITIES_JS
-    return write_text(path, f"window.geoaccessFacilities={_json_for_script(data)};\n")
+    return data
 
 
 def _selection(ranks: np.ndarray, shown: np.ndarray) -> dict:
@@ -393,17 +402,35 @@ def _facility_rows(tiers, lang: str, thr: float) -> dict:
     for rank in range(len(tiers)):
         if rank + 1 < len(tiers):
             nxt = i18n.tier_label(tiers[rank + 1].name, lang, tiers[rank + 1].label)
-            referral.append(e(i18n.t("referral", lang, tier=nxt)))
+            referral.append(i18n.t("referral", lang, tier=nxt))
         else:
             referral.append("")
     return {
-        "tier": e(i18n.t("tier", lang)),
-        "beds": e(i18n.t("beds", lang)),
-        "nearest": e(i18n.t("nearest_for", lang)),
-        "reach": e(i18n.t("reach", lang, t=f"{thr:g}")),
+        "tier": i18n.t("tier", lang),
+        "beds": i18n.t("beds", lang),
+        "nearest": i18n.t("nearest_for", lang),
+        "reach": i18n.t("reach", lang, t=f"{thr:g}"),
         "referral": referral,
         "id": "id",
     }
+
+
+TIER_ARGS = """
+    tier_index, tiers
+        The tier shown (its position in ``tiers``) and the study's tiers.
+    counties, table
+        County polygons (WGS84) and the county table.
+    facilities, serving
+        All facilities, and which of them serve this tier (by tier rank).
+    nearest_people, reach_people
+        Per facility: the people it is nearest for, and those it reaches within the threshold.
+    surface
+        The tier's travel-time surface.
+    ctx
+        The bundle's :class:`MapContext`.
+    bands
+        The tier's catchment bands as ``(minutes, geometry)`` pairs (WGS84); by default
+        :func:`tier_bands` of the surface."""
 
 
 def tier_map(
@@ -423,35 +450,98 @@ def tier_map(
 ) -> Path:
     """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities.
 
-    ``bands`` are the tier's catchment bands from :func:`tier_bands` when the caller already has them.
-
     The facilities' places, names and shared popup values come from the bundle's facilities file
     (:func:`write_facilities`, written first); the page carries only which of them serve the tier and,
     per serving facility, the people it is nearest for and reaches within the threshold.
+
+    Parameters
+    ----------
+    path
+        The page to write (its folder is the bundle's).
     """
     path = Path(path)
+    tier = tiers[tier_index]
+    layer = surface_layer(path.parent, tier.name, surface, tier.threshold_min, ctx.shift)
+    data, title = _tier_page(
+        tier_index=tier_index, tiers=tiers, counties=counties, table=table, facilities=facilities, serving=serving,
+        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands, layer=layer,
+    )  # fmt: skip
+    return write_map_page(path, data, ctx, title)
+
+
+def tier_folium(
+    *,
+    tier_index: int,
+    tiers,
+    counties,
+    table: pd.DataFrame,
+    facilities,
+    serving: np.ndarray,
+    nearest_people: np.ndarray,
+    reach_people: np.ndarray,
+    surface: Surface,
+    ctx: MapContext,
+    bands: list[tuple[float, object]] | None = None,
+    referral_minutes: np.ndarray | None = None,
+) -> folium.Map:
+    """One tier's map as a :class:`folium.Map` for a notebook: the page :func:`tier_map` writes, all inline.
+
+    Leaflet, the plugin, the facilities and the travel-time image (one PNG of at most
+    :data:`INLINE_IMAGE_PX` pixels a side, as a data URL) are inside the map's HTML, so it renders in
+    Jupyter with no files beside it. ``referral_minutes`` fill the facilities' referral row.
+    """
+    tier = tiers[tier_index]
+    layer = inline_surface(surface, tier.threshold_min, ctx.shift)
+    data, title = _tier_page(
+        tier_index=tier_index, tiers=tiers, counties=counties, table=table, facilities=facilities, serving=serving,
+        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands, layer=layer,
+    )  # fmt: skip
+    data["facilities"]["_inline"] = facilities_data(
+        tiers=tiers, facilities=facilities, referral_minutes=referral_minutes, ctx=ctx
+    )
+    return page_map(data, ctx, title, inline=True)
+
+
+tier_map.__doc__ += TIER_ARGS
+tier_folium.__doc__ += "\n\n    Parameters\n    ----------" + TIER_ARGS
+
+
+def _tier_page(
+    *,
+    tier_index: int,
+    tiers,
+    counties,
+    table: pd.DataFrame,
+    facilities,
+    serving: np.ndarray,
+    nearest_people: np.ndarray,
+    reach_people: np.ndarray,
+    surface: Surface,
+    ctx: MapContext,
+    bands: list[tuple[float, object]] | None,
+    layer: dict,
+) -> tuple[dict, str]:
+    """A tier page's data and title (``layer``: the surface's entry from :func:`surface_layer`)."""
     lang = ctx.lang
     tier = tiers[tier_index]
     tl = i18n.tier_label(tier.name, lang, tier.label)
     thr = tier.threshold_min
     names = [t.name for t in tiers]
 
-    layer = surface_layer(path.parent, tier.name, surface, thr, ctx.shift)
-
     if bands is None:
         bands = tier_bands(surface, thr, ctx.bands_min)
     band_feats = []
     for k, (m, geom) in enumerate(bands):
         g = shift_geometry(geom) if ctx.shift else geom
+        main = m == thr
+        label = i18n.t("band", lang, t=f"{m:g}") + (f" ({i18n.t('threshold', lang)})" if main else "")
         band_feats.append(
             {
                 "type": "Feature",
                 "properties": {
-                    "label": e(
-                        i18n.t("band", lang, t=f"{m:g}") + (f" ({i18n.t('threshold', lang)})" if m == thr else "")
-                    ),
+                    "label": label,
                     "color": BAND_LINE_COLORS[min(k, len(BAND_LINE_COLORS) - 1)],
-                    "main": m == thr,
+                    "main": main,
                 },
                 "geometry": mapping(g),
             }
@@ -464,44 +554,43 @@ def tier_map(
         row = t.loc[code]
         status = str(row[f"{tier.name}_status"])
         rows = [
-            [e(i18n.t("status", lang)), e(i18n.TEXT.get(status, {}).get(lang, status))],
-            [e(i18n.t("within", lang, t=f"{thr:g}")), fmt_value("share", row[f"{tier.name}_share_within"], lang)],
-            [e(i18n.t("target", lang, s="")).strip(), f"{tier.target_share:.0%}"],
+            [i18n.t("status", lang), i18n.TEXT.get(status, {}).get(lang, status)],
+            [i18n.t("within", lang, t=f"{thr:g}"), fmt_value("share", row[f"{tier.name}_share_within"], lang)],
+            [i18n.t("target", lang, s="").strip(), f"{tier.target_share:.0%}"],
             [
-                e(i18n.t("median", lang)),
-                fmt_value("_min", row[f"{tier.name}_median_min"], lang) + " " + e(i18n.t("min", lang)),
+                i18n.t("median", lang),
+                fmt_value("_min", row[f"{tier.name}_median_min"], lang) + " " + i18n.t("min", lang),
             ],
             [
-                e(i18n.t("p90", lang)),
-                fmt_value("_min", row[f"{tier.name}_p90_min"], lang) + " " + e(i18n.t("min", lang)),
+                i18n.t("p90", lang),
+                fmt_value("_min", row[f"{tier.name}_p90_min"], lang) + " " + i18n.t("min", lang),
             ],
-            [e(i18n.t("beyond", lang, t=f"{thr:g}")), fmt_value("people", row[f"{tier.name}_people_beyond"], lang)],
-            [e(i18n.t("population", lang)), fmt_value("population", row["population"], lang)],
+            [i18n.t("beyond", lang, t=f"{thr:g}"), fmt_value("people", row[f"{tier.name}_people_beyond"], lang)],
+            [i18n.t("population", lang), fmt_value("population", row["population"], lang)],
         ]
         rows += [
-            [e(i18n.column_label(c, lang, names, _tier_labels(tiers, lang))), fmt_value(c, row[c], lang)]
-            for c in extras
+            [i18n.column_label(c, lang, names, _tier_labels(tiers, lang)), fmt_value(c, row[c], lang)] for c in extras
         ]
         if "zone" in row:
-            rows.append([e(i18n.t("zone", lang)), e(i18n.zone_label(row["zone"], lang))])
-            rows.append([e(i18n.t("reasons", lang)), e(reason_line(row, tiers, ctx.measures, lang))])
+            rows.append([i18n.t("zone", lang), i18n.zone_label(row["zone"], lang)])
+            rows.append([i18n.t("reasons", lang), reason_line(row, tiers, ctx.measures, lang)])
         # the tooltip stays short enough to fit any map; the rest is in the popup a click opens
         share = fmt_value("share", row[f"{tier.name}_share_within"], lang)
         target = i18n.t("target", lang, s=f"{tier.target_share:.0%}")
         tip = [
             rows[0],
             [
-                e(i18n.t("within", lang, t=f"{thr:g}")),
-                e(f"{share} ({target})" if lang == "en" else f"{share}（{target}）"),
+                i18n.t("within", lang, t=f"{thr:g}"),
+                f"{share} ({target})" if lang == "en" else f"{share}（{target}）",
             ],
             rows[3],
         ]
         props.append(
             {
-                "name": e(cname),
-                "code": e(code),
+                "name": str(cname),
+                "code": str(code),
                 "color": STATUS_COLOR.get(status, "#666"),
-                "status": e(status),
+                "status": str(status),
                 "tip": tip,
                 "rows": rows,
             }
@@ -510,7 +599,7 @@ def tier_map(
     ranks = facilities["tier_rank"].to_numpy()
     sel = np.flatnonzero(serving)
     fac_data = {
-        "name": e(i18n.t("facilities_serving", lang, tier=tl)),
+        "name": i18n.t("facilities_serving", lang, tier=tl),
         "show": True,
         **_selection(ranks, serving),
         "rows": _facility_rows(tiers, lang, thr),
@@ -520,29 +609,27 @@ def tier_map(
     data = {
         "kind": "tier",
         "bounds": _bounds(counties, ctx.shift),
-        "surface": dict(layer, name=e(i18n.t("travel_time", lang, tier=tl))),
-        "bands": {"name": e(i18n.t("bands", lang)), "geojson": {"type": "FeatureCollection", "features": band_feats}},
+        "surface": dict(layer, name=i18n.t("travel_time", lang, tier=tl)),
+        "bands": {"name": i18n.t("bands", lang), "geojson": {"type": "FeatureCollection", "features": band_feats}},
         "counties": {
-            "name": e(i18n.t("counties_status", lang, tier=tl)),
+            "name": i18n.t("counties_status", lang, tier=tl),
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.06,
         },
         "facilities": fac_data,
         "legend": {
-            "title": e(i18n.t("minutes_to", lang, tier=tl)),
+            "title": i18n.t("minutes_to", lang, tier=tl),
             "classes": surface_classes(thr, lang),
-            "threshold": e(
-                f"{i18n.t('threshold', lang)}: {thr:g} {i18n.t('min', lang)}, {i18n.t('target', lang, s=f'{tier.target_share:.0%}')}"
-            ),
+            "threshold": f"{i18n.t('threshold', lang)}: {thr:g} {i18n.t('min', lang)}, {i18n.t('target', lang, s=f'{tier.target_share:.0%}')}",
             "tiers": tier_legend(tiers, lang, ranks[sel]),
-            "tiers_title": e(i18n.t("legend_symbols", lang)),
-            "areas_title": e(i18n.t("counties_status", lang, tier=tl)),
+            "tiers_title": i18n.t("legend_symbols", lang),
+            "areas_title": i18n.t("counties_status", lang, tier=tl),
             "areas": [
-                {"color": c, "label": e(i18n.TEXT[k][lang])}
+                {"color": c, "label": i18n.TEXT[k][lang]}
                 for k, c in STATUS_COLOR.items()
                 if k in set(table[f"{tier.name}_status"])
             ],
-            "bands_title": e(i18n.t("bands", lang)),
+            "bands_title": i18n.t("bands", lang),
             "bands": [
                 {"color": f["properties"]["color"], "label": f["properties"]["label"], "main": f["properties"]["main"]}
                 for f in band_feats
@@ -550,13 +637,36 @@ def tier_map(
         },
         "text": _ui_text(lang),
     }
-    return write_map_page(path, data, ctx, f"{ctx.title} · {tl}")
+    return data, f"{ctx.title} · {tl}"
 
 
 def overview_map(
     path: str | Path, *, tiers, counties, table: pd.DataFrame, facilities, ctx: MapContext, tier_maps: dict[str, str]
 ) -> Path:
-    """Write the overview: counties coloured by resource zone; a click shows why (each tier's figures)."""
+    """Write the overview: counties coloured by resource zone; a click shows why (each tier's figures).
+
+    ``tier_maps`` are the tier pages' file names, linked from each county's explanation.
+    """
+    data, title = _overview_page(
+        tiers=tiers, counties=counties, table=table, facilities=facilities, ctx=ctx, tier_maps=tier_maps
+    )
+    return write_map_page(path, data, ctx, title)
+
+
+def overview_folium(
+    *, tiers, counties, table: pd.DataFrame, facilities, ctx: MapContext, referral_minutes=None
+) -> folium.Map:
+    """The overview as a :class:`folium.Map` for a notebook, everything inline (see :func:`tier_folium`)."""
+    data, title = _overview_page(
+        tiers=tiers, counties=counties, table=table, facilities=facilities, ctx=ctx, tier_maps={}
+    )
+    data["facilities"]["_inline"] = facilities_data(
+        tiers=tiers, facilities=facilities, referral_minutes=referral_minutes, ctx=ctx
+    )
+    return page_map(data, ctx, title, inline=True)
+
+
+def _overview_page(*, tiers, counties, table: pd.DataFrame, facilities, ctx: MapContext, tier_maps) -> tuple[dict, str]:
     lang = ctx.lang
     names = [t.name for t in tiers]
     tls = _tier_labels(tiers, lang)
@@ -571,31 +681,29 @@ def overview_map(
             st = str(row[f"{tr.name}_status"])
             why.append(
                 {
-                    "tier": e(tls[tr.name]),
-                    "href": e(tier_maps.get(tr.name, "")),
+                    "tier": str(tls[tr.name]),
+                    "href": str(tier_maps.get(tr.name, "")),
                     "ok": st == "pass",
-                    "status": e(i18n.TEXT.get(st, {}).get(lang, st)),
-                    "text": e(
-                        f"{fmt_value('share', row[f'{tr.name}_share_within'], lang)} "
-                        f"{i18n.t('within', lang, t=f'{tr.threshold_min:g}')} · "
-                        f"{i18n.t('target', lang, s=f'{tr.target_share:.0%}')}"
-                    ),
+                    "status": i18n.TEXT.get(st, {}).get(lang, st),
+                    "text": f"{fmt_value('share', row[f'{tr.name}_share_within'], lang)} "
+                    f"{i18n.t('within', lang, t=f'{tr.threshold_min:g}')} · "
+                    f"{i18n.t('target', lang, s=f'{tr.target_share:.0%}')}",
                 }
             )
         extras = extra_columns(table, names)
-        rows = [[e(i18n.t("population", lang)), fmt_value("population", row["population"], lang)]]
-        rows += [[e(i18n.column_label(c, lang, names, tls)), fmt_value(c, row[c], lang)] for c in extras]
+        rows = [[i18n.t("population", lang), fmt_value("population", row["population"], lang)]]
+        rows += [[i18n.column_label(c, lang, names, tls), fmt_value(c, row[c], lang)] for c in extras]
         props.append(
             {
-                "name": e(cname),
-                "code": e(code),
+                "name": str(cname),
+                "code": str(code),
                 "color": ZONE_COLOR.get(zone, "#666"),
                 "color2": FAILED_COLORS[min(int(row.get("tiers_failed", 0)), 2)],
-                "zone": e(i18n.zone_label(zone, lang)),
-                "because": e(i18n.t("because_rest" if ex["rest"] else "because", lang)),
-                "decisive": [e(x) for x in ex["decisive"]],
+                "zone": i18n.zone_label(zone, lang),
+                "because": i18n.t("because_rest" if ex["rest"] else "because", lang),
+                "decisive": [str(x) for x in ex["decisive"]],
                 "ok": zone != "priority" and not ex["rest"],
-                "rule": e(f"{i18n.t('rule', lang)}{ex['rule']}"),
+                "rule": f"{i18n.t('rule', lang)}{ex['rule']}",
                 "why": why,
                 "rows": rows,
             }
@@ -603,7 +711,7 @@ def overview_map(
     ranks = facilities["tier_rank"].to_numpy()
     shown = ranks >= min(1, len(tiers) - 1)  # hospitals; primary points would hide the zones
     rows = {k: v for k, v in _facility_rows(tiers, lang, 0.0).items() if k in ("tier", "beds", "id")}
-    fac_data = {"name": e(i18n.t("facilities", lang)), "show": True, **_selection(ranks, shown), "rows": rows}
+    fac_data = {"name": i18n.t("facilities", lang), "show": True, **_selection(ranks, shown), "rows": rows}
     # every zone, with how many counties it holds, so the scheme reads the same in every study
     zone_counts = table["zone"].value_counts() if "zone" in table.columns else pd.Series(dtype=int)
     legend = zone_legend(tiers, ctx.measures, lang)
@@ -611,35 +719,35 @@ def overview_map(
         "kind": "overview",
         "bounds": _bounds(counties, ctx.shift),
         "counties": {
-            "name": e(i18n.t("counties_zone", lang)),
+            "name": i18n.t("counties_zone", lang),
             "geojson": _geojson(counties, props, ctx.shift),
             "fill": 0.55,
-            "alt": {"name": e(i18n.t("counties_failed", lang))},
+            "alt": {"name": i18n.t("counties_failed", lang)},
         },
         "facilities": fac_data,
         "legend": {
-            "title": e(i18n.t("zones_h", lang)),
-            "hint": e(i18n.t("click_why", lang)),
+            "title": i18n.t("zones_h", lang),
+            "hint": i18n.t("click_why", lang),
             "areas": [
                 {
                     "color": ZONE_COLOR[z],
-                    "label": e(f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})"),
-                    "note": e(legend.get(z, "")),
+                    "label": f"{i18n.zone_label(z, lang)} ({int(zone_counts.get(z, 0))})",
+                    "note": legend.get(z, ""),
                 }
                 for z in ZONE_COLOR
                 if z in legend or zone_counts.get(z, 0)
             ],
-            "alt_title": e(i18n.t("counties_failed", lang)),
+            "alt_title": i18n.t("counties_failed", lang),
             "alt": [
-                {"color": c, "label": e(i18n.t("n_failed", lang, n=n))}
+                {"color": c, "label": i18n.t("n_failed", lang, n=n)}
                 for n, c in zip(("0", "1", "≥ 2"), FAILED_COLORS, strict=True)
             ],
             "tiers": tier_legend(tiers, lang, ranks[shown]),
-            "tiers_title": e(i18n.t("legend_symbols", lang)),
+            "tiers_title": i18n.t("legend_symbols", lang),
         },
         "text": _ui_text(lang),
     }
-    return write_map_page(path, data, ctx, f"{ctx.title} · {i18n.t('overview', lang)}")
+    return data, f"{ctx.title} · {i18n.t('overview', lang)}"
 
 
 def _tier_labels(tiers, lang: str) -> dict[str, str]:
@@ -658,5 +766,6 @@ def _ui_text(lang: str) -> dict[str, str]:
         "basemap_none",
         "names",
         "details",
+        "zoom_for_bands",
     )
-    return {k: e(i18n.t(k, lang)) for k in keys}
+    return {k: i18n.t(k, lang) for k in keys}
