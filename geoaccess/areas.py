@@ -345,8 +345,9 @@ def band_polygon(mask: np.ndarray, transform: Affine, tol: float):
     polys = [shape(g) for g, _ in rasterio.features.shapes(sub, mask=sub.astype(bool), transform=t)]
     # the regions of a mask meet at corners at most, so together they already are a valid multipolygon
     geom = shapely.MultiPolygon(polys).simplify(tol / 2, preserve_topology=True)
-    # mitred corners lie outside the round ones, so the widened outline covers everything within tol / 2
-    geom = geom.buffer(tol / 2 + _MARGIN_DEG, join_style="mitre", mitre_limit=5.0)
+    # round corners of a few segments: the chords cut into the arc by 1 - cos(pi / 8) of its radius, which the
+    # radius makes up (mitred corners would reach out up to five times as far at sharp turns)
+    geom = geom.buffer((tol / 2) / math.cos(math.pi / 8) + _MARGIN_DEG, quad_segs=2)
     return shapely.set_precision(geom, 1e-5)
 
 
