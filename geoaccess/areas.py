@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Areas", "Grid", "TierAreas", "band_minutes", "build", "grid_points", "tier_grid"]
 
 #: pixels of the grid the areas are traced on, at most (the map's band grid: ``maps.BANDS_MAX_PIXELS``); the demo
-#: uses 1.0 M, Shanxi at 100 m 1.6 M (4 x 4 cells a pixel)
+#: uses 1.27 M (its own cells), Shanxi 1.63 M (5 x 5 cells a pixel)
 MAX_PIXELS = 2_500_000
 #: outlines are simplified to this many degrees (about 150 m) or two pixels, whichever is more
 SIMPLIFY_DEG = 0.0015
