@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,9 @@ MAX_PIXELS = 2_500_000
 #: outlines are simplified to this many degrees (about 150 m) or two pixels, whichever is more
 SIMPLIFY_DEG = 0.0015
 KM_PER_DEG = 111.32  # along a meridian; along a parallel times cos(latitude)
+# rasterio's polygon tracing briefly silences a warning of its own (``warnings.catch_warnings``, which is not
+# thread-safe): tiers traced at once on threads would restore each other's filters and let the warning out
+_TRACE_LOCK = threading.Lock()
 # margin added to a band's widening so rounding to 1e-5 degrees (the map's precision) cannot move it inside a pixel
 _MARGIN_DEG = 2e-5
 
@@ -376,7 +380,8 @@ def band_polygon(mask: np.ndarray, transform: Affine, tol: float):
     sub = np.pad(np.ascontiguousarray(mask[rs, cs]).view(np.uint8), d)
     sub = ndimage.maximum_filter(sub, size=2 * d + 1, mode="constant")
     t = transform * Affine.translation(cs.start - d, rs.start - d)
-    polys = _polygons(rasterio.features.shapes(sub, mask=sub.astype(bool), transform=t))
+    with _TRACE_LOCK:
+        polys = _polygons(rasterio.features.shapes(sub, mask=sub.astype(bool), transform=t))
     # the regions of a mask meet at corners at most, so together they already are a valid multipolygon
     geom = shapely.MultiPolygon(list(polys)).simplify(d * cell - _MARGIN_DEG, preserve_topology=True)
     return shapely.set_precision(geom, 1e-5)
@@ -393,7 +398,8 @@ def catchment_polygons(labels: np.ndarray, transform: Affine, tol: float):
     rs, cs = _window(ok)
     sub = np.ascontiguousarray(labels[rs, cs])
     t = transform * Affine.translation(cs.start, rs.start)
-    polys, value = _polygons(rasterio.features.shapes(sub, mask=sub >= 0, transform=t), with_values=True)
+    with _TRACE_LOCK:
+        polys, value = _polygons(rasterio.features.shapes(sub, mask=sub >= 0, transform=t), with_values=True)
     order = np.argsort(value, kind="stable")
     value, polys = value[order].astype(np.int64), polys[order]
     label, index = np.unique(value, return_inverse=True)
