@@ -275,3 +275,29 @@ def test_tables_of_the_areas():
     c = a.catchments(fac)
     assert list(c["facility_id"]) == [f"F{i}" for i in a.tiers["t"].catchment_facility]
     assert c["area_km2"].gt(0).all()
+
+
+def test_a_tier_without_facilities_has_no_areas():
+    rng = np.random.default_rng(9)
+    net = _net(9, n=6)
+    counties = _study_area(net)
+    pop = _population(counties, rng)
+    px, py = TO_M.transform(pop.lon, pop.lat)
+    fsnap = _facilities(net, rng, 3)
+    serving = np.zeros(3, dtype=bool)
+    r = nearest_facility(net, fsnap, net.snap(px, py), serving, walk_kmh=4.5)
+    a = areas.build(Trip(net, 4.5, True), counties, pop, fsnap, [("t", 15.0, serving)], {"t": r})
+    assert a.tiers["t"].bands == [] and a.tiers["t"].catchment_facility.size == 0
+    assert np.isnan(a.tiers["t"].minutes).all() and (a.tiers["t"].facility == -1).all()
+    assert a.service_areas().empty
+    assert a.catchments(gpd.GeoDataFrame({"id": ["a", "b", "c"], "name": "x", "tier": "t"})).empty
+
+
+def test_grid_of_a_projected_population_raster_covers_the_counties():
+    bounds = (112.0, 37.5, 112.6, 38.0)
+    t = from_origin(X0 - 5000.0, Y0 + 60_000.0, 100.0, 100.0)  # UTM metres, 100 m cells
+    g = areas.Grid.for_study(bounds, t, CRS, (800, 800), max_pixels=10_000)
+    assert g.size <= 10_000 * 1.05
+    w, s, e, n = array_bounds(*g.shape, g.transform)
+    assert w <= 112.0 and s <= 37.5 and e >= 112.6 and n >= 38.0
+    assert g.cell_deg > 0.001  # coarsened from about 0.0011° a cell
