@@ -15,6 +15,7 @@ import pandas as pd
 import pyproj
 from tqdm.auto import tqdm
 
+from geoaccess import areas as _areas
 from geoaccess import config as _config
 from geoaccess import measures as _m
 from geoaccess.config import synthetic_note
@@ -28,7 +29,7 @@ from geoaccess.outputs import i18n, tables
 from geoaccess.outputs._atomic import check_output_folder, output_lock, replace_folder, write_csv
 from geoaccess.outputs._gcj02 import is_gcj02_url
 from geoaccess.outputs.index import coverage_curves, write_index
-from geoaccess.outputs.maps import MapContext, overview_map, tier_bands, tier_map, write_facilities
+from geoaccess.outputs.maps import MapContext, overview_map, tier_map, write_facilities
 from geoaccess.outputs.rasters import Surface, write_surface
 from geoaccess.outputs.report import REPORT, write_report
 from geoaccess.scoring import overall_stats, score_counties
@@ -68,6 +69,7 @@ class Result:
     partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): one row per partition
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
+    areas: _areas.Areas | None = None  # service areas and catchments over all reachable land, per tier
     study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
 
     def map(self, page: str = "overview"):
@@ -252,7 +254,21 @@ class Study:
         results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
+        t4 = time.perf_counter()
+        result.areas = self.areas(inp, results)
+        timings["areas"] = time.perf_counter() - t4
         return result
+
+    def areas(self, inp: Inputs, results: dict[str, TierResult]) -> _areas.Areas:
+        """Service areas and catchments of every tier over all reachable land (:mod:`geoaccess.areas`), from the
+        tiers' nearest searches."""
+        s = self.settings
+        ranks = inp.facilities["tier_rank"].to_numpy()
+        tiers = [(t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers)) for i, t in enumerate(s.tiers)]
+        trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
+        return _areas.build(
+            trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min
+        )
 
     def score(
         self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
@@ -533,7 +549,8 @@ class Study:
         lang = ctx.lang
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
         files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
-        gis_bands = []
+        # computed with the results; a Result made otherwise (e.g. by hand) gets them here
+        areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         pop = inp.population
         ranks = inp.facilities["tier_rank"].to_numpy()
         tier_pages = {t.name: f"map_{t.name}.html" for t in s.tiers}
@@ -556,10 +573,6 @@ class Study:
             inside = has & (r.minutes <= tier.threshold_min)
             reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
             curves[tier.name] = coverage_curves(r.minutes, pop.people, pop.county, n_counties, 2 * tier.threshold_min)
-            bands = tier_bands(surface, tier.threshold_min, s.maps.bands_min)
-            gis_bands += [
-                {"tier": tier.name, "minutes": m, "threshold_min": tier.threshold_min, "geometry": g} for m, g in bands
-            ]
             files.append(
                 tier_map(
                     out / tier_pages[tier.name],
@@ -573,7 +586,7 @@ class Study:
                     reach_people=reach,
                     surface=surface,
                     ctx=ctx,
-                    bands=bands,
+                    bands=areas.tiers[tier.name].bands,
                 )
             )
         files.append(
@@ -583,7 +596,8 @@ class Study:
                 table=result.counties,
                 facilities=result.facilities,
                 referrals=result.referrals,
-                bands=gis_bands,
+                service_areas=areas.service_areas(),
+                catchments=areas.catchments(inp.facilities),
             )
         )
         files.append(
@@ -694,9 +708,10 @@ class Study:
         inside = has & (r.minutes <= tier.threshold_min)
         reach = np.bincount(r.facility[inside], weights=pop.people[inside], minlength=len(inp.facilities))
         ranks = inp.facilities["tier_rank"].to_numpy()
+        areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
-            reach_people=reach, surface=surface, referral_minutes=referral, **common,
+            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands, **common,
         )  # fmt: skip
 
     # -- what-if and placement (geoaccess.scenarios) ----------------------------------------------------

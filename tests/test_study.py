@@ -98,7 +98,7 @@ def test_bundle_files_for_excel_and_gis(run):
     back = pd.read_csv(out / "counties.csv", dtype={"county_code": str})
     assert (back["primary_people_beyond"] == result.counties["primary_people_beyond"]).all()
     layers = dict(pyogrio.list_layers(out / "geoaccess.gpkg"))
-    assert set(layers) == {"counties", "facilities", "referrals", "catchment_bands"}
+    assert set(layers) == {"counties", "facilities", "referrals", "service_areas", "catchments"}
     assert len(gpd.read_file(out / "geoaccess.gpkg", layer="counties")) == 10
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from shapely.geometry import Point, box
+from shapely.geometry import MultiPolygon, Point, box
 
 from geoaccess.config import Tier
 from geoaccess.outputs import tables
@@ -120,17 +120,27 @@ def test_gpkg_layers(tmp_path):
             "to_lat": [0.5, np.nan],
         }
     )
-    bands = [{"tier": "primary", "minutes": 15.0, "threshold_min": 15.0, "geometry": Point(0.5, 0.5).buffer(0.2)}]
+    areas = pd.DataFrame(
+        {"tier": ["primary"], "minutes": [15.0], "threshold_min": [15.0], "people": [12.0], "area_km2": [1.5]}
+    ).assign(geometry=[Point(0.5, 0.5).buffer(0.2)])
+    two = MultiPolygon([box(0, 0, 0.4, 1), box(0.6, 0, 1, 1)])
+    catchments = pd.DataFrame(
+        {"tier": "primary", "facility_id": ["F1", "F2"], "facility_name": ["甲", "乙"], "people": [3.0, 4.0]}
+    ).assign(geometry=[two, box(1, 0, 2, 1)])
     p = tables.write_gpkg(
-        tmp_path / "g.gpkg", counties=counties, table=county_table(), facilities=fac, referrals=ref, bands=bands
-    )
+        tmp_path / "g.gpkg", counties=counties, table=county_table(), facilities=fac, referrals=ref,
+        service_areas=areas, catchments=catchments,
+    )  # fmt: skip
     layers = dict(pyogrio.list_layers(p))
     assert layers == {
         "counties": "Polygon",
         "facilities": "Point",
         "referrals": "LineString",
-        "catchment_bands": "Polygon",
+        "service_areas": "MultiPolygon",  # one geometry type a layer
+        "catchments": "MultiPolygon",
     }
+    for name in ("service_areas", "catchments"):
+        assert pyogrio.read_info(p, layer=name)["crs"] == "EPSG:4326"
     c = gpd.read_file(p, layer="counties")
     assert c.crs.to_epsg() == 4326
     assert c["county_name"].tolist() == ["小店区", "=1+1县"]
@@ -138,4 +148,6 @@ def test_gpkg_layers(tmp_path):
     r = gpd.read_file(p, layer="referrals")
     assert list(r.geometry[0].coords) == [(0.5, 0.5), (1.5, 0.5)]
     assert r.geometry[1] is None
-    assert gpd.read_file(p, layer="catchment_bands")["tier"].tolist() == ["primary"]
+    assert gpd.read_file(p, layer="service_areas")["people"].tolist() == [12]
+    c = gpd.read_file(p, layer="catchments")
+    assert c["facility_name"].tolist() == ["甲", "乙"] and c.geometry[0].equals(two)

@@ -9,8 +9,9 @@
   contents, shares as percentages and counts with thousands separators. Text is always stored as text,
   so a name starting with ``=`` is never a formula.
 - ``geoaccess.gpkg`` for QGIS / ArcGIS: ``counties`` (polygons with the county table), ``facilities``
-  (points with their results), ``referrals`` (a line per referral link) and ``catchment_bands`` (one
-  polygon per tier and band), all in WGS84 (EPSG:4326).
+  (points with their results), ``referrals`` (a line per referral link), ``service_areas`` (per tier and
+  band minutes, the land within them over the network and the walking leg) and ``catchments`` (per tier, each
+  facility's land: where it is the nearest), all in WGS84 (EPSG:4326); see :mod:`geoaccess.areas`.
 """
 
 from __future__ import annotations
@@ -247,6 +248,13 @@ def _gis_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _as_multi(geoms) -> list:
+    """Polygons as one-part MultiPolygons, so a layer holds one geometry type."""
+    import shapely
+
+    return [shapely.MultiPolygon([g]) if isinstance(g, shapely.Polygon) else g for g in geoms]
+
+
 def write_gpkg(
     path: str | Path,
     *,
@@ -254,13 +262,16 @@ def write_gpkg(
     table: pd.DataFrame,
     facilities: pd.DataFrame | None = None,
     referrals: pd.DataFrame | None = None,
-    bands: list[dict] | None = None,
+    service_areas: pd.DataFrame | None = None,
+    catchments: pd.DataFrame | None = None,
 ) -> Path:
-    """Write ``geoaccess.gpkg``: counties with the county table, facilities, referral lines, catchment bands.
+    """Write ``geoaccess.gpkg``: counties with the county table, facilities, referral lines, service areas and
+    catchments.
 
     ``counties`` is the study's county GeoDataFrame (``county_code`` and geometry); ``facilities`` and
     ``referrals`` are the tables of the CSV files (with ``lon``/``lat``, and ``from_``/``to_`` coordinates);
-    ``bands`` are dicts with ``tier``, ``minutes``, ``threshold_min`` and a shapely ``geometry`` in WGS84.
+    ``service_areas`` and ``catchments`` are the tables of :meth:`geoaccess.areas.Areas.service_areas` and
+    :meth:`~geoaccess.areas.Areas.catchments`, with a ``geometry`` column of shapely polygons in WGS84.
     """
     import geopandas as gpd
     import shapely
@@ -283,9 +294,12 @@ def write_gpkg(
         lines = np.full(len(r), None, dtype=object)
         lines[ok] = shapely.linestrings(coords[ok])
         layers["referrals"] = gpd.GeoDataFrame(r, geometry=lines, crs="EPSG:4326")
-    if bands:
-        b = pd.DataFrame([{k: v for k, v in d.items() if k != "geometry"} for d in bands])
-        layers["catchment_bands"] = gpd.GeoDataFrame(b, geometry=[d["geometry"] for d in bands], crs="EPSG:4326")
+    for name, frame in (("service_areas", service_areas), ("catchments", catchments)):
+        if frame is not None and len(frame):
+            # one geometry type per layer: GIS tools draw a layer of mixed Polygon / MultiPolygon poorly
+            layers[name] = gpd.GeoDataFrame(
+                _gis_frame(frame.drop(columns="geometry")), geometry=_as_multi(frame["geometry"]), crs="EPSG:4326"
+            )
     with atomic_path(path) as tmp:
         os.unlink(tmp)  # the GeoPackage driver creates the file itself
         for name, layer in layers.items():
