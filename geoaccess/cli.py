@@ -1,4 +1,4 @@
-"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``."""
+"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``, ``serve``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ EXTRAS = {
     "osmnx": "fetch",
     "distributed": "dask",
     "dask": "dask",
+    "starlette": "serve",
+    "uvicorn": "serve",
 }
 
 
@@ -156,30 +158,36 @@ def _fetch(args) -> int:
 
 
 def _whatif(args) -> int:
+    from geoaccess.scenarios import whatif
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
     study = _study(Study.from_file(args.study), args)
-    result = study.whatif(args.scenario, write=True)
+    result = whatif(study, args.scenario, write=True)
     print(f"scenario {result.name}: recomputed {result.recompute} in {result.timings['total']:.3f} s")
     print(f"wrote {result.output / 'compare.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def _optimize(args) -> int:
+    from geoaccess.placement import place
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
     study = _study(Study.from_file(args.study), args)
     candidates = args.candidates
-    p = study.optimize(
+    upgrades = args.upgrades
+    if args.upgrade_types:  # implies --upgrades
+        upgrades = [w for w in args.upgrade_types.split(",") if w.strip()] or args.upgrade_types
+    p = place(
+        study,
         args.tier,
         args.k,
         args.objective,
         write=True,
         candidates=candidates,
         zones=args.zones or None,
-        upgrades=args.upgrades,
+        upgrades=upgrades,
         method=args.method,
         spacing_km=args.spacing_km,
     )
@@ -247,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--candidates", default=None, help="'grid' (default), 'nodes', or a CSV with lon,lat")
     o.add_argument("--zones", nargs="*", default=[], help="only counties in these baseline zones, e.g. priority")
     o.add_argument("--upgrades", action="store_true", help="only upgrade existing lower-tier facilities")
+    o.add_argument(
+        "--upgrade-types",
+        default=None,
+        help="only upgrade facilities whose type contains one of these words, comma-separated, e.g. township,community",
+    )
     o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
     o.set_defaults(func=_optimize)
     for cmd in (r, d, i, w, o):
