@@ -198,6 +198,14 @@ def _optimize(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from geoaccess.serve import serve
+    from geoaccess.study import Study
+
+    study = _study(Study.from_file(args.study), args)
+    return serve(study, args.host, args.port)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="geoaccess", description="Access to tiered health care, by county.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -262,7 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
     o.set_defaults(func=_optimize)
-    for cmd in (r, d, i, w, o):
+    v = sub.add_parser("serve", help="what-if in the browser: a local web app on the study's baseline")
+    v.add_argument("study", help="study TOML file")
+    v.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other needs the token)"
+    )
+    v.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    v.set_defaults(func=_serve)
+    for cmd in (r, d, i, w, o, v):
         cmd.add_argument(
             "--no-cache", action="store_true", help="read every input afresh (no user cache of loaded inputs)"
         )
