@@ -27,6 +27,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def token_for(host: str, token: str | None = None) -> str | None:
+    """The access token for ``host``: ``token`` if given, none on loopback, else a new random one."""
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    return token
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (port 0: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -53,8 +60,7 @@ def make_server(study, host: str = "127.0.0.1", port: int = 8765, *, token: str 
     from geoaccess.serve.page import build_page
     from geoaccess.serve.session import Session
 
-    if token is None and not is_loopback(host):
-        token = secrets.token_urlsafe(24)
+    token = token_for(host, token)
     session = Session(study, warm=warm)
     app = create_app(session, build_page(session), token=token)
     sock = bind(host, port)

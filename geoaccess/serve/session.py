@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TIER_COLUMNS = ("share_within", "people_beyond", "median_min", "status")
 # the scenario name a request without one gets (the page saves under a name the planner gives)
 DEFAULT_NAME = "web"
+REQUEST_PATH = Path("scenario.toml")
 # answers kept per distinct scenario (about 50 kB each on the demo): undo and redo answer at once
 MEMO_ENTRIES = 64
 
@@ -124,7 +125,10 @@ class Session:
             raise ScenarioRejected("the scenario cannot be read", problems=problems)
         edits = {k: v for k, v in body.items() if k in EDITS}
         try:
-            return make_scenario(str(head.get("name", DEFAULT_NAME)), title=str(head.get("title", "")), **edits)
+            # named as the file the page saves, so every message reads as the CLI's for that file ("[[add]] entry 1")
+            return make_scenario(
+                str(head.get("name", DEFAULT_NAME)), title=str(head.get("title", "")), path=REQUEST_PATH, **edits
+            )
         except ConfigError as err:
             raise ScenarioRejected(str(err).split("\n", 1)[0], problems=err.problems or [str(err)]) from None
 
