@@ -154,8 +154,12 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
 
         return handler
 
+    async def no_icon(request: Request):
+        return Response(status_code=204)
+
     routes = [
         Route("/", page),
+        Route("/favicon.ico", no_icon),
         Route("/api/baseline", baseline),
         Route("/api/geometry", geometry),
         Route("/api/scenario", post(session.run), methods=["POST"]),

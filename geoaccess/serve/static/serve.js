@@ -442,7 +442,9 @@
         colour.appendChild(c);
       });
       colour.addEventListener('change', styleCounties);
-      geometryLayer = L.geoJSON(counties, { style: { color: '#333', weight: 1, fillOpacity: 0.3 } }).addTo(map);
+      // one canvas for counties and facilities: facilities are drawn last, so a click on one is the facility's
+      geometryLayer = L.geoJSON(counties, { renderer: canvas, style: { color: '#333', weight: 1, fillOpacity: 0.3 } })
+        .addTo(map);
       geometryLayer.eachLayer(function (layer) { layer.bindTooltip(countyTooltip, { sticky: true }); });
       facilityLayer = L.featureGroup().addTo(map);
       addedLayer = L.featureGroup().addTo(map);
