@@ -11,13 +11,13 @@ cannot send one without a preflight this app never answers) and at most ``max_bo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -143,7 +143,8 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
         async def handler(request: Request):
             try:
                 body = await _json_body(request, max_body)
-                answer = await run_in_threadpool(method, body)
+                # on the session's own worker thread: scenarios queue there, the event loop keeps answering reads
+                answer = await asyncio.wrap_future(session.worker.submit(method, body))
             except _Refused as r:
                 return _error(r.status, r.message)
             except ScenarioRejected as err:

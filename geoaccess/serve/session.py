@@ -7,12 +7,15 @@ and saved scenarios go to ``<study output>/scenarios/<name>/`` (:func:`geoaccess
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +62,10 @@ class Session:
         self.baseline = Baseline.of(study)
         self.lock = threading.Lock()  # scenarios one at a time: they share the study's OD pool and caches
         self.memo: OrderedDict[str, dict] = OrderedDict()  # guarded by ``lock``
+        # the server runs every scenario on this one thread: with the lock they would run one at a time anyway, and
+        # one thread keeps one malloc arena (measured on the demo: 20 clients through a thread pool left the
+        # process 68 % larger after 100 scenarios)
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="geoaccess-scenario")
         s = study.settings
         inp = self.baseline.inputs
         self.lang = language(self.baseline)
@@ -148,6 +155,7 @@ class Session:
                 self.memo[key] = answer
                 while len(self.memo) > MEMO_ENTRIES:
                     self.memo.popitem(last=False)
+                _trim()
                 timings = answer["timings"]
         timings = timings | {"waited": round(t1 - t0, 4), "request": round(time.perf_counter() - t0, 4)}
         return answer | {"timings": timings}
@@ -198,6 +206,24 @@ class Session:
                 files = [out / "scenario.toml"]
         root = Path(self.study.settings.output).resolve()
         return {"name": scenario.name, "folder": str(out.relative_to(root)), "files": [f.name for f in files]}
+
+
+def _load_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _load_trim()
+
+
+def _trim() -> None:
+    """Hand the scenario's freed memory back to the system (glibc keeps it otherwise): a served study's memory
+    stays near the baseline's however many scenarios it answers."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 # -- JSON --------------------------------------------------------------------------------------------------
