@@ -174,9 +174,23 @@ def test_close_a_facility_from_its_popup(browser, served):
     )
     click_map_at(browser, fac["lon"], fac["lat"])
     wait_for(browser, "return document.querySelector('.ga-popup') !== null")
-    buttons = browser.find_elements(By.CSS_SELECTOR, ".ga-popup button")
-    assert len(buttons) >= 2
-    buttons[0].click()  # close
+    popup_button(browser, "关闭").click()  # close
     wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '1'")
     assert table_text(browser) != before
     assert "F0020" in browser.find_element(By.ID, "ga-edits").text
+    # move it instead: the close is replaced, the county hospital now stands at the county's worst-served cell
+    click_map_at(browser, fac["lon"], fac["lat"])
+    wait_for(browser, "return document.querySelector('.ga-popup') !== null")
+    popup_button(browser, "迁址").click()
+    lon, lat, _ = served.site
+    click_map_at(browser, lon, lat)
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '2'")
+    edits = browser.find_elements(By.CSS_SELECTOR, "#ga-edits li")
+    assert len(edits) == 1 and "迁至" in edits[0].text
+    status = browser.find_element(By.ID, "ga-status").get_attribute("class")
+    assert status != "ga-error", browser.find_element(By.ID, "ga-status").text
+
+
+def popup_button(driver, text: str):
+    (found,) = [b for b in driver.find_elements(By.CSS_SELECTOR, ".ga-popup button") if text in b.text]
+    return found

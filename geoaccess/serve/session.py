@@ -298,8 +298,10 @@ def _changed_facilities(fac) -> list[dict]:
     """The scenario's facility rows that differ from the baseline's (added, removed, moved, re-tiered, campus)."""
     sel = fac[fac["change"] != ""]
     rows = _facilities(sel)
-    for r, change in zip(rows, sel["change"], strict=True):
+    parents = sel["parent_id"] if "parent_id" in sel.columns else [""] * len(sel)
+    for r, change, parent in zip(rows, sel["change"], parents, strict=True):
         r["change"] = str(change)
+        r["parent_id"] = "" if parent is None else str(parent)
     return rows
 
 

@@ -20,6 +20,7 @@
   var current = null;            // the last scenario answer (null: the baseline)
   var seq = 0, shown = 0, inflight = false, queued = false, clickedAt = null;
   var canvas;
+  var picking = null;            // {kind: 'move' | 'campus', f}: the next map click is that edit's new site
 
   // -- small helpers -----------------------------------------------------------------------------------
   function $(id) { return document.getElementById(id); }
@@ -93,18 +94,24 @@
   }
 
   function words(kind, item) {
-    var f = byId[item.id];
+    var f = byId[item.id || item.of];
     if (kind === 'add') {
       return fmt(T.w_add, { tier: tierLabel(item.tier), name: item.name, beds: num(item.beds),
         lon: item.lon.toFixed(4), lat: item.lat.toFixed(4) });
     }
     if (kind === 'remove') { return fmt(T.w_remove, { name: f ? f.name : item.id, id: item.id }); }
+    if (kind === 'move' || kind === 'campus') {
+      return fmt(T['w_' + kind], { name: f ? f.name : (item.id || item.of), beds: num(item.beds),
+        lon: item.lon.toFixed(4), lat: item.lat.toFixed(4) });
+    }
     return fmt(T['w_' + kind], { name: f ? f.name : item.id, tier: tierLabel(item.tier) });
   }
 
   function addEdit(kind, item) {
-    // one edit per existing facility: a new one replaces the old
-    if (kind !== 'add') { edits = edits.filter(function (e) { return e.kind === 'add' || e.item.id !== item.id; }); }
+    // one edit per existing facility (campuses aside): a new one replaces the old
+    if (kind !== 'add' && kind !== 'campus') {
+      edits = edits.filter(function (e) { return e.kind === 'add' || e.kind === 'campus' || e.item.id !== item.id; });
+    }
     edits.push({ kind: kind, item: item, words: words(kind, item) });
     changed();
   }
@@ -312,10 +319,14 @@
     });
     addedLayer.clearLayers();
     rows.forEach(function (r) {
-      if (r.change === 'added' || r.change === 'campus') {
+      if (r.change === 'moved' && markers[r.id]) {  // the old site greyed, the new one drawn as an addition
+        markers[r.id]._gaChange = r.change;
+        markers[r.id].setStyle(facilityStyle({ tier: r.tier }, 'removed'));
+      }
+      if (r.change === 'added' || r.change === 'campus' || r.change === 'moved') {
         var m = L.circleMarker([r.lat, r.lon], { radius: 4 + 2 * Math.max(0, tierRank(r.tier)), color: '#000',
           weight: 2, fillColor: '#1a9850', fillOpacity: 0.95, renderer: canvas });
-        m.on('click', function () { addedPopup(m, r); });
+        m.on('click', function (ev) { L.DomEvent.stopPropagation(ev); addedPopup(m, r); });
         m.bindTooltip(function () { return el('span', r.name); });
         addedLayer.addLayer(m);
       } else if (markers[r.id]) {
@@ -358,6 +369,8 @@
         addEdit('downgrade', { id: f.id, tier: down });
       }));
     }
+    box.appendChild(button(T.move, function () { pick('move', f); }));
+    if (rank > 0 && f.beds > 0) { box.appendChild(button(T.campus, function () { pick('campus', f); })); }
     L.popup().setLatLng(marker.getLatLng()).setContent(box).openOn(map);
   }
 
@@ -365,12 +378,32 @@
     var box = el('div', null, 'ga-popup');
     box.appendChild(el('b', r.name));
     box.appendChild(el('div', tierLabel(r.tier) + ' · ' + fmt(T.beds_n, { beds: num(r.beds) })));
-    box.appendChild(button(T.remove_new, function () {
+    box.appendChild(button(r.change === 'moved' ? T.undo : T.remove_new, function () {
       for (var i = 0; i < edits.length; i++) {
-        if (edits[i].kind === 'add' && edits[i].item.id === r.id) { undo(i); return; }
+        var it = edits[i].item;
+        if (it.id === r.id || (edits[i].kind === 'campus' && r.change === 'campus' && it.of === r.parent_id &&
+            Math.abs(it.lon - r.lon) < 1e-5 && Math.abs(it.lat - r.lat) < 1e-5)) { undo(i); return; }
       }
     }));
     L.popup().setLatLng(marker.getLatLng()).setContent(box).openOn(map);
+  }
+
+  function pick(kind, f) {
+    map.closePopup();
+    closeAddForm();
+    picking = { kind: kind, f: f };
+    status(fmt(T['pick_' + kind], { name: f.name }));
+  }
+
+  function mapClick(latlng) {
+    if (!picking) { openAddForm(latlng); return; }
+    var p = picking;
+    picking = null;
+    if (p.kind === 'move') {
+      addEdit('move', { id: p.f.id, lon: latlng.lng, lat: latlng.lat });
+    } else {  // a campus takes half the hospital's beds (一院多区: beds move, they do not grow)
+      addEdit('campus', { of: p.f.id, lon: latlng.lng, lat: latlng.lat, beds: Math.round(p.f.beds / 2) });
+    }
   }
 
   function openAddForm(latlng) {
@@ -456,7 +489,7 @@
         markers[f.id] = m;
         facilityLayer.addLayer(m);
       });
-      map.on('click', function (ev) { openAddForm(ev.latlng); });
+      map.on('click', function (ev) { mapClick(ev.latlng); });
       $('ga-add-ok').addEventListener('click', submitAdd);
       $('ga-add-cancel').addEventListener('click', closeAddForm);
       $('ga-undo-last').addEventListener('click', function () { undo(edits.length - 1); });
