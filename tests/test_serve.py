@@ -286,6 +286,17 @@ def test_save_writes_the_scenario_and_the_cli_bundle(served, demo_study_file, tm
     (cli_csv,) = tmp_path.rglob("scenarios/saved-one/compare.csv")
     assert cli_csv.read_bytes() == (out / "compare.csv").read_bytes()
     assert sorted(p.name for p in session.study.settings.output.iterdir()) == ["scenarios"]
+    # listed and loaded back as the body it was saved from
+    status, listed, _ = call(running.url, "/api/scenarios")
+    assert status == 200 and {"name": "saved-one", "title": "<b>新</b> site", "edits": 2} in listed["scenarios"]
+    status, loaded, _ = call(running.url, "/api/scenarios/saved-one")
+    assert status == 200 and loaded["scenario"]["name"] == "saved-one"
+    assert (
+        call(running.url, "/api/scenario", loaded)[1]["counties"]
+        == call(running.url, "/api/scenario", body)[1]["counties"]
+    )
+    assert call(running.url, "/api/scenarios/nothing-here")[0] == 404
+    assert call(running.url, "/api/scenarios/..%2F..%2Fdemo")[0] == 404
     status, answer, _ = call(running.url, "/api/save", {"scenario": {"name": "empty"}})
     assert status == 422
     assert call(running.url, "/api/save", {**body, "bundle": "yes"})[0] == 422

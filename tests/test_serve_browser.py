@@ -149,10 +149,17 @@ def test_click_to_add_a_facility_changes_the_table(browser, served):
     assert browser.execute_script("return window.__alerts") == []
     ms = browser.execute_script("return window.geoaccessServe.lastEditMs")
     assert ms is not None and ms > 0
-    # undo: back to the baseline's table
+    # save (the scenario file only), undo back to the baseline's table, load the saved scenario again
+    browser.find_element(By.ID, "ga-save-bundle").click()  # off: no compare pages
+    browser.find_element(By.ID, "ga-save-ok").click()
+    wait_for(browser, "return document.getElementById('ga-load-name').options.length === 1")
+    assert "scenarios/web" in browser.find_element(By.ID, "ga-status").text
     browser.find_element(By.ID, "ga-undo-last").click()
     wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '2'")
     assert table_text(browser) == before
+    browser.find_element(By.ID, "ga-load-ok").click()
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '3'")
+    assert table_text(browser) == after and EVIL in browser.find_element(By.ID, "ga-edits").text
     # nothing left the machine, nothing went wrong on the page
     urls = []
     for entry in browser.get_log("performance"):

@@ -1,7 +1,8 @@
 """The HTTP side of ``geoaccess serve``: a Starlette app over one :class:`~geoaccess.serve.session.Session`.
 
 Routes: ``GET /`` (the page), ``GET /lib/...`` (Leaflet and the page's own script, from the package),
-``GET /api/baseline``, ``GET /api/geometry``, ``POST /api/scenario``, ``POST /api/save``.
+``GET /api/baseline``, ``GET /api/geometry``, ``POST /api/scenario``, ``POST /api/save``, ``GET /api/scenarios``
+(the saved ones) and ``GET /api/scenarios/<name>`` (one, as a request body).
 
 Guards: on a host other than loopback every request needs the access token (``?token=``, the
 ``X-Geoaccess-Token`` header, or the cookie the page gets on its first load), else 401; on loopback a request
@@ -155,6 +156,15 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
 
         return handler
 
+    async def saved(request: Request):
+        return JSONResponse({"scenarios": await asyncio.to_thread(session.saved)})
+
+    async def load(request: Request):
+        got = await asyncio.to_thread(session.load, request.path_params["name"])
+        if got is None:
+            return _error(404, f"no saved scenario {request.path_params['name']!r}")
+        return Response(dumps(got), media_type="application/json")
+
     async def no_icon(request: Request):
         return Response(status_code=204)
 
@@ -164,6 +174,8 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
         Route("/api/baseline", baseline),
         Route("/api/geometry", geometry),
         Route("/api/scenario", post(session.run), methods=["POST"]),
+        Route("/api/scenarios", saved),
+        Route("/api/scenarios/{name}", load),
         Route("/api/save", post(session.save), methods=["POST"]),
         Mount("/lib/leaflet", StaticFiles(directory=LEAFLET)),
         Mount("/lib/serve", StaticFiles(directory=STATIC)),

@@ -51,6 +51,11 @@ TEXT = {
         "pick_move": "Click the map where “{name}” moves to.",
         "pick_campus": "Click the map where the new campus of “{name}” stands.",
         "w_move": "move “{name}” to {lon}, {lat}",
+        "w_beds": "{name}: {beds} beds",
+        "w_road_speed": "roads through {n} points at {kmh} km/h",
+        "w_road_add": "new road {from} → {to} at {kmh} km/h",
+        "load": "Load",
+        "saved_list": "Saved scenarios",
         "w_campus": "new campus of “{name}” ({beds} beds) at {lon}, {lat}",
         "w_add": "add {tier} “{name}” ({beds} beds) at {lon}, {lat}",
         "w_remove": "close “{name}” ({id})",
@@ -97,6 +102,11 @@ TEXT = {
         "pick_move": "在地图上点击“{name}”的新址。",
         "pick_campus": "在地图上点击“{name}”新院区的位置。",
         "w_move": "将“{name}”迁至 {lon}, {lat}",
+        "w_beds": "“{name}”床位改为 {beds}",
+        "w_road_speed": "经过 {n} 个点的道路车速改为 {kmh} 公里/小时",
+        "w_road_add": "新建道路 {from} → {to}，车速 {kmh} 公里/小时",
+        "load": "载入",
+        "saved_list": "已保存的情景",
         "w_campus": "“{name}”新院区（{beds} 床），位于 {lon}, {lat}",
         "w_add": "新增{tier}“{name}”（{beds} 床），位于 {lon}, {lat}",
         "w_remove": "关闭“{name}”（{id}）",
@@ -177,6 +187,8 @@ def _panel(t: dict) -> str:
     <label>{e(t["save_name"])} <input id="ga-save-name" type="text" maxlength="60" value="web"></label>
     <label><input id="ga-save-bundle" type="checkbox" checked> {e(t["bundle"])}</label>
     <button id="ga-save-ok" type="button">{e(t["save"])}</button>
+    <label>{e(t["saved_list"])} <select id="ga-load-name"></select></label>
+    <button id="ga-load-ok" type="button">{e(t["load"])}</button>
   </div>
   <h3>{e(t["counties"])}</h3>
   <label>{e(t["colour"])} <select id="ga-colour"></select></label>

@@ -26,7 +26,7 @@ from geoaccess.config import synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import output_lock, replace_folder
-from geoaccess.scenarios import EDITS, Baseline, Scenario, make_scenario, to_toml, whatif
+from geoaccess.scenarios import EDITS, Baseline, Scenario, load_scenario, make_scenario, to_toml, whatif
 from geoaccess.scenarios.write import language, scenario_folder, write_scenario
 from geoaccess.study import Study
 
@@ -209,6 +209,31 @@ class Session:
                 files = [out / "scenario.toml"]
         root = Path(self.study.settings.output).resolve()
         return {"name": scenario.name, "folder": str(out.relative_to(root)), "files": [f.name for f in files]}
+
+    # -- saved scenarios --------------------------------------------------------------------------------------
+    def saved(self) -> list[dict]:
+        """Scenarios saved under ``<output>/scenarios/`` (those with a ``scenario.toml``), newest first."""
+        root = Path(self.study.settings.output).resolve() / "scenarios"
+        files = sorted(root.glob("*/scenario.toml"), key=lambda p: p.stat().st_mtime, reverse=True)
+        out = []
+        for f in files:
+            try:
+                sc = load_scenario(f)
+            except InputError:  # a file edited by hand into something invalid: listed nowhere, loaded never
+                continue
+            out.append({"name": f.parent.name, "title": sc.title, "edits": len(sc)})
+        return out
+
+    def load(self, name: str) -> dict | None:
+        """A saved scenario as a request body (the shape ``POST /api/scenario`` takes), or ``None``."""
+        try:
+            path = scenario_folder(self.baseline, name) / "scenario.toml"
+        except InputError:
+            return None
+        if not path.is_file():
+            return None
+        sc = load_scenario(path)
+        return {"scenario": {"name": sc.name, "title": sc.title}, **{k: v for k, v in sc.edits.items() if v}}
 
 
 def _load_trim():

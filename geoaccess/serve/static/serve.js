@@ -104,6 +104,12 @@
       return fmt(T['w_' + kind], { name: f ? f.name : (item.id || item.of), beds: num(item.beds),
         lon: item.lon.toFixed(4), lat: item.lat.toFixed(4) });
     }
+    if (kind === 'road_speed') { return fmt(T.w_road_speed, { n: item.route.length, kmh: item.kmh }); }
+    if (kind === 'road_add') {
+      return fmt(T.w_road_add, { from: item.from.map(function (v) { return v.toFixed(4); }).join(', '),
+        to: item.to.map(function (v) { return v.toFixed(4); }).join(', '), kmh: item.kmh });
+    }
+    if (item.tier === undefined) { return fmt(T.w_beds, { name: f ? f.name : item.id, beds: num(item.beds) }); }
     return fmt(T['w_' + kind], { name: f ? f.name : item.id, tier: tierLabel(item.tier) });
   }
 
@@ -435,6 +441,38 @@
     addEdit('add', item);
   }
 
+  function listSaved() {
+    getJSON('/api/scenarios').then(function (got) {
+      var sel = $('ga-load-name');
+      clear(sel);
+      got.scenarios.forEach(function (s) {
+        var o = el('option', s.name + (s.title && s.title !== s.name ? ' — ' + s.title : '') + ' (' + s.edits + ')');
+        o.value = s.name;
+        sel.appendChild(o);
+      });
+      $('ga-load-ok').disabled = !got.scenarios.length;
+    });
+  }
+
+  function loadSaved() {
+    var name = $('ga-load-name').value;
+    if (!name) { return; }
+    getJSON('/api/scenarios/' + encodeURIComponent(name)).then(function (body) {
+      if (body.error) { rejected(body); return; }
+      edits = [];
+      ['remove', 'move', 'upgrade', 'downgrade', 'add', 'campus', 'road_speed', 'road_add'].forEach(function (kind) {
+        (body[kind] || []).forEach(function (item) {
+          if (kind === 'add' && /^web-new-(\d+)$/.test(item.id || '')) {
+            addCount = Math.max(addCount, Number(/(\d+)$/.exec(item.id)[1]));
+          }
+          edits.push({ kind: kind, item: item, words: words(kind, item) });
+        });
+      });
+      $('ga-save-name').value = body.scenario.name;
+      changed();
+    });
+  }
+
   function save() {
     var body = scenarioBody();
     body.bundle = $('ga-save-bundle').checked;
@@ -442,6 +480,7 @@
     postJSON('/api/save', body).then(function (r) {
       if (r.status === 200) {
         status(fmt(T.saved, { folder: r.body.folder, files: r.body.files.join(', ') }));
+        listSaved();
       } else { rejected(r.body); }
     });
   }
@@ -495,6 +534,8 @@
       $('ga-undo-last').addEventListener('click', function () { undo(edits.length - 1); });
       $('ga-clear').addEventListener('click', function () { edits = []; changed(); });
       $('ga-save-ok').addEventListener('click', save);
+      $('ga-load-ok').addEventListener('click', loadSaved);
+      listSaved();
       show(null, 0);
       ui.updates = 0;
       document.body.setAttribute('data-ga-updates', '0');
