@@ -323,3 +323,15 @@ def test_cli_serve_prints_the_url_and_stops_on_ctrl_c(demo_study_file, tmp_path)
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_without_the_serve_extra_the_cli_says_what_to_install(capsys, monkeypatch):
+    import geoaccess.cli as cli
+
+    def missing(args):
+        raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
+
+    monkeypatch.setattr(cli, "_serve", missing)
+    assert cli.main(["-q", "serve", "study.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'geoaccess[serve]'" in err
