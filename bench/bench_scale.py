@@ -76,7 +76,7 @@ def _edit(study, result, inp, shift: float = 0.0) -> dict:
 
 def run_one(study_file: Path, mode: str) -> dict:
     """One fresh run of a study, stage by stage; returns figures as a dict."""
-    from geoaccess import scenarios
+    from geoaccess import Baseline, whatif
     from geoaccess.study import Study
 
     study = Study.from_file(study_file)
@@ -85,9 +85,9 @@ def run_one(study_file: Path, mode: str) -> dict:
     t0 = time.perf_counter()
     inp = _stage("load", st, study.load)
     if mode == "later":
-        base = _stage("baseline", st, lambda: scenarios.baseline(study))
+        base = _stage("baseline", st, lambda: Baseline.of(study))
         edit = _edit(study, base, inp)
-        w = _stage("whatif", st, lambda: study.whatif(**edit))
+        w = _stage("whatif", st, lambda: whatif(study, **edit))
         st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
         out["total_s"] = round(time.perf_counter() - t0, 2)
     else:
@@ -100,10 +100,10 @@ def run_one(study_file: Path, mode: str) -> dict:
             from geoaccess import cache as _cache
 
             _cache.save_baseline(_cache.baseline_key(study.settings), result, study.od_pool().state())
-            scenarios.baseline(study, result)
-            study.whatif(**_edit(study, result, inp))  # the first what-if compiles what it needs
+            Baseline.of(study, result)
+            whatif(study, **_edit(study, result, inp))  # the first what-if compiles what it needs
             edit = _edit(study, result, inp, shift=0.01)
-            w = _stage("whatif", st, lambda: study.whatif(**edit))
+            w = _stage("whatif", st, lambda: whatif(study, **edit))
             st["whatif"]["scenario_s"] = round(w.timings.get("total", float("nan")), 3)
     out["nodes"] = int(inp.network.n_nodes)
     out["cells"] = len(inp.population)

@@ -50,7 +50,7 @@ def main():
     t = time.perf_counter()
     loop = []
     for name, edits in scenarios():
-        r = study.whatif(base=base, name=name, **edits)
+        r = whatif(study, base=base, name=name, **edits)
         c = r.compare(base)
         loop.append((name, r.recompute, r.timings["total"], c.loc[c["tier"] == "county", "people_newly_within"].sum()))
     t_loop = time.perf_counter() - t

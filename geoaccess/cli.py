@@ -1,4 +1,4 @@
-"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``, ``calibrate``."""
+"""Command line: ``geoaccess run STUDY.toml``, ``demo``, ``info``, ``fetch``, ``whatif``, ``optimize``, ``calibrate``, ``serve``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ EXTRAS = {
     "osmnx": "fetch",
     "distributed": "dask",
     "dask": "dask",
+    "starlette": "serve",
+    "uvicorn": "serve",
 }
 
 
@@ -157,30 +159,36 @@ def _fetch(args) -> int:
 
 
 def _whatif(args) -> int:
+    from geoaccess.scenarios import whatif
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
     study = _study(Study.from_file(args.study), args)
-    result = study.whatif(args.scenario, write=True)
+    result = whatif(study, args.scenario, write=True)
     print(f"scenario {result.name}: recomputed {result.recompute} in {result.timings['total']:.3f} s")
     print(f"wrote {result.output / 'compare.html'} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def _optimize(args) -> int:
+    from geoaccess.placement import place
     from geoaccess.study import Study
 
     t0 = time.perf_counter()
     study = _study(Study.from_file(args.study), args)
     candidates = args.candidates
-    p = study.optimize(
+    upgrades = args.upgrades
+    if args.upgrade_types:  # implies --upgrades
+        upgrades = [w for w in args.upgrade_types.split(",") if w.strip()] or args.upgrade_types
+    p = place(
+        study,
         args.tier,
         args.k,
         args.objective,
         write=True,
         candidates=candidates,
         zones=args.zones or None,
-        upgrades=args.upgrades,
+        upgrades=upgrades,
         method=args.method,
         spacing_km=args.spacing_km,
     )
@@ -207,6 +215,14 @@ def _calibrate(args) -> int:
     rel = Path(os.path.relpath(out.resolve(), Path(args.study).resolve().parent)).as_posix()
     print(f'include = ["{rel}"]')
     return 0
+
+
+def _serve(args) -> int:
+    from geoaccess.serve import serve
+    from geoaccess.study import Study
+
+    study = _study(Study.from_file(args.study), args)
+    return serve(study, args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--candidates", default=None, help="'grid' (default), 'nodes', or a CSV with lon,lat")
     o.add_argument("--zones", nargs="*", default=[], help="only counties in these baseline zones, e.g. priority")
     o.add_argument("--upgrades", action="store_true", help="only upgrade existing lower-tier facilities")
+    o.add_argument(
+        "--upgrade-types",
+        default=None,
+        help="only upgrade facilities whose type contains one of these words, comma-separated, e.g. township,community",
+    )
     o.add_argument("--spacing-km", type=float, default=None, help="grid spacing for grid candidates")
     o.set_defaults(func=_optimize)
     c = sub.add_parser("calibrate", help="fit road-class speeds to observed trip times; write them as TOML")
@@ -284,7 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     c.add_argument("--out", default=None, help="TOML to write (default: <study name>.fitted.toml beside the study)")
     c.set_defaults(func=_calibrate)
-    for cmd in (r, d, i, w, o, c):
+    v = sub.add_parser("serve", help="what-if in the browser: a local web app on the study's baseline")
+    v.add_argument("study", help="study TOML file")
+    v.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other needs the token)"
+    )
+    v.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    v.set_defaults(func=_serve)
+    for cmd in (r, d, i, w, o, c, v):
         cmd.add_argument(
             "--no-cache", action="store_true", help="read every input afresh (no user cache of loaded inputs)"
         )

@@ -97,6 +97,9 @@ class Study:
         self._od_pool: _m.ODPool | None = None
         self._periods: dict[str, Study] = {}  # period name -> the study at that period's speeds
         self._period: tuple[Study, str] | None = None  # a period's study: the study it belongs to, and the period
+        # the what-if baseline (a geoaccess.scenarios.Baseline), kept by Baseline.of: scenarios depend on the study,
+        # the study never on them
+        self.baseline = None
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -713,29 +716,6 @@ class Study:
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
             reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands, **common,
         )  # fmt: skip
-
-    # -- what-if and placement (geoaccess.scenarios) ----------------------------------------------------
-    def whatif(self, scenario=None, *, base: Result | None = None, write: bool = False, **edits):
-        """Apply a scenario (TOML path, :class:`~geoaccess.scenarios.Scenario` or keyword edits) to the baseline.
-
-        Returns a :class:`~geoaccess.scenarios.ScenarioResult`; ``write=True`` also writes its
-        ``compare.csv`` / ``compare.html`` under ``<output>/scenarios/<name>/``.
-        """
-        from geoaccess import scenarios
-
-        result = scenarios.whatif(self, scenario, base=base, **edits)
-        if write:
-            scenarios.write_scenario(self, result, scenarios.baseline(self))
-        return result
-
-    def optimize(self, tier: str, k: int, objective: str = "coverage", *, write: bool = False, **options):
-        """Choose ``k`` sites for ``tier`` care (``objective`` "coverage" or "median"); see ``scenarios.place``."""
-        from geoaccess import scenarios
-
-        placement = scenarios.place(self, tier, k, objective, **options)
-        if write:
-            scenarios.write_placement(self, placement, scenarios.baseline(self))
-        return placement
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from geoaccess import Study
+from geoaccess import Study, place, whatif
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
@@ -441,7 +441,8 @@ def test_county_tooltips_fit_inside_the_map(browser, demo_bundle, page):
 def compare_pages(demo_bundle, demo_study_file):
     study = Study.from_file(demo_study_file, output_root=demo_bundle.parent)
     base = study.run(write=False)
-    r = study.whatif(
+    r = whatif(
+        study,
         base=base,
         write=True,
         name="browser",
@@ -449,7 +450,7 @@ def compare_pages(demo_bundle, demo_study_file):
         remove=["F0020"],
         road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}],
     )
-    p = study.optimize("county", 1, "coverage", write=True)
+    p = place(study, "county", 1, "coverage", write=True)
     return [r.output, p.output]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoaccess import cache
+from geoaccess import Baseline, cache, whatif
 from geoaccess.cli import main
 from geoaccess.study import Study
 
@@ -188,23 +188,21 @@ def test_whatif_in_a_later_process_reads_the_baseline_from_the_cache(study_copy)
     the scenario's table equals one computed without any cache, and a damaged entry is recomputed."""
     edit = {"add": [{"lon": 112.6, "lat": 38.05, "tier": "county", "beds": 300}], "remove": ["F0100"]}
     first = Study.from_file(study_copy)
-    a = first.whatif(**edit).counties
+    a = whatif(first, **edit).counties
     (entry,) = [p for p in cache.cache_dir().iterdir() if p.name.startswith("baseline-")]
     second = Study.from_file(study_copy)
-    b = second.whatif(**edit).counties
+    b = whatif(second, **edit).counties
     assert second._od_pool.pairs == first._od_pool.pairs
-    from geoaccess import scenarios
-
-    assert scenarios.baseline(second).timings.get("cached") == 1.0
+    assert Baseline.of(second).timings.get("cached") == 1.0
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     off = Study.from_file(study_copy)
     off.use_cache = False
-    pd.testing.assert_frame_equal(off.whatif(**edit).counties, a, check_exact=True)
+    pd.testing.assert_frame_equal(whatif(off, **edit).counties, a, check_exact=True)
     # a damaged entry: recomputed (and stored again), same answer
     data = entry / "arrays.npz"
     raw = bytearray(data.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     data.write_bytes(bytes(raw))
     third = Study.from_file(study_copy)
-    pd.testing.assert_frame_equal(third.whatif(**edit).counties, a, check_exact=True)
-    assert "cached" not in scenarios.baseline(third).timings
+    pd.testing.assert_frame_equal(whatif(third, **edit).counties, a, check_exact=True)
+    assert "cached" not in Baseline.of(third).timings

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoaccess import Study
+from geoaccess import Study, whatif
 from geoaccess.outputs import compare as C
 
 
@@ -62,7 +62,8 @@ def _png_colours(page: str) -> set[tuple[int, int, int]]:
 
 def test_whatif_page_in_chinese_with_names_roads_and_true_colours(study):
     s, base = study
-    r = s.whatif(
+    r = whatif(
+        s,
         base=base,
         write=True,
         name="cmp",
@@ -112,7 +113,7 @@ def test_scenario_map_is_an_inline_folium_map(study):
 
 def test_a_worsening_option_is_flagged(study):
     s, base = study
-    r = s.whatif(base=base, write=True, name="worse", remove=["F0020"])  # 娄烦县's only county hospital
+    r = whatif(s, base=base, write=True, name="worse", remove=["F0020"])  # 娄烦县's only county hospital
     page = (r.output / "compare.html").read_text(encoding="utf-8")
     worse = C.worsened(r.compare(base))
     assert len(worse)

@@ -10,7 +10,7 @@ import pyproj
 import pytest
 import shapely
 
-from geoaccess import Study
+from geoaccess import Baseline, Study, place
 from geoaccess.cli import main
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.scenarios import load_scenario, whatif
@@ -41,7 +41,7 @@ def study(demo_study_file, tmp_path_factory):
 def test_incremental_equals_full_recompute(study, kind, caplog):
     s, base = study
     with caplog.at_level("INFO", logger="geoaccess.measures.blocks"):
-        fast = s.whatif(base=base, name=kind, **EDITS[kind])
+        fast = whatif(s, base=base, name=kind, **EDITS[kind])
     if kind == "roads":  # OD blocks out of the edits' reach were carried over, not searched again
         kept = [r.getMessage() for r in caplog.records if "OD blocks kept" in r.getMessage()]
         assert kept and int(kept[0].split()[2]) > 0, kept
@@ -61,7 +61,7 @@ def test_incremental_equals_full_recompute(study, kind, caplog):
 def test_whatif_equals_a_fresh_study_of_the_edited_facilities(study, demo_study_file, tmp_path, kind):
     """The oracle shares nothing with the scenario: a new Study reads the edited facility list from a file."""
     s, base = study
-    r = s.whatif(base=base, name=kind, **EDITS[kind])
+    r = whatif(s, base=base, name=kind, **EDITS[kind])
     fac = r.facilities[r.facilities["active"]]
     table = pd.DataFrame(
         {
@@ -86,7 +86,7 @@ def test_whatif_equals_a_fresh_study_of_the_edited_facilities(study, demo_study_
 
 def test_added_county_hospital_gains_and_never_loses(study):
     s, base = study
-    r = s.whatif(add=[NEW_COUNTY])
+    r = whatif(s, add=[NEW_COUNTY])
     for t in s.settings.tier_names:
         assert np.all(r.tiers[t].minutes <= base.tiers[t].minutes)
     c = r.compare(base)
@@ -101,7 +101,7 @@ def test_added_county_hospital_gains_and_never_loses(study):
 
 def test_removal_only_loses(study):
     s, base = study
-    r = s.whatif(remove=["F0001"])
+    r = whatif(s, remove=["F0001"])
     c = r.compare(base)
     assert (c["people_newly_within"] == 0).all()
     assert np.all(r.tiers["regional"].minutes >= base.tiers["regional"].minutes)
@@ -112,7 +112,7 @@ def test_campus_shares_beds(study):
     s, _ = study
     fac = s.load().facilities
     before = float(fac.loc[fac["id"] == "F0001", "beds"].iat[0])
-    r = s.whatif(campus=[{"of": "F0001", "lon": 112.3, "lat": 37.75, "beds": 200}])
+    r = whatif(s, campus=[{"of": "F0001", "lon": 112.3, "lat": 37.75, "beds": 200}])
     f = r.facilities
     assert float(f.loc[f["id"] == "F0001", "beds"].iat[0]) == before - 200
     campus = f[f["parent_id"] == "F0001"]
@@ -136,20 +136,20 @@ def test_campus_shares_beds(study):
 def test_bad_edits_fail_clearly(study, edits, message):
     s, _ = study
     with pytest.raises(InputError, match=message):
-        s.whatif(**edits)
+        whatif(s, **edits)
 
 
 def test_every_problem_is_reported_at_once(study):
     s, _ = study
     with pytest.raises(InputError) as info:
-        s.whatif(remove=["NOPE"], add=[{"lon": 0.0, "lat": 0.0, "tier": "mega"}])
+        whatif(s, remove=["NOPE"], add=[{"lon": 0.0, "lat": 0.0, "tier": "mega"}])
     assert len(info.value.problems) == 3
 
 
 def test_facility_and_road_problems_are_reported_together(study):
     s, _ = study
     with pytest.raises(InputError) as info:
-        s.whatif(remove=["NOPE"], road_add=[{"from": [100.0, 30.0], "to": [112.4, 37.95], "kmh": 60}])
+        whatif(s, remove=["NOPE"], road_add=[{"from": [100.0, 30.0], "to": [112.4, 37.95], "kmh": 60}])
     text = str(info.value)
     assert "NOPE" in text and "outside the study area" in text
 
@@ -157,14 +157,14 @@ def test_facility_and_road_problems_are_reported_together(study):
 def test_oneway_must_be_a_boolean(study):
     s, _ = study
     with pytest.raises(ConfigError, match="oneway must be true or false"):
-        s.whatif(road_add=[{"from": [112.3, 37.9], "to": [112.4, 37.95], "kmh": 60, "oneway": "no"}])
+        whatif(s, road_add=[{"from": [112.3, 37.9], "to": [112.4, 37.95], "kmh": 60, "oneway": "no"}])
 
 
 def test_closing_every_facility_of_a_tier(study):
     s, base = study
     fac = s.load().facilities
     ids = list(fac.loc[fac["tier"] == "regional", "id"])
-    fast = s.whatif(base=base, remove=ids)
+    fast = whatif(s, base=base, remove=ids)
     full = whatif(s, base=base, full=True, remove=ids)
     assert np.isinf(fast.tiers["regional"].minutes).all() and (fast.tiers["regional"].facility == -1).all()
     pd.testing.assert_frame_equal(fast.counties, full.counties)
@@ -173,7 +173,7 @@ def test_closing_every_facility_of_a_tier(study):
 def test_a_new_tier_gives_a_facility_its_level(study):
     """An upgraded township centre refers patients as a county hospital, not by its old type."""
     s, base = study
-    r = s.whatif(base=base, upgrade=[{"id": "F0050", "tier": "county", "beds": 150}])
+    r = whatif(s, base=base, upgrade=[{"id": "F0050", "tier": "county", "beds": 150}])
     row = r.facilities[r.facilities["id"] == "F0050"]
     assert row["tier"].iat[0] == "county" and pd.isna(row["type"].iat[0])
 
@@ -236,7 +236,7 @@ def test_cli_whatif_writes_compare_and_keeps_baseline(study, tmp_path, capsys):
 
 def test_optimize_coverage_picks_gain_people(study):
     s, base = study
-    p = s.optimize("county", 2, "coverage")
+    p = place(s, "county", 2, "coverage")
     assert len(p.sites) == 2
     cum = p.sites["people_newly_within_cumulative"].to_numpy()
     assert cum[-1] == pytest.approx(p.people_newly_within) and cum[-1] > 0
@@ -246,17 +246,15 @@ def test_optimize_coverage_picks_gain_people(study):
 
 def test_optimize_options(study):
     s, _ = study
-    up = s.optimize("county", 1, upgrades=True)
+    up = place(s, "county", 1, upgrades=True)
     assert up.sites["id"].iat[0] in set(s.load().facilities["id"])
-    z = s.optimize("primary", 2, zones=["enrich"], candidates="nodes")
-    from geoaccess.scenarios import baseline
-
-    table = baseline(s).counties
+    z = place(s, "primary", 2, zones=["enrich"], candidates="nodes")
+    table = Baseline.of(s).counties
     enrich = set(table.loc[table["zone"] == "enrich", "county_code"])
     assert enrich and set(z.sites["county_code"]) <= enrich
-    med = s.optimize("county", 1, "median")
+    med = place(s, "county", 1, "median")
     assert med.sites["mean_minutes_after"].iat[0] <= np.average(
-        s.whatif().tiers["county"].minutes, weights=s.load().population.people
+        whatif(s).tiers["county"].minutes, weights=s.load().population.people
     )
     # each choice that changes the answer has its own folder
     assert {up.folder, z.folder, med.folder} == {
@@ -265,11 +263,59 @@ def test_optimize_options(study):
         "county-median-k1",
     }
     with pytest.raises(InputError, match="no county is in zone"):
-        s.optimize("county", 1, zones=["priority"])
+        place(s, "county", 1, zones=["priority"])
     with pytest.raises(InputError, match="unknown tier"):
-        s.optimize("hospital", 1)
+        place(s, "hospital", 1)
     with pytest.raises(InputError, match="not valid WGS84 points inside"):
-        s.optimize("county", 1, candidates=[{"lon": 120.0, "lat": 30.0}])
+        place(s, "county", 1, candidates=[{"lon": 120.0, "lat": 30.0}])
+
+
+def test_upgrades_limited_to_facility_types(study, capsys, monkeypatch):
+    """Issue 14: ``--upgrades`` picked a 5-bed village clinic as a county hospital; types limit the candidates."""
+    s, _ = study
+    fac = s.load().facilities.set_index("id")
+    anyone = place(s, "county", 1, upgrades=True)
+    assert fac.loc[anyone.sites["id"].iat[0], "type"] == "village clinic"  # what the issue saw
+    typed = place(s, "county", 2, upgrades=["township", "Community"])
+    assert set(fac.loc[typed.sites["id"], "type"]) <= {"township health centre", "community health centre"}
+    assert set(typed.candidates["id"]) == set(fac.index[fac["type"].str.contains("township|community")])
+    assert typed.folder == "county-coverage-k2-upgrades_township_community"
+    with pytest.raises(InputError, match=r"no facility below the tier .* type containing \['hospice'\]"):
+        place(s, "county", 1, upgrades=["hospice"])
+    with pytest.raises(InputError, match="at least one facility type"):
+        place(s, "county", 1, upgrades=[" "])
+    monkeypatch.chdir(s.settings.output.parents[1])  # the CLI resolves the output folder from the current directory
+    args = ["-q", "optimize", str(s.settings.path), "--tier", "county", "--k", "1", "--upgrade-types", "township"]
+    assert main(args) == 0
+    picks = pd.read_csv(s.settings.output / "optimize" / "county-coverage-k1-upgrades_township" / "picks.csv")
+    assert fac.loc[picks["id"].iat[0], "type"] == "township health centre"
+
+
+def test_public_api_is_pinned():
+    import geoaccess
+
+    assert geoaccess.__all__ == [
+        "Baseline",
+        "ConfigError",
+        "GeoaccessError",
+        "InputError",
+        "Network",
+        "Study",
+        "builtin_counties",
+        "coords",
+        "load_scenario",
+        "place",
+        "read_counties",
+        "read_facilities",
+        "read_population",
+        "read_roads",
+        "whatif",
+    ]
+    assert all(hasattr(geoaccess, n) for n in geoaccess.__all__)
+    # the study does not call into scenarios: the dependency is one way
+    import geoaccess.study as study_mod
+
+    assert not hasattr(study_mod.Study, "whatif") and "scenarios" not in study_mod.__dict__
 
 
 def test_people_beside_an_added_road_meet_it(study):
@@ -285,7 +331,7 @@ def test_people_beside_an_added_road_meet_it(study):
     a = int(np.argmin(d))  # the junction nearest the cell, and one as far again beyond the cell
     b = int(np.argmin(np.hypot(net.x - (2 * cx - net.x[a]), net.y - (2 * cy - net.y[a]))))
     ends = [list(to_ll.transform(net.x[k], net.y[k])) for k in (a, b)]
-    r = s.whatif(base=base, road_add=[{"from": ends[0], "to": ends[1], "kmh": 40}])
+    r = whatif(s, base=base, road_add=[{"from": ends[0], "to": ends[1], "kmh": 40}])
     line = shapely.linestrings([[net.x[a], net.y[a]], [net.x[b], net.y[b]]])
     walk = shapely.distance(line, shapely.points(cx, cy))
     assert walk < inp.demand_snap.offroad_m[cell]
@@ -320,20 +366,18 @@ def test_scenario_names_are_safe(name):
 def test_optimize_spacing_must_be_a_distance(study, spacing):
     s, _ = study
     with pytest.raises(InputError, match=r"spacing_km \(--spacing-km\) must be a distance in km above 0"):
-        s.optimize("county", 1, spacing_km=spacing)
+        place(s, "county", 1, spacing_km=spacing)
 
 
 def test_optimize_refuses_a_grid_too_fine_before_allocating(study, capsys, monkeypatch):
-    import geoaccess.scenarios as scenarios_mod
-
     s, _ = study
 
     def no_baseline(*args, **kwargs):
         raise AssertionError("the baseline was computed before the grid was checked")
 
-    monkeypatch.setattr(scenarios_mod, "baseline", no_baseline)
+    monkeypatch.setattr(Baseline, "of", no_baseline)
     with pytest.raises(InputError, match=r"--spacing-km\) 0.001 makes a grid of [\d,]+ points .*limit 1,000,000"):
-        s.optimize("county", 1, spacing_km=0.001)
+        place(s, "county", 1, spacing_km=0.001)
     assert main(["-q", "optimize", str(s.settings.path), "--tier", "county", "--spacing-km", "0"]) == 2
     assert "--spacing-km" in capsys.readouterr().err
 
@@ -342,7 +386,7 @@ def test_a_failed_scenario_write_keeps_its_previous_pages(study, monkeypatch):
     import geoaccess.outputs.compare as compare_mod
 
     s, base = study
-    s.whatif(base=base, write=True, name="keepme", add=[NEW_COUNTY])
+    whatif(s, base=base, write=True, name="keepme", add=[NEW_COUNTY])
     out = s.settings.output / "scenarios" / "keepme"
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
@@ -351,7 +395,7 @@ def test_a_failed_scenario_write_keeps_its_previous_pages(study, monkeypatch):
 
     monkeypatch.setattr(compare_mod, "_page", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        s.whatif(base=base, write=True, name="keepme", remove=["F0100"])
+        whatif(s, base=base, write=True, name="keepme", remove=["F0100"])
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
@@ -367,7 +411,7 @@ def test_a_scenario_waits_for_no_baseline_run(study):
     lock.write_text(f"{os.getppid()} {socket.gethostname()}\n", encoding="utf-8")
     try:
         with pytest.raises(InputError, match=rf"another geoaccess run \(process {os.getppid()}\)"):
-            s.whatif(base=base, write=True, name="locked", add=[NEW_COUNTY])
+            whatif(s, base=base, write=True, name="locked", add=[NEW_COUNTY])
     finally:
         lock.unlink()
     assert not (out / "scenarios" / "locked").exists()

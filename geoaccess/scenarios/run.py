@@ -1,0 +1,254 @@
+"""Running a scenario: :func:`whatif` applies it to a :class:`~geoaccess.scenarios.baseline.Baseline`,
+recomputes what it changes, scores it as the baseline is scored and compares the two (:func:`compare_tables`).
+
+* a tier that only *gains* facilities is updated incrementally: one search from the new facilities'
+  seeds, bounded by the baseline's largest finite node minutes (nothing farther can improve), merged by
+  element-wise minimum with the baseline. This equals a full recompute exactly, because the nearest
+  distance to a set of sources is the minimum of the distances to its parts and every step in between
+  (adding arc minutes, walking legs) is monotone in floating point;
+* a tier that loses a facility (removed, moved away, downgraded) searches again only where it served;
+* a road edit rebuilds the network's arrays and recomputes every tier.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from geoaccess.errors import InputError
+from geoaccess.measures import TierResult, nearest_facility, serving_mask
+from geoaccess.network import Network
+from geoaccess.scenarios.apply import (
+    add_sources,
+    apply_facilities,
+    apply_roads,
+    edited_pool,
+    onto_new_links,
+    remove_sources,
+)
+from geoaccess.scenarios.baseline import Baseline
+from geoaccess.scenarios.edits import Scenario, load_scenario, make_scenario
+from geoaccess.study import Result, Study
+
+log = logging.getLogger(__name__)
+
+
+# -- results ---------------------------------------------------------------------------------------------
+@dataclass
+class ScenarioResult:
+    """A scenario's results, shaped like the baseline's: the county table and per-tier minutes per cell."""
+
+    name: str
+    scenario: Scenario
+    counties: pd.DataFrame
+    tiers: dict[str, TierResult]
+    facilities: gpd.GeoDataFrame  # baseline rows (same positions) then added rows; ``active`` and ``change``
+    network: Network
+    people: np.ndarray
+    county: np.ndarray
+    tier_settings: tuple
+    recompute: dict[str, str]  # per tier: "reused", "incremental" or "full"
+    timings: dict[str, float]
+    output: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+    def compare(self, base) -> pd.DataFrame:
+        """Per county and tier: people newly within reach (and no longer), shares, median minutes, status, zone."""
+        return compare_tables(base, self)
+
+
+# -- run -------------------------------------------------------------------------------------------------
+def baseline_of(study: Study | Baseline, base: Result | Baseline | None = None) -> Baseline:
+    """The :class:`Baseline` to apply scenarios to: ``study``'s own (made once and kept), or ``base`` given."""
+    if isinstance(study, Baseline):
+        if base is None or base is study:
+            return study
+        study = study.study
+    return Baseline.of(study, base)
+
+
+def whatif(
+    study: Study | Baseline,
+    scenario: Scenario | str | Path | None = None,
+    *,
+    base: Result | Baseline | None = None,
+    full: bool = False,
+    write: bool = False,
+    **edits,
+) -> ScenarioResult:
+    """Apply a scenario (a :class:`Scenario`, a TOML path, or keyword edits) to a study's baseline.
+
+    ``study`` is a :class:`~geoaccess.study.Study` (its baseline is made once and kept) or a :class:`Baseline`;
+    ``base`` (the study's own ``run()`` result) replaces the kept baseline. ``full=True`` recomputes every tier
+    from scratch instead of incrementally (for checking). ``write=True`` also writes the scenario's
+    ``compare.csv`` / ``compare.html`` under ``<output>/scenarios/<name>/``.
+    """
+    if scenario is None:
+        name = edits.pop("name", "scenario")
+        scenario = make_scenario(name, **edits)
+    elif isinstance(scenario, (str, Path)):
+        if edits:
+            raise InputError("pass either a scenario file or keyword edits, not both")
+        scenario = load_scenario(scenario)
+    elif edits:
+        raise InputError("pass either a scenario or keyword edits, not both")
+    t0 = time.perf_counter()
+    base = baseline_of(study, base)
+    result = _apply(base, scenario, full, t0)
+    if write:
+        from geoaccess.scenarios.write import write_scenario
+
+        write_scenario(base, result)
+    return result
+
+
+def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> ScenarioResult:
+    s = base.settings
+    inp = base.inputs
+    timings = {"baseline": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    errors = []  # facility and road edits are both checked, so every problem is reported at once
+    net, pool = inp.network, None
+    try:
+        fac, snap, changed = apply_facilities(s, inp, scenario)
+    except InputError as err:
+        errors.append(err)
+    if scenario.touches_roads:
+        try:
+            net = apply_roads(inp, scenario)
+        except InputError as err:
+            errors.append(err)
+    if errors:
+        problems = [p for err in errors for p in (err.problems or [str(err)])]
+        raise InputError(f"scenario {scenario.name!r} cannot be applied", path=errors[0].path, problems=problems)
+    if scenario.touches_roads:
+        # people and facilities beside a new road now reach it directly, as a fresh study would snap them
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        pop = inp.population
+        inp = replace(
+            inp,
+            demand_snap=onto_new_links(net, inp.network.n_links, *to_m.transform(pop.lon, pop.lat), inp.demand_snap),
+        )
+        snap = onto_new_links(
+            net, inp.network.n_links, *to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()), snap
+        )
+        # OD blocks the edits cannot reach are kept (``full``: none are)
+        pool = base.od_pool(replace(inp, network=net)) if full else edited_pool(base, net, inp.demand_snap)
+    timings["edits"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    to_facility = s.direction == "to_facility"
+    old_ranks = inp.facilities["tier_rank"].to_numpy()
+    n_old = len(old_ranks)
+    new_ranks = fac["tier_rank"].to_numpy()
+    active = fac["active"].to_numpy()
+    tiers, how = {}, {}
+    for i, tier in enumerate(s.tiers):
+        old = np.zeros(len(fac), dtype=bool)
+        old[:n_old] = serving_mask(old_ranks, i, s.serve_lower_tiers)
+        new = serving_mask(new_ranks, i, s.serve_lower_tiers) & active
+        lost = old & (~new | changed)
+        gained = new & (~old | changed)
+        if not (full or scenario.touches_roads) and not lost.any() and not gained.any():
+            tiers[tier.name], how[tier.name] = base.tiers[tier.name], "reused"
+        elif not (full or scenario.touches_roads):
+            r = base.tiers[tier.name]
+            if lost.any():
+                keep = np.flatnonzero(old & ~lost)
+                r = remove_sources(net, r, snap, inp.demand_snap, np.flatnonzero(lost), keep, to_facility, s.walk_kmh)
+            if gained.any():
+                r = add_sources(net, r, snap, inp.demand_snap, np.flatnonzero(gained), to_facility, s.walk_kmh)
+            tiers[tier.name], how[tier.name] = r, "incremental"
+        else:
+            tiers[tier.name] = nearest_facility(
+                net, snap, inp.demand_snap, new, to_facility=to_facility, walk_kmh=s.walk_kmh, tier=tier.name
+            )
+            how[tier.name] = "full"
+    timings["paths"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    pop = inp.population
+    table = _score(base, inp, fac, snap, net, tiers, pool)
+    timings["scoring"] = time.perf_counter() - t3
+    # the scenario's own time: the baseline is computed once and reused by every scenario
+    timings["total"] = time.perf_counter() - t1
+    log.info("scenario %s: %s in %.3f s", scenario.name, how, timings["total"])
+    return ScenarioResult(
+        scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings
+    )
+
+
+def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None) -> pd.DataFrame:
+    """The scenario's county table through the study's own measures and scoring (same columns, same rules).
+
+    Closed facilities are dropped for the measures; the tier results' facility positions are mapped onto the
+    remaining rows.
+    """
+    keep = np.flatnonzero(fac["active"].to_numpy())
+    remap = np.full(len(fac) + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
+    remap[keep] = np.arange(keep.size)
+    mapped = {k: replace(r, facility=remap[r.facility], node_facility=remap[r.node_facility]) for k, r in tiers.items()}
+    edited = replace(
+        inp,
+        facilities=fac.iloc[keep].reset_index(drop=True),
+        facility_snap=snap[keep],
+        network=net,
+    )
+    return base.study.score(edited, mapped, od_pool=pool, base=base.result).counties
+
+
+# -- compare -------------------------------------------------------------------------------------------
+def compare_tables(base: Result | Baseline, after: ScenarioResult) -> pd.DataFrame:
+    """Long table, one row per county and tier, of what the scenario changes."""
+    people, county = after.people, after.county
+    b, a = base.counties, after.counties
+    n = len(a)
+    rows = []
+    for t in after.tier_settings:
+        mb, ma = base.tiers[t.name].minutes, after.tiers[t.name].minutes
+        if mb.shape != ma.shape:
+            raise InputError("the baseline and the scenario come from different studies; compare like with like")
+        wb, wa = mb <= t.threshold_min, ma <= t.threshold_min
+        gained = np.bincount(county, weights=people * (wa & ~wb), minlength=n)
+        lost = np.bincount(county, weights=people * (wb & ~wa), minlength=n)
+        with np.errstate(invalid="ignore"):
+            d = np.where(np.isfinite(ma) & np.isfinite(mb), ma - mb, np.nan)
+            faster = np.bincount(county, weights=people * (ma < mb), minlength=n)
+            slower = np.bincount(county, weights=people * (ma > mb), minlength=n)
+        saved = np.bincount(county, weights=np.nan_to_num(people * -d), minlength=n)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "county_code": a["county_code"],
+                    "county_name": a["county_name"],
+                    "tier": t.name,
+                    "threshold_min": t.threshold_min,
+                    "population": a["population"],
+                    "people_newly_within": gained,
+                    "people_no_longer_within": lost,
+                    "people_within_change": gained - lost,
+                    "share_within_before": b[f"{t.name}_share_within"].to_numpy(),
+                    "share_within_after": a[f"{t.name}_share_within"].to_numpy(),
+                    "share_within_change": (a[f"{t.name}_share_within"] - b[f"{t.name}_share_within"]).to_numpy(),
+                    "median_min_before": b[f"{t.name}_median_min"].to_numpy(),
+                    "median_min_after": a[f"{t.name}_median_min"].to_numpy(),
+                    "median_min_change": (a[f"{t.name}_median_min"] - b[f"{t.name}_median_min"]).to_numpy(),
+                    "people_faster": faster,
+                    "people_slower": slower,
+                    "person_minutes_saved": saved,
+                    "status_before": b[f"{t.name}_status"].to_numpy(),
+                    "status_after": a[f"{t.name}_status"].to_numpy(),
+                    "zone_before": b["zone"].to_numpy(),
+                    "zone_after": a["zone"].to_numpy(),
+                }
+            )
+        )
+    out = pd.concat(rows, ignore_index=True)
+    out["status_changed"] = out["status_before"] != out["status_after"]
+    out["zone_changed"] = out["zone_before"] != out["zone_after"]
+    return out

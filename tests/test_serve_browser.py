@@ -1,0 +1,203 @@
+"""``geoaccess serve`` in a real headless Chromium driven by selenium: click the map, add a facility, see the county
+table change; undo; text from the planner stays text.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (as tests/test_browser.py); without them these tests skip and
+say why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="geoaccess serve needs the [serve] extra (pip install -e '.[serve]')")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+from geoaccess import Study  # noqa: E402
+from geoaccess.serve.app import create_app  # noqa: E402
+from geoaccess.serve.page import build_page  # noqa: E402
+from geoaccess.serve.session import Session  # noqa: E402
+from tests.test_serve import Running  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+EVIL = "<img src=x onerror=alert(1)>新院"
+
+
+def chromium(profile_dir):
+    """A headless Chromium that may reach only 127.0.0.1 (every other host name fails to resolve)."""
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip(
+            "headless browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
+        )
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={profile_dir}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "window.__alerts=[];window.alert=function(m){window.__alerts.push(String(m));};"},
+    )
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def served(demo_study_file, tmp_path_factory):
+    study = Study.from_file(demo_study_file, output_root=tmp_path_factory.mktemp("serve-browser"))
+    session = Session(study)
+    running = Running(create_app(session, build_page(session)))
+    # where a county hospital gains most: the populated cell farthest from one
+    minutes = session.baseline.tiers["county"].minutes
+    far = int(np.argmax(np.where(np.isfinite(minutes), minutes, -1)))
+    pop = session.baseline.inputs.population
+    code = str(session.baseline.counties["county_code"].iat[pop.county[far]])
+    running.site = (float(pop.lon[far]), float(pop.lat[far]), code)
+    yield running
+    running.stop()
+
+
+def wait_for(driver, script: str, timeout: float = 30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = driver.execute_script(script)
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def open_page(driver, url: str) -> None:
+    driver.get(url + "/")
+    wait_for(driver, "return document.body.getAttribute('data-ga-ready') === '1'")
+
+
+def click_map_at(driver, lon: float, lat: float) -> None:
+    """A real mouse click on the map where ``lon``, ``lat`` is drawn."""
+    x, y = driver.execute_script(
+        "var c = JSON.parse(document.getElementById('ga-config').textContent);"
+        "var p = window[c.map].latLngToContainerPoint([arguments[1], arguments[0]]); return [p.x, p.y];",
+        lon,
+        lat,
+    )
+    el = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    w, h = el.size["width"], el.size["height"]
+    ActionChains(driver).move_to_element_with_offset(el, int(x - w / 2), int(y - h / 2)).click().perform()
+
+
+def add_facility_by_clicking(driver, lon, lat, *, tier="county", beds=300, name=EVIL) -> None:
+    click_map_at(driver, lon, lat)
+    wait_for(driver, "return !document.getElementById('ga-add').hidden")
+    Select(driver.find_element(By.ID, "ga-add-tier")).select_by_value(tier)
+    beds_box = driver.find_element(By.ID, "ga-add-beds")
+    beds_box.clear()
+    beds_box.send_keys(str(beds))
+    driver.find_element(By.ID, "ga-add-name").send_keys(name)
+    driver.find_element(By.ID, "ga-add-ok").click()
+
+
+def table_text(driver) -> str:
+    return driver.find_element(By.CSS_SELECTOR, "#ga-table tbody").text
+
+
+def test_click_to_add_a_facility_changes_the_table(browser, served):
+    open_page(browser, served.url)
+    browser.get_log("performance")
+    before = table_text(browser)
+    lon, lat, code = served.site
+    add_facility_by_clicking(browser, lon, lat)
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '1'")
+    after = table_text(browser)
+    assert after != before
+    row = browser.find_element(By.CSS_SELECTOR, f"#ga-table tr[data-county='{code}']")
+    assert "+" in row.text  # its county-hospital share went up
+    # the edit is listed in words, the planner's text as text
+    edits = browser.find_element(By.ID, "ga-edits").text
+    assert EVIL in edits
+    assert not browser.find_elements(By.CSS_SELECTOR, "#ga-panel img")
+    assert browser.execute_script("return window.__alerts") == []
+    ms = browser.execute_script("return window.geoaccessServe.lastEditMs")
+    assert ms is not None and ms > 0
+    # save (the scenario file only), undo back to the baseline's table, load the saved scenario again
+    browser.find_element(By.ID, "ga-save-bundle").click()  # off: no compare pages
+    browser.find_element(By.ID, "ga-save-ok").click()
+    wait_for(browser, "return document.getElementById('ga-load-name').options.length === 1")
+    assert "scenarios/web" in browser.find_element(By.ID, "ga-status").text
+    browser.find_element(By.ID, "ga-undo-last").click()
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '2'")
+    assert table_text(browser) == before
+    browser.find_element(By.ID, "ga-load-ok").click()
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '3'")
+    assert table_text(browser) == after and EVIL in browser.find_element(By.ID, "ga-edits").text
+    # nothing left the machine, nothing went wrong on the page
+    urls = []
+    for entry in browser.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    assert urls and all(u.startswith(served.url) or u.startswith(("data:", "blob:")) for u in urls), urls
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def test_close_a_facility_from_its_popup(browser, served):
+    open_page(browser, served.url)
+    before = table_text(browser)
+    # the regional hospital F0001: open its popup with a click on its marker, then close it
+    fac = browser.execute_script(
+        "return fetch('/api/baseline').then(function(r){return r.json();})"
+        ".then(function(b){return b.facilities.filter(function(f){return f.id==='F0020';})[0];})"
+    )
+    click_map_at(browser, fac["lon"], fac["lat"])
+    wait_for(browser, "return document.querySelector('.ga-popup') !== null")
+    popup_button(browser, "关闭").click()  # close
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '1'")
+    assert table_text(browser) != before
+    assert "F0020" in browser.find_element(By.ID, "ga-edits").text
+    # move it instead: the close is replaced, the county hospital now stands at the county's worst-served cell
+    click_map_at(browser, fac["lon"], fac["lat"])
+    wait_for(browser, "return document.querySelector('.ga-popup') !== null")
+    popup_button(browser, "迁址").click()
+    lon, lat, _ = served.site
+    click_map_at(browser, lon, lat)
+    wait_for(browser, "return document.body.getAttribute('data-ga-updates') === '2'")
+    edits = browser.find_elements(By.CSS_SELECTOR, "#ga-edits li")
+    assert len(edits) == 1 and "迁至" in edits[0].text
+    status = browser.find_element(By.ID, "ga-status").get_attribute("class")
+    assert status != "ga-error", browser.find_element(By.ID, "ga-status").text
+
+
+def popup_button(driver, text: str):
+    (found,) = [b for b in driver.find_elements(By.CSS_SELECTOR, ".ga-popup button") if text in b.text]
+    return found
