@@ -58,6 +58,10 @@ class Placement:
     source: str = "grid"  # where the candidates came from: grid, nodes, upgrades, or a file name
     zones: tuple[str, ...] = ()
 
+    def map(self, title: str = ""):
+        """The picks as added sites on the change map, an inline :class:`folium.Map` (see ``ScenarioResult.map``)."""
+        return self.scenario.map(title)
+
     @property
     def folder(self) -> str:
         """The output folder's name: every choice that changes the answer is in it."""

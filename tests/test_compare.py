@@ -97,8 +97,8 @@ def test_scenario_map_is_an_inline_folium_map(study):
     from geoaccess.study import map_context
 
     s, base = study
-    r = s.whatif(
-        base=base, name="nb", remove=["F0100"], road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}]
+    r = whatif(
+        s, base=base, name="nb", remove=["F0100"], road_speed=[{"route": [[112.55, 37.87], [112.67, 38.06]], "kmh": 80}]
     )
     inp = s.load()
     ctx = map_context(s.settings, inp.counties["county_code"])
@@ -109,6 +109,10 @@ def test_scenario_map_is_an_inline_folium_map(study):
     d = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html, re.S).group(1))
     assert d["kind"] == "compare" and d["lang"] == "zh" and d["roads"]["lines"] and d["changed"]["points"]
     assert d["images"] and all(i["url"].startswith("data:image/png;base64,") for i in d["images"])
+    # the method a notebook calls draws the same map from the baseline the scenario was applied to
+    html2 = r.map().get_root().render()
+    d2 = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html2, re.S).group(1))
+    assert d2 == d
 
 
 def test_a_worsening_option_is_flagged(study):

@@ -58,10 +58,26 @@ class ScenarioResult:
     timings: dict[str, float]
     output: Path | None = None
     files: list[Path] = field(default_factory=list)
+    baseline: Baseline | None = field(default=None, repr=False, compare=False)  # what it was applied to
 
     def compare(self, base) -> pd.DataFrame:
         """Per county and tier: people newly within reach (and no longer), shares, median minutes, status, zone."""
         return compare_tables(base, self)
+
+    def map(self, title: str = ""):
+        """The change map (gains green, losses red, changed facilities and roads) as an inline :class:`folium.Map`,
+        the same map as the scenario's ``compare_map.html``, for a notebook."""
+        from geoaccess.outputs.compare import scenario_map
+        from geoaccess.study import map_context
+
+        if self.baseline is None:
+            raise InputError("this scenario result has no baseline to compare with: make it with geoaccess.whatif")
+        inp = self.baseline.inputs
+        ctx = map_context(self.baseline.settings, inp.counties["county_code"])
+        return scenario_map(
+            self, self.baseline.result, counties=inp.counties, population=inp.population, title=title, ctx=ctx,
+            network_before=inp.network,
+        )  # fmt: skip
 
 
 # -- run -------------------------------------------------------------------------------------------------
@@ -179,7 +195,7 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
     timings["total"] = time.perf_counter() - t1
     log.info("scenario %s: %s in %.3f s", scenario.name, how, timings["total"])
     return ScenarioResult(
-        scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings
+        scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings, baseline=base
     )
 
 
