@@ -420,29 +420,9 @@ def _map_data(title, scenario, base, counties, population, note, lang, roads):
     shown = max(moved, key=moved.get) if moved else None
     images = []
     for t in scenario.tier_settings:
-        mb, ma = base.tiers[t.name].minutes, scenario.tiers[t.name].minutes
-        with np.errstate(invalid="ignore"):
-            d = np.where(np.isfinite(ma) & np.isfinite(mb), ma - mb, np.where(np.isfinite(ma), -np.inf, np.inf))
-        d = np.where(ma == mb, np.nan, d)
-        cls = delta_classes(d)
-        keep = cls > 0
-        if not keep.any():
-            continue
-        surface = Surface.from_cells(
-            pop.shape, pop.row[keep], pop.col[keep], np.zeros(int(keep.sum())), pop.transform, pop.crs
-        )
-        # from_cells sorts by cell; classes follow the same order
-        key = pop.row[keep].astype(np.int64) * pop.shape[1] + pop.col[keep]
-        order = np.argsort(key, kind="stable")
-        classes = cls[keep][order]
-        # the PNG goes into the page as a data URL: the page stays one file beside its own data
-        with tempfile.TemporaryDirectory() as tmp:
-            img = Path(tmp) / "change.png"
-            bounds = tiles.write_image(img, surface, classes, DELTA_COLORS, max_px=tiles.MAX_IMAGE_PX)
-            url = "data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii")
-        images.append(
-            {"name": _t("change_in", lang, tier=tl[t.name]), "url": url, "bounds": bounds, "show": t.name == shown}
-        )
+        img = change_image(pop, base.tiers[t.name].minutes, scenario.tiers[t.name].minutes)
+        if img is not None:
+            images.append({"name": _t("change_in", lang, tier=tl[t.name]), **img, "show": t.name == shown})
     props = [
         {"name": str(n), "code": str(c), "color": "#555"}
         for n, c in zip(counties["county_name"], counties["county_code"], strict=True)
@@ -483,6 +463,36 @@ def _map_data(title, scenario, base, counties, population, note, lang, roads):
     }
     mctx = MapContext(lang=lang, title=str(title), note=note, nav=[(_t("back", lang), "compare.html")])
     return data, mctx
+
+
+def change_image(population, before: np.ndarray, after: np.ndarray, max_px: int = tiles.MAX_IMAGE_PX) -> dict | None:
+    """The change in minutes per populated cell as a PNG data URL in :data:`DELTA_COLORS` (green faster, red
+    slower, unchanged cells transparent): ``{"url", "bounds"}``, or ``None`` where nothing changed."""
+    pop = population
+    with np.errstate(invalid="ignore"):
+        d = np.where(
+            np.isfinite(after) & np.isfinite(before),
+            after - before,
+            np.where(np.isfinite(after), -np.inf, np.inf),
+        )
+    d = np.where(after == before, np.nan, d)
+    cls = delta_classes(d)
+    keep = cls > 0
+    if not keep.any():
+        return None
+    surface = Surface.from_cells(
+        pop.shape, pop.row[keep], pop.col[keep], np.zeros(int(keep.sum())), pop.transform, pop.crs
+    )
+    # from_cells sorts by cell; classes follow the same order
+    key = pop.row[keep].astype(np.int64) * pop.shape[1] + pop.col[keep]
+    order = np.argsort(key, kind="stable")
+    classes = cls[keep][order]
+    # a data URL: the page stays one file beside its own data (and the server sends it with its answer)
+    with tempfile.TemporaryDirectory() as tmp:
+        img = Path(tmp) / "change.png"
+        bounds = tiles.write_image(img, surface, classes, DELTA_COLORS, max_px=max_px)
+        url = "data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii")
+    return {"url": url, "bounds": bounds}
 
 
 def edit_lines_for(fac, scenario, lang: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The HTTP side of ``geoaccess serve``: a Starlette app over one :class:`~geoaccess.serve.session.Session`.
 
-Routes: ``GET /`` (the page), ``GET /lib/...`` (Leaflet and the page's own script, from the package),
-``GET /api/baseline``, ``GET /api/geometry``, ``POST /api/scenario``, ``POST /api/save``, ``GET /api/scenarios``
+Routes: ``GET /`` (the page), ``GET /lib/...`` (Leaflet, the bundle's map plugin and the page's own script, from
+the package), ``GET /data/facilities.js`` (the facilities the map draws), ``GET /api/baseline``, ``GET /api/geometry``,
+``GET /api/road?lon=&lat=`` (the nearest road link and junction), ``POST /api/scenario``, ``POST /api/save``, ``GET /api/scenarios``
 (the saved ones) and ``GET /api/scenarios/<name>`` (one, as a request body).
 
 Guards: on a host other than loopback every request needs the access token (``?token=``, the
@@ -35,6 +36,7 @@ COOKIE = "geoaccess_token"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 STATIC = Path(__file__).resolve().parent / "static"
 LEAFLET = Path(__file__).resolve().parents[1] / "outputs" / "static" / "leaflet"
+PLUGIN = LEAFLET.parent / "geoaccess"  # the bundle's folium plugin (map.js, geoaccess.css)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -127,8 +129,14 @@ def _error(status: int, message: str, problems: list[str] | None = None) -> JSON
     return JSONResponse({"error": message, "problems": problems or []}, status_code=status)
 
 
-def create_app(session: Session, page_html: str, *, token: str | None = None, max_body: int = MAX_BODY_BYTES):
-    """The Starlette app serving ``session``; ``token`` (for a non-loopback host) guards every request."""
+def create_app(session: Session, page, *, token: str | None = None, max_body: int = MAX_BODY_BYTES):
+    """The Starlette app serving ``session``; ``token`` (for a non-loopback host) guards every request.
+
+    ``page`` is :func:`~geoaccess.serve.page.build_page`'s answer: the page's HTML and the facilities script the
+    map loads (a plain HTML string serves a page without facilities).
+    """
+    page_html = page if isinstance(page, str) else page.html
+    facilities_js = b"" if isinstance(page, str) else page.facilities_js
 
     async def page(request: Request):
         return HTMLResponse(page_html, headers={"cache-control": "no-store"})
@@ -165,6 +173,19 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
             return _error(404, f"no saved scenario {request.path_params['name']!r}")
         return Response(dumps(got), media_type="application/json")
 
+    async def facilities(request: Request):
+        return Response(facilities_js, media_type="text/javascript; charset=utf-8")
+
+    async def road(request: Request):
+        try:
+            lon, lat = float(request.query_params["lon"]), float(request.query_params["lat"])
+        except (KeyError, ValueError):
+            return _error(400, "give the point as ?lon=<degrees>&lat=<degrees>")
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            return _error(422, f"no such place: lon {lon}, lat {lat}")
+        # not on the scenario thread: a road lookup never waits for a scenario
+        return Response(dumps(await asyncio.to_thread(session.road_at, lon, lat)), media_type="application/json")
+
     async def no_icon(request: Request):
         return Response(status_code=204)
 
@@ -173,11 +194,14 @@ def create_app(session: Session, page_html: str, *, token: str | None = None, ma
         Route("/favicon.ico", no_icon),
         Route("/api/baseline", baseline),
         Route("/api/geometry", geometry),
+        Route("/api/road", road),
+        Route("/data/facilities.js", facilities),
         Route("/api/scenario", post(session.run), methods=["POST"]),
         Route("/api/scenarios", saved),
         Route("/api/scenarios/{name}", load),
         Route("/api/save", post(session.save), methods=["POST"]),
         Mount("/lib/leaflet", StaticFiles(directory=LEAFLET)),
+        Mount("/lib/geoaccess", StaticFiles(directory=PLUGIN)),
         Mount("/lib/serve", StaticFiles(directory=STATIC)),
     ]
     app = Starlette(routes=routes)

@@ -1,19 +1,27 @@
-"""The served page: a folium map (Leaflet from ``/lib/leaflet``, no CDN, no basemap unless the study has one)
-with a side panel for the headline figures, the edits and the county table.
+"""The served page: the bundle's own folium map and plugin (:mod:`geoaccess.outputs.plugin`) with the study's
+overview and tier maps as switchable layers, and a side panel for the headline figures, the edits and the county
+table.
 
-The page's behaviour lives in its own files, ``static/serve.js`` and ``static/serve.css``: they read the
-baseline and the county outlines from the API and draw counties and facilities themselves, so the map can be
-switched to the bundle's folium plugin without touching the panel. Every text from the study or the planner is
-inserted as text (``textContent``), never as HTML.
+The map is built exactly as the bundle's pages are (``Result.map``: the overview by zone with explanations, each
+tier's travel-time surface, catchment bands, counties by status, facility symbols per tier, popups that explain);
+Leaflet, the plugin and the page's own files are served by this server, nothing from a CDN. The editing behaviour
+lives in the page's own files, ``static/serve.js`` and ``static/serve.css``, on top of the plugin: edit buttons in
+the facilities' popups, dragging a facility to move it, the road tools, the change layer and the panel. Every text
+from the study or the planner is inserted as text (``textContent``), never as HTML.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 
 import folium
 
-from geoaccess.outputs.maps import STATUS_COLOR, TIER_STYLE, ZONE_COLOR, e
+from geoaccess.outputs import i18n
+from geoaccess.outputs._html import json_for_script
+from geoaccess.outputs.compare import DELTA_COLORS
+from geoaccess.outputs.maps import FACILITIES_JS, STATUS_COLOR, TIER_STYLE, ZONE_COLOR, e
 from geoaccess.serve.session import Session
 
 TEXT = {
@@ -33,7 +41,7 @@ TEXT = {
         "save_name": "Scenario name",
         "bundle": "also write the compare bundle",
         "colour": "Colour counties by",
-        "hint": "Click the map to add a facility; click a facility to close, upgrade, downgrade or move it, or add a campus.",
+        "hint": "Click the map to add a facility; click a facility to close, upgrade, downgrade or move it, or add a campus; drag a hospital to move it.",
         "beyond": "people beyond {tier} threshold",
         "failing": "counties failing a target",
         "zone": "zone",
@@ -67,6 +75,29 @@ TEXT = {
         "saved": "saved to {folder}: {files}",
         "new_site": "new {tier} site {n}",
         "beds_n": "{beds} beds",
+        "mode": "Click on the map to",
+        "mode_browse": "read (popups explain)",
+        "mode_add": "add a facility",
+        "mode_road": "draw a road",
+        "mode_speed": "change a road's speed",
+        "road_hint": "Click junctions one after another (each click snaps to the nearest junction), then finish.",
+        "road_finish": "Finish the road",
+        "road_points": "{n} points, {km} km",
+        "road_far": "no junction within {m} m of this point",
+        "speed_hint": "Click a road to change its speed.",
+        "speed_now": "{cls} road, {km} km, today about {kmh} km/h",
+        "speed_new": "New speed (km/h)",
+        "apply": "Apply",
+        "kmh": "Speed (km/h)",
+        "w_link_speed": "{cls} road of {km} km at {kmh} km/h",
+        "w_road_draw": "new road of {n} links, {km} km, at {kmh} km/h",
+        "drag_hint": "Drag the handle (or click the map) to where “{name}” moves.",
+        "pages": "Maps",
+        "changes": "Change",
+        "change_in": "{tier}: change in minutes",
+        "faster": "faster",
+        "slower": "slower",
+        "edits_layer": "Edited sites and roads",
     },
     "zh": {
         "headline": "主要指标",
@@ -84,7 +115,7 @@ TEXT = {
         "save_name": "情景名称",
         "bundle": "同时生成对比页面",
         "colour": "区县着色",
-        "hint": "点击地图新增机构；点击机构可关闭、升级、降级、迁址或新增院区。",
+        "hint": "点击地图新增机构；点击机构可关闭、升级、降级、迁址或新增院区；拖动医院可迁址。",
         "beyond": "超出{tier}标准时间人口",
         "failing": "未达标区县",
         "zone": "资源分区",
@@ -118,25 +149,72 @@ TEXT = {
         "saved": "已保存到 {folder}：{files}",
         "new_site": "新增{tier} {n}",
         "beds_n": "{beds} 床",
+        "mode": "在地图上点击以",
+        "mode_browse": "查看（弹窗说明原因）",
+        "mode_add": "新增机构",
+        "mode_road": "画道路",
+        "mode_speed": "修改道路车速",
+        "road_hint": "依次点击路口（每次点击吸附到最近的路口），然后点“完成”。",
+        "road_finish": "完成道路",
+        "road_points": "{n} 个点，{km} 公里",
+        "road_far": "此点 {m} 米内没有路口",
+        "speed_hint": "点击一条道路以修改其车速。",
+        "speed_now": "{cls}，{km} 公里，现状约 {kmh} 公里/小时",
+        "speed_new": "新车速（公里/小时）",
+        "apply": "应用",
+        "kmh": "车速（公里/小时）",
+        "w_link_speed": "{cls}（{km} 公里）车速改为 {kmh} 公里/小时",
+        "w_road_draw": "新建道路 {n} 段，共 {km} 公里，车速 {kmh} 公里/小时",
+        "drag_hint": "拖动标记（或点击地图）到“{name}”的新址。",
+        "pages": "地图",
+        "changes": "变化",
+        "change_in": "{tier}：出行时间变化",
+        "faster": "变快",
+        "slower": "变慢",
+        "edits_layer": "调整的机构与道路",
     },
 }
 
 
-def _json_for_script(data) -> str:
-    # inside <script type="application/json">: no "</script>", no HTML comment opener
-    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+@dataclass(frozen=True)
+class ServedPage:
+    """The page's HTML and the facilities script its map loads (``/data/facilities.js``, as in a bundle)."""
+
+    html: str
+    facilities_js: bytes
 
 
-def build_page(session: Session, *, api: str = "") -> str:
-    """The page's HTML: the folium map, the panel skeleton and the page's configuration as JSON."""
+def bundle_pages(session: Session) -> tuple[list[dict], bytes]:
+    """The bundle's map pages of the served baseline as the plugin's data: the overview, then one per tier.
+
+    Made by ``Result.map`` (the notebook maps, the same data as the bundle's pages, travel-time images inline),
+    so the served map is the bundle's. Returns the pages and the facilities script they share.
+    """
+    from geoaccess.outputs.plugin import Geoaccess
+
+    study = session.study
+    result = session.baseline.result
+    if result.areas is None:  # a baseline read from the cache has no service areas: the tier maps' bands need them
+        result = dataclasses.replace(result, areas=study.areas(study.load(), result.tiers))
+    pages, script = [], ""
+    for name in ["overview", *(t["name"] for t in session.tiers)]:
+        m = study.map(result, name)
+        plugin = next(c for c in m._children.values() if isinstance(c, Geoaccess))
+        pages.append(json.loads(plugin.json))
+        if not script and plugin.scripts:
+            script = plugin.scripts[0][1]
+    return pages, script.encode("utf-8")
+
+
+def build_page(session: Session, *, api: str = "") -> ServedPage:
+    """The page: the bundle's folium map (overview and tier maps stacked), the panel and the page's configuration."""
+    from geoaccess.outputs.plugin import folium_map
+
     s = session.study.settings
     lang = session.lang
-    w, so, ea, no = session.bounds
-    m = folium.Map(location=[(so + no) / 2, (w + ea) / 2], zoom_start=9, tiles=None, control_scale=False)
-    # Leaflet from this server (the same vendored copy the bundle ships), nothing else
-    m.default_js = [("leaflet", "lib/leaflet/leaflet.js")]
-    m.default_css = [("leaflet_css", "lib/leaflet/leaflet.css")]
-    m.fit_bounds([[so, w], [no, ea]])
+    pages, facilities_js = bundle_pages(session)
+    first, rest = pages[0], [dict(p, basemap=None) for p in pages[1:]]  # one basemap under all pages
+    m = folium_map(first, lang=lang, title=s.title or s.name, scripts=((FACILITIES_JS, ""),))
     text = TEXT[lang]
     config = {
         "map": m.get_name(),
@@ -144,21 +222,28 @@ def build_page(session: Session, *, api: str = "") -> str:
         "lang": lang,
         "text": text,
         "tiers": session.tiers,
+        "pages": [i18n.t("overview", lang)] + [t["label"] for t in session.tiers],
+        "page_tiers": [None] + [t["name"] for t in session.tiers],
         "colors": {
             "zone": ZONE_COLOR,
             "status": STATUS_COLOR,
             "tier": [TIER_STYLE[min(i, len(TIER_STYLE) - 1)]["color"] for i in range(len(session.tiers))],
+            "delta": list(DELTA_COLORS),
         },
     }
     root = m.get_root()
-    root.header.add_child(folium.Element(f"<title>{e(s.title or s.name)}</title>"))
-    root.header.add_child(folium.Element('<link rel="stylesheet" href="lib/serve/serve.css">'))
-    root.html.add_child(folium.Element(_panel(text)))
+    root.header.add_child(folium.Element('<link rel="stylesheet" href="lib/serve/serve.css">'), name="serve_css")
+    root.html.add_child(folium.Element(_panel(text)), name="serve_panel")
     root.html.add_child(
-        folium.Element(f'<script type="application/json" id="ga-config">{_json_for_script(config)}</script>')
+        folium.Element(f'<script type="application/json" id="ga-config">{json_for_script(config)}</script>'),
+        name="serve_config",
     )
-    root.html.add_child(folium.Element('<script src="lib/serve/serve.js"></script>'))
-    return root.render()
+    root.html.add_child(
+        folium.Element(f'<script type="application/json" id="ga-pages">{json_for_script(rest)}</script>'),
+        name="serve_pages",
+    )
+    root.html.add_child(folium.Element('<script src="lib/serve/serve.js"></script>'), name="serve_js")
+    return ServedPage(root.render(), facilities_js)
 
 
 def _panel(t: dict) -> str:
@@ -170,6 +255,19 @@ def _panel(t: dict) -> str:
   <p class="ga-hint">{e(t["hint"])}</p>
   <h3>{e(t["headline"])}</h3>
   <div id="ga-headline"></div>
+  <div id="ga-modes" role="radiogroup">{e(t["mode"])}
+    <label><input type="radio" name="ga-mode" value="add" checked> {e(t["mode_add"])}</label>
+    <label><input type="radio" name="ga-mode" value="browse"> {e(t["mode_browse"])}</label>
+    <label><input type="radio" name="ga-mode" value="road"> {e(t["mode_road"])}</label>
+    <label><input type="radio" name="ga-mode" value="speed"> {e(t["mode_speed"])}</label>
+  </div>
+  <div id="ga-road" hidden>
+    <p class="ga-hint">{e(t["road_hint"])}</p>
+    <div id="ga-road-points"></div>
+    <label>{e(t["kmh"])} <input id="ga-road-kmh" type="number" min="1" max="200" step="1" value="60"></label>
+    <button id="ga-road-ok" type="button" disabled>{e(t["road_finish"])}</button>
+    <button id="ga-road-cancel" type="button">{e(t["cancel"])}</button>
+  </div>
   <div id="ga-add" hidden>
     <h3>{e(t["add_here"])} <span id="ga-add-where"></span></h3>
     <label>{e(t["tier"])} <select id="ga-add-tier"></select></label>
@@ -191,7 +289,6 @@ def _panel(t: dict) -> str:
     <button id="ga-load-ok" type="button">{e(t["load"])}</button>
   </div>
   <h3>{e(t["counties"])}</h3>
-  <label>{e(t["colour"])} <select id="ga-colour"></select></label>
   <table id="ga-table"><thead></thead><tbody></tbody></table>
 </div>
 """

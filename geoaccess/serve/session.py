@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyproj
+from scipy.spatial import cKDTree
 
 from geoaccess.config import synthetic_note
 from geoaccess.errors import ConfigError, InputError
 from geoaccess.outputs import i18n
 from geoaccess.outputs._atomic import output_lock, replace_folder
+from geoaccess.outputs.compare import change_image
 from geoaccess.scenarios import EDITS, Baseline, Scenario, load_scenario, make_scenario, to_toml, whatif
 from geoaccess.scenarios.write import language, scenario_folder, write_scenario
 from geoaccess.study import Study
@@ -39,6 +41,9 @@ DEFAULT_NAME = "web"
 REQUEST_PATH = Path("scenario.toml")
 # answers kept per distinct scenario (about 50 kB each on the demo): undo and redo answer at once
 MEMO_ENTRIES = 64
+# the change layer sent with each answer: one PNG per tier of at most this many pixels a side (as a notebook map's
+# travel-time image; a province's change drawn at full resolution would be megabytes per click)
+CHANGE_IMAGE_PX = 1536
 
 
 class ScenarioRejected(InputError):
@@ -83,6 +88,8 @@ class Session:
         ]
         fac = inp.facilities
         self.facility_ids = set(fac["id"])
+        self._road_lock = threading.Lock()  # the road tools' lookups, built on first use (not on the scenario thread)
+        self._to_m = self._to_ll = self._junctions = None
         base = self.baseline.counties
         payload = {
             "study": {"name": s.name, "title": s.title, "language": self.lang, "synthetic": synthetic_note(s)},
@@ -170,6 +177,16 @@ class Session:
             raise ScenarioRejected(str(err).split("\n", 1)[0], problems=err.problems or [str(err)]) from None
         compare = result.compare(self.baseline)
         s = self.study.settings
+        t0 = time.perf_counter()
+        pop = self.baseline.inputs.population
+        change, moved = {}, {}
+        for t in s.tiers:
+            before, after = self.baseline.tiers[t.name].minutes, result.tiers[t.name].minutes
+            moved[t.name] = int(np.count_nonzero(before != after))
+            change[t.name] = change_image(pop, before, after, max_px=CHANGE_IMAGE_PX) if moved[t.name] else None
+        timings = {k: round(v, 4) for k, v in result.timings.items()} | {
+            "change_layer": round(time.perf_counter() - t0, 4)
+        }
         return {
             "name": result.name,
             "edits": result.scenario.describe(),
@@ -178,7 +195,11 @@ class Session:
             "headline": headline(result.counties, s.tiers),
             "facilities": _changed_facilities(result.facilities),
             "recompute": result.recompute,
-            "timings": {k: round(v, 4) for k, v in result.timings.items()},
+            # per tier: the change in minutes per cell as an image (gains green, losses red), and how many cells
+            # changed (the page shows the tier with most when no tier map is open)
+            "change": change,
+            "cells_changed": moved,
+            "timings": timings,
         }
 
     def save(self, body) -> dict:
@@ -209,6 +230,43 @@ class Session:
                 files = [out / "scenario.toml"]
         root = Path(self.study.settings.output).resolve()
         return {"name": scenario.name, "folder": str(out.relative_to(root)), "files": [f.name for f in files]}
+
+    # -- roads ------------------------------------------------------------------------------------------------
+    def road_at(self, lon: float, lat: float) -> dict:
+        """The road link nearest to a point and the junction nearest to it, for the page's road tools.
+
+        ``link``: the link's line (``[lat, lon]`` pairs), its class, length, today's km/h and its two junctions
+        (``ends``, ``[lon, lat]``: a ``road_speed`` route through them is that link); ``junction``: where a
+        ``road_add`` end at this point snaps (the nearest junction, as the scenario does), and how far it is.
+        """
+        net = self.baseline.inputs.network
+        with self._road_lock:
+            if self._to_m is None:
+                self._to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+                self._to_ll = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+                self._junctions = cKDTree(np.column_stack([net.x, net.y]))
+        x, y = self._to_m.transform(lon, lat)
+        snap = net.snap(np.array([x]), np.array([y]))
+        k = int(snap.link[0])
+        d, j = self._junctions.query([x, y])
+        jlon, jlat = self._to_ll.transform(float(net.x[j]), float(net.y[j]))
+        out = {"junction": [round(jlon, 6), round(jlat, 6)], "junction_m": round(float(d), 1), "link": None}
+        if k < 0:
+            return out
+        g = net.geometry[k]
+        xs, ys = np.asarray(g.coords).T
+        llon, llat = self._to_ll.transform(xs, ys)
+        mins = float(net.link_fwd[k] if np.isfinite(net.link_fwd[k]) else net.link_bwd[k])
+        ends = [self._to_ll.transform(float(net.x[n]), float(net.y[n])) for n in (net.link_u[k], net.link_v[k])]
+        out["link"] = {
+            "coords": [[round(float(b), 6), round(float(a), 6)] for a, b in zip(llon, llat, strict=True)],
+            "class": "" if net.link_class is None else str(net.link_class[k]),
+            "length_m": round(float(g.length), 1),
+            "kmh": round(g.length / 1000.0 / (mins / 60.0), 1) if mins > 0 and np.isfinite(mins) else None,
+            "ends": [[round(a, 6), round(b, 6)] for a, b in ends],
+            "offroad_m": round(float(snap.offroad_m[0]), 1),
+        }
+        return out
 
     # -- saved scenarios --------------------------------------------------------------------------------------
     def saved(self) -> list[dict]:

@@ -1,8 +1,11 @@
-/* geoaccess serve: what-if in the browser (issue 16).
+/* geoaccess serve: what-if in the browser (issue 16), on top of the bundle's map plugin.
  *
- * Reads the page's configuration (#ga-config), the baseline (/api/baseline) and the county outlines
- * (/api/geometry); draws counties and facilities on the folium map; keeps the planner's edits as a list and
- * posts them, whole, to /api/scenario after each change; shows the answer in the panel.
+ * The map is the bundle's: folium made it and the plugin (lib/geoaccess/map.js, geoaccess.render) drew the
+ * overview; this file renders the tier maps on the same map (#ga-pages), keeps one page's layers shown at a time
+ * (switched in one layer control, with the change layers and the edits), and adds the editing: edit buttons in the
+ * facilities' popups, dragging a facility to move it, a click to add one, drawing a road, changing a road's speed.
+ * The planner's edits are kept as a list and posted, whole, to /api/scenario after each change; the answer updates
+ * the panel (headline, table, edits in words) and the map (change layer per tier: gains green, losses red).
  * Every text from the study or the planner goes in with textContent: nothing is parsed as HTML.
  * window.geoaccessServe holds counters a test or a benchmark reads (updates, lastEditMs).
  */
@@ -12,15 +15,21 @@
   var ui = { updates: 0, lastEditMs: null, lastServerMs: null, errors: 0, ready: false };
   window.geoaccessServe = ui;
 
-  var cfg, T, map, baseline, counties, geometryLayer, facilityLayer, addedLayer, pickMarker;
-  var byId = {};                 // baseline facilities by id
-  var markers = {};              // their circle markers by id
-  var edits = [];                // [{kind, id, item, words}] in the order made
+  var cfg, T, map, baseline, F;
+  var byId = {};                 // baseline facilities by id (from /api/baseline: WGS84, beds as numbers)
+  var fIndex = {};               // facility id -> index into window.geoaccessFacilities
+  var atPlace = {};              // "lat,lon" of a facility symbol -> its index (popups of canvas circles)
+  var edits = [];                // [{kind, items: [...], words, geom}] in the order made
   var addCount = 0;
   var current = null;            // the last scenario answer (null: the baseline)
   var seq = 0, shown = 0, inflight = false, queued = false, clickedAt = null;
-  var canvas;
-  var picking = null;            // {kind: 'move' | 'campus', f}: the next map click is that edit's new site
+  var mode = 'add';
+  var picking = null;            // {kind: 'move' | 'campus', f}: the next map click (or the handle's drag) places it
+  var handle = null, pickMarker = null;
+  var pages = [], pageGroups = [], active = 0;
+  var changeLayers = {}, editLayer, draftLayer, layerControl;
+  var road = [];                 // the road being drawn: [{lon, lat}] of snapped junctions
+  var clickSeq = 0, handledSeq = -1;
 
   // -- small helpers -----------------------------------------------------------------------------------
   function $(id) { return document.getElementById(id); }
@@ -64,6 +73,8 @@
 
   function zoneLabel(z) { return (baseline.zones && baseline.zones[z]) || z; }
 
+  function km(m) { return (m / 1000).toFixed(1); }
+
   function getJSON(path) {
     return fetch(cfg.api + path, { credentials: 'same-origin', headers: tokenHeader({}) })
       .then(function (r) { return r.json(); });
@@ -88,7 +99,7 @@
   function scenarioBody() {
     var body = { scenario: { name: ($('ga-save-name').value || 'web').trim() } };
     edits.forEach(function (e) {
-      (body[e.kind] = body[e.kind] || []).push(e.item);
+      e.items.forEach(function (item) { (body[e.kind] = body[e.kind] || []).push(item); });
     });
     return body;
   }
@@ -113,12 +124,16 @@
     return fmt(T['w_' + kind], { name: f ? f.name : item.id, tier: tierLabel(item.tier) });
   }
 
-  function addEdit(kind, item) {
+  function addEdit(kind, item, extra) {
     // one edit per existing facility (campuses aside): a new one replaces the old
-    if (kind !== 'add' && kind !== 'campus') {
-      edits = edits.filter(function (e) { return e.kind === 'add' || e.kind === 'campus' || e.item.id !== item.id; });
+    if (kind !== 'add' && kind !== 'campus' && item.id !== undefined) {
+      edits = edits.filter(function (e) {
+        return e.kind === 'add' || e.kind === 'campus' || e.items[0].id !== item.id;
+      });
     }
-    edits.push({ kind: kind, item: item, words: words(kind, item) });
+    var rec = { kind: kind, items: [item], words: words(kind, item) };
+    if (extra) { for (var k in extra) { rec[k] = extra[k]; } }
+    edits.push(rec);
     changed();
   }
 
@@ -169,7 +184,7 @@
     box.textContent = text;
   }
 
-  // -- drawing -----------------------------------------------------------------------------------------
+  // -- the panel ---------------------------------------------------------------------------------------
   function drawEdits() {
     var list = $('ga-edits');
     clear(list);
@@ -193,8 +208,8 @@
     var rows = answer ? answer.counties : baseline.counties;
     drawHeadline(answer ? answer.headline : baseline.headline);
     drawTable(rows);
-    styleCounties();
-    drawFacilityChanges(answer ? answer.facilities : []);
+    drawChange(answer);
+    drawEditLayer(answer ? answer.facilities : []);
     ui.updates += 1;
     if (clickedAt !== null) { ui.lastEditMs = performance.now() - clickedAt; }
     ui.lastServerMs = answer ? answer.timings.request * 1000 : null;
@@ -265,85 +280,135 @@
     });
   }
 
-  function countyRow(code) {
-    var rows = current ? current.counties : baseline.counties;
-    for (var i = 0; i < rows.length; i++) { if (rows[i].county_code === code) { return rows[i]; } }
-    return null;
-  }
-
-  function withinChange(code, tier) {
-    if (!current) { return 0; }
-    var ch = current.changes;
-    for (var i = 0; i < ch.length; i++) {
-      if (ch[i].county_code === code && ch[i].tier === tier) { return ch[i].people_within_change; }
+  // -- the map: the bundle's pages, one at a time ------------------------------------------------------
+  function stackPages() {
+    F = window.geoaccessFacilities || { id: [], lat: [], lon: [], rank: [] };
+    for (var i = 0; i < F.id.length; i++) {
+      fIndex[F.id[i]] = i;
+      var key = F.lat[i] + ',' + F.lon[i];
+      if (atPlace[key] === undefined) { atPlace[key] = i; }
     }
-    return 0;
-  }
-
-  function styleCounties() {
-    var mode = $('ga-colour').value;
-    geometryLayer.setStyle(function (feature) {
-      var code = feature.properties.county_code;
-      var row = countyRow(code);
-      if (mode === 'zone') {
-        return { color: '#333', weight: 1, fillOpacity: 0.35, fillColor: row ? cfg.colors.zone[row.zone] || '#999' : '#999' };
-      }
-      var d = withinChange(code, mode);  // gains green, losses red, no change clear
-      return { color: '#333', weight: 1, fillOpacity: d ? 0.55 : 0,
-        fillColor: d > 0 ? '#1a9850' : d < 0 ? '#d73027' : '#ffffff' };
+    JSON.parse($('ga-pages').textContent).forEach(function (D) { geoaccess.render(map, D); });
+    pages = map.gaPages || [];
+    // one layer control, one search, one full-screen button, one scale for the whole page; a legend per page
+    var box = map.getContainer();
+    ['.leaflet-control-layers', '.ga-search', '.ga-fullscreen-box', '.leaflet-control-scale'].forEach(function (sel, k) {
+      var nodes = box.querySelectorAll(sel);
+      for (var n = k === 0 ? 0 : 1; n < nodes.length; n++) { nodes[n].parentNode.removeChild(nodes[n]); }
     });
+    var bases = {};
+    pages.forEach(function (h, k) {
+      var shownLayers = [];
+      Object.keys(h.overlays).forEach(function (name) {
+        var layer = h.overlays[name];
+        if (map.hasLayer(layer)) { shownLayers.push(layer); map.removeLayer(layer); }
+      });
+      pageGroups.push(L.layerGroup(shownLayers));
+      bases[geoaccess.esc(cfg.pages[k] || String(k))] = pageGroups[k];
+      (h.facilities || []).forEach(function (entry) {
+        if (entry.marker && entry.i !== undefined) { draggable(entry.marker, entry.i); }
+      });
+    });
+    map.createPane('gaEdits').style.zIndex = 660;  // above the hospital symbols
+    editLayer = L.featureGroup().addTo(map);
+    draftLayer = L.featureGroup().addTo(map);
+    var overlays = {};
+    cfg.tiers.forEach(function (t) {
+      changeLayers[t.name] = L.layerGroup();
+      overlays[geoaccess.esc(fmt(T.change_in, { tier: t.label }))] = changeLayers[t.name];
+    });
+    overlays[geoaccess.esc(T.edits_layer)] = editLayer;
+    layerControl = L.control.layers(bases, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+    map.on('baselayerchange', function (ev) { showPage(pageGroups.indexOf(ev.layer)); });
+    showPage(0);
   }
 
-  function countyTooltip(layer) {
-    var code = layer.feature.properties.county_code;
-    var row = countyRow(code);
-    var box = el('div');
-    box.appendChild(el('b', layer.feature.properties.county_name));
-    if (row) {
-      box.appendChild(el('div', zoneLabel(row.zone)));
-      cfg.tiers.forEach(function (t) {
-        box.appendChild(el('div', t.label + ': ' + num(100 * row[t.name + '_share_within'], 1) + '% · ' +
-          row[t.name + '_status']));
+  function showPage(k) {
+    if (k < 0) { return; }
+    active = k;
+    pageGroups.forEach(function (g, j) { if (j !== k && map.hasLayer(g)) { map.removeLayer(g); } });
+    if (!map.hasLayer(pageGroups[k])) { pageGroups[k].addTo(map); }
+    pages.forEach(function (h, j) {
+      if (h.legend) { h.legend.getContainer().style.display = j === k ? '' : 'none'; }
+    });
+    map.fire('zoomend');  // the page's county names placed again (they are placed by zoom and collision)
+    showChangeFor(cfg.page_tiers[k]);
+  }
+
+  function showChangeFor(tier) {
+    // a tier map shows its own tier's change; the overview the tier whose minutes changed for most people
+    if (!tier && current) {
+      var most = -1;
+      Object.keys(current.cells_changed || {}).forEach(function (t) {
+        if (current.cells_changed[t] > most) { most = current.cells_changed[t]; tier = t; }
       });
     }
-    return box;
-  }
-
-  function facilityStyle(f, change) {
-    var rank = Math.max(0, tierRank(f.tier));
-    var color = cfg.colors.tier[rank] || '#333';
-    var s = { radius: 3 + 2 * rank, color: color, weight: 1, fillColor: color, fillOpacity: 0.85, renderer: canvas };
-    if (change === 'removed') { s.fillColor = '#ffffff'; s.color = '#777'; s.fillOpacity = 0.6; }
-    if (change === 'upgraded' || change === 'downgraded') { s.weight = 3; s.color = '#000'; }
-    return s;
-  }
-
-  function drawFacilityChanges(rows) {
-    // reset baseline markers, then mark those the answer changed; added sites get their own layer
-    Object.keys(markers).forEach(function (id) {
-      if (markers[id]._gaChange) { markers[id].setStyle(facilityStyle(byId[id], null)); markers[id]._gaChange = null; }
-    });
-    addedLayer.clearLayers();
-    rows.forEach(function (r) {
-      if (r.change === 'moved' && markers[r.id]) {  // the old site greyed, the new one drawn as an addition
-        markers[r.id]._gaChange = r.change;
-        markers[r.id].setStyle(facilityStyle({ tier: r.tier }, 'removed'));
-      }
-      if (r.change === 'added' || r.change === 'campus' || r.change === 'moved') {
-        var m = L.circleMarker([r.lat, r.lon], { radius: 4 + 2 * Math.max(0, tierRank(r.tier)), color: '#000',
-          weight: 2, fillColor: '#1a9850', fillOpacity: 0.95, renderer: canvas });
-        m.on('click', function (ev) { L.DomEvent.stopPropagation(ev); addedPopup(m, r); });
-        m.bindTooltip(function () { return el('span', r.name); });
-        addedLayer.addLayer(m);
-      } else if (markers[r.id]) {
-        markers[r.id]._gaChange = r.change;
-        var f = { tier: r.tier };
-        markers[r.id].setStyle(facilityStyle(f, r.change));
-      }
+    Object.keys(changeLayers).forEach(function (t) {
+      var want = t === tier;
+      if (want && !map.hasLayer(changeLayers[t])) { changeLayers[t].addTo(map); }
+      if (!want && map.hasLayer(changeLayers[t])) { map.removeLayer(changeLayers[t]); }
     });
   }
 
-  // -- popups and the add form -------------------------------------------------------------------------
+  function drawChange(answer) {
+    Object.keys(changeLayers).forEach(function (t) {
+      changeLayers[t].clearLayers();
+      var img = answer && answer.change && answer.change[t];
+      if (img) {
+        changeLayers[t].addLayer(L.imageOverlay(img.url, img.bounds,
+          { opacity: 0.9, className: 'ga-surface ga-change', interactive: false, zIndex: 5 }));
+      }
+    });
+    showChangeFor(cfg.page_tiers[active]);
+  }
+
+  // -- facilities: popups with edit buttons, dragging ------------------------------------------------------
+  function facilityOf(popup) {
+    var src = popup._source;
+    if (src && src.gaIndex !== undefined) { return src.gaIndex; }
+    if (src) { return -1; }
+    var ll = popup.getLatLng();
+    var i = ll ? atPlace[ll.lat + ',' + ll.lng] : undefined;
+    return i === undefined ? -1 : i;
+  }
+
+  function onPopupOpen(ev) {
+    var p = ev.popup;
+    if (p.gaOwn) { handledSeq = clickSeq; return; }
+    var i = facilityOf(p);
+    if (i < 0) {  // a county's explanation: only when reading the map
+      if (mode !== 'browse') { map.closePopup(p); }
+      return;
+    }
+    handledSeq = clickSeq;
+    var f = byId[F.id[i]];
+    if (!f) { return; }
+    var c = p.getContent();
+    var html = c && c.gaHtml !== undefined ? c.gaHtml : (typeof c === 'function' ? c(p._source) : c);
+    var node = el('div');
+    node.gaHtml = html;
+    var inner = el('div');
+    inner.innerHTML = html;  // the plugin's own popup, its data already escaped by map.js
+    node.appendChild(inner);
+    node.appendChild(editButtons(f));
+    p.setContent(node);
+  }
+
+  function draggable(marker, i) {
+    marker.gaIndex = i;
+    marker.options.draggable = true;  // enabled when the marker is added to the map (its page shown)
+    if (marker.dragging) { marker.dragging.enable(); }
+    marker.on('dragstart', function () { map.closePopup(); marker.gaFrom = marker.getLatLng(); });
+    marker.on('dragend', function () {
+      var to = marker.getLatLng();
+      marker.setLatLng(marker.gaFrom);  // the symbol stays at the site; the edit layer draws the move
+      var f = byId[F.id[i]];
+      if (f) { addEdit('move', { id: f.id, lon: round6(to.lng), lat: round6(to.lat) }); }
+    });
+  }
+
+  function round6(v) { return Math.round(v * 1e6) / 1e6; }
+
   function button(text, action) {
     var b = el('button', text);
     b.type = 'button';
@@ -351,13 +416,11 @@
     return b;
   }
 
-  function facilityPopup(marker, f) {
+  function editButtons(f) {
     var box = el('div', null, 'ga-popup');
-    box.appendChild(el('b', f.name));
-    box.appendChild(el('div', tierLabel(f.tier) + ' · ' + fmt(T.beds_n, { beds: num(f.beds) }) + ' · ' + f.id));
     var rank = tierRank(f.tier);
     var edited = -1;
-    edits.forEach(function (e, i) { if (e.kind !== 'add' && e.item.id === f.id) { edited = i; } });
+    edits.forEach(function (e, i) { if (e.kind !== 'add' && e.kind !== 'campus' && e.items[0].id === f.id) { edited = i; } });
     if (edited >= 0) {
       box.appendChild(el('div', edits[edited].words, 'ga-changed'));
       box.appendChild(button(T.undo, function () { undo(edited); }));
@@ -377,50 +440,122 @@
     }
     box.appendChild(button(T.move, function () { pick('move', f); }));
     if (rank > 0 && f.beds > 0) { box.appendChild(button(T.campus, function () { pick('campus', f); })); }
-    L.popup().setLatLng(marker.getLatLng()).setContent(box).openOn(map);
-  }
-
-  function addedPopup(marker, r) {
-    var box = el('div', null, 'ga-popup');
-    box.appendChild(el('b', r.name));
-    box.appendChild(el('div', tierLabel(r.tier) + ' · ' + fmt(T.beds_n, { beds: num(r.beds) })));
-    box.appendChild(button(r.change === 'moved' ? T.undo : T.remove_new, function () {
-      for (var i = 0; i < edits.length; i++) {
-        var it = edits[i].item;
-        if (it.id === r.id || (edits[i].kind === 'campus' && r.change === 'campus' && it.of === r.parent_id &&
-            Math.abs(it.lon - r.lon) < 1e-5 && Math.abs(it.lat - r.lat) < 1e-5)) { undo(i); return; }
-      }
-    }));
-    L.popup().setLatLng(marker.getLatLng()).setContent(box).openOn(map);
+    return box;
   }
 
   function pick(kind, f) {
     map.closePopup();
     closeAddForm();
+    endPick();
     picking = { kind: kind, f: f };
-    status(fmt(T['pick_' + kind], { name: f.name }));
-  }
-
-  function mapClick(latlng) {
-    if (!picking) { openAddForm(latlng); return; }
-    var p = picking;
-    picking = null;
-    if (p.kind === 'move') {
-      addEdit('move', { id: p.f.id, lon: latlng.lng, lat: latlng.lat });
-    } else {  // a campus takes half the hospital's beds (一院多区: beds move, they do not grow)
-      addEdit('campus', { of: p.f.id, lon: latlng.lng, lat: latlng.lat, beds: Math.round(p.f.beds / 2) });
+    if (kind === 'move') {  // a handle to drag, for every facility (the clinics' circles cannot be dragged)
+      handle = L.marker([f.lat, f.lon], { draggable: true, pane: 'gaEdits', zIndexOffset: 10000,
+        icon: L.divIcon({ className: 'ga-handle', html: '<span>✥</span>', iconSize: [26, 26] }) }).addTo(map);
+      handle.on('dragend', function () { place(handle.getLatLng()); });
+      status(fmt(T.drag_hint, { name: f.name }));
+    } else {
+      status(fmt(T['pick_' + kind], { name: f.name }));
     }
   }
 
+  function endPick() {
+    picking = null;
+    if (handle) { map.removeLayer(handle); handle = null; }
+  }
+
+  function place(latlng) {
+    var p = picking;
+    endPick();
+    if (p.kind === 'move') {
+      addEdit('move', { id: p.f.id, lon: round6(latlng.lng), lat: round6(latlng.lat) });
+    } else {  // a campus takes half the hospital's beds (一院多区: beds move, they do not grow)
+      addEdit('campus', { of: p.f.id, lon: round6(latlng.lng), lat: round6(latlng.lat), beds: Math.round(p.f.beds / 2) });
+    }
+  }
+
+  // -- the edit layer: changed sites and roads ------------------------------------------------------------
+  var CHANGE = { added: '#1a9850', campus: '#1a9850', upgraded: '#1a9850', moved: '#2b8cbe', downgraded: '#d73027',
+    removed: '#d73027' };
+
+  function drawEditLayer(rows) {
+    editLayer.clearLayers();
+    rows.forEach(function (r) {
+      var color = CHANGE[r.change] || '#555';
+      var hollow = r.change === 'removed' || r.change === 'downgraded';
+      if (r.change === 'moved' && byId[r.id]) {  // the old site hollow, a line to the new one
+        var old = [byId[r.id].lat, byId[r.id].lon];
+        L.circleMarker(old, { pane: 'gaEdits', radius: 9, color: color, weight: 2, fillOpacity: 0.1,
+          interactive: false }).addTo(editLayer);
+        L.polyline([old, [r.lat, r.lon]], { pane: 'gaEdits', color: color, weight: 2, dashArray: '5,4',
+          interactive: false }).addTo(editLayer);
+      }
+      var m = L.circleMarker([r.lat, r.lon], { pane: 'gaEdits', radius: 9, color: color, weight: 3,
+        fillColor: color, fillOpacity: hollow ? 0.15 : 0.9 });
+      m.bindTooltip(function () { return el('span', r.name); });
+      m.on('click', function (ev) { L.DomEvent.stopPropagation(ev); handledSeq = clickSeq; editPopup(m, r); });
+      editLayer.addLayer(m);
+    });
+    edits.forEach(function (e) {
+      if (e.geom) {
+        L.polyline(e.geom, { pane: 'gaEdits', color: '#6a3d9a', weight: 5, opacity: 0.85, interactive: false })
+          .addTo(editLayer);
+      }
+    });
+  }
+
+  function editPopup(marker, r) {
+    var box = el('div', null, 'ga-popup');
+    box.appendChild(el('b', r.name));
+    box.appendChild(el('div', tierLabel(r.tier) + ' · ' + fmt(T.beds_n, { beds: num(r.beds) })));
+    box.appendChild(button(r.change === 'added' || r.change === 'campus' ? T.remove_new : T.undo, function () {
+      for (var i = 0; i < edits.length; i++) {
+        var it = edits[i].items[0];
+        if ((it.id !== undefined && it.id === r.id) || (edits[i].kind === 'campus' && r.change === 'campus' &&
+            it.of === r.parent_id && Math.abs(it.lon - r.lon) < 1e-5 && Math.abs(it.lat - r.lat) < 1e-5)) {
+          undo(i);
+          return;
+        }
+      }
+    }));
+    var p = L.popup();
+    p.gaOwn = true;
+    p.setLatLng(marker.getLatLng()).setContent(box).openOn(map);
+  }
+
+  // -- clicks on the map, by mode ---------------------------------------------------------------------------
+  function onPreclick(ev) {
+    var mine = ++clickSeq;
+    // after the plugin's and the layers' own click handlers: a click on a facility opened its popup
+    setTimeout(function () { if (handledSeq !== mine) { mapClick(ev.latlng); } }, 0);
+  }
+
+  function mapClick(latlng) {
+    if (picking) { place(latlng); return; }
+    if (mode === 'add') { openAddForm(latlng); } else if (mode === 'road') { roadPoint(latlng); } else if (mode === 'speed') {
+      speedAt(latlng);
+    }
+  }
+
+  function setMode(m) {
+    mode = m;
+    endPick();
+    closeAddForm();
+    $('ga-road').hidden = m !== 'road';
+    if (m !== 'road') { road = []; draftLayer.clearLayers(); drawRoadDraft(); }
+    if (m !== 'speed' && m !== 'road') { draftLayer.clearLayers(); }
+    status(m === 'speed' ? T.speed_hint : m === 'road' ? T.road_hint : '');
+  }
+
   function openAddForm(latlng) {
+    map.closePopup();
     var form = $('ga-add');
     form.hidden = false;
     form.setAttribute('data-lon', String(latlng.lng));
     form.setAttribute('data-lat', String(latlng.lat));
     $('ga-add-where').textContent = latlng.lng.toFixed(4) + ', ' + latlng.lat.toFixed(4);
     if (pickMarker) { map.removeLayer(pickMarker); }
-    pickMarker = L.circleMarker(latlng, { radius: 8, color: '#000', weight: 2, dashArray: '3,3', fill: false })
-      .addTo(map);
+    pickMarker = L.circleMarker(latlng, { pane: 'gaEdits', radius: 8, color: '#000', weight: 2, dashArray: '3,3',
+      fill: false, interactive: false }).addTo(map);
   }
 
   function closeAddForm() {
@@ -434,13 +569,103 @@
     var beds = Number($('ga-add-beds').value);
     addCount += 1;
     var name = $('ga-add-name').value.trim() || fmt(T.new_site, { tier: tierLabel(tier), n: addCount });
-    var item = { lon: Number(form.getAttribute('data-lon')), lat: Number(form.getAttribute('data-lat')),
+    var item = { lon: round6(Number(form.getAttribute('data-lon'))), lat: round6(Number(form.getAttribute('data-lat'))),
       tier: tier, beds: isFinite(beds) ? beds : 0, name: name, id: 'web-new-' + addCount };
     closeAddForm();
     $('ga-add-name').value = '';
     addEdit('add', item);
   }
 
+  // -- roads: draw one through junctions, or change a link's speed -------------------------------------------
+  function roadAt(latlng) {
+    return getJSON('/api/road?lon=' + latlng.lng.toFixed(6) + '&lat=' + latlng.lat.toFixed(6));
+  }
+
+  function roadPoint(latlng) {
+    roadAt(latlng).then(function (got) {
+      if (got.error) { rejected(got); return; }
+      if (got.junction_m > 5000) { status(fmt(T.road_far, { m: 5000 })); return; }
+      var p = got.junction;
+      if (road.length && road[road.length - 1][0] === p[0] && road[road.length - 1][1] === p[1]) { return; }
+      road.push(p);
+      drawRoadDraft();
+    }).catch(function (err) { ui.errors += 1; status(String(err)); });
+  }
+
+  function roadLength(points) {
+    var m = 0;
+    for (var k = 1; k < points.length; k++) {
+      m += L.latLng(points[k - 1][1], points[k - 1][0]).distanceTo(L.latLng(points[k][1], points[k][0]));
+    }
+    return m;
+  }
+
+  function drawRoadDraft() {
+    draftLayer.clearLayers();
+    var ll = road.map(function (p) { return [p[1], p[0]]; });
+    ll.forEach(function (x) {
+      L.circleMarker(x, { pane: 'gaEdits', radius: 5, color: '#6a3d9a', weight: 2, fillOpacity: 1, interactive: false })
+        .addTo(draftLayer);
+    });
+    if (ll.length > 1) {
+      L.polyline(ll, { pane: 'gaEdits', color: '#6a3d9a', weight: 4, dashArray: '6,4', interactive: false })
+        .addTo(draftLayer);
+    }
+    $('ga-road-points').textContent = road.length ? fmt(T.road_points, { n: road.length, km: km(roadLength(road)) }) : '';
+    $('ga-road-ok').disabled = road.length < 2;
+  }
+
+  function finishRoad() {
+    var kmh = Number($('ga-road-kmh').value);
+    if (road.length < 2) { return; }
+    var items = [];
+    for (var k = 1; k < road.length; k++) { items.push({ from: road[k - 1], to: road[k], kmh: kmh }); }
+    var rec = { kind: 'road_add', items: items,
+      words: fmt(T.w_road_draw, { n: items.length, km: km(roadLength(road)), kmh: kmh }),
+      geom: road.map(function (p) { return [p[1], p[0]]; }) };
+    road = [];
+    drawRoadDraft();
+    edits.push(rec);
+    changed();
+  }
+
+  function speedAt(latlng) {
+    roadAt(latlng).then(function (got) {
+      if (got.error) { rejected(got); return; }
+      var link = got.link;
+      draftLayer.clearLayers();
+      if (!link) { return; }
+      L.polyline(link.coords, { pane: 'gaEdits', color: '#ff7f00', weight: 7, opacity: 0.9, interactive: false })
+        .addTo(draftLayer);
+      var cls = link['class'] || '–';
+      var box = el('div', null, 'ga-popup ga-speed');
+      box.appendChild(el('div', fmt(T.speed_now, { cls: cls, km: km(link.length_m),
+        kmh: link.kmh === null ? '–' : num(link.kmh) })));
+      var label = el('label', T.speed_new + ' ');
+      var input = el('input');
+      input.type = 'number';
+      input.min = '1';
+      input.max = '200';
+      input.step = '1';
+      input.value = String(link.kmh ? Math.round(link.kmh) : 60);
+      input.className = 'ga-speed-kmh';
+      label.appendChild(input);
+      box.appendChild(label);
+      box.appendChild(button(T.apply, function () {
+        var kmh = Number(input.value);
+        draftLayer.clearLayers();
+        var item = { route: link.ends, kmh: kmh };
+        edits.push({ kind: 'road_speed', items: [item], geom: link.coords,
+          words: fmt(T.w_link_speed, { cls: cls, km: km(link.length_m), kmh: kmh }) });
+        changed();
+      }));
+      var p = L.popup({ maxWidth: 300 });
+      p.gaOwn = true;
+      p.setLatLng(latlng).setContent(box).openOn(map);
+    }).catch(function (err) { ui.errors += 1; status(String(err)); });
+  }
+
+  // -- saved scenarios -------------------------------------------------------------------------------------
   function listSaved() {
     getJSON('/api/scenarios').then(function (got) {
       var sel = $('ga-load-name');
@@ -465,7 +690,9 @@
           if (kind === 'add' && /^web-new-(\d+)$/.test(item.id || '')) {
             addCount = Math.max(addCount, Number(/(\d+)$/.exec(item.id)[1]));
           }
-          edits.push({ kind: kind, item: item, words: words(kind, item) });
+          var rec = { kind: kind, items: [item], words: words(kind, item) };
+          if (kind === 'road_add') { rec.geom = [[item.from[1], item.from[0]], [item.to[1], item.to[0]]]; }
+          edits.push(rec);
         });
       });
       $('ga-save-name').value = body.scenario.name;
@@ -490,47 +717,32 @@
     cfg = JSON.parse($('ga-config').textContent);
     T = cfg.text;
     map = window[cfg.map];
-    canvas = L.canvas({ padding: 0.5 });
-    Promise.all([getJSON('/api/baseline'), getJSON('/api/geometry')]).then(function (got) {
-      baseline = got[0];
-      counties = got[1];
+    getJSON('/api/baseline').then(function (got) {
+      baseline = got;
+      baseline.facilities.forEach(function (f) { byId[f.id] = f; });
       $('ga-title').textContent = baseline.study.title || baseline.study.name;
       if (baseline.study.synthetic) {
         $('ga-synthetic').hidden = false;
         $('ga-synthetic').textContent = baseline.study.synthetic;
       }
       var tierSel = $('ga-add-tier');
-      var colour = $('ga-colour');
-      var opt = el('option', T.by_zone);
-      opt.value = 'zone';
-      colour.appendChild(opt);
       cfg.tiers.forEach(function (t, i) {
         var o = el('option', t.label);
         o.value = t.name;
         if (i === cfg.tiers.length - 2 || cfg.tiers.length === 1) { o.selected = true; }
         tierSel.appendChild(o);
-        var c = el('option', fmt(T.by_change, { tier: t.label }));
-        c.value = t.name;
-        colour.appendChild(c);
       });
-      colour.addEventListener('change', styleCounties);
-      // one canvas for counties and facilities: facilities are drawn last, so a click on one is the facility's
-      geometryLayer = L.geoJSON(counties, { renderer: canvas, style: { color: '#333', weight: 1, fillOpacity: 0.3 } })
-        .addTo(map);
-      geometryLayer.eachLayer(function (layer) { layer.bindTooltip(countyTooltip, { sticky: true }); });
-      facilityLayer = L.featureGroup().addTo(map);
-      addedLayer = L.featureGroup().addTo(map);
-      baseline.facilities.forEach(function (f) {
-        byId[f.id] = f;
-        var m = L.circleMarker([f.lat, f.lon], facilityStyle(f, null));
-        m.on('click', function (ev) { L.DomEvent.stopPropagation(ev); facilityPopup(m, f); });
-        m.bindTooltip(function () { return el('span', f.name); });
-        markers[f.id] = m;
-        facilityLayer.addLayer(m);
-      });
-      map.on('click', function (ev) { mapClick(ev.latlng); });
+      stackPages();
+      map.on('popupopen', onPopupOpen);
+      map.on('preclick', onPreclick);
+      var radios = document.querySelectorAll('input[name=ga-mode]');
+      for (var r = 0; r < radios.length; r++) {
+        radios[r].addEventListener('change', function (ev) { if (ev.target.checked) { setMode(ev.target.value); } });
+      }
       $('ga-add-ok').addEventListener('click', submitAdd);
       $('ga-add-cancel').addEventListener('click', closeAddForm);
+      $('ga-road-ok').addEventListener('click', finishRoad);
+      $('ga-road-cancel').addEventListener('click', function () { road = []; drawRoadDraft(); });
       $('ga-undo-last').addEventListener('click', function () { undo(edits.length - 1); });
       $('ga-clear').addEventListener('click', function () { edits = []; changed(); });
       $('ga-save-ok').addEventListener('click', save);

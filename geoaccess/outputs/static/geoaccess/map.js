@@ -536,9 +536,12 @@
           return box;
         }
       });
-      new Legend().addTo(map);
+      var legend = new Legend().addTo(map);
     }
 
+    // what this page added, for a page that stacks several on one map and switches them (geoaccess serve):
+    // its overlays by name, its facility entries ({i, marker}: i indexes window.geoaccessFacilities) and legend
+    (map.gaPages = map.gaPages || []).push({ data: D, overlays: overlays, facilities: markers, legend: legend || null });
     window.geoaccessMap = map; // for tests and for planners' own scripting in the console
     return map;
   }
