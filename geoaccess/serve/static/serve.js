@@ -14,6 +14,13 @@
 
   var ui = { updates: 0, lastEditMs: null, lastServerMs: null, errors: 0, ready: false };
   window.geoaccessServe = ui;
+  ui.state = function () {  // for tests: the page shown and the change layers (on the map, images in them)
+    var out = { page: active, mode: mode, edits: edits.length, change: {} };
+    Object.keys(changeLayers).forEach(function (t) {
+      out.change[t] = { shown: map.hasLayer(changeLayers[t]), images: changeLayers[t].getLayers().length };
+    });
+    return out;
+  };
 
   var cfg, T, map, baseline, F;
   var byId = {};                 // baseline facilities by id (from /api/baseline: WGS84, beds as numbers)
@@ -319,7 +326,11 @@
     });
     overlays[geoaccess.esc(T.edits_layer)] = editLayer;
     layerControl = L.control.layers(bases, overlays, { collapsed: false, position: 'topright' }).addTo(map);
-    map.on('baselayerchange', function (ev) { showPage(pageGroups.indexOf(ev.layer)); });
+    map.on('baselayerchange', function (ev) {
+      // after the layer control has finished handling the click (it ignores layers added while it does)
+      var k = pageGroups.indexOf(ev.layer);
+      setTimeout(function () { showPage(k); }, 0);
+    });
     showPage(0);
   }
 

@@ -104,7 +104,8 @@
         var p = f.properties;
         layer.options.gaName = p.name;
         layer.on("mouseover", function () { layer.setStyle({ weight: many ? 3 : 4 }); });
-        layer.on("mouseout", function () { group.resetStyle(layer); });
+        // the hover's weight back (group is still null here: bindCounty runs while L.geoJSON builds it)
+        layer.on("mouseout", function () { layer.setStyle({ weight: weight }); });
         var head = "<b>" + esc(p.name) + '</b> <span class="ga-code">' + esc(p.code) + "</span>";
         if (D.kind === "overview") {
           layer.bindTooltip("<b>" + esc(p.name) + "</b> · " + esc(p.zone), { sticky: true, className: "ga-tip" });
