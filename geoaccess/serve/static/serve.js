@@ -518,7 +518,14 @@
     var box = el('div', null, 'ga-popup');
     box.appendChild(el('b', r.name));
     box.appendChild(el('div', tierLabel(r.tier) + ' · ' + fmt(T.beds_n, { beds: num(r.beds) })));
-    box.appendChild(button(r.change === 'added' || r.change === 'campus' ? T.remove_new : T.undo, function () {
+    var p = L.popup();
+    p.gaOwn = true;
+    if (r.change !== 'added' && r.change !== 'campus' && byId[r.id]) {  // an existing facility: all its edits
+      box.appendChild(editButtons(byId[r.id]));
+      p.setLatLng(marker.getLatLng()).setContent(box).openOn(map);
+      return;
+    }
+    box.appendChild(button(T.remove_new, function () {
       for (var i = 0; i < edits.length; i++) {
         var it = edits[i].items[0];
         if ((it.id !== undefined && it.id === r.id) || (edits[i].kind === 'campus' && r.change === 'campus' &&
@@ -528,8 +535,6 @@
         }
       }
     }));
-    var p = L.popup();
-    p.gaOwn = true;
     p.setLatLng(marker.getLatLng()).setContent(box).openOn(map);
   }
 
