@@ -16,7 +16,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import pyproj
 import pytest
+import shapely
 
 pytest.importorskip("starlette", reason="geoaccess serve needs the [serve] extra (pip install -e '.[serve]')")
 uvicorn = pytest.importorskip("uvicorn", reason="geoaccess serve needs the [serve] extra")
@@ -127,6 +130,53 @@ def test_baseline_and_page(served):
     )
     assert call(running.url, "/lib/leaflet/leaflet.js")[0] == 200
     assert call(running.url, "/lib/serve/serve.js")[0] == 200
+    # the bundle's map: its plugin, the facilities file its pages share, the overview and every tier map
+    assert "lib/geoaccess/map.js" in page and "data/facilities.js" in page
+    assert call(running.url, "/lib/geoaccess/map.js")[0] == 200
+    status, script, _ = call(running.url, "/data/facilities.js")
+    assert status == 200 and script.decode().startswith("window.geoaccessFacilities=")
+    pages = json.loads(page.split('id="ga-pages">', 1)[1].split("</script>", 1)[0])
+    assert [p["kind"] for p in pages] == ["tier"] * len(session.tiers)
+    assert all(p["surface"]["url"].startswith("data:image/png;base64,") for p in pages)
+
+
+def test_road_lookup(served):
+    """GET /api/road: the nearest link (its junctions make a road_speed route that is that link) and junction."""
+    running, session = served
+    net = session.baseline.inputs.network
+    k = int(np.argmax(shapely.length(net.geometry)))  # a long link: its middle is nearer to it than to any other
+    mid = shapely.line_interpolate_point(net.geometry[k], 0.5, normalized=True)
+    to_ll = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(mid.x, mid.y)
+    status, got, _ = call(running.url, f"/api/road?lon={lon}&lat={lat}")
+    assert status == 200 and got["link"]["offroad_m"] < 1.0
+    ends = [to_ll.transform(net.x[n], net.y[n]) for n in (net.link_u[k], net.link_v[k])]
+    assert np.allclose(got["link"]["ends"], ends, atol=1e-6)
+    assert got["link"]["length_m"] == pytest.approx(net.geometry[k].length, abs=0.1)
+    d = np.hypot(net.x - mid.x, net.y - mid.y)  # the nearest junction, found naively
+    assert got["junction_m"] == pytest.approx(d.min(), abs=0.1)
+    assert call(running.url, "/api/road?lon=abc&lat=1")[0] == 400
+    assert call(running.url, "/api/road?lon=500&lat=1")[0] == 422
+    # the link's junctions as a road_speed route: the change layer and edit reach the page like any other edit
+    body = {"road_speed": [{"route": got["link"]["ends"], "kmh": 120}]}
+    status, answer, _ = call(running.url, "/api/scenario", body)
+    assert status == 200 and set(answer["change"]) == {t["name"] for t in session.tiers}
+
+
+def test_answer_carries_a_change_layer_per_tier(served):
+    running, session = served
+    status, answer, _ = call(running.url, "/api/scenario", {"add": [NEW_COUNTY]})
+    assert status == 200
+    changed = answer["cells_changed"]
+    base = session.baseline.tiers
+    # cells whose minutes changed, counted naively from the scenario run as the CLI runs it
+    result = whatif(session.baseline, make_scenario("web", add=[NEW_COUNTY]))
+    assert changed == {t: int(np.sum(base[t].minutes != result.tiers[t].minutes)) for t in base}
+    assert any(changed.values())
+    for tier, img in answer["change"].items():
+        assert (img is None) == (changed[tier] == 0)
+        if img:
+            assert img["url"].startswith("data:image/png;base64,") and len(img["bounds"]) == 2
 
 
 @pytest.fixture(scope="module")
