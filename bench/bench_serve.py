@@ -2,11 +2,16 @@
 
 Run from the repository root after ``make demo`` (needs data/demo):
 
-    .venv/bin/python bench/bench_serve.py [--clicks 10] [--requests 100] [--clients 20]
+    .venv/bin/python bench/bench_serve.py [--clicks 10] [--requests 100] [--clients 20] [--study STUDY.toml]
 
-* click to table: a real mouse click on the map, the add form filled, "add" clicked, until the county table
-  shows the answer (measured in the page, ``performance.now()``); every click at a new site (no answer reused).
-  Target: under 1 s.
+* click to table, three facility edits a planner makes with the mouse, each until the county table shows the
+  answer (measured in the page, ``performance.now()``, from the click that makes the edit); every edit new (no
+  answer reused), each undone before the next:
+  - add: a real mouse click on the map, the add form filled, "add" clicked (from the click on "add");
+  - close: a click on a county hospital's symbol, "close" in its popup (from the click on "close");
+  - move: a county hospital's symbol dragged 40 px (from the release).
+  Target: under 1 s on the demo, under 2 s on the Shanxi synthetic region (``--study`` a copy of
+  data/studies/region-14.toml with its output under /tmp; ``--api-only`` off, ``--requests 0`` skips the load).
 * API: POST /api/scenario over HTTP for distinct single-facility scenarios, one at a time; then ``--clients``
   threads sending ``--requests`` mixed scenarios; the server's resident memory before and after.
 The server is ``geoaccess serve`` in a process of its own, as a planner starts it.
@@ -16,6 +21,7 @@ Without Chromium the click part is skipped with a line saying so.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import signal
@@ -26,6 +32,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -89,7 +96,32 @@ def summary(values_ms: list[float]) -> str:
     )
 
 
+def isolated_hospitals(driver, n: int) -> list[tuple[str, float, float]]:
+    """County hospitals on the overview whose symbol no other symbol comes within 18 px of: a click hits them."""
+    got = driver.execute_script(
+        "var m = window.geoaccessMap, F = window.geoaccessFacilities, out = [];"
+        "var r = m.getContainer().getBoundingClientRect();"
+        "m.gaPages[0].facilities.forEach(function (e) { if (!e.marker) return;"
+        "  var p = m.latLngToContainerPoint(e.marker.getLatLng());"
+        "  var at = document.elementFromPoint(r.left + p.x, r.top + p.y);"  # not under a control or another symbol
+        "  if (at && at.closest('.ga-fac') === e.marker.getElement()) out.push([F.id[e.i], F.rank[e.i], p.x, p.y]); });"
+        "return out;"
+    )
+    xy = np.array([[g[2], g[3]] for g in got])
+    size = driver.execute_script("var s = window.geoaccessMap.getSize(); return [s.x, s.y];")
+    out = []
+    for k, (fid, rank, x, y) in enumerate(got):
+        d = np.hypot(*(xy - xy[k]).T)
+        d[k] = np.inf
+        if rank == 1 and d.min() > 18 and 60 < x < size[0] - 60 and 60 < y < size[1] - 60:
+            out.append((fid, x, y))
+    return out[:n]
+
+
 def bench_clicks(running: Server, inp, n: int) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
     from tests.test_serve_browser import CHROMEDRIVER, CHROMIUM, add_facility_by_clicking, open_page, wait_for
 
     if not CHROMIUM or not CHROMEDRIVER:
@@ -98,19 +130,65 @@ def bench_clicks(running: Server, inp, n: int) -> None:
     from tests.test_serve_browser import chromium
 
     driver = chromium(tempfile.mkdtemp(prefix="bench-serve-"))
+    done = 0
+
+    def answered(times: list, servers: list) -> None:
+        nonlocal done
+        done += 1
+        wait_for(driver, f"return document.body.getAttribute('data-ga-updates') === '{done}'", 120)
+        ui = driver.execute_script("return window.geoaccessServe")
+        times.append(ui["lastEditMs"])
+        servers.append(ui["lastServerMs"])
+        driver.find_element(By.ID, "ga-undo-last").click()  # back to the baseline (answered at once)
+        done += 1
+        wait_for(driver, f"return document.body.getAttribute('data-ga-updates') === '{done}'", 120)
+
     try:
+        t0 = time.perf_counter()
         open_page(driver, running.url)
+        print(f"page ready in the browser after {time.perf_counter() - t0:.1f} s")
+        box = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+        w, h = box.size["width"], box.size["height"]
+        remove = driver.execute_script(
+            "return JSON.parse(document.getElementById('ga-config').textContent).text.remove"
+        )
+        results = {}
         page_ms, server_ms = [], []
         for k, (lon, lat) in enumerate(sites(inp, n, seed=16), start=1):
             add_facility_by_clicking(driver, lon, lat, name=f"bench {k}")
-            wait_for(driver, f"return document.body.getAttribute('data-ga-updates') === '{2 * k - 1}'", 60)
-            ui = driver.execute_script("return window.geoaccessServe")
-            page_ms.append(ui["lastEditMs"])
-            server_ms.append(ui["lastServerMs"])
-            driver.find_element("id", "ga-undo-last").click()  # back to the baseline (answered at once)
-            wait_for(driver, f"return document.body.getAttribute('data-ga-updates') === '{2 * k}'", 60)
-        print(f"click to table (add a county hospital, headless Chromium): {summary(page_ms)}")
-        print(f"  of which the server's request: {summary(server_ms)}")
+            answered(page_ms, server_ms)
+        results["add a county hospital"] = (page_ms, server_ms)
+        hospitals = isolated_hospitals(driver, n)
+        page_ms, server_ms = [], []
+        for _fid, x, y in hospitals:
+            ActionChains(driver).move_to_element_with_offset(box, int(x - w / 2), int(y - h / 2)).click().perform()
+            wait_for(driver, "return document.querySelector('.ga-popup button') !== null")
+            (b,) = [b for b in driver.find_elements(By.CSS_SELECTOR, ".ga-popup button") if b.text == remove]
+            b.click()
+            answered(page_ms, server_ms)
+        results["close a county hospital"] = (page_ms, server_ms)
+        page_ms, server_ms = [], []
+        rng = np.random.default_rng(5)
+        for _fid, x, y in hospitals:
+            a = rng.uniform(0, 2 * np.pi)
+            dx, dy = 40 * np.cos(a), 40 * np.sin(a)
+            (
+                ActionChains(driver)
+                .move_to_element_with_offset(box, int(x - w / 2), int(y - h / 2))
+                .click_and_hold()
+                .move_by_offset(int(dx / 2), int(dy / 2))
+                .move_by_offset(int(dx / 2), int(dy / 2))
+                .release()
+                .perform()
+            )
+            answered(page_ms, server_ms)
+        results["move a county hospital (drag)"] = (page_ms, server_ms)
+        for what, (page_ms, server_ms) in results.items():
+            print(f"click to table, {what} (headless Chromium): {summary(page_ms)}")
+            print(f"  of which the server's request: {summary(server_ms)}")
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        if severe:
+            print(f"console errors: {severe}")
     finally:
         driver.quit()
 
@@ -157,18 +235,28 @@ def main() -> int:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--study", default=STUDY, help="the study to serve (default: the demo)")
     args = ap.parse_args()
-    if not Path("data/demo").exists():
+    if args.study == STUDY and not Path("data/demo").exists():
         print("needs data/demo: run `make demo` first", file=sys.stderr)
         return 2
     out = Path(tempfile.mkdtemp(prefix="bench-serve-out-"))
-    inp = Study.from_file(STUDY, output_root=out).load()  # where to click
     t0 = time.perf_counter()
-    running = Server(Path(STUDY).resolve(), out)
+    inp = Study.from_file(args.study, output_root=out).load()  # where to click
+    # only what the sites need: a province's inputs would otherwise stay beside the server's own copy
+    inp = SimpleNamespace(
+        population=SimpleNamespace(lon=inp.population.lon, lat=inp.population.lat, people=inp.population.people),
+        facilities=inp.facilities[["id", "geometry"]].copy(),
+    )
+    gc.collect()
+    print(f"inputs loaded in {time.perf_counter() - t0:.1f} s (for the sites to click)")
+    t0 = time.perf_counter()
+    running = Server(Path(args.study).resolve(), out)
     print(f"geoaccess serve: URL after {time.perf_counter() - t0:.1f} s; resident memory {running.rss_mb():.0f} MB")
     try:
         bench_clicks(running, inp, args.clicks)
-        bench_api(running, inp, args.clicks, args.requests, args.clients)
+        if args.requests:
+            bench_api(running, inp, args.clicks, args.requests, args.clients)
     finally:
         running.stop()
         shutil.rmtree(out, ignore_errors=True)
