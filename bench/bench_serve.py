@@ -146,6 +146,8 @@ def bench_clicks(running: Server, inp, n: int) -> None:
     driver = chromium(tempfile.mkdtemp(prefix="bench-serve-"))
     done = 0
 
+    stages: list[dict] = []  # the server's stages per answer, in order
+
     def answered(times: list, servers: list) -> None:
         nonlocal done
         done += 1
@@ -153,6 +155,7 @@ def bench_clicks(running: Server, inp, n: int) -> None:
         ui = driver.execute_script("return window.geoaccessServe")
         times.append(ui["lastEditMs"])
         servers.append(ui["lastServerMs"])
+        stages.append(ui["lastTimings"])
         driver.find_element(By.ID, "ga-undo-last").click()  # back to the baseline (answered at once)
         done += 1
         wait_for(driver, f"return document.body.getAttribute('data-ga-updates') === '{done}'", 120)
@@ -198,9 +201,15 @@ def bench_clicks(running: Server, inp, n: int) -> None:
             )
             answered(page_ms, server_ms)
         results["move a county hospital (drag)"] = (page_ms, server_ms)
+        start = 0
         for what, (page_ms, server_ms) in results.items():
             print(f"click to table, {what} (headless Chromium): {summary(page_ms)}")
             print(f"  of which the server's request: {summary(server_ms)}")
+            mine = [t for t in stages[start : start + len(page_ms)] if t]
+            start += len(page_ms)
+            keys = ("edits", "paths", "scoring", "change_layer")
+            med = {key: statistics.median(t.get(key, 0.0) for t in mine) * 1000 for key in keys}
+            print("  server stages, median ms: " + ", ".join(f"{key} {v:.0f}" for key, v in med.items()))
         severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         if severe:
             print(f"console errors: {severe}")

@@ -177,6 +177,13 @@ def test_answer_carries_a_change_layer_per_tier(served):
         assert (img is None) == (changed[tier] == 0)
         if img:
             assert img["url"].startswith("data:image/png;base64,") and len(img["bounds"]) == 2
+            # the image covers the window of the changed cells (every one of them, and not the whole raster)
+            pop = session.baseline.inputs.population
+            moved = base[tier].minutes != result.tiers[tier].minutes
+            (s, w), (n, e) = img["bounds"]
+            lon, lat = pop.lon[moved], pop.lat[moved]
+            assert (lon > w).all() and (lon < e).all() and (lat > s).all() and (lat < n).all()
+            assert (e - w) < np.ptp(pop.lon) or (n - s) < np.ptp(pop.lat)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import folium
 import numpy as np
 import pandas as pd
 import pyproj
+from affine import Affine
 
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_csv, write_text
@@ -480,11 +481,15 @@ def change_image(population, before: np.ndarray, after: np.ndarray, max_px: int 
     keep = cls > 0
     if not keep.any():
         return None
-    surface = Surface.from_cells(
-        pop.shape, pop.row[keep], pop.col[keep], np.zeros(int(keep.sum())), pop.transform, pop.crs
-    )
+    # the image covers the changed cells' window only: an edit changes a district, not the province, and the image
+    # (its cost and size) follows the window, not the raster
+    rows, cols = pop.row[keep].astype(np.int64), pop.col[keep].astype(np.int64)
+    r0, c0 = int(rows.min()), int(cols.min())
+    shape = (int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1)
+    transform = pop.transform @ Affine.translation(c0, r0)
+    surface = Surface.from_cells(shape, rows - r0, cols - c0, np.zeros(rows.size), transform, pop.crs)
     # from_cells sorts by cell; classes follow the same order
-    key = pop.row[keep].astype(np.int64) * pop.shape[1] + pop.col[keep]
+    key = (rows - r0) * shape[1] + (cols - c0)
     order = np.argsort(key, kind="stable")
     classes = cls[keep][order]
     # a data URL: the page stays one file beside its own data (and the server sends it with its answer)

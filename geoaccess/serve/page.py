@@ -98,6 +98,7 @@ TEXT = {
         "faster": "faster",
         "slower": "slower",
         "edits_layer": "Edited sites and roads",
+        "road_classes": {},
     },
     "zh": {
         "headline": "主要指标",
@@ -172,6 +173,25 @@ TEXT = {
         "faster": "变快",
         "slower": "变慢",
         "edits_layer": "调整的机构与道路",
+        # OSM road classes in words (Chinese administrative classes, 国道 etc., are shown as they are)
+        "road_classes": {
+            "motorway": "高速公路",
+            "motorway_link": "高速公路匝道",
+            "trunk": "干线公路",
+            "trunk_link": "干线公路匝道",
+            "primary": "主要公路",
+            "primary_link": "主要公路匝道",
+            "secondary": "次要公路",
+            "secondary_link": "次要公路匝道",
+            "tertiary": "县乡公路",
+            "tertiary_link": "县乡公路匝道",
+            "unclassified": "村道",
+            "residential": "居住区道路",
+            "living_street": "生活街道",
+            "service": "服务道路",
+            "track": "机耕道",
+            "road": "道路",
+        },
     },
 }
 
@@ -188,7 +208,7 @@ def bundle_pages(session: Session) -> tuple[list[dict], bytes]:
     """The bundle's map pages of the served baseline as the plugin's data: the overview, then one per tier.
 
     Made by ``Result.map`` (the notebook maps, the same data as the bundle's pages, travel-time images inline),
-    so the served map is the bundle's. Returns the pages and the facilities script they share.
+    so the served map is the bundle's. Returns the pages and the scripts they share (the facilities), as one.
     """
     from geoaccess.outputs.plugin import Geoaccess
 
@@ -196,14 +216,14 @@ def bundle_pages(session: Session) -> tuple[list[dict], bytes]:
     result = session.baseline.result
     if result.areas is None:  # a baseline read from the cache has no service areas: the tier maps' bands need them
         result = dataclasses.replace(result, areas=study.areas(study.load(), result.tiers))
-    pages, script = [], ""
+    pages, scripts = [], {}
     for name in ["overview", *(t["name"] for t in session.tiers)]:
         m = study.map(result, name)
         plugin = next(c for c in m._children.values() if isinstance(c, Geoaccess))
         pages.append(json.loads(plugin.json))
-        if not script and plugin.scripts:
-            script = plugin.scripts[0][1]
-    return pages, script.encode("utf-8")
+        # the scripts a notebook map carries inline (the facilities; any other data a page gains), each once
+        scripts.update({src: text for src, text in plugin.scripts if src not in scripts})
+    return pages, "\n".join(scripts.values()).encode("utf-8")
 
 
 def build_page(session: Session, *, api: str = "") -> ServedPage:

@@ -12,7 +12,7 @@
 (function () {
   'use strict';
 
-  var ui = { updates: 0, lastEditMs: null, lastServerMs: null, errors: 0, ready: false };
+  var ui = { updates: 0, lastEditMs: null, lastServerMs: null, lastTimings: null, errors: 0, ready: false };
   window.geoaccessServe = ui;
   ui.state = function () {  // for tests: the page shown and the change layers (on the map, images in them)
     var out = { page: active, mode: mode, edits: edits.length, change: {} };
@@ -220,6 +220,7 @@
     ui.updates += 1;
     if (clickedAt !== null) { ui.lastEditMs = performance.now() - clickedAt; }
     ui.lastServerMs = answer ? answer.timings.request * 1000 : null;
+    ui.lastTimings = answer ? answer.timings : null;  // the server's stages, seconds
     document.body.setAttribute('data-ga-updates', String(ui.updates));
     status(answer ? fmt(T.done, { ms: Math.round(ui.lastEditMs), server: Math.round(ui.lastServerMs) }) : '');
   }
@@ -653,7 +654,7 @@
       if (!link) { return; }
       L.polyline(link.coords, { pane: 'gaEdits', color: '#ff7f00', weight: 7, opacity: 0.9, interactive: false })
         .addTo(draftLayer);
-      var cls = link['class'] || '–';
+      var cls = (T.road_classes || {})[link['class']] || link['class'] || '–';
       var box = el('div', null, 'ga-popup ga-speed');
       box.appendChild(el('div', fmt(T.speed_now, { cls: cls, km: km(link.length_m),
         kmh: link.kmh === null ? '–' : num(link.kmh) })));
