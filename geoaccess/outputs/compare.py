@@ -470,17 +470,20 @@ def change_image(population, before: np.ndarray, after: np.ndarray, max_px: int 
     """The change in minutes per populated cell as a PNG data URL in :data:`DELTA_COLORS` (green faster, red
     slower, unchanged cells transparent): ``{"url", "bounds"}``, or ``None`` where nothing changed."""
     pop = population
+    idx = np.flatnonzero(~(after == before))  # the cells that changed: all the work below is on them only
+    before, after = before[idx], after[idx]
     with np.errstate(invalid="ignore"):
         d = np.where(
             np.isfinite(after) & np.isfinite(before),
             after - before,
             np.where(np.isfinite(after), -np.inf, np.inf),
         )
-    d = np.where(after == before, np.nan, d)
     cls = delta_classes(d)
     keep = cls > 0
     if not keep.any():
         return None
+    keep = idx[keep]
+    cls = cls[cls > 0]
     # the image covers the changed cells' window only: an edit changes a district, not the province, and the image
     # (its cost and size) follows the window, not the raster
     rows, cols = pop.row[keep].astype(np.int64), pop.col[keep].astype(np.int64)
@@ -491,7 +494,7 @@ def change_image(population, before: np.ndarray, after: np.ndarray, max_px: int 
     # from_cells sorts by cell; classes follow the same order
     key = (rows - r0) * shape[1] + (cols - c0)
     order = np.argsort(key, kind="stable")
-    classes = cls[keep][order]
+    classes = cls[order]
     # a data URL: the page stays one file beside its own data (and the server sends it with its answer)
     with tempfile.TemporaryDirectory() as tmp:
         img = Path(tmp) / "change.png"
