@@ -6,17 +6,14 @@ times the length of the move (half of it is walked in each cell): scikit-image's
 extended unchanged to knight's moves. Walking on a DEM multiplies that by Tobler's hiking function relative to flat
 ground, with the slope taken along the move, so uphill and downhill differ.
 
-The queue is the 4-ary heap with lazy deletion of :mod:`geoaccess._kernels`: on a grid the heap holds only the
-wavefront (a few entries per frontier cell), so it stays small next to the ``dist`` array, and the search is
-bounded by ``cutoff`` (cells beyond it are never queued).
+The queue is a ring of buckets (see :func:`grid_search`): on a grid it holds only the wavefront, so it stays
+small next to the ``dist`` array, and the search is bounded by ``cutoff`` (cells beyond it are never queued).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-from geoaccess._kernels import _grow, _pop4, _push4
 
 # Tobler (1993): v = 6 exp(-3.5 |S + 0.05|) km/h; a move on slope S takes exp(3.5 (|S + 0.05| - 0.05)) times as long
 # as on flat ground (the fastest slope, S = -0.05, a gentle descent, is 1.19x faster than flat).
@@ -30,10 +27,24 @@ def tobler_factor(slope):
     return np.exp(TOBLER_A * (abs(slope + TOBLER_B) - TOBLER_B))
 
 
+@njit(cache=True)
+def move_range(friction, off_len):
+    """The cheapest and the dearest possible move (minutes): the bucket queue's width and span."""
+    lo = np.inf
+    hi = 0.0
+    for i in range(friction.shape[0]):
+        f = np.float64(friction[i])
+        if f < lo:
+            lo = f
+        if f > hi and f < np.inf:
+            hi = f
+    return lo * off_len.min(), hi * off_len.max()
+
+
 @njit(cache=True, nogil=True)
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
-    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label,
+    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -45,96 +56,177 @@ def grid_search(
 
     ``dem`` of length 0 means isotropic; otherwise each move is scaled by :func:`tobler_factor` of its slope, taken
     in the direction travelled: away from the seeds, or towards them when ``to_seeds`` (minutes *to* the seeds,
-    the search running backwards). A cell with a NaN elevation is impassable.
+    the search running backwards). A move into or out of a NaN elevation is never taken.
 
     A seed on an impassable cell gets its seed minutes but spreads nowhere (as in ``MCP_Geometric``). Cells
-    beyond ``cutoff`` (inclusive bound) are never queued. ``label`` of length 0 skips labels. Returns the number
-    of cells scanned.
+    beyond ``cutoff`` (inclusive bound) are never queued. ``label`` of length 0 skips labels. Seeds must be sorted
+    by minutes. Returns the number of cells scanned.
+
+    The queue is a ring of buckets ``delta`` minutes wide (Dial's algorithm, sequential Delta-stepping); ``nb``, a
+    power of two, is best above the dearest move over ``delta`` plus one. With ``delta`` no more than the cheapest
+    move every cell is scanned once. Any ``delta`` and ``nb`` stay exact: the search is label-correcting (a cell
+    improved after its scan is queued and scanned again) and a move beyond the ring is queued in its last bucket.
+    Entries are a pool of (cell, minutes) linked per bucket and recycled, so the queue holds the wavefront only;
+    a stale entry (its cell improved since) is skipped when popped. Seeds join the ring when the sweep reaches
+    their minutes, so their spread may exceed it. The pool grows between sweeps (:func:`_sweep` stops when
+    a scan might not fit): reassigning the pool arrays inside the loop measured 4x slower (168 vs 44 ns per cell on
+    a uniform 1400 x 1400 grid). A 4-ary heap measured 1.7x slower than the ring.
     """
+    nk = off_r.shape[0]
+    off_flat = np.empty(nk, dtype=np.int64)
+    half = np.empty(nk)
+    reach = 0  # the largest step in rows or columns: cells this far from every edge need no bounds checks
+    for k in range(nk):
+        off_flat[k] = np.int64(off_r[k]) * cols + off_c[k]
+        half[k] = off_len[k] * 0.5  # exact (a power of two), so the cost below has MCP_Geometric's bits
+        reach = max(reach, abs(off_r[k]), abs(off_c[k]))
+    head = np.full(nb, -1, dtype=np.int64)
+    cap = 4096
+    e_cell = np.empty(cap, dtype=np.int64)
+    e_min = np.empty(cap, dtype=np.float64)
+    e_next = np.empty(cap, dtype=np.int64)
+    # cur (bucket), si (next seed), count (queued), free (recycled entries, linked through e_next), used, scans
+    state = np.zeros(6, dtype=np.int64)
+    state[3] = -1
+    if seed_cells.shape[0] > 0:
+        state[0] = np.int64(seed_minutes[0] * (1.0 / delta))
+    while not _sweep(
+        friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
+        seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
+        head, e_cell, e_min, e_next, state,
+    ):  # fmt: skip
+        cap *= 2
+        e_cell = _grow_to(e_cell, cap)
+        e_min = _grow_to(e_min, cap)
+        e_next = _grow_to(e_next, cap)
+    return state[5]
+
+
+@njit(cache=True, nogil=True)
+def _sweep(
+    friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
+    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
+    head, e_cell, e_min, e_next, state,
+):  # fmt: skip
+    """Run :func:`grid_search`'s queue until it is empty (True) or a step might overflow the pool (False)."""
     inf = np.inf
     nk = off_r.shape[0]
     aniso = dem.shape[0] > 0
     uselab = label.shape[0] > 0
-    off_flat = np.empty(nk, dtype=np.int64)
-    for k in range(nk):
-        off_flat[k] = np.int64(off_r[k]) * cols + off_c[k]
-    reach = 0  # the largest step in rows or columns: cells this far from every edge need no bounds checks
-    for k in range(nk):
-        reach = max(reach, abs(off_r[k]), abs(off_c[k]))
-    hd = np.empty(1024, dtype=np.float64)
-    hv = np.empty(1024, dtype=np.int32)
-    size = 0
-    for i in range(seed_cells.shape[0]):
-        v = seed_cells[i]
-        d = seed_minutes[i]
-        if d < dist[v] and d <= cutoff:
+    strict = not cut_corners
+    inv = 1.0 / delta
+    mask = nb - 1
+    cap = e_cell.shape[0]
+    cur, si, count, free, used, scans = state[0], state[1], state[2], state[3], state[4], state[5]
+    ns = seed_cells.shape[0]
+    done = True
+    while count > 0 or si < ns:
+        if count == 0:  # nothing queued: jump to the next seed
+            cur = max(cur, np.int64(seed_minutes[si] * inv))
+        while si < ns and np.int64(seed_minutes[si] * inv) <= cur:
+            if count + 1 > cap:
+                done = False
+                break
+            v = seed_cells[si]
+            d = seed_minutes[si]
+            si += 1
+            if not (d < dist[v] and d <= cutoff):
+                continue
             dist[v] = d
             if uselab:
-                label[v] = seed_labels[i]
-            if size == hd.shape[0]:
-                hd, hv = _grow(hd, hv)
-            size = _push4(hd, hv, size, d, v)
-    scans = 0
-    while size > 0:
-        d, u, size = _pop4(hd, hv, size)
-        if d > dist[u]:
-            continue
-        fu = np.float64(friction[u])
-        if not fu < inf:  # impassable (or NaN): a seed there is reached but leads nowhere
-            continue
-        zu = np.float64(dem[u]) if aniso else 0.0
-        scans += 1
-        lu = label[u] if uselab else 0
-        r = u // cols
-        c = u - r * cols
-        inner = r >= reach and r < rows - reach and c >= reach and c < cols - reach
-        for k in range(nk):
-            if not inner:
-                rr = r + off_r[k]
-                cc = c + off_c[k]
-                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
-                    continue
-            v = u + off_flat[k]
-            fv = np.float64(friction[v])
-            if not fv < inf:
+                label[v] = seed_labels[si - 1]
+            if free >= 0:
+                slot = free
+                free = e_next[slot]
+            else:
+                slot = used
+                used += 1
+            s2 = cur & mask
+            e_cell[slot] = v
+            e_min[slot] = d
+            e_next[slot] = head[s2]
+            head[s2] = slot
+            count += 1
+        if not done:
+            break
+        s = cur & mask
+        while head[s] >= 0:
+            if count - 1 + nk > cap:  # the scan below could need more entries than the pool has
+                done = False
+                break
+            slot = head[s]
+            head[s] = e_next[slot]
+            u = e_cell[slot]
+            d = e_min[slot]
+            e_next[slot] = free
+            free = slot
+            count -= 1
+            if d > dist[u]:
                 continue
-            if not cut_corners and mid_kind[k] > 0:
-                pa = np.float64(friction[u + mid_a[k]]) < inf
-                pb = np.float64(friction[u + mid_b[k]]) < inf
-                if mid_kind[k] == 1:
-                    if not pa and not pb:
+            fu = np.float64(friction[u])
+            if not fu < inf:  # impassable (or NaN): a seed there is reached but leads nowhere
+                continue
+            scans += 1
+            zu = np.float64(dem[u]) if aniso else 0.0
+            lu = label[u] if uselab else 0
+            r = u // cols
+            c = u - r * cols
+            inner = r >= reach and r < rows - reach and c >= reach and c < cols - reach
+            for k in range(nk):
+                if not inner:
+                    rr = r + off_r[k]
+                    cc = c + off_c[k]
+                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
                         continue
-                elif not (pa and pb):
+                v = u + off_flat[k]
+                fv = np.float64(friction[v])
+                if not fv < inf:
                     continue
-            # written as MCP_Geometric writes it, so the same path gives the same bits
-            w = off_len[k] * 0.5 * (fu + fv)
-            if aniso:
-                dz = np.float64(dem[v]) - zu
-                if to_seeds:
-                    dz = -dz  # the patient walks v -> u
-                w = w * tobler_factor(dz / off_len[k])
-            nd = d + w
-            if nd < dist[v] and nd <= cutoff:
-                dist[v] = nd
-                if uselab:
-                    label[v] = lu
-                if size == hd.shape[0]:
-                    hd, hv = _grow(hd, hv)
-                size = _push4(hd, hv, size, nd, v)
-    return scans
+                if strict and mid_kind[k] > 0:
+                    pa = np.float64(friction[u + mid_a[k]]) < inf
+                    pb = np.float64(friction[u + mid_b[k]]) < inf
+                    if mid_kind[k] == 1:
+                        if not pa and not pb:
+                            continue
+                    elif not (pa and pb):
+                        continue
+                w = half[k] * (fu + fv)
+                if aniso:
+                    dz = np.float64(dem[v]) - zu
+                    if to_seeds:
+                        dz = -dz  # the patient walks v -> u
+                    w = w * tobler_factor(dz / off_len[k])
+                nd = d + w
+                if nd < dist[v] and nd <= cutoff:
+                    dist[v] = nd
+                    if uselab:
+                        label[v] = lu
+                    b = np.int64(nd * inv)
+                    if b < cur:
+                        b = cur  # rounding: stay in the bucket being scanned
+                    elif b >= cur + nb:
+                        b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
+                    if free >= 0:
+                        slot = free
+                        free = e_next[slot]
+                    else:
+                        slot = used
+                        used += 1
+                    s2 = b & mask
+                    e_cell[slot] = v
+                    e_min[slot] = nd
+                    e_next[slot] = head[s2]
+                    head[s2] = slot
+                    count += 1
+        if not done:
+            break
+        cur += 1
+    state[0], state[1], state[2], state[3], state[4], state[5] = cur, si, count, free, used, scans
+    return done
 
 
 @njit(cache=True)
-def cells_within(dist, cutoff):
-    """Flat indices of cells with ``dist <= cutoff`` (inclusive), in cell order."""
-    n = 0
-    for i in range(dist.shape[0]):
-        if dist[i] <= cutoff:
-            n += 1
-    out = np.empty(n, dtype=np.int64)
-    j = 0
-    for i in range(dist.shape[0]):
-        if dist[i] <= cutoff:
-            out[j] = i
-            j += 1
-    return out
+def _grow_to(a, cap):
+    b = np.empty(cap, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
