@@ -32,10 +32,11 @@ maps: $(STAMP)
 	@# generated synthetic-region studies (geoaccess demo --region) are run by that command, not here
 	@for s in data/studies/*.toml; do case $$s in */region-*) continue;; esac; echo "== $$s"; $(BIN)/geoaccess run $$s || exit 1; done
 
-## make bench: shortest-path benchmarks against peers (prints ratios and memory)
+## make bench: shortest-path benchmarks against peers (prints ratios and memory); terrain cost distance against scikit-image
 bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "some bench peers did not install; they are skipped"
 	$(BIN)/python bench/bench_paths.py
+	$(BIN)/python bench/bench_terrain.py
 
 ## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster
 bench-scale: $(STAMP)
