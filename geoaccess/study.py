@@ -77,6 +77,7 @@ class Study:
         self._inputs: Inputs | None = None
         self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
+        self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -219,13 +220,18 @@ class Study:
         t1 = time.perf_counter()
         ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
+        surface = self.terrain() if s.uses_terrain else None
+        if surface is not None:
+            timings["terrain"] = time.perf_counter() - t1
 
         def one(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            log.info("tier %s: %d facilities", s.tiers[i].name, int(serving.sum()))
+            mode = s.tier_mode(s.tiers[i])
+            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
             return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
                                     to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
-                                    tier=s.tiers[i].name)  # fmt: skip
+                                    tier=s.tiers[i].name, mode=mode,
+                                    surface=None if mode == "road" else surface)  # fmt: skip
 
         # one search per tier, each on its own thread (the kernels release the GIL)
         with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
@@ -235,6 +241,29 @@ class Study:
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
         return result
+
+    def terrain(self):
+        """The friction surface of ``[travel]`` joined to the loaded roads and demand (built once, on first use).
+
+        Returns a :class:`geoaccess.terrain.Surface`; see :mod:`geoaccess.load.terrain`.
+        """
+        if self._terrain is not None:
+            return self._terrain
+        from geoaccess.load.terrain import build_surface, population_cell_m
+
+        s, inp = self.settings, self.load()
+        t0 = time.perf_counter()
+        net = inp.network
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        bounds = inp.counties.to_crs(net.crs).total_bounds
+        pop, fac = inp.population, inp.facilities
+        self._terrain = build_surface(
+            s.travel, net, bounds, to_m.transform(pop.lon, pop.lat),
+            to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()),
+            cell_m=s.travel.cell_m or population_cell_m(pop), walk_kmh=s.walk_kmh, roads_path=s.roads,
+        )  # fmt: skip
+        log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
+        return self._terrain
 
     def score(
         self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None

@@ -25,7 +25,7 @@ import numpy as np
 from geoaccess import _terrain_kernels
 from geoaccess.errors import InputError
 
-__all__ = ["cost_distance", "moves", "walking_time"]
+__all__ = ["Surface", "cost_distance", "moves", "walking_time"]
 
 _AXIAL = [(-1, 0), (1, 0), (0, -1), (0, 1)]
 _DIAGONAL = [(-1, -1), (-1, 1), (1, -1), (1, 1)]
@@ -263,3 +263,79 @@ def walking_time(
         cut_corners=cut_corners,
     )  # fmt: skip
     return minutes
+
+
+class Surface:
+    """A study's friction surface, joined to its road network and its demand (built by ``geoaccess.load.terrain``).
+
+    ``friction`` (2-D float32, minutes per metre, inf = impassable) and ``dem`` (2-D float32 metres or None for
+    isotropic travel) lie on a grid of ``cell_m`` metre cells in the network's CRS (``transform``, north up).
+    The road network meets the grid at sample points along every link (``road_cell``: the flat cell of each,
+    ``road_snap``: where it lies on its link and its distance from the cell centre). ``demand_cell`` and
+    ``facility_cell`` are the flat cells of the study's population cells and facilities (-1: off the grid).
+    """
+
+    def __init__(
+        self, friction, dem, transform, crs, cell_m: float, road_cell, road_snap, demand_cell, facility_cell,
+        knight: bool = True, cut_corners: bool = False, notes=(),
+    ):  # fmt: skip
+        self.friction = friction
+        self.dem = dem
+        self.transform = transform
+        self.crs = crs
+        self.cell_m = float(cell_m)
+        self.road_cell = np.asarray(road_cell, dtype=np.int64)
+        self.road_snap = road_snap
+        self.demand_cell = np.asarray(demand_cell, dtype=np.int64)
+        self.facility_cell = np.asarray(facility_cell, dtype=np.int64)
+        self.knight = bool(knight)
+        self.cut_corners = bool(cut_corners)
+        self.notes = list(notes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.friction.shape
+
+    def __repr__(self) -> str:
+        r, c = self.shape
+        return f"Surface({r} x {c} cells of {self.cell_m:g} m, {len(self.road_cell):,} road samples)"
+
+    def at(self, dist: np.ndarray, label: np.ndarray, cells) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes and label of a search at flat ``cells`` (-1: inf and -1).
+
+        People in an impassable cell (a river or lake cell with houses on its bank) step out to their best
+        passable neighbour: its minutes plus one step at that neighbour's friction (no slope).
+        """
+        cells = np.asarray(cells, dtype=np.int64)
+        ok = cells >= 0
+        flat_d, flat_l, flat_f = dist.reshape(-1), label.reshape(-1), self.friction.reshape(-1)
+        c = np.maximum(cells, 0)
+        minutes = np.where(ok, flat_d[c], np.inf)
+        lab = np.where(ok, flat_l[c], -1).astype(np.int64)
+        stuck = np.flatnonzero(ok & ~(flat_f[c] < np.inf) & ~np.isfinite(minutes))
+        if stuck.size:
+            rows, cols = self.shape
+            r, q = np.divmod(cells[stuck], cols)
+            for dr, dc in moves(False):
+                rr, qq = r + dr, q + dc
+                inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+                n = np.where(inside, rr * cols + qq, 0)
+                step = self.cell_m * float(np.hypot(dr, dc))
+                with np.errstate(invalid="ignore"):
+                    cand = np.where(inside, flat_d[n] + step * flat_f[n].astype(np.float64), np.inf)
+                better = cand < minutes[stuck]
+                minutes[stuck[better]] = cand[better]
+                lab[stuck[better]] = flat_l[n[better]]
+        return minutes, lab
+
+    def minutes(self, cells, minutes, labels, to_seeds: bool = True):
+        """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``."""
+        ok = (np.asarray(cells) >= 0) & np.isfinite(minutes)
+        cells = np.asarray(cells)[ok]
+        rows, cols = self.shape
+        src = np.column_stack([cells // cols, cells % cols])
+        return search(
+            self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
+            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=np.asarray(minutes)[ok],
+            labels=np.asarray(labels)[ok],
+        )  # fmt: skip
