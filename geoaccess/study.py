@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from geoaccess import config as _config
 from geoaccess import measures as _m
 from geoaccess.config import synthetic_note
+from geoaccess.errors import ConfigError
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -264,6 +265,18 @@ class Study:
         )  # fmt: skip
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
+
+    def road_only(self, what: str) -> None:
+        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
+        road minutes with the baseline's mixed minutes would report changes nobody made."""
+        s = self.settings
+        off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
+        if off:
+            raise ConfigError(
+                f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
+                '[[tiers]] mode); run them on a copy of the study with mode = "road"',
+                path=s.path,
+            )
 
     def score(
         self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
@@ -643,6 +656,7 @@ class Study:
         """
         from geoaccess import scenarios
 
+        self.road_only("what-if scenarios")
         result = scenarios.whatif(self, scenario, base=base, **edits)
         if write:
             scenarios.write_scenario(self, result, scenarios.baseline(self))
@@ -652,6 +666,7 @@ class Study:
         """Choose ``k`` sites for ``tier`` care (``objective`` "coverage" or "median"); see ``scenarios.place``."""
         from geoaccess import scenarios
 
+        self.road_only("placement (optimize)")
         placement = scenarios.place(self, tier, k, objective, **options)
         if write:
             scenarios.write_placement(self, placement, scenarios.baseline(self))

@@ -209,3 +209,13 @@ def test_mixed_and_walk_only_study(terrain_study):
     assert np.isfinite(m).all() and np.isfinite(w).all()  # the river is crossed on the road bridges
     assert np.all(m <= w + 1e-9) and (m < w).any()
     assert mixed.counties.shape == walk.counties.shape
+
+
+def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
+    d, sf, text = terrain_study
+    sf.write_text(text + '[travel]\nmode = "walk_only"\n', encoding="utf-8")
+    study = Study.from_file(sf, output_root=d / "out")
+    with pytest.raises(ConfigError, match=r"what-if scenarios use road trips only.*primary \(walk_only\)"):
+        study.whatif(close=["H1"])
+    with pytest.raises(ConfigError, match="placement"):
+        study.optimize("primary", 1)
