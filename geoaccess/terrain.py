@@ -330,12 +330,16 @@ class Surface:
 
     def minutes(self, cells, minutes, labels, to_seeds: bool = True):
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``."""
-        ok = (np.asarray(cells) >= 0) & np.isfinite(minutes)
-        cells = np.asarray(cells)[ok]
+        cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
+        ok = (cells >= 0) & np.isfinite(minutes)
+        cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
+        # one seed per cell, its best (a road cell holds several road points): fewer queue entries
+        order = np.lexsort((minutes, cells))
+        first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if order.size else order
+        cells, minutes, labels = cells[first], minutes[first], labels[first]
         rows, cols = self.shape
         src = np.column_stack([cells // cols, cells % cols])
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
-            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=np.asarray(minutes)[ok],
-            labels=np.asarray(labels)[ok],
+            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels,
         )  # fmt: skip
