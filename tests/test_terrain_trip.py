@@ -55,43 +55,57 @@ def small_case(seed, dem=True):
 
 
 def oracle(net, surface, fsnap, mode, to_facility=True):
-    """Minutes from every cell to the nearest facility on the joined graph, edges in the direction travelled."""
+    """Minutes between every cell and the nearest facility over the joined graph, every edge in the direction
+    the patient travels: cell -> ... -> facility -> "F" (``to_facility``), or "F" -> facility -> ... -> cell."""
     rows, cols = surface.shape
     f64 = surface.friction.astype(np.float64)
     dem = None if surface.dem is None else surface.dem.astype(np.float64)
-    cells = cell_graph(f64, (surface.cell_m,) * 2, surface.knight, dem=dem, cut_corners=False)
     g = nx.DiGraph()
-    for a, b, w in cells.edges(data="weight"):
-        g.add_edge(("c", a), ("c", b), weight=w)
 
     def edge(a, b, w):
         if np.isfinite(w) and (not g.has_edge(a, b) or g[a][b]["weight"] > w):
             g.add_edge(a, b, weight=w)
 
+    def leg(near, far, w):
+        """A leg between something nearer the cell and something nearer the facility, travelled as the patient."""
+        edge(near, far, w) if to_facility else edge(far, near, w)
+
+    cells = cell_graph(f64, (surface.cell_m,) * 2, surface.knight, dem=dem, cut_corners=False)
+    for a, b, w in cells.edges(data="weight"):  # each move a -> b costs what walking a -> b costs
+        edge(("c", a), ("c", b), w)
     for j, c in enumerate(surface.facility_cell):
-        edge(("c", divmod(int(c), cols)), ("f", j), 0.0)
+        leg(("c", divmod(int(c), cols)), ("f", j), 0.0)
         lk, tf, walk_f = fsnap.link[j], fsnap.t[j], fsnap.offroad_m[j] / MPM
         u, v, fwd, bwd = net.link_u[lk], net.link_v[lk], net.link_fwd[lk], net.link_bwd[lk]
-        edge(("n", u), ("f", j), part(tf, fwd) + walk_f)
-        edge(("n", v), ("f", j), part(1 - tf, bwd) + walk_f)
-        edge(("f", j), "F", 0.0)
+        if to_facility:  # reach the facility from u along u -> v, from v along v -> u
+            leg(("n", u), ("f", j), part(tf, fwd) + walk_f)
+            leg(("n", v), ("f", j), part(1 - tf, bwd) + walk_f)
+        else:  # leave it to v along u -> v, to u along v -> u
+            leg(("n", v), ("f", j), part(1 - tf, fwd) + walk_f)
+            leg(("n", u), ("f", j), part(tf, bwd) + walk_f)
+        leg(("f", j), "F", 0.0)
     if mode == "mixed":
         for a, b, w in zip(net.arc_tail, net.arc_head, net.arc_minutes, strict=True):
-            edge(("n", a), ("n", b), w)
+            edge(("n", a), ("n", b), w)  # arcs keep their own direction
         snap = surface.road_snap
         for i, c in enumerate(surface.road_cell):
             lk, t = snap.link[i], snap.t[i]
             u, v, fwd, bwd = net.link_u[lk], net.link_v[lk], net.link_fwd[lk], net.link_bwd[lk]
-            edge(("c", divmod(int(c), cols)), ("s", i), snap.offroad_m[i] / MPM)
-            edge(("s", i), ("n", u), part(t, bwd))
-            edge(("s", i), ("n", v), part(1 - t, fwd))
+            leg(("c", divmod(int(c), cols)), ("s", i), snap.offroad_m[i] / MPM)
+            if to_facility:  # from the point to u along v -> u, to v along u -> v
+                leg(("s", i), ("n", u), part(t, bwd))
+                leg(("s", i), ("n", v), part(1 - t, fwd))
+            else:  # to the point from u along u -> v, from v along v -> u
+                leg(("s", i), ("n", u), part(t, fwd))
+                leg(("s", i), ("n", v), part(1 - t, bwd))
             for j in np.flatnonzero(fsnap.link == lk):  # along the facility's own link, passing no node
-                tf = fsnap.t[j]
+                start, end = (t, fsnap.t[j]) if to_facility else (fsnap.t[j], t)
                 with np.errstate(invalid="ignore"):
-                    drive = (tf - t) * fwd if tf >= t else (t - tf) * bwd
+                    drive = (end - start) * fwd if end >= start else (start - end) * bwd
                 if np.isfinite(drive):
-                    edge(("s", i), ("f", j), drive + fsnap.offroad_m[j] / MPM)
-    lengths = nx.single_source_dijkstra_path_length(g.reverse(copy=False), "F")
+                    leg(("s", i), ("f", j), drive + fsnap.offroad_m[j] / MPM)
+    graph = g.reverse(copy=False) if to_facility else g
+    lengths = nx.single_source_dijkstra_path_length(graph, "F")
     out = np.full(rows * cols, np.inf)
     for k, m in lengths.items():
         if k[0] == "c":
@@ -101,12 +115,13 @@ def oracle(net, surface, fsnap, mode, to_facility=True):
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("mode", ["mixed", "walk_only"])
-def test_mixed_and_walk_only_equal_networkx_on_the_joined_graph(seed, mode):
+@pytest.mark.parametrize("to_facility", [True, False])
+def test_mixed_and_walk_only_equal_networkx_on_the_joined_graph(seed, mode, to_facility):
     net, grid, surface, fsnap = small_case(seed)
-    trip = Trip(net, WALK_KMH, True, surface=surface, mode=mode)
+    trip = Trip(net, WALK_KMH, to_facility, surface=surface, mode=mode)
     dsnap = net.snap(*grid.centres(surface.demand_cell))
     minutes, lab, _, _ = trip.nearest(fsnap, dsnap, fcells=surface.facility_cell, dcells=surface.demand_cell)
-    want = oracle(net, surface, fsnap, mode)
+    want = oracle(net, surface, fsnap, mode, to_facility)
     passable = np.isfinite(surface.friction.reshape(-1))  # people in impassable cells step out: tested below
     got, want = minutes[passable], want[passable]
     assert np.array_equal(np.isinf(got), np.isinf(want))
