@@ -267,6 +267,16 @@ class Study:
                 f"{r.zone}: " + (" or ".join(map(str, r.any)) or " and ".join(map(str, r.all)) or "every other county")
                 for r in (self.measures.zone_rules or default_zone_rules(self.tier_names))
             ),
+        } | (self._travel_settings() if self.travel.present else {})
+
+    def _travel_settings(self) -> dict[str, Any]:
+        t = self.travel
+        inputs = [f"{k} {Path(v).name}" for k, v in (("land cover", t.landcover), ("DEM", t.dem)) if v is not None]
+        inputs += [f"barriers {b if b == 'osm' else Path(b).name}" for b in t.barriers]
+        return {
+            "travel": "; ".join(f"{x.name}: {self.tier_mode(x)}" for x in self.tiers)
+            + f" ({', '.join(inputs) or 'no land cover: walking at walk_kmh off road'}"
+            + f"{', Tobler slope' if t.anisotropic else ''}{', knight moves' if t.knight else ''})",
         }
 
 

@@ -219,3 +219,20 @@ def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
         study.whatif(close=["H1"])
     with pytest.raises(ConfigError, match="placement"):
         study.optimize("primary", 1)
+
+
+def test_the_front_page_settings_say_how_each_tier_travels(tmp_path):
+    from geoaccess.outputs.explain import setting_label, settings_rows
+
+    s = parse_study(
+        study_with(
+            '[travel]\nmode = "mixed"\nlandcover = "lc.tif"\nbarriers = ["osm"]\n',
+            '[[tiers]]\nname = "primary"\nthreshold_min = 15\nmode = "walk_only"\n',
+        ),
+        tmp_path / "s.toml",
+    )
+    rows = dict(settings_rows(s, "en"))
+    assert rows["travel"].startswith("primary: walk_only") and "lc.tif" in rows["travel"]
+    assert str(tmp_path) not in rows["travel"]  # file names only, never a local path
+    assert setting_label("travel", "zh") == "出行模式（地形）"
+    assert "travel" not in dict(settings_rows(parse_study(study_with(""), tmp_path / "s.toml"), "en"))
