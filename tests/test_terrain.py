@@ -263,3 +263,24 @@ def test_bad_input_is_one_clear_error(kwargs, words):
     args = {"friction": np.ones((3, 3)), "sources": [(0, 0)], "cell_size": (1, 1)} | kwargs
     with pytest.raises(InputError, match=words):
         terrain.cost_distance(args.pop("friction"), args.pop("sources"), **args)
+
+
+def test_exact_when_moves_span_more_than_the_bucket_ring():
+    """Frictions 10 orders of magnitude apart (the ring is widened: cells are scanned again when they improve),
+    zero friction, and cliffs whose moves overrun the ring (queued in its last bucket) stay exact."""
+    rng = np.random.default_rng(42)
+    friction = 10.0 ** rng.uniform(-6, 4, (30, 30))
+    friction[rng.random((30, 30)) < 0.1] = 0.0
+    friction[rng.random((30, 30)) < 0.1] = np.inf
+    sources = random_sources(rng, (30, 30), 3)
+    lo, hi = terrain._terrain_kernels.move_range(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length)
+    delta, nb = terrain._buckets(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length, False)
+    assert delta > lo and nb == 2**17  # the widened ring
+    for knight in (False, True):
+        got = terrain.cost_distance(friction, sources, cell_size=(10.0, 10.0), knight=knight)
+        assert_same(got, mcp_reference(friction, sources, (10.0, 10.0), knight))
+    dem = rng.uniform(0, 1, (14, 14)) * 1000.0  # slopes up to 10: moves thousands of times dearer than flat
+    flat = np.full((14, 14), 0.01)
+    src = random_sources(rng, (14, 14), 2)
+    got = terrain.walking_time(dem, flat, src, cell_size=(100.0, 100.0), knight=True)
+    assert_same(got, nx_minutes(cell_graph(flat, (100.0, 100.0), True, dem=dem), (14, 14), src, True))
