@@ -47,7 +47,7 @@ def move_range(friction, off_len):
 @njit(cache=True, nogil=True)
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
-    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
+    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -64,6 +64,10 @@ def grid_search(
     A seed on an impassable cell gets its seed minutes but spreads nowhere (as in ``MCP_Geometric``). Cells
     beyond ``cutoff`` (inclusive bound) are never queued. ``label`` of length 0 skips labels. Seeds must be sorted
     by minutes. Returns the number of cells scanned.
+
+    ``targets`` (flat cells; empty: none) ends the search as soon as every target is final: every 8 buckets, once
+    all are reached and the sweep has passed their largest minutes (no queued entry nor seed left can improve
+    them). Only the targets' minutes and labels are then final.
 
     The queue is a ring of buckets ``delta`` minutes wide (Dial's algorithm, sequential Delta-stepping); ``nb``, a
     power of two, is best above the dearest move over ``delta`` plus one. With ``delta`` no more than the cheapest
@@ -100,7 +104,7 @@ def grid_search(
         state[0] = np.int64(seed_minutes[0] * (1.0 / delta))
     while not _sweep(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
-        seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
+        seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
         head, tail, b_cell, b_min, b_next, b_len, state,
     ):  # fmt: skip
         n_blk *= 2
@@ -140,7 +144,7 @@ def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, free, used):
 @njit(cache=True, nogil=True)
 def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
-    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb,
+    seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
     head, tail, b_cell, b_min, b_next, b_len, state,
 ):  # fmt: skip
     """Run :func:`grid_search`'s queue until it is empty (True) or a step might run out of blocks (False)."""
@@ -157,9 +161,25 @@ def _sweep(
     )  # fmt: skip
     ns = seed_cells.shape[0]
     done = True
+    nt = targets.shape[0]
     while count > 0 or si < ns:
         if count == 0:  # nothing queued: jump to the next seed
             cur = max(cur, np.int64(seed_minutes[si] * inv))
+        if nt > 0 and (cur & 7) == 0:
+            # every entry still queued (and every seed not yet queued) has floor(minutes / delta) >= cur here, so
+            # nothing can improve a target below cur * delta (less a rounding margin)
+            top = 0.0
+            for i in range(nt):
+                dv = dist[targets[i]]
+                if not dv < inf:
+                    top = inf
+                    break
+                if dv > top:
+                    top = dv
+            if top < cur * delta * (1.0 - 1e-9):
+                count = 0
+                si = ns
+                break
         while si < ns and np.int64(seed_minutes[si] * inv) <= cur:
             if cap - used + n_free < 1:
                 done = False

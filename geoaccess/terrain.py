@@ -149,11 +149,13 @@ def search(
     cut_corners: bool = True,
     source_minutes=None,
     labels=None,
+    targets=None,
 ):
     """The search behind :func:`cost_distance` and :func:`walking_time`, with seed minutes and labels.
 
     ``source_minutes`` starts each source at that many minutes (a road cell seeded with its drive to the facility);
-    ``labels`` (one int per source) are carried to the cells each source reaches best. Returns ``(minutes,
+    ``labels`` (one int per source) are carried to the cells each source reaches best. ``targets`` (flat cell
+    indices) stops the search once they are all final: only their values are then exact. Returns ``(minutes,
     label)`` as 2-D arrays (``label`` is None when ``labels`` is None; -1 where unreached).
     """
     friction = _grid(friction)
@@ -184,7 +186,10 @@ def search(
         flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind, cells[order], start[order],
         lab_in[order], _cutoff(cutoff), bool(cut_corners), bool(to_sources), dist, label,
     )  # fmt: skip
-    _terrain_kernels.grid_search(*args, *_buckets(flat, mv.length, z.size > 0))
+    tg = np.empty(0, dtype=np.int64) if targets is None else np.ascontiguousarray(targets, dtype=np.int64)
+    if tg.size and (tg.min() < 0 or tg.max() >= rows * cols):
+        raise InputError(f"targets must be flat cell indices in 0..{rows * cols - 1}")
+    _terrain_kernels.grid_search(*args, *_buckets(flat, mv.length, z.size > 0), tg)
     return dist.reshape(rows, cols), (None if labels is None else label.reshape(rows, cols))
 
 
@@ -328,8 +333,30 @@ class Surface:
                 lab[stuck[better]] = flat_l[n[better]]
         return minutes, lab
 
-    def minutes(self, cells, minutes, labels, to_seeds: bool = True):
-        """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``."""
+    def targets(self, cells) -> np.ndarray:
+        """The cells whose minutes :meth:`at` reads for ``cells``: the passable ones, and the passable neighbours of
+        the impassable ones (people there step out)."""
+        cells = np.asarray(cells, dtype=np.int64)
+        cells = np.unique(cells[cells >= 0])
+        flat_f = self.friction.reshape(-1)
+        open_ = flat_f[cells] < np.inf
+        out = [cells[open_]]
+        stuck = cells[~open_]
+        if stuck.size:
+            rows, cols = self.shape
+            r, q = np.divmod(stuck, cols)
+            for dr, dc in moves(False):
+                rr, qq = r + dr, q + dc
+                inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+                n = (rr * cols + qq)[inside]
+                out.append(n[flat_f[n] < np.inf])
+        return np.unique(np.concatenate(out))
+
+    def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
+        """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.
+
+        With ``targets`` (flat cells, see :meth:`targets`) the search stops once they are final: only their
+        values are exact then."""
         cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
@@ -341,5 +368,5 @@ class Surface:
         src = np.column_stack([cells // cols, cells % cols])
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
-            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels,
+            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels, targets=targets,
         )  # fmt: skip

@@ -198,5 +198,8 @@ class Trip:
             cells.append(sf.road_cell)
             start.append(m)
             labels.append(lab)
-        dist, label = sf.minutes(np.concatenate(cells), np.concatenate(start), np.concatenate(labels), self.to_facility)
+        # the search stops once every demand cell is final (a 15-minute tier need not sweep the whole grid)
+        dist, label = sf.minutes(
+            np.concatenate(cells), np.concatenate(start), np.concatenate(labels), self.to_facility, sf.targets(dcells)
+        )
         return sf.at(dist, label, dcells)

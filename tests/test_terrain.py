@@ -284,3 +284,24 @@ def test_exact_when_moves_span_more_than_the_bucket_ring():
     src = random_sources(rng, (14, 14), 2)
     got = terrain.walking_time(dem, flat, src, cell_size=(100.0, 100.0), knight=True)
     assert_same(got, nx_minutes(cell_graph(flat, (100.0, 100.0), True, dem=dem), (14, 14), src, True))
+
+
+@pytest.mark.parametrize("knight", [False, True])
+def test_a_search_for_targets_stops_once_they_are_final(knight):
+    rng = np.random.default_rng(8)
+    friction = random_grid(rng, (60, 60), barrier=0.1, nodata=0.02)
+    sources = random_sources(rng, (60, 60), 3)
+    start = rng.uniform(0, 30, 3)
+    full, flab = terrain.search(friction, sources, knight=knight, source_minutes=start, labels=[0, 1, 2])
+    near = np.flatnonzero(
+        np.isfinite(full.reshape(-1)) & (full.reshape(-1) < np.quantile(full[np.isfinite(full)], 0.2))
+    )
+    targets = rng.choice(near, 40, replace=False)
+    got, glab = terrain.search(
+        friction, sources, knight=knight, source_minutes=start, labels=[0, 1, 2], targets=targets
+    )
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
+    assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # the far side of the grid was never reached
+    with pytest.raises(InputError, match="targets"):
+        terrain.search(friction, sources, targets=[60 * 60])

@@ -150,3 +150,18 @@ def test_people_in_an_impassable_cell_step_out_to_their_best_neighbour():
     # the centre cell steps out diagonally to the facility's cell (0 minutes) at that cell's pace
     assert minutes[0] == pytest.approx(math.sqrt(2) * 100 * 0.01)
     assert minutes[1] == pytest.approx(2.0) and np.isinf(minutes[2]) and list(lab) == [0, 0, -1]
+
+
+@pytest.mark.parametrize("mode", ["mixed", "walk_only"])
+def test_a_few_demand_cells_get_the_minutes_of_the_whole_grid(mode):
+    net, grid, surface, fsnap = small_case(4)
+    rng = np.random.default_rng(4)
+    trip = Trip(net, WALK_KMH, True, surface=surface, mode=mode)
+    dsnap = net.snap(*grid.centres(surface.demand_cell))
+    kw = {"fcells": surface.facility_cell}
+    whole, wlab, _, _ = trip.nearest(fsnap, dsnap, dcells=surface.demand_cell, **kw)
+    some = rng.choice(surface.demand_cell, 12, replace=False)
+    some = np.r_[some, np.flatnonzero(~np.isfinite(surface.friction.reshape(-1)))[:3], -1]  # impassable, off-grid
+    got, glab, _, _ = trip.nearest(fsnap, dsnap[np.maximum(some, 0)], dcells=some, **kw)
+    want = np.where(some >= 0, whole[np.maximum(some, 0)], np.inf)
+    np.testing.assert_array_equal(got, want)
