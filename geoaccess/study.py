@@ -19,6 +19,7 @@ from geoaccess import areas as _areas
 from geoaccess import config as _config
 from geoaccess import measures as _m
 from geoaccess.config import synthetic_note
+from geoaccess.errors import ConfigError
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -100,6 +101,7 @@ class Study:
         # the what-if baseline (a geoaccess.scenarios.Baseline), kept by Baseline.of: scenarios depend on the study,
         # the study never on them
         self.baseline = None
+        self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -242,13 +244,18 @@ class Study:
         t1 = time.perf_counter()
         ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
+        surface = self.terrain() if s.uses_terrain else None
+        if surface is not None:
+            timings["terrain"] = time.perf_counter() - t1
 
         def one(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            log.info("tier %s: %d facilities", s.tiers[i].name, int(serving.sum()))
+            mode = s.tier_mode(s.tiers[i])
+            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
             return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
                                     to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
-                                    tier=s.tiers[i].name)  # fmt: skip
+                                    tier=s.tiers[i].name, mode=mode,
+                                    surface=None if mode == "road" else surface)  # fmt: skip
 
         # one search per tier, each on its own thread (the kernels release the GIL)
         with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
@@ -272,6 +279,41 @@ class Study:
         return _areas.build(
             trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min
         )
+
+    def terrain(self):
+        """The friction surface of ``[travel]`` joined to the loaded roads and demand (built once, on first use).
+
+        Returns a :class:`geoaccess.terrain.Surface`; see :mod:`geoaccess.load.terrain`.
+        """
+        if self._terrain is not None:
+            return self._terrain
+        from geoaccess.load.terrain import build_surface, population_cell_m
+
+        s, inp = self.settings, self.load()
+        t0 = time.perf_counter()
+        net = inp.network
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        bounds = inp.counties.to_crs(net.crs).total_bounds
+        pop, fac = inp.population, inp.facilities
+        self._terrain = build_surface(
+            s.travel, net, bounds, to_m.transform(pop.lon, pop.lat),
+            to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()),
+            cell_m=s.travel.cell_m or population_cell_m(pop), walk_kmh=s.walk_kmh, roads_path=s.roads,
+        )  # fmt: skip
+        log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
+        return self._terrain
+
+    def road_only(self, what: str) -> None:
+        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
+        road minutes with the baseline's mixed minutes would report changes nobody made."""
+        s = self.settings
+        off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
+        if off:
+            raise ConfigError(
+                f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
+                '[[tiers]] mode); run them on a copy of the study with mode = "road"',
+                path=s.path,
+            )
 
     def score(
         self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None

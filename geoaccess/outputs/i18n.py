@@ -143,6 +143,7 @@ SETTING_LABELS = {
     "direction": {"zh": "出行方向", "en": "direction"},
     "walk_kmh": {"zh": "步行速度（公里/小时）", "en": "walking speed (km/h)"},
     "serve_lower_tiers": {"zh": "上级机构兼顾下级服务", "en": "higher tiers serve lower tiers"},
+    "travel": {"zh": "出行模式（地形）", "en": "travel over terrain"},
     "tiers": {"zh": "层级、标准时间与目标", "en": "tiers, thresholds and targets"},
     "basemap": {"zh": "底图", "en": "basemap"},
     "language": {"zh": "语言", "en": "language"},

@@ -35,6 +35,9 @@ class Baseline:
     @classmethod
     def of(cls, study: Study, result: Result | None = None) -> Baseline:
         """The study's baseline, made once and kept on the study; ``result`` (the study's own run) replaces it."""
+        # scenarios compute trips by road only: mixing their road minutes with an off-road baseline would report
+        # changes nobody made
+        study.road_only("what-if scenarios and placement")
         names = study.settings.tier_names
         if result is not None:
             if isinstance(result, Baseline):
