@@ -274,7 +274,10 @@ class Study:
         tiers' nearest searches."""
         s = self.settings
         ranks = inp.facilities["tier_rank"].to_numpy()
-        tiers = [(t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers)) for i, t in enumerate(s.tiers)]
+        tiers = [
+            (t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers), s.tier_mode(t) == "road")
+            for i, t in enumerate(s.tiers)
+        ]
         trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
         return _areas.build(
             trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min

@@ -133,7 +133,7 @@ def test_travel_section_parses(tmp_path):
     t = s.travel
     assert t.mode == "mixed" and t.anisotropic and not t.knight and t.cell_m == 90
     assert t.landcover == (tmp_path / "lc.tif").resolve() and t.barriers[0] == "osm"
-    assert t.landcover_speeds == {40: 3.0, 80: 0.0} and t.periods == {"peak": {"motorway": 0.7}}
+    assert t.landcover_speeds == {40: 3.0, 80: 0.0} and s.periods == {"peak": {"motorway": 0.7}}
     assert [s.tier_mode(x) for x in s.tiers] == ["walk_only", "mixed"] and s.uses_terrain
     plain = parse_study(study_with(""), tmp_path / "s.toml")
     assert not plain.uses_terrain and plain.travel.mode == "road" and not plain.travel.present
@@ -209,6 +209,10 @@ def test_mixed_and_walk_only_study(terrain_study):
     assert np.isfinite(m).all() and np.isfinite(w).all()  # the river is crossed on the road bridges
     assert np.all(m <= w + 1e-9) and (m < w).any()
     assert mixed.counties.shape == walk.counties.shape
+    # off-road tiers' service areas come from their own minutes (populated cells), never from road trips
+    a = walk.areas.tiers["county"]
+    assert np.isfinite(a.minutes).sum() <= w.size
+    assert np.nanmin(a.minutes) == pytest.approx(w.min()) and np.nanmax(a.minutes) == pytest.approx(w.max())
 
 
 def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
@@ -218,7 +222,7 @@ def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
     with pytest.raises(
         ConfigError, match=r"what-if scenarios and placement use road trips only.*primary \(walk_only\)"
     ):
-        whatif(study, close=["H1"])
+        whatif(study, remove=["H1"])
     with pytest.raises(ConfigError, match="placement"):
         place(study, "primary", 1)
 
