@@ -340,9 +340,10 @@ class ODPool:
         if "memo.acc" in state:
             keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]
             self.fca_memo = FcaMemo(keys, np.asarray(state["memo.supply"]), np.array(state["memo.acc"]))
-            if "memo.count" in state:
+            if "memo.count" in state and all(k is None or k in self._index for k in keys):
                 # the baseline's blocks are restored at the offsets they had: the memo's facilities' pairs are there
-                entries = [self._index.get(k, (0, 0, 0)) if k is not None else (0, 0, 0) for k in keys]
+                # (a memo facility without its block could not be subtracted: then scenarios take the full sum)
+                entries = [self._index[k] if k is not None else (0, 0, 0) for k in keys]
                 where = np.array(entries, dtype=np.int64).reshape(len(keys), 3)
                 self.fca_memo.count = np.array(state["memo.count"])
                 self.fca_memo.start, self.fca_memo.wlength = where[:, 0].copy(), where[:, 2].copy()
