@@ -234,8 +234,12 @@ class Study:
         return self._inputs
 
     # -- run ----------------------------------------------------------------------------------------
-    def compute(self) -> Result:
-        """Minutes per tier for every population cell, and the county table; writes nothing."""
+    def compute(self, areas: bool = True) -> Result:
+        """Minutes per tier for every population cell, and the county table; writes nothing.
+
+        ``areas`` also builds the service areas and catchments the bundle's maps draw (:meth:`areas`); the what-if
+        baseline leaves them out (it never draws them: a bundle written later builds them when missing).
+        """
         s = self.settings
         timings = {}
         t0 = time.perf_counter()
@@ -264,9 +268,10 @@ class Study:
         results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
-        t4 = time.perf_counter()
-        result.areas = self.areas(inp, results)
-        timings["areas"] = time.perf_counter() - t4
+        if areas:
+            t4 = time.perf_counter()
+            result.areas = self.areas(inp, results)
+            timings["areas"] = time.perf_counter() - t4
         return result
 
     def areas(self, inp: Inputs, results: dict[str, TierResult]) -> _areas.Areas:

@@ -95,7 +95,9 @@ def _cached_result(study: Study) -> Result:
         log.info("baseline from the cache (%s pairs)", f"{study.od_pool().pairs:,}")
         return Result(parts["counties"], tiers, None, {**parts["timings"], "cached": 1.0}, facilities=parts[
             "facilities"], referrals=parts["referrals"], overall=parts["overall"])  # fmt: skip
-    result = study.compute()
+    # scenarios read minutes, tables and the OD pool, never the service areas and catchments of the maps (on Shanxi
+    # they took longer than the rest of the baseline's measures): a bundle written from this result builds them
+    result = study.compute(areas=False)
     if key:
         _cache.save_baseline(key, result, study.od_pool().state())
     return result
