@@ -536,7 +536,9 @@ class Study:
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
-    def _write_bundle(self, result: Result, out: Path) -> list[Path]:
+    def _write_bundle(self, result: Result, out: Path, *, in_parent: bool = False) -> list[Path]:
+        """Write the bundle into ``out``; ``in_parent``: a period's bundle inside its study's (``periods/<name>/``),
+        whose pages link the study's ``lib/`` and switch between the periods."""
         s = self.settings
         inp = self.load()
         plain = {
@@ -550,6 +552,14 @@ class Study:
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
+        if result.periods:  # the map pages switch between the study's speeds and each period's
+            ctx.periods = [(i18n.t("period_base_name", lang), "", True)]
+            ctx.periods += [(p, f"periods/{p}/", False) for p in result.periods]
+        elif in_parent and self._period is not None:
+            parent, own = self._period
+            ctx.lib = f"../../{ctx.lib}"  # one copy of Leaflet and the plugin, the study's
+            ctx.periods = [(i18n.t("period_base_name", lang), "../../", False)]
+            ctx.periods += [(p, "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
         files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
@@ -590,6 +600,7 @@ class Study:
                     surface=surface,
                     ctx=ctx,
                     bands=areas.tiers[tier.name].bands,
+                    catchments=areas.tiers[tier.name],
                 )
             )
         files.append(
@@ -630,7 +641,7 @@ class Study:
             files.append(write_csv(presult.counties, out / f"counties_{name}.csv", float_format="%.4f"))
             links.append((i18n.t("period_csv", lang, period=name), f"counties_{name}.csv"))
             (out / "periods" / name).mkdir(parents=True, exist_ok=True)
-            files += self.period_study(name)._write_bundle(presult, out / "periods" / name)
+            files += self.period_study(name)._write_bundle(presult, out / "periods" / name, in_parent=True)
             maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
         if self._period is not None:  # a period's bundle links back to the study's and across to the other periods
             parent, own = self._period

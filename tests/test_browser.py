@@ -559,3 +559,53 @@ def test_print_layouts(browser, demo_bundle, shots):
         _shot(browser, shots, "overview_print")
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+# -- catchments, surfaces side by side, time-of-day periods (issues 14 and 15) ------------------------------
+def _overlay(driver, text: str):
+    """The layer control's checkbox whose label holds ``text``."""
+    for label in driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label"):
+        if text in label.text:
+            return label.find_element(By.TAG_NAME, "input")
+    raise AssertionError(f"no layer {text!r}")
+
+
+def _click_at(driver, lat: float, lon: float):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    box = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    x, y = driver.execute_script(
+        "var p=window.geoaccessMap.latLngToContainerPoint([arguments[0],arguments[1]]);return [p.x,p.y];", lat, lon
+    )
+    size = box.size
+    ActionChains(driver).move_to_element_with_offset(
+        box, int(x - size["width"] / 2), int(y - size["height"] / 2)
+    ).click().perform()
+    time.sleep(0.3)
+
+
+def test_catchments_load_when_switched_on_and_click_to_their_facility(browser, tmp_path, shots):
+    from tests.test_outputs import tiny_bundle
+
+    out = tiny_bundle(tmp_path / "catch", facility_name="甲村卫生室", catchments=True)
+    _open(browser, out / "map_primary.html")
+    urls = _check_clean(browser, "catchments")
+    assert not any(u.endswith("catchments_primary.js") for u in urls), "they load when their layer is switched on"
+    box = _overlay(browser, "各机构服务范围")
+    assert not box.is_selected()
+    box.click()
+    time.sleep(0.5)
+    urls = _check_clean(browser, "catchments on")
+    assert any(u.endswith("data/catchments_primary.js") for u in urls)
+    assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaCatchments-pane canvas")
+    assert browser.execute_script("return window.geoaccessMap.gaCatchments.getLayers().length") == 3
+    # a click inside the west catchment (not on a clinic) names its facility, its people and its area, in Chinese
+    _click_at(browser, 37.09, 112.01)
+    text = browser.find_element(By.CSS_SELECTOR, ".ga-catchment .leaflet-popup-content").text
+    assert "甲村卫生室" in text and "服务范围" in text and "以其为最近机构的人口" in text and "平方公里" in text
+    people = browser.execute_script(
+        "var C=window.geoaccessCatchments.primary;return C.people[C.facility.indexOf(0)]+'|'+C.area[C.facility.indexOf(0)]"
+    )
+    assert all(v in text for v in people.split("|")), (people, text)
+    _shot(browser, shots, "catchments")
+    _check_clean(browser, "catchment click")

@@ -38,8 +38,40 @@ EVIL_COUNTY = "<script>alert(2)</script>县"
 PAGES = ["index.html", "overview.html", "map_primary.html", "map_county.html"]
 
 
-def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL_COUNTY, **ctx_kw) -> Path:
-    """Write a two-county, three-facility bundle with the same writers ``Study.write`` uses."""
+def tiny_catchments(facilities, rank: int, lon, lat, people, transform, shape):
+    """Catchments of the facilities of ``rank`` and up on the cell grid (nearest by straight line), as
+    :class:`geoaccess.areas.TierAreas` has them."""
+    from types import SimpleNamespace
+
+    from geoaccess.areas import catchment_polygons
+
+    pos = np.flatnonzero(facilities["tier_rank"].to_numpy() >= rank)
+    fx, fy = facilities.geometry.x.to_numpy()[pos], facilities.geometry.y.to_numpy()[pos]
+    nearest = pos[np.argmin(np.hypot(lon[:, None] - fx, lat[:, None] - fy), axis=1)]
+    fac, geoms = catchment_polygons(nearest.reshape(shape).astype(np.int32), transform, 0.001)
+    cell_km2 = abs(transform.a * transform.e) * 111.32**2 * np.cos(np.radians(37.05))
+    return SimpleNamespace(
+        catchment_facility=fac,
+        catchment_geometry=geoms,
+        catchment_people=np.bincount(nearest, weights=people, minlength=len(facilities))[fac],
+        catchment_km2=np.bincount(nearest, minlength=len(facilities))[fac] * cell_km2,
+    )
+
+
+def tiny_bundle(
+    out: Path,
+    *,
+    facility_name: str = EVIL,
+    county_name: str = EVIL_COUNTY,
+    catchments: bool = False,
+    walking: bool = False,
+    **ctx_kw,
+) -> Path:
+    """Write a two-county, three-facility bundle with the same writers ``Study.write`` uses.
+
+    ``catchments``: the tier maps get their facilities' catchments; ``walking``: a second surface (three times the
+    minutes, "walking only") beside each tier's own.
+    """
     tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
     counties = gpd.GeoDataFrame(
         {"county_code": ["140101", "140102"], "county_name": [county_name, "乙县"]},
@@ -84,6 +116,14 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
     )
     for i, t in enumerate(tiers):
         surface = Surface.from_cells((n // 2, n), rows.ravel(), cols.ravel(), minutes[t.name], transform, "EPSG:4326")
+        extra = {}
+        if catchments:
+            extra["catchments"] = tiny_catchments(facilities, i, lon, lat, people, transform, (n // 2, n))
+        if walking:
+            walk = Surface.from_cells(
+                (n // 2, n), rows.ravel(), cols.ravel(), 3 * minutes[t.name], transform, "EPSG:4326"
+            )
+            extra["more_surfaces"] = [("步行" if ctx.lang == "zh" else "walking only", walk)]
         tier_map(
             out / f"map_{t.name}.html",
             tier_index=i,
@@ -96,6 +136,7 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
             reach_people=np.array([90.0, 150.0, 300.0]),
             surface=surface,
             ctx=ctx,
+            **extra,
         )
     overview_map(
         out / "overview.html",
