@@ -609,3 +609,59 @@ def test_catchments_load_when_switched_on_and_click_to_their_facility(browser, t
     assert all(v in text for v in people.split("|")), (people, text)
     _shot(browser, shots, "catchments")
     _check_clean(browser, "catchment click")
+
+
+def test_two_surfaces_switch_one_at_a_time(browser, tmp_path, shots):
+    """Walking only beside motorised: a tier page with two surfaces shows one at a time, the first by default."""
+    from tests.test_outputs import tiny_bundle
+
+    out = tiny_bundle(tmp_path / "two", walking=True)
+    _open(browser, out / "map_primary.html")
+    _check_clean(browser, "two surfaces")
+
+    def shown():
+        return browser.execute_script(
+            "return Array.prototype.map.call(document.querySelectorAll('img.ga-surface'),"
+            "function(i){return i.getAttribute('src');})"
+        )
+
+    assert shown() == ["img/travel_time_primary.png"]
+    main, walk = _overlay(browser, "机动车出行"), _overlay(browser, "步行")
+    assert main.is_selected() and not walk.is_selected()
+    walk.click()
+    time.sleep(0.3)
+    assert shown() == ["img/travel_time_primary__2.png"]
+    # the layer control redraws its boxes when layers come and go
+    assert [_overlay(browser, "机动车出行").is_selected(), _overlay(browser, "步行").is_selected()] == [False, True]
+    _shot(browser, shots, "two_surfaces")
+    _check_clean(browser, "two surfaces switched")
+
+
+def test_period_switch_links_the_same_page_in_each_period(browser, tmp_path, shots):
+    """A period's bundle inside the study's: its pages use the study's lib/ and switch to the same page."""
+    from tests.test_outputs import tiny_bundle
+
+    out = tmp_path / "periods"
+    tiny_bundle(out, periods=[("基准车速", "", True), ("高峰", "periods/peak/", False)])
+    peak = tiny_bundle(
+        out / "periods" / "peak", lib="../../lib", periods=[("基准车速", "../../", False), ("高峰", "", True)]
+    )
+    assert not (peak / "lib").exists()
+    for page in ("index", "overview", "map_primary"):
+        _open(browser, peak / f"{page}.html")
+        _check_clean(browser, f"peak {page}")
+        switch = browser.find_element(By.CSS_SELECTOR, ".ga-periods")
+        assert "时段" in switch.text and "高峰" in switch.text
+        assert switch.find_element(By.CSS_SELECTOR, "[aria-current=page]").text == "高峰"
+    _shot(browser, shots, "period_switch")
+    # the switch keeps the view: zoom in on the peak page, go to the study's speeds
+    browser.execute_script("window.geoaccessMap.setView([37.05, 112.05], 14, {animate: false})")
+    browser.find_element(By.LINK_TEXT, "基准车速").click()
+    time.sleep(0.6)
+    assert browser.current_url.split("#")[0] == (out / "map_primary.html").as_uri()
+    assert browser.execute_script("return window.geoaccessMap.getZoom()") == 14
+    assert browser.find_element(By.CSS_SELECTOR, ".ga-periods [aria-current=page]").text == "基准车速"
+    _check_clean(browser, "base map_primary")
+    browser.find_element(By.LINK_TEXT, "高峰").click()
+    time.sleep(0.6)
+    assert browser.current_url.split("#")[0] == (peak / "map_primary.html").as_uri()
