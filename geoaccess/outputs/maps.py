@@ -299,9 +299,7 @@ def period_links(ctx: MapContext, page: str) -> dict:
     """The period switch of a page: the same page in each period's bundle (``ctx.periods``), this one marked."""
     return {
         "title": i18n.t("period_switch", ctx.lang),
-        "links": [
-            {"label": label, "href": f"{root}{page}", "current": bool(own)} for label, root, own in ctx.periods
-        ],
+        "links": [{"label": label, "href": f"{root}{page}", "current": bool(own)} for label, root, own in ctx.periods],
     }
 
 

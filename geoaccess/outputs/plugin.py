@@ -105,9 +105,7 @@ class Geoaccess(JSCSSMixin, MacroElement):
         """
     )
 
-    def __init__(
-        self, data: dict, *, inline: bool = False, scripts: tuple[tuple[str, str], ...] = (), lib: str = LIB
-    ):
+    def __init__(self, data: dict, *, inline: bool = False, scripts: tuple[tuple[str, str], ...] = (), lib: str = LIB):
         super().__init__()
         self._name = "Geoaccess"
         self.json = json_for_script(data)
