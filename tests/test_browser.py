@@ -665,3 +665,43 @@ def test_period_switch_links_the_same_page_in_each_period(browser, tmp_path, sho
     browser.find_element(By.LINK_TEXT, "高峰").click()
     time.sleep(0.6)
     assert browser.current_url.split("#")[0] == (peak / "map_primary.html").as_uri()
+
+
+PRINT_FITS = """
+var m=window.geoaccessMap,b=m.getContainer().getBoundingClientRect(),g=document.querySelector('.ga-legend');
+var left=g?g.getBoundingClientRect().right-b.left:0,ok=true,clear=true;
+m.eachLayer(function(l){if(l.feature&&l.feature.properties.code&&l.getBounds){var s=l.getBounds();
+  [s.getSouthWest(),s.getNorthEast()].forEach(function(c){var p=m.latLngToContainerPoint(c);
+  if(p.x<-2||p.y<-2||p.x>b.width+2||p.y>b.height+2)ok=false;});
+  if(m.latLngToContainerPoint(s.getSouthWest()).x<left-2)clear=false;}});
+return [ok,clear,!!g&&getComputedStyle(g).display!=='none'];
+"""
+
+
+def test_every_map_page_prints_on_one_a4_landscape_page(browser, demo_bundle, compare_pages, shots):
+    """Overview, tier maps, what-if and placement maps: one A4 landscape page each (WebDriver's print, which
+    is Chromium's DevTools printToPDF), controls hidden, every county inside the map and clear of the legend."""
+    import base64
+
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    pages = [demo_bundle / f"{p}.html" for p in PAGES if p.startswith(("overview", "map_"))]
+    pages += [folder / "compare_map.html" for folder in compare_pages]
+    opts = PrintOptions()
+    opts.orientation, opts.page_width, opts.page_height, opts.background = "landscape", 29.7, 21.0, True
+    for page in pages:
+        _open(browser, page)
+        pdf = base64.b64decode(browser.print_page(opts))
+        assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1, f"{page.name} prints on more than one page"
+        box = [float(v) for v in re.search(rb"/MediaBox\s*\[([^\]]+)\]", pdf).group(1).split()]
+        assert box[2] == pytest.approx(841.9, abs=1) and box[3] == pytest.approx(595.9, abs=1)  # A4 landscape, pt
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        try:
+            time.sleep(0.3)
+            for css in (".leaflet-control-layers", ".leaflet-control-zoom", ".ga-nav", ".ga-fullscreen-box"):
+                assert not browser.find_element(By.CSS_SELECTOR, css).is_displayed(), (page.name, css)
+            inside, clear, legend = browser.execute_script(PRINT_FITS)
+            assert inside and clear and legend, (page, inside, clear, legend)
+        finally:
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        _check_clean(browser, f"print {page.name}")

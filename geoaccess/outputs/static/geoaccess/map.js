@@ -57,7 +57,7 @@
     var fitZoom = map.getZoom();
     map.attributionControl.setPrefix(false);
     // printing resizes the map box (A4 landscape, geoaccess.css): fit the whole area into it, then back
-    var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, { padding: [10, 10], animate: false }); };
+    var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, printPadding(map)); };
     if (window.matchMedia) {
       var pm = window.matchMedia("print");
       if (pm.addListener) pm.addListener(function (m) { refit(); });
@@ -722,6 +722,15 @@
     var m = /^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(window.location.hash || "");
     if (m) map.setView([parseFloat(m[2]), parseFloat(m[3])], parseFloat(m[1]), { animate: false });
     return true;
+  }
+
+  // -- print (maps2) ------------------------------------------------------------------------------------------
+  // On paper the legend cannot be moved aside: the study area is fitted into the part of the map right of it.
+  function printPadding(map) {
+    var printing = window.matchMedia && window.matchMedia("print").matches;
+    var legend = map.getContainer().querySelector(".ga-legend");
+    var left = printing && legend ? legend.offsetWidth + 20 : 10;
+    return { paddingTopLeft: [left, 10], paddingBottomRight: [10, 10], animate: false };
   }
 
   window.geoaccess = { render: render, esc: esc };
