@@ -725,7 +725,8 @@ class Study:
         areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
-            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands, **common,
+            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands,
+            catchments=areas.tiers[page], **common,
         )  # fmt: skip
 
 

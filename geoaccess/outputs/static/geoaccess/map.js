@@ -577,8 +577,10 @@
   // -- per-facility catchments (maps2) ------------------------------------------------------------------------
   // The polygons are in their own file (data/catchments_<tier>.js), loaded when the layer is first switched on.
   // Many catchments (a province's village clinics) are drawn only from two zoom levels closer than the whole
-  // study area, and only those in view: a few hundred polygons on one canvas, however many the province has.
-  var CATCH_MANY = 1500;
+  // study area, only those in view, and only once no more than CATCH_MAX_SHOWN are: a few thousand polygons on one
+  // canvas at most, however many the province has (Shanxi's 19,128: 8,300 in view around Taiyuan two levels in
+  // took a second to draw; 2,000 take about a quarter).
+  var CATCH_MANY = 1500, CATCH_MAX_SHOWN = 2000;
 
   function decodeRing(d, step) {
     var out = [], x = 0, y = 0;
@@ -651,12 +653,13 @@
     // the polygons in (or near) view, once the map is close enough; the rest are taken off the canvas
     function sync() {
       if (!built || !map.hasLayer(group)) return;
-      var close = map.getZoom() >= minZoom, view = map.getBounds().pad(0.3);
-      for (var k = 0; k < built.polys.length; k++) {
-        var want = close && (!many || view.intersects(built.boxes[k]));
-        if (want && !shown[k]) { group.addLayer(built.polys[k]); shown[k] = true; }
-        else if (!want && shown[k]) { group.removeLayer(built.polys[k]); delete shown[k]; }
+      var close = map.getZoom() >= minZoom, view = map.getBounds().pad(0.3), want = {}, n = 0;
+      for (var k = 0; close && k < built.polys.length; k++) {
+        if (!many || view.intersects(built.boxes[k])) { want[k] = true; n++; }
       }
+      if (many && n > CATCH_MAX_SHOWN) { close = false; want = {}; }
+      for (var s in shown) if (!want[s]) { group.removeLayer(built.polys[s]); delete shown[s]; }
+      for (var w in want) if (!shown[w]) { group.addLayer(built.polys[w]); shown[w] = true; }
       var hint = map.getContainer().querySelector(".ga-catch-hint");
       if (hint) hint.style.display = close ? "none" : "";
     }
