@@ -174,7 +174,8 @@ def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
-    assert len(layers) == 5  # surface, counties, county names, bands, facilities
+    assert len(layers) == 6  # surface, counties, county names, bands, facilities, catchments
+    assert not _overlay(browser, "各机构服务范围").is_selected()  # off until asked for
     for css in (".ga-legend", ".leaflet-control-scale", ".ga-search input", ".ga-fullscreen", ".ga-synthetic"):
         assert browser.find_elements(By.CSS_SELECTOR, css), f"{tier}: {css} missing"
     _shot(browser, shots, f"map_{tier}")
