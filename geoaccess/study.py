@@ -70,6 +70,9 @@ class Result:
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
     areas: _areas.Areas | None = None  # service areas and catchments over all reachable land, per tier
+    # per tier: further minutes per population cell with a label each (e.g. walking only), drawn on the tier's map
+    # beside its own surface, one at a time; the tables and the tier's own surface do not change
+    surfaces: dict[str, list[tuple[str, np.ndarray]]] | None = None
     study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
 
     def map(self, page: str = "overview"):
@@ -601,6 +604,7 @@ class Study:
                     ctx=ctx,
                     bands=areas.tiers[tier.name].bands,
                     catchments=areas.tiers[tier.name],
+                    more_surfaces=_more_surfaces(result, tier.name, pop),
                 )
             )
         files.append(
@@ -726,8 +730,16 @@ class Study:
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
             reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands,
-            catchments=areas.tiers[page], **common,
+            catchments=areas.tiers[page], more_surfaces=_more_surfaces(result, page, pop), **common,
         )  # fmt: skip
+
+
+def _more_surfaces(result: Result, tier: str, pop) -> list[tuple[str, Surface]]:
+    """A tier's further surfaces (``Result.surfaces``) on the population grid, for its map."""
+    return [
+        (str(label), Surface.from_cells(pop.shape, pop.row, pop.col, np.asarray(minutes), pop.transform, pop.crs))
+        for label, minutes in (result.surfaces or {}).get(tier, [])
+    ]
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:
