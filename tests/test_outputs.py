@@ -637,7 +637,7 @@ def test_notebook_tier_map_carries_its_catchments_inline(tmp_path):
     assert not (out / "data" / "catchments_primary.js").exists()
 
 
-def tiny_catchments_of(out: Path):
+def tiny_catchments_of(out: Path | None):
     from types import SimpleNamespace
 
     g = [box(112.0, 37.0, 112.1, 37.1)]
@@ -678,3 +678,16 @@ def test_period_pages_link_each_other_and_the_parent_lib(tmp_path):
     index = (peak / "index.html").read_text(encoding="utf-8")
     assert '<a href="../../index.html">base</a>' in index and '<b aria-current="page">peak</b>' in index
     assert "periods" not in _data((tiny_bundle(tmp_path / "q") / "map_primary.html").read_text(encoding="utf-8"))
+
+
+def test_catchments_shift_to_gcj02_with_the_other_overlays():
+    from geoaccess.outputs._gcj02 import shift_geometry
+    from geoaccess.outputs.maps import catchments_data
+
+    c = tiny_catchments_of(None)
+    plain = catchments_data(c, None, MapContext(lang="zh"))
+    shifted = catchments_data(c, None, MapContext(lang="zh", shift=True))
+    assert plain["people"] == ["1,234"] and plain["area"] == ["98.8"]
+    back = _decode(shifted["geometry"][0], shifted["step"])
+    assert shapely.hausdorff_distance(back, shift_geometry(c.catchment_geometry[0])) <= 1e-4
+    assert shapely.hausdorff_distance(back, c.catchment_geometry[0]) > 1e-3  # GCJ-02 moves it by hundreds of metres
