@@ -557,12 +557,14 @@ class Study:
         lang = ctx.lang
         if result.periods:  # the map pages switch between the study's speeds and each period's
             ctx.periods = [(i18n.t("period_base_name", lang), "", True)]
-            ctx.periods += [(p, f"periods/{p}/", False) for p in result.periods]
+            ctx.periods += [(i18n.period_label(p, lang), f"periods/{p}/", False) for p in result.periods]
         elif in_parent and self._period is not None:
             parent, own = self._period
             ctx.lib = f"../../{ctx.lib}"  # one copy of Leaflet and the plugin, the study's
             ctx.periods = [(i18n.t("period_base_name", lang), "../../", False)]
-            ctx.periods += [(p, "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods]
+            ctx.periods += [
+                (i18n.period_label(p, lang), "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods
+            ]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
         files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
@@ -643,15 +645,17 @@ class Study:
         ]
         for name, presult in (result.periods or {}).items():  # a county table and a whole bundle per period
             files.append(write_csv(presult.counties, out / f"counties_{name}.csv", float_format="%.4f"))
-            links.append((i18n.t("period_csv", lang, period=name), f"counties_{name}.csv"))
+            links.append((i18n.t("period_csv", lang, period=i18n.period_label(name, lang)), f"counties_{name}.csv"))
             (out / "periods" / name).mkdir(parents=True, exist_ok=True)
             files += self.period_study(name)._write_bundle(presult, out / "periods" / name, in_parent=True)
-            maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
+            maps.append(
+                (i18n.t("period_bundle", lang, period=i18n.period_label(name, lang)), f"periods/{name}/index.html", "")
+            )
         if self._period is not None:  # a period's bundle links back to the study's and across to the other periods
             parent, own = self._period
             maps.append((i18n.t("period_base", lang), "../../index.html", ""))
             maps += [
-                (i18n.t("period_bundle", lang, period=p), f"../{p}/index.html", "")
+                (i18n.t("period_bundle", lang, period=i18n.period_label(p, lang)), f"../{p}/index.html", "")
                 for p in parent.settings.periods
                 if p != own
             ]

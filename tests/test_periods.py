@@ -73,6 +73,7 @@ def test_period_pages_share_the_study_lib_and_switch_periods(period_bundle):
         data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
         assert [p["href"] for p in data["periods"]["links"]] == links
         assert [p["current"] for p in data["periods"]["links"]] == [folder == out, folder == peak]
+        assert [p["label"] for p in data["periods"]["links"]] == ["基准车速", "高峰"]  # in the study's language
         for href in links:
             assert (folder / href).exists(), href
         for name in ("index.html", "overview.html", "map_primary.html", "map_county.html"):

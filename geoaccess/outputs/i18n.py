@@ -211,6 +211,23 @@ def tier_label(name: str, lang: str, label: str = "") -> str:
     return label or name
 
 
+# common names of time-of-day periods ([travel.periods.<name>]); any other name is shown as the study wrote it
+PERIOD_LABELS = {
+    "peak": {"zh": "高峰", "en": "peak"},
+    "am_peak": {"zh": "早高峰", "en": "morning peak"},
+    "pm_peak": {"zh": "晚高峰", "en": "evening peak"},
+    "offpeak": {"zh": "平峰", "en": "off-peak"},
+    "off_peak": {"zh": "平峰", "en": "off-peak"},
+    "day": {"zh": "白天", "en": "day"},
+    "night": {"zh": "夜间", "en": "night"},
+}
+
+
+def period_label(name: str, lang: str) -> str:
+    """A period's display name: a common one in ``lang``, else its name."""
+    return PERIOD_LABELS.get(name.lower().replace("-", "_"), {}).get(lang, name)
+
+
 def zone_label(key: str, lang: str) -> str:
     return ZONE_LABELS.get(key, {}).get(lang, str(key))
 
