@@ -71,6 +71,9 @@ class Result:
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
     areas: _areas.Areas | None = None  # service areas and catchments over all reachable land, per tier
+    # per tier: further minutes per population cell with a label each (e.g. walking only), drawn on the tier's map
+    # beside its own surface, one at a time; the tables and the tier's own surface do not change
+    surfaces: dict[str, list[tuple[str, np.ndarray]]] | None = None
     study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
 
     def map(self, page: str = "overview"):
@@ -586,7 +589,9 @@ class Study:
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
-    def _write_bundle(self, result: Result, out: Path) -> list[Path]:
+    def _write_bundle(self, result: Result, out: Path, *, in_parent: bool = False) -> list[Path]:
+        """Write the bundle into ``out``; ``in_parent``: a period's bundle inside its study's (``periods/<name>/``),
+        whose pages link the study's ``lib/`` and switch between the periods."""
         s = self.settings
         inp = self.load()
         plain = {
@@ -600,6 +605,16 @@ class Study:
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
+        if result.periods:  # the map pages switch between the study's speeds and each period's
+            ctx.periods = [(i18n.t("period_base_name", lang), "", True)]
+            ctx.periods += [(i18n.period_label(p, lang), f"periods/{p}/", False) for p in result.periods]
+        elif in_parent and self._period is not None:
+            parent, own = self._period
+            ctx.lib = f"../../{ctx.lib}"  # one copy of Leaflet and the plugin, the study's
+            ctx.periods = [(i18n.t("period_base_name", lang), "../../", False)]
+            ctx.periods += [
+                (i18n.period_label(p, lang), "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods
+            ]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
         files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
@@ -640,6 +655,8 @@ class Study:
                     surface=surface,
                     ctx=ctx,
                     bands=areas.tiers[tier.name].bands,
+                    catchments=areas.tiers[tier.name],
+                    more_surfaces=_more_surfaces(result, tier.name, pop),
                 )
             )
         files.append(
@@ -678,15 +695,17 @@ class Study:
         ]
         for name, presult in (result.periods or {}).items():  # a county table and a whole bundle per period
             files.append(write_csv(presult.counties, out / f"counties_{name}.csv", float_format="%.4f"))
-            links.append((i18n.t("period_csv", lang, period=name), f"counties_{name}.csv"))
+            links.append((i18n.t("period_csv", lang, period=i18n.period_label(name, lang)), f"counties_{name}.csv"))
             (out / "periods" / name).mkdir(parents=True, exist_ok=True)
-            files += self.period_study(name)._write_bundle(presult, out / "periods" / name)
-            maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
+            files += self.period_study(name)._write_bundle(presult, out / "periods" / name, in_parent=True)
+            maps.append(
+                (i18n.t("period_bundle", lang, period=i18n.period_label(name, lang)), f"periods/{name}/index.html", "")
+            )
         if self._period is not None:  # a period's bundle links back to the study's and across to the other periods
             parent, own = self._period
             maps.append((i18n.t("period_base", lang), "../../index.html", ""))
             maps += [
-                (i18n.t("period_bundle", lang, period=p), f"../{p}/index.html", "")
+                (i18n.t("period_bundle", lang, period=i18n.period_label(p, lang)), f"../{p}/index.html", "")
                 for p in parent.settings.periods
                 if p != own
             ]
@@ -764,8 +783,17 @@ class Study:
         areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
-            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands, **common,
+            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands,
+            catchments=areas.tiers[page], more_surfaces=_more_surfaces(result, page, pop), **common,
         )  # fmt: skip
+
+
+def _more_surfaces(result: Result, tier: str, pop) -> list[tuple[str, Surface]]:
+    """A tier's further surfaces (``Result.surfaces``) on the population grid, for its map."""
+    return [
+        (str(label), Surface.from_cells(pop.shape, pop.row, pop.col, np.asarray(minutes), pop.transform, pop.crs))
+        for label, minutes in (result.surfaces or {}).get(tier, [])
+    ]
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:
