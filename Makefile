@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_paths.py
 	@test -f data/demo/roads.osm.pbf || $(BIN)/python -m geoaccess.demo data/demo
 	$(BIN)/python bench/bench_serve.py --clicks 10 --requests 40
+	$(BIN)/python bench/bench_terrain.py
 
 ## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster
 bench-scale: $(STAMP)

@@ -1,20 +1,29 @@
-"""What-if timings on the demo (issue 7): incremental vs full recompute, and a 20-scenario scripted loop.
+"""What-if timings (issues 7 and 16): incremental vs full recompute, a 20-scenario scripted loop, and the median
+time of each kind of facility edit (add, remove, move, upgrade, downgrade) against the kept baseline.
 
 Run from the repository root after ``make demo`` (needs data/demo):
 
-    .venv/bin/python bench/bench_whatif.py
+    .venv/bin/python bench/bench_whatif.py                      # the demo: loop, incremental vs full, edits
+    .venv/bin/python bench/bench_whatif.py --edits-only --runs 9  # the demo: per-edit medians only
+    .venv/bin/python bench/bench_whatif.py --study /tmp/region-14.toml --edits-only --runs 1 --edits add,remove
 
-Times include numba's JIT where it happens: the loop is timed from a fresh process, study load included.
+Times include numba's JIT where it happens: the loop is timed from a fresh process, study load included. The
+per-edit section first computes the what-if baseline (:class:`geoaccess.Baseline`, not read from the user cache:
+its time is part of what it reports), runs one warm-up scenario, then each edit ``--runs`` times, and prints the
+median of the scenario's own time (``timings["total"]``) and of its scoring step (measures and county table).
+The edits are picked from the study's facility list, so any study works.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 T_START = time.perf_counter()
 
 import numpy as np  # noqa: E402
 
+import geoaccess  # noqa: E402
 from geoaccess import Study  # noqa: E402
 from geoaccess.scenarios import whatif  # noqa: E402
 
@@ -42,8 +51,67 @@ def scenarios():
     return out
 
 
+def facility_edits(study: Study) -> dict[str, dict]:
+    """One edit of each kind, picked from the study's facilities: a county-level hospital closed, moved, downgraded;
+    a primary facility upgraded; a county hospital added at a primary facility's site (inside the study area)."""
+    fac = study.load().facilities
+    names = study.settings.tier_names
+    mid = "county" if "county" in names else names[len(names) // 2]
+    low = names[0]
+    hospital = fac[(fac["tier"] == mid) & (fac["beds"] > 0)].iloc[0]
+    lows = fac[fac["tier"] == low]
+    site = lows.iloc[len(lows) // 2]
+    lon, lat = float(site.geometry.x), float(site.geometry.y)
+    return {
+        "add": {"add": [{"lon": lon, "lat": lat, "tier": mid, "beds": 300}]},
+        "remove": {"remove": [hospital["id"]]},
+        "move": {"move": [{"id": hospital["id"], "lon": lon, "lat": lat}]},
+        "upgrade": {"upgrade": [{"id": site["id"], "tier": mid, "beds": 150}]},
+        "downgrade": {"downgrade": [{"id": hospital["id"], "tier": low}]},
+    }
+
+
+def edit_medians(path: str, runs: int, kinds: list[str]) -> None:
+    """Baseline time, then the median time of each kind of facility edit against it (one process)."""
+    study = Study.from_file(path, output_root="/tmp/geoaccess-bench")
+    t = time.perf_counter()
+    study.load()
+    t_load = time.perf_counter() - t
+    study.use_cache = False  # inputs may come from the cache; the baseline is computed, as a first run computes it
+    t = time.perf_counter()
+    base = geoaccess.Baseline.of(study)
+    t_base = time.perf_counter() - t
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in base.timings.items())
+    print(f"{study.settings.name}: load {t_load:.2f} s; what-if baseline {t_base:.2f} s ({parts})")
+    edits = facility_edits(study)
+    for kind in ("add", "remove"):  # numba's cached kernels of both incremental paths load on first use
+        whatif(study, name="warm-up", **edits[kind])
+    for kind in kinds:
+        total, scoring = [], []
+        for _ in range(runs):
+            r = whatif(study, name=kind, **edits[kind])
+            total.append(r.timings["total"])
+            scoring.append(r.timings["scoring"])
+        print(
+            f"  {kind:<9} {np.median(total) * 1000:7.0f} ms (scoring {np.median(scoring) * 1000:.0f} ms; "
+            f"min {min(total) * 1000:.0f}, max {max(total) * 1000:.0f}; {runs} runs)  {edits[kind]}"
+        )
+
+
 def main():
-    study = Study.from_file(STUDY, output_root="/tmp/geoaccess-bench")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--study", default=STUDY)
+    ap.add_argument("--runs", type=int, default=7, help="runs of each edit (the median is printed)")
+    ap.add_argument("--edits", default="add,remove,move,upgrade,downgrade", help="kinds of edit, comma-separated")
+    ap.add_argument("--edits-only", action="store_true", help="only the per-edit medians")
+    args = ap.parse_args()
+    if not args.edits_only:
+        loop_and_full(args.study)
+    edit_medians(args.study, args.runs, args.edits.split(","))
+
+
+def loop_and_full(path: str) -> None:
+    study = Study.from_file(path, output_root="/tmp/geoaccess-bench")
     t = time.perf_counter()
     base = study.run(write=False)
     print(f"baseline (load + compute, JIT included): {time.perf_counter() - t:.2f} s")

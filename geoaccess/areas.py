@@ -268,7 +268,8 @@ def build(
     facility_snap
         Where every facility meets the network.
     tiers
-        Per tier ``(name, threshold_min, serving)``, ``serving`` a boolean mask over the facilities.
+        Per tier ``(name, threshold_min, serving)`` or ``(name, threshold_min, serving, road)``, ``serving`` a
+        boolean mask over the facilities, ``road`` False for a tier travelling off-road.
     results
         The tiers' :class:`~geoaccess.measures.TierResult` by name (their node and cell minutes are reused).
     bands_min
@@ -297,7 +298,7 @@ def build(
 
     def one(spec):
         t1 = time.perf_counter()
-        a = _tier_areas(ctx, *spec, results[spec[0]])
+        a = _tier_areas(ctx, *spec[:3], results[spec[0]], *spec[3:])
         seconds[a.tier] = time.perf_counter() - t1
         log.info("areas %s: %d bands, %d catchments in %.1f s", a.tier, len(a.bands), a.catchment_facility.size,
                  seconds[a.tier])  # fmt: skip
@@ -324,17 +325,28 @@ class _TierContext:
     bands_min: tuple[float, ...]
 
 
-def _tier_areas(ctx: _TierContext, name: str, threshold: float, serving: np.ndarray, r) -> TierAreas:
-    """One tier's grids, service areas and catchments from its nearest search ``r`` (a ``TierResult``)."""
+def _tier_areas(ctx: _TierContext, name: str, threshold: float, serving: np.ndarray, r, road: bool = True) -> TierAreas:
+    """One tier's grids, service areas and catchments from its nearest search ``r`` (a ``TierResult``).
+
+    A tier that travels off-road (``road=False``: ``[travel]`` mixed or walk_only) has its minutes over the
+    friction surface for populated cells only; its areas are traced from those cells, not from road trips,
+    so the map never shows minutes the tables do not use.
+    """
     grid, points = ctx.grid, ctx.points
-    minutes, facility = tier_grid(ctx.trip, ctx.facility_snap, serving, r.node_minutes, r.node_facility, points.snap)
     cell_minutes = np.asarray(r.minutes, dtype=np.float64)
     least = np.full(grid.size, np.inf)
-    _least_into(points.pixel, minutes, least)
+    fac_grid = np.full(grid.size, -1, dtype=np.int32)
+    if road:
+        minutes, facility = tier_grid(
+            ctx.trip, ctx.facility_snap, serving, r.node_minutes, r.node_facility, points.snap
+        )
+        _least_into(points.pixel, minutes, least)
+        fac_grid[points.pixel] = facility
+    else:
+        on = ctx.cell_pixel >= 0
+        fac_grid[ctx.cell_pixel[on]] = r.facility[on]
     _least_into(ctx.cell_pixel, cell_minutes, least)
     least = least.reshape(grid.shape)
-    fac_grid = np.full(grid.size, -1, dtype=np.int32)
-    fac_grid[points.pixel] = facility
     fac_grid = fac_grid.reshape(grid.shape)
     a = TierAreas(name, float(threshold), np.where(np.isfinite(least), least, np.nan).astype(np.float32), fac_grid)
     for b in band_minutes(threshold, ctx.bands_min):

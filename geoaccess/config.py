@@ -24,6 +24,7 @@ class Tier:
     threshold_min: float
     target_share: float = 0.9
     label: str = ""
+    mode: str = ""  # "road" | "mixed" | "walk_only"; empty: the study's [travel] mode
 
 
 DEFAULT_TIERS = (
@@ -53,6 +54,34 @@ class MapSettings:
     basemap_crs: str = "auto"
     language: str = "auto"
     bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
+
+
+#: ``[travel] mode`` and ``[[tiers]] mode``: road (the walking leg to the nearest link, then the road: the default),
+#: mixed (off-road over the friction surface to a road cell or the facility, then the road) or walk_only
+TRAVEL_MODES = ("road", "mixed", "walk_only")
+
+
+@dataclass(frozen=True)
+class TravelSettings:
+    """The ``[travel]`` section: off-road travel over a friction surface (``geoaccess.load.terrain``).
+
+    Without the section every tier travels by road as before. ``landcover`` (ESA WorldCover codes), ``dem``
+    (metres) and ``barriers`` (vector files, or ``"osm"`` for the waterways of the study's OSM roads file) are
+    optional; without a land cover every passable cell is walked at ``[network] walk_kmh``. ``landcover_speeds``
+    overrides the documented defaults (km/h by class code; 0 makes a water class a barrier). ``cell_m`` is the
+    friction grid's cell (default: the population grid's, in metres). Time-of-day factors
+    (``[travel.periods]``) are parsed into :attr:`Study.periods`.
+    """
+
+    mode: str = "road"
+    landcover: Path | None = None
+    dem: Path | None = None
+    barriers: tuple[str | Path, ...] = ()
+    anisotropic: bool = False
+    knight: bool = True
+    cell_m: float | None = None
+    landcover_speeds: dict[int, float] = field(default_factory=dict)
+    present: bool = False  # the study file has a [travel] section
 
 
 ZONE_KEYS = ("priority", "enrich", "adjust")
@@ -199,10 +228,20 @@ class Study:
     scale: ScaleSettings = field(default_factory=ScaleSettings)
     # [travel.periods.<name>]: speed factor per road class (and land-cover class code) for each period of the day
     periods: dict[str, dict[str, float]] = field(default_factory=dict)
+    travel: TravelSettings = field(default_factory=TravelSettings)
 
     @property
     def tier_names(self) -> list[str]:
         return [t.name for t in self.tiers]
+
+    def tier_mode(self, tier: Tier) -> str:
+        """How people reach this tier: its own ``mode``, else the study's ``[travel] mode``."""
+        return tier.mode or self.travel.mode
+
+    @property
+    def uses_terrain(self) -> bool:
+        """Whether any tier travels off-road over the friction surface."""
+        return any(self.tier_mode(t) != "road" for t in self.tiers)
 
     def settings(self) -> dict[str, Any]:
         """The run's settings as plain values, for the report and the front page."""
@@ -229,6 +268,16 @@ class Study:
                 f"{r.zone}: " + (" or ".join(map(str, r.any)) or " and ".join(map(str, r.all)) or "every other county")
                 for r in (self.measures.zone_rules or default_zone_rules(self.tier_names))
             ),
+        } | (self._travel_settings() if self.travel.present else {})
+
+    def _travel_settings(self) -> dict[str, Any]:
+        t = self.travel
+        inputs = [f"{k} {Path(v).name}" for k, v in (("land cover", t.landcover), ("DEM", t.dem)) if v is not None]
+        inputs += [f"barriers {b if b == 'osm' else Path(b).name}" for b in t.barriers]
+        return {
+            "travel": "; ".join(f"{x.name}: {self.tier_mode(x)}" for x in self.tiers)
+            + f" ({', '.join(inputs) or 'no land cover: walking at walk_kmh off road'}"
+            + f"{', Tobler slope' if t.anisotropic else ''}{', knight moves' if t.knight else ''})",
         }
 
 
@@ -237,7 +286,7 @@ _SECTIONS: dict[str, set[str]] = {
     "inputs": {"roads", "facilities", "population", "counties", "census", "coords"},
     "network": {"profile", "direction", "walk_kmh", "speeds"},
     "options": {"serve_lower_tiers"},
-    "tiers": {"name", "threshold_min", "target_share", "label"},
+    "tiers": {"name", "threshold_min", "target_share", "label", "mode"},
     "facility_tiers": set(),  # free keys: keyword -> tier rules
     "maps": {"basemap", "basemap_attribution", "basemap_crs", "language", "bands_min"},
     "coverage": {"curve_minutes", "percentiles"},
@@ -247,7 +296,17 @@ _SECTIONS: dict[str, set[str]] = {
     "service_share": {"tier", "method", "huff_beta", "target", "exempt_suffixes"},
     "zones": {"rules"},
     "scale": {"partition", "scheduler", "workers", "worker_memory_gb"},
-    "travel": {"periods"},
+    "travel": {
+        "mode",
+        "landcover",
+        "dem",
+        "barriers",
+        "anisotropic",
+        "knight",
+        "cell_m",
+        "landcover_speeds",
+        "periods",
+    },
     "include": set(),  # a top-level key: TOML files merged into the study (see resolve_includes)
 }
 #: speed factors a period may set (0.1 = ten times slower, 3 = three times faster)
@@ -582,6 +641,7 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
                     threshold_min=_number(t["threshold_min"], f"tier {tname} threshold_min", path, 0, 1440, above=0),
                     target_share=_number(t.get("target_share", 0.9), f"tier {tname} target_share", path, 0, 1, above=0),
                     label=_string(t.get("label", ""), f"tier {tname} label", path),
+                    mode=_mode(t["mode"], f"[[tiers]] {tname} mode", path) if "mode" in t else "",
                 )
             )
         names = [t.name for t in out]
@@ -642,9 +702,92 @@ def parse_study(data: dict, path: Path | None = None, output_root: str | Path | 
         cache=_flag(sd.get("cache", True), "[study] cache", path),
         scale=_scale(data.get("scale", {}), path),
         periods=_periods(data.get("travel", {}), path),
+        travel=_travel(data.get("travel"), base, path),
     )
     check_output(study)
     return study
+
+
+def _mode(value, key, path) -> str:
+    if value not in TRAVEL_MODES:
+        raise ConfigError(
+            f"{key} must be one of {list(TRAVEL_MODES)} (road: today's walk to the nearest road then drive; mixed: "
+            f"off-road over land cover and slope to a road, then drive; walk_only: on foot all the way), got {value!r}",
+            path=path,
+        )
+    return value
+
+
+#: land-cover classes that may be given speed 0 (a barrier): water
+BARRIER_CLASSES = (80,)
+
+
+def _travel(tr, base: Path, path) -> TravelSettings:
+    """``[travel]`` checked once: mode, input paths, flags, cell size and the land-cover speed overrides."""
+    if tr is None:
+        return TravelSettings()
+    if not isinstance(tr, dict):
+        raise ConfigError("[travel] must be a table", path=path)
+    _unknown(tr, _SECTIONS["travel"], "[travel]", path)
+
+    def file(key):
+        v = tr[key]
+        if not isinstance(v, str) or not v.strip():
+            raise ConfigError(f"[travel] {key} must be a file path string, got {v!r}", path=path)
+        q = Path(v)
+        return q if q.is_absolute() else (base / q).resolve()
+
+    barriers = tr.get("barriers", [])
+    if isinstance(barriers, str):
+        barriers = [barriers]
+    if not isinstance(barriers, list) or not all(isinstance(b, str) and b.strip() for b in barriers):
+        raise ConfigError(
+            f'[travel] barriers must be a list of vector files or "osm" (the waterways of the roads file), '
+            f"got {barriers!r}",
+            path=path,
+        )
+    bar = tuple("osm" if b.strip().lower() == "osm" else file_of(b, base) for b in barriers)
+    speeds_raw = tr.get("landcover_speeds", {})
+    if not isinstance(speeds_raw, dict):
+        raise ConfigError("[travel.landcover_speeds] must be a table of class code = km/h", path=path)
+    speeds = {}
+    for k, v in speeds_raw.items():
+        if not str(k).isdigit() or not 1 <= int(k) <= 255:
+            raise ConfigError(
+                f'[travel.landcover_speeds] {k!r} is not a land-cover class code (1..255, e.g. "40" = cropland)',
+                path=path,
+            )
+        kmh = _number(v, f"[travel.landcover_speeds] class {k}", path, None, 200)
+        if kmh <= 0 and int(k) not in BARRIER_CLASSES:
+            raise ConfigError(
+                f"[travel.landcover_speeds] class {k} has speed {v!r} km/h: a speed must be above 0 (only water, "
+                f"class {', '.join(map(str, BARRIER_CLASSES))}, may be 0 = a barrier); give it a walking speed, or "
+                "add the area to [travel] barriers to make it impassable",
+                path=path,
+            )
+        speeds[int(k)] = max(kmh, 0.0)
+    anisotropic = _flag(tr.get("anisotropic", False), "[travel] anisotropic", path)
+    dem = file("dem") if "dem" in tr else None
+    if anisotropic and dem is None:
+        raise ConfigError(
+            '[travel] anisotropic = true needs a [travel] dem = "dem.tif" (elevation in metres)', path=path
+        )
+    return TravelSettings(
+        mode=_mode(tr.get("mode", "road"), "[travel] mode", path),
+        landcover=file("landcover") if "landcover" in tr else None,
+        dem=dem,
+        barriers=bar,
+        anisotropic=anisotropic,
+        knight=_flag(tr.get("knight", True), "[travel] knight", path),
+        cell_m=_number(tr["cell_m"], "[travel] cell_m", path, 5, 5000) if "cell_m" in tr else None,
+        landcover_speeds=speeds,
+        present=True,
+    )
+
+
+def file_of(value: str, base: Path) -> Path:
+    q = Path(value)
+    return q if q.is_absolute() else (base / q).resolve()
 
 
 def input_files(s: Study) -> list[tuple[str, Path]]:
@@ -652,6 +795,9 @@ def input_files(s: Study) -> list[tuple[str, Path]]:
     out = [("study file", s.path)] if s.path else []
     out += [(k, getattr(s, k)) for k in ("roads", "facilities", "population", "census")]
     out.append(("counties", s.counties.get("path")))
+    t = s.travel
+    out += [(f"[travel] {k}", getattr(t, k)) for k in ("landcover", "dem")]
+    out += [("[travel] barriers", b) for b in t.barriers if b != "osm"]
     return [(k, Path(p).resolve()) for k, p in out if p is not None]
 
 

@@ -428,6 +428,7 @@ def run(study, scale: ScaleSettings | None = None, write: bool = True):
     scale = study.settings.scale
     if scale.partition is None:
         raise GeoaccessError("a partitioned run needs [scale] partition or --partition (province or prefecture)")
+    study.road_only("partitioned runs")
     with dask_client(scale) as client:
         if not write:
             return compute(study, client)

@@ -19,6 +19,7 @@ from geoaccess import areas as _areas
 from geoaccess import config as _config
 from geoaccess import measures as _m
 from geoaccess.config import synthetic_note
+from geoaccess.errors import ConfigError
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -70,6 +71,9 @@ class Result:
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
     areas: _areas.Areas | None = None  # service areas and catchments over all reachable land, per tier
+    # per tier: further minutes per population cell with a label each (e.g. walking only), drawn on the tier's map
+    # beside its own surface, one at a time; the tables and the tier's own surface do not change
+    surfaces: dict[str, list[tuple[str, np.ndarray]]] | None = None
     study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
 
     def map(self, page: str = "overview"):
@@ -100,6 +104,7 @@ class Study:
         # the what-if baseline (a geoaccess.scenarios.Baseline), kept by Baseline.of: scenarios depend on the study,
         # the study never on them
         self.baseline = None
+        self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -232,8 +237,12 @@ class Study:
         return self._inputs
 
     # -- run ----------------------------------------------------------------------------------------
-    def compute(self) -> Result:
-        """Minutes per tier for every population cell, and the county table; writes nothing."""
+    def compute(self, areas: bool = True) -> Result:
+        """Minutes per tier for every population cell, and the county table; writes nothing.
+
+        ``areas`` also builds the service areas and catchments the bundle's maps draw (:meth:`areas`); the what-if
+        baseline leaves them out (it never draws them: a bundle written later builds them when missing).
+        """
         s = self.settings
         timings = {}
         t0 = time.perf_counter()
@@ -242,13 +251,18 @@ class Study:
         t1 = time.perf_counter()
         ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
+        surface = self.terrain() if s.uses_terrain else None
+        if surface is not None:
+            timings["terrain"] = time.perf_counter() - t1
 
         def one(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            log.info("tier %s: %d facilities", s.tiers[i].name, int(serving.sum()))
+            mode = s.tier_mode(s.tiers[i])
+            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
             return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
                                     to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
-                                    tier=s.tiers[i].name)  # fmt: skip
+                                    tier=s.tiers[i].name, mode=mode,
+                                    surface=None if mode == "road" else surface)  # fmt: skip
 
         # one search per tier, each on its own thread (the kernels release the GIL)
         with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
@@ -257,9 +271,10 @@ class Study:
         results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
-        t4 = time.perf_counter()
-        result.areas = self.areas(inp, results)
-        timings["areas"] = time.perf_counter() - t4
+        if areas:
+            t4 = time.perf_counter()
+            result.areas = self.areas(inp, results)
+            timings["areas"] = time.perf_counter() - t4
         return result
 
     def areas(self, inp: Inputs, results: dict[str, TierResult]) -> _areas.Areas:
@@ -267,11 +282,49 @@ class Study:
         tiers' nearest searches."""
         s = self.settings
         ranks = inp.facilities["tier_rank"].to_numpy()
-        tiers = [(t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers)) for i, t in enumerate(s.tiers)]
+        tiers = [
+            (t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers), s.tier_mode(t) == "road")
+            for i, t in enumerate(s.tiers)
+        ]
         trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
         return _areas.build(
             trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min
         )
+
+    def terrain(self):
+        """The friction surface of ``[travel]`` joined to the loaded roads and demand (built once, on first use).
+
+        Returns a :class:`geoaccess.terrain.Surface`; see :mod:`geoaccess.load.terrain`.
+        """
+        if self._terrain is not None:
+            return self._terrain
+        from geoaccess.load.terrain import build_surface, population_cell_m
+
+        s, inp = self.settings, self.load()
+        t0 = time.perf_counter()
+        net = inp.network
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        bounds = inp.counties.to_crs(net.crs).total_bounds
+        pop, fac = inp.population, inp.facilities
+        self._terrain = build_surface(
+            s.travel, net, bounds, to_m.transform(pop.lon, pop.lat),
+            to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()),
+            cell_m=s.travel.cell_m or population_cell_m(pop), walk_kmh=s.walk_kmh, roads_path=s.roads,
+        )  # fmt: skip
+        log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
+        return self._terrain
+
+    def road_only(self, what: str) -> None:
+        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
+        road minutes with the baseline's mixed minutes would report changes nobody made."""
+        s = self.settings
+        off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
+        if off:
+            raise ConfigError(
+                f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
+                '[[tiers]] mode); run them on a copy of the study with mode = "road"',
+                path=s.path,
+            )
 
     def score(
         self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
@@ -536,7 +589,9 @@ class Study:
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
-    def _write_bundle(self, result: Result, out: Path) -> list[Path]:
+    def _write_bundle(self, result: Result, out: Path, *, in_parent: bool = False) -> list[Path]:
+        """Write the bundle into ``out``; ``in_parent``: a period's bundle inside its study's (``periods/<name>/``),
+        whose pages link the study's ``lib/`` and switch between the periods."""
         s = self.settings
         inp = self.load()
         plain = {
@@ -550,6 +605,16 @@ class Study:
         note = synthetic_note(s)
         ctx = map_context(s, inp.counties["county_code"])
         lang = ctx.lang
+        if result.periods:  # the map pages switch between the study's speeds and each period's
+            ctx.periods = [(i18n.t("period_base_name", lang), "", True)]
+            ctx.periods += [(i18n.period_label(p, lang), f"periods/{p}/", False) for p in result.periods]
+        elif in_parent and self._period is not None:
+            parent, own = self._period
+            ctx.lib = f"../../{ctx.lib}"  # one copy of Leaflet and the plugin, the study's
+            ctx.periods = [(i18n.t("period_base_name", lang), "../../", False)]
+            ctx.periods += [
+                (i18n.period_label(p, lang), "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods
+            ]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
         files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
@@ -590,6 +655,8 @@ class Study:
                     surface=surface,
                     ctx=ctx,
                     bands=areas.tiers[tier.name].bands,
+                    catchments=areas.tiers[tier.name],
+                    more_surfaces=_more_surfaces(result, tier.name, pop),
                 )
             )
         files.append(
@@ -628,15 +695,17 @@ class Study:
         ]
         for name, presult in (result.periods or {}).items():  # a county table and a whole bundle per period
             files.append(write_csv(presult.counties, out / f"counties_{name}.csv", float_format="%.4f"))
-            links.append((i18n.t("period_csv", lang, period=name), f"counties_{name}.csv"))
+            links.append((i18n.t("period_csv", lang, period=i18n.period_label(name, lang)), f"counties_{name}.csv"))
             (out / "periods" / name).mkdir(parents=True, exist_ok=True)
-            files += self.period_study(name)._write_bundle(presult, out / "periods" / name)
-            maps.append((i18n.t("period_bundle", lang, period=name), f"periods/{name}/index.html", ""))
+            files += self.period_study(name)._write_bundle(presult, out / "periods" / name, in_parent=True)
+            maps.append(
+                (i18n.t("period_bundle", lang, period=i18n.period_label(name, lang)), f"periods/{name}/index.html", "")
+            )
         if self._period is not None:  # a period's bundle links back to the study's and across to the other periods
             parent, own = self._period
             maps.append((i18n.t("period_base", lang), "../../index.html", ""))
             maps += [
-                (i18n.t("period_bundle", lang, period=p), f"../{p}/index.html", "")
+                (i18n.t("period_bundle", lang, period=i18n.period_label(p, lang)), f"../{p}/index.html", "")
                 for p in parent.settings.periods
                 if p != own
             ]
@@ -714,8 +783,17 @@ class Study:
         areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
-            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands, **common,
+            reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands,
+            catchments=areas.tiers[page], more_surfaces=_more_surfaces(result, page, pop), **common,
         )  # fmt: skip
+
+
+def _more_surfaces(result: Result, tier: str, pop) -> list[tuple[str, Surface]]:
+    """A tier's further surfaces (``Result.surfaces``) on the population grid, for its map."""
+    return [
+        (str(label), Surface.from_cells(pop.shape, pop.row, pop.col, np.asarray(minutes), pop.transform, pop.crs))
+        for label, minutes in (result.surfaces or {}).get(tier, [])
+    ]
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:

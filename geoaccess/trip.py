@@ -8,6 +8,13 @@ along it without passing a node (the same-link shortcut).
 
 Nearest minutes, OD pairs, scenarios, placement and referral times are all built from :class:`Trip`, so the
 legs are added in the same order everywhere and results agree to the last bit.
+
+Off-road travel (``[travel]``, :mod:`geoaccess.terrain`): with a :class:`~geoaccess.terrain.Surface` and
+``mode="mixed"`` the demand end's straight walk is replaced by a walk over the friction surface (land cover,
+slope, barriers) to any point where a road meets the grid, or straight to the facility's cell: the nearest
+facility is a search over the joined cell + road graph, seeded at the road points with their door-to-door road
+minutes. ``mode="walk_only"`` walks over the surface all the way (roads are walkable cells). ``mode="road"`` is
+the trip above, unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class Trip:
     net: Network
     walk_kmh: float = WALK_KMH
     to_facility: bool = True
+    surface: object = None  # a geoaccess.terrain.Surface, for mode "mixed" / "walk_only"
+    mode: str = "road"
 
     @property
     def reverse(self) -> bool:
@@ -174,12 +183,42 @@ class Trip:
             return np.full(self.net.n_nodes, np.inf), np.full(self.net.n_nodes, -1, dtype=np.int32)
         return paths.seeded(self.net, nodes, start, labels, cutoff=cutoff, reverse=self.reverse)
 
-    def nearest(self, fsnap: Snap, dsnap: Snap, cutoff: float | None = None):
+    def nearest(self, fsnap: Snap, dsnap: Snap, cutoff: float | None = None, fcells=None, dcells=None):
         """Door-to-door minutes from every demand point to its nearest facility in ``fsnap``.
 
         Returns ``(minutes, facility, node_minutes, node_facility)``; facility positions index ``fsnap``, -1 = none.
+        Off-road modes need the grid cells of the facilities (``fcells``) and of the demand points (``dcells``);
+        ``cutoff`` then bounds the road search only.
         """
         node_min, node_lab = self.search(fsnap, cutoff)
+        if self.mode != "road":
+            minutes, lab = self.terrain_minutes(fsnap, node_min, node_lab, fcells, dcells)
+            return minutes, lab, node_min, node_lab
         minutes, lab = self.point_minutes(node_min, dsnap, node_label=node_lab)
         minutes, lab = self.same_link(fsnap, dsnap, minutes, lab)
         return minutes, lab, node_min, node_lab
+
+    def terrain_minutes(self, fsnap: Snap, node_min, node_lab, fcells, dcells):
+        """Minutes and facility of each demand cell over the friction surface (``mixed`` or ``walk_only``).
+
+        Seeds: each facility's cell at 0 minutes (the walk within the cell to the door is not counted), and in
+        ``mixed`` every road point at its door-to-door road minutes (the walk from its cell's centre, the drive,
+        the walk to the door), so one search over the cells finds the best of walking on and entering the road
+        anywhere. The search runs towards the seeds when patients travel to facilities (uphill != downhill).
+        """
+        sf = self.surface
+        if sf is None or fcells is None or dcells is None:
+            raise ValueError(f"mode {self.mode!r} needs a terrain surface and the cells of facilities and demand")
+        fcells = np.asarray(fcells, dtype=np.int64)
+        cells, start, labels = [fcells], [np.zeros(len(fcells))], [np.arange(len(fcells))]
+        if self.mode == "mixed":
+            m, lab = self.point_minutes(node_min, sf.road_snap, node_label=node_lab)
+            m, lab = self.same_link(fsnap, sf.road_snap, m, lab)
+            cells.append(sf.road_cell)
+            start.append(m)
+            labels.append(lab)
+        # the search stops once every demand cell is final (a 15-minute tier need not sweep the whole grid)
+        dist, label = sf.minutes(
+            np.concatenate(cells), np.concatenate(start), np.concatenate(labels), self.to_facility, sf.targets(dcells)
+        )
+        return sf.at(dist, label, dcells)

@@ -174,7 +174,8 @@ def test_tier_map(browser, demo_bundle, shots, tier, n_facilities, n_symbols):
     assert bool(browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaPoints-pane canvas")) == (n_facilities > n_symbols)
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 10  # counties and bands
     layers = browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
-    assert len(layers) == 5  # surface, counties, county names, bands, facilities
+    assert len(layers) == 6  # surface, counties, county names, bands, facilities, catchments
+    assert not _overlay(browser, "各机构服务范围").is_selected()  # off until asked for
     for css in (".ga-legend", ".leaflet-control-scale", ".ga-search input", ".ga-fullscreen", ".ga-synthetic"):
         assert browser.find_elements(By.CSS_SELECTOR, css), f"{tier}: {css} missing"
     _shot(browser, shots, f"map_{tier}")
@@ -559,3 +560,149 @@ def test_print_layouts(browser, demo_bundle, shots):
         _shot(browser, shots, "overview_print")
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+# -- catchments, surfaces side by side, time-of-day periods (issues 14 and 15) ------------------------------
+def _overlay(driver, text: str):
+    """The layer control's checkbox whose label holds ``text``."""
+    for label in driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label"):
+        if text in label.text:
+            return label.find_element(By.TAG_NAME, "input")
+    raise AssertionError(f"no layer {text!r}")
+
+
+def _click_at(driver, lat: float, lon: float):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    box = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    x, y = driver.execute_script(
+        "var p=window.geoaccessMap.latLngToContainerPoint([arguments[0],arguments[1]]);return [p.x,p.y];", lat, lon
+    )
+    size = box.size
+    ActionChains(driver).move_to_element_with_offset(
+        box, int(x - size["width"] / 2), int(y - size["height"] / 2)
+    ).click().perform()
+    time.sleep(0.3)
+
+
+def test_catchments_load_when_switched_on_and_click_to_their_facility(browser, tmp_path, shots):
+    from tests.test_outputs import tiny_bundle
+
+    out = tiny_bundle(tmp_path / "catch", facility_name="甲村卫生室", catchments=True)
+    _open(browser, out / "map_primary.html")
+    urls = _check_clean(browser, "catchments")
+    assert not any(u.endswith("catchments_primary.js") for u in urls), "they load when their layer is switched on"
+    box = _overlay(browser, "各机构服务范围")
+    assert not box.is_selected()
+    box.click()
+    time.sleep(0.5)
+    urls = _check_clean(browser, "catchments on")
+    assert any(u.endswith("data/catchments_primary.js") for u in urls)
+    assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-gaCatchments-pane canvas")
+    assert browser.execute_script("return window.geoaccessMap.gaCatchments.getLayers().length") == 3
+    # a click inside the west catchment (not on a clinic) names its facility, its people and its area, in Chinese
+    _click_at(browser, 37.09, 112.01)
+    text = browser.find_element(By.CSS_SELECTOR, ".ga-catchment .leaflet-popup-content").text
+    assert "甲村卫生室" in text and "服务范围" in text and "以其为最近机构的人口" in text and "平方公里" in text
+    people = browser.execute_script(
+        "var C=window.geoaccessCatchments.primary;return C.people[C.facility.indexOf(0)]+'|'+C.area[C.facility.indexOf(0)]"
+    )
+    assert all(v in text for v in people.split("|")), (people, text)
+    _shot(browser, shots, "catchments")
+    _check_clean(browser, "catchment click")
+
+
+def test_two_surfaces_switch_one_at_a_time(browser, tmp_path, shots):
+    """Walking only beside motorised: a tier page with two surfaces shows one at a time, the first by default."""
+    from tests.test_outputs import tiny_bundle
+
+    out = tiny_bundle(tmp_path / "two", walking=True)
+    _open(browser, out / "map_primary.html")
+    _check_clean(browser, "two surfaces")
+
+    def shown():
+        return browser.execute_script(
+            "return Array.prototype.map.call(document.querySelectorAll('img.ga-surface'),"
+            "function(i){return i.getAttribute('src');})"
+        )
+
+    assert shown() == ["img/travel_time_primary.png"]
+    main, walk = _overlay(browser, "机动车出行"), _overlay(browser, "步行")
+    assert main.is_selected() and not walk.is_selected()
+    walk.click()
+    time.sleep(0.3)
+    assert shown() == ["img/travel_time_primary__2.png"]
+    # the layer control redraws its boxes when layers come and go
+    assert [_overlay(browser, "机动车出行").is_selected(), _overlay(browser, "步行").is_selected()] == [False, True]
+    _shot(browser, shots, "two_surfaces")
+    _check_clean(browser, "two surfaces switched")
+
+
+def test_period_switch_links_the_same_page_in_each_period(browser, tmp_path, shots):
+    """A period's bundle inside the study's: its pages use the study's lib/ and switch to the same page."""
+    from tests.test_outputs import tiny_bundle
+
+    out = tmp_path / "periods"
+    tiny_bundle(out, periods=[("基准车速", "", True), ("高峰", "periods/peak/", False)])
+    peak = tiny_bundle(
+        out / "periods" / "peak", lib="../../lib", periods=[("基准车速", "../../", False), ("高峰", "", True)]
+    )
+    assert not (peak / "lib").exists()
+    for page in ("index", "overview", "map_primary"):
+        _open(browser, peak / f"{page}.html")
+        _check_clean(browser, f"peak {page}")
+        switch = browser.find_element(By.CSS_SELECTOR, ".ga-periods")
+        assert "时段" in switch.text and "高峰" in switch.text
+        assert switch.find_element(By.CSS_SELECTOR, "[aria-current=page]").text == "高峰"
+    _shot(browser, shots, "period_switch")
+    # the switch keeps the view: zoom in on the peak page, go to the study's speeds
+    browser.execute_script("window.geoaccessMap.setView([37.05, 112.05], 14, {animate: false})")
+    browser.find_element(By.LINK_TEXT, "基准车速").click()
+    time.sleep(0.6)
+    assert browser.current_url.split("#")[0] == (out / "map_primary.html").as_uri()
+    assert browser.execute_script("return window.geoaccessMap.getZoom()") == 14
+    assert browser.find_element(By.CSS_SELECTOR, ".ga-periods [aria-current=page]").text == "基准车速"
+    _check_clean(browser, "base map_primary")
+    browser.find_element(By.LINK_TEXT, "高峰").click()
+    time.sleep(0.6)
+    assert browser.current_url.split("#")[0] == (peak / "map_primary.html").as_uri()
+
+
+PRINT_FITS = """
+var m=window.geoaccessMap,b=m.getContainer().getBoundingClientRect(),g=document.querySelector('.ga-legend');
+var left=g?g.getBoundingClientRect().right-b.left:0,ok=true,clear=true;
+m.eachLayer(function(l){if(l.feature&&l.feature.properties.code&&l.getBounds){var s=l.getBounds();
+  [s.getSouthWest(),s.getNorthEast()].forEach(function(c){var p=m.latLngToContainerPoint(c);
+  if(p.x<-2||p.y<-2||p.x>b.width+2||p.y>b.height+2)ok=false;});
+  if(m.latLngToContainerPoint(s.getSouthWest()).x<left-2)clear=false;}});
+return [ok,clear,!!g&&getComputedStyle(g).display!=='none'];
+"""
+
+
+def test_every_map_page_prints_on_one_a4_landscape_page(browser, demo_bundle, compare_pages, shots):
+    """Overview, tier maps, what-if and placement maps: one A4 landscape page each (WebDriver's print, which
+    is Chromium's DevTools printToPDF), controls hidden, every county inside the map and clear of the legend."""
+    import base64
+
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    pages = [demo_bundle / f"{p}.html" for p in PAGES if p.startswith(("overview", "map_"))]
+    pages += [folder / "compare_map.html" for folder in compare_pages]
+    opts = PrintOptions()
+    opts.orientation, opts.page_width, opts.page_height, opts.background = "landscape", 29.7, 21.0, True
+    for page in pages:
+        _open(browser, page)
+        pdf = base64.b64decode(browser.print_page(opts))
+        assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1, f"{page.name} prints on more than one page"
+        box = [float(v) for v in re.search(rb"/MediaBox\s*\[([^\]]+)\]", pdf).group(1).split()]
+        assert box[2] == pytest.approx(841.9, abs=1) and box[3] == pytest.approx(595.9, abs=1)  # A4 landscape, pt
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        try:
+            time.sleep(0.3)
+            for css in (".leaflet-control-layers", ".leaflet-control-zoom", ".ga-nav", ".ga-fullscreen-box"):
+                assert not browser.find_element(By.CSS_SELECTOR, css).is_displayed(), (page.name, css)
+            inside, clear, legend = browser.execute_script(PRINT_FITS)
+            assert inside and clear and legend, (page, inside, clear, legend)
+        finally:
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        _check_clean(browser, f"print {page.name}")

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.transform import from_origin
 from shapely.geometry import Point, box
 
@@ -38,8 +39,40 @@ EVIL_COUNTY = "<script>alert(2)</script>县"
 PAGES = ["index.html", "overview.html", "map_primary.html", "map_county.html"]
 
 
-def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL_COUNTY, **ctx_kw) -> Path:
-    """Write a two-county, three-facility bundle with the same writers ``Study.write`` uses."""
+def tiny_catchments(facilities, rank: int, lon, lat, people, transform, shape):
+    """Catchments of the facilities of ``rank`` and up on the cell grid (nearest by straight line), as
+    :class:`geoaccess.areas.TierAreas` has them."""
+    from types import SimpleNamespace
+
+    from geoaccess.areas import catchment_polygons
+
+    pos = np.flatnonzero(facilities["tier_rank"].to_numpy() >= rank)
+    fx, fy = facilities.geometry.x.to_numpy()[pos], facilities.geometry.y.to_numpy()[pos]
+    nearest = pos[np.argmin(np.hypot(lon[:, None] - fx, lat[:, None] - fy), axis=1)]
+    fac, geoms = catchment_polygons(nearest.reshape(shape).astype(np.int32), transform, 0.001)
+    cell_km2 = abs(transform.a * transform.e) * 111.32**2 * np.cos(np.radians(37.05))
+    return SimpleNamespace(
+        catchment_facility=fac,
+        catchment_geometry=geoms,
+        catchment_people=np.bincount(nearest, weights=people, minlength=len(facilities))[fac],
+        catchment_km2=np.bincount(nearest, minlength=len(facilities))[fac] * cell_km2,
+    )
+
+
+def tiny_bundle(
+    out: Path,
+    *,
+    facility_name: str = EVIL,
+    county_name: str = EVIL_COUNTY,
+    catchments: bool = False,
+    walking: bool = False,
+    **ctx_kw,
+) -> Path:
+    """Write a two-county, three-facility bundle with the same writers ``Study.write`` uses.
+
+    ``catchments``: the tier maps get their facilities' catchments; ``walking``: a second surface (three times the
+    minutes, "walking only") beside each tier's own.
+    """
     tiers = (Tier("primary", 15.0, 0.9), Tier("county", 60.0, 0.9))
     counties = gpd.GeoDataFrame(
         {"county_code": ["140101", "140102"], "county_name": [county_name, "乙县"]},
@@ -84,6 +117,14 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
     )
     for i, t in enumerate(tiers):
         surface = Surface.from_cells((n // 2, n), rows.ravel(), cols.ravel(), minutes[t.name], transform, "EPSG:4326")
+        extra = {}
+        if catchments:
+            extra["catchments"] = tiny_catchments(facilities, i, lon, lat, people, transform, (n // 2, n))
+        if walking:
+            walk = Surface.from_cells(
+                (n // 2, n), rows.ravel(), cols.ravel(), 3 * minutes[t.name], transform, "EPSG:4326"
+            )
+            extra["more_surfaces"] = [("步行" if ctx.lang == "zh" else "walking only", walk)]
         tier_map(
             out / f"map_{t.name}.html",
             tier_index=i,
@@ -96,6 +137,7 @@ def tiny_bundle(out: Path, *, facility_name: str = EVIL, county_name: str = EVIL
             reach_people=np.array([90.0, 150.0, 300.0]),
             surface=surface,
             ctx=ctx,
+            **extra,
         )
     overview_map(
         out / "overview.html",
@@ -537,3 +579,115 @@ def test_an_unwritable_output_folder_is_refused_up_front(tmp_path, monkeypatch):
 def _surface(grid, transform, crs="EPSG:4326") -> Surface:
     r, c = np.nonzero(~np.isnan(grid))
     return Surface.from_cells(grid.shape, r, c, grid[r, c], transform, crs)
+
+
+# -- catchments, several surfaces, period switch (issues 14 and 15) -----------------------------------------
+def _decode(polys, step):
+    """The inverse of :func:`geoaccess.outputs.maps.encode_polygons` (as map.js's decodeRing reads it)."""
+    out = []
+    for rings in polys:
+        parts = []
+        for d in rings:
+            xy = np.cumsum(np.asarray(d, dtype=np.int64).reshape(-1, 2), axis=0) * step
+            parts.append(np.vstack([xy, xy[:1]]))
+        out.append(shapely.Polygon(parts[0], parts[1:]))
+    return shapely.MultiPolygon(out)
+
+
+def test_encoded_catchments_round_trip_within_one_step():
+    from geoaccess.outputs.maps import encode_polygons
+
+    hole = box(112.02, 37.02, 112.04, 37.04)
+    a = shapely.Polygon(box(112.0, 37.0, 112.1, 37.1).exterior, [hole.exterior])
+    b = shapely.MultiPolygon([box(112.1, 37.0, 112.2, 37.05), box(112.3, 37.0, 112.31234567, 37.01)])
+    step = 1e-4
+    enc = encode_polygons([a, b, shapely.Polygon()], step)
+    assert enc[2] == [] and len(enc[0]) == 1 and len(enc[0][0]) == 2 and len(enc[1]) == 2
+    for geom, polys in zip([a, b], enc[:2], strict=True):
+        back = _decode(polys, step)
+        assert back.is_valid and back.symmetric_difference(geom).area <= geom.length * step  # half a step each side
+        assert shapely.hausdorff_distance(back, geom) <= step
+    # whole steps from the previous vertex: small numbers after the first
+    assert max(abs(v) for v in enc[0][0][0][2:]) <= 1000
+
+
+def test_tier_page_links_its_catchments_without_carrying_them(tmp_path):
+    out = tiny_bundle(tmp_path / "b", catchments=True)
+    d = _data((out / "map_primary.html").read_text(encoding="utf-8"))
+    c = d["catchments"]
+    assert c["src"] == "data/catchments_primary.js" and c["count"] == 3 and "geometry" not in c
+    assert c["name"] == "各机构服务范围（最近机构）" and c["rows"]["area"] == "面积 (平方公里)"
+    text = (out / c["src"]).read_text(encoding="utf-8")
+    data = json.loads(text.split('["primary"]=', 1)[1].rstrip().rstrip(";"))
+    assert data["facility"] == [0, 1, 2] and len(data["geometry"]) == 3 and data["step"] == 1e-4
+    # every cell of the two counties is in one catchment: the areas add up to the counties'
+    total_km2 = sum(float(a.replace(",", "")) for a in data["area"])
+    assert total_km2 == pytest.approx(0.2 * 0.1 * 111.32**2 * np.cos(np.radians(37.05)), rel=1e-3)
+    assert (out / "data" / "catchments_county.js").exists()
+    assert "catchments" not in _data((out / "overview.html").read_text(encoding="utf-8"))
+
+
+def test_notebook_tier_map_carries_its_catchments_inline(tmp_path):
+    from geoaccess.outputs.maps import catchments_layer
+
+    out = tiny_bundle(tmp_path / "b")
+    c = tiny_catchments_of(out)
+    entry = catchments_layer(None, "primary", c, None, MapContext(lang="en"))
+    assert entry["_inline"].startswith("window.geoaccessCatchments=") and entry["rows"]["area"] == "area (km²)"
+    assert not (out / "data" / "catchments_primary.js").exists()
+
+
+def tiny_catchments_of(out: Path | None):
+    from types import SimpleNamespace
+
+    g = [box(112.0, 37.0, 112.1, 37.1)]
+    return SimpleNamespace(
+        catchment_facility=np.array([0]), catchment_geometry=np.array(g, dtype=object),
+        catchment_people=np.array([1234.0]), catchment_km2=np.array([98.76]),
+    )  # fmt: skip
+
+
+def test_a_second_surface_is_listed_beside_the_first(tmp_path):
+    out = tiny_bundle(tmp_path / "b", walking=True)
+    d = _data((out / "map_county.html").read_text(encoding="utf-8"))
+    names = [s["name"] for s in d["surfaces"]]
+    assert names == ["到县级医院的出行时间 · 机动车出行", "到县级医院的出行时间 · 步行"]
+    assert d["surface"] == d["surfaces"][0]
+    assert [s["url"] for s in d["surfaces"]] == ["img/travel_time_county.png", "img/travel_time_county__2.png"]
+    one, two = ((out / s["url"]).read_bytes() for s in d["surfaces"])
+    assert one[:8] == two[:8] == b"\x89PNG\r\n\x1a\n" and one != two
+    assert "surfaces" not in _data((tiny_bundle(tmp_path / "c") / "map_county.html").read_text(encoding="utf-8"))
+
+
+def test_period_pages_link_each_other_and_the_parent_lib(tmp_path):
+    out = tmp_path / "p"
+    tiny_bundle(out, periods=[("base", "", True), ("peak", "periods/peak/", False)])
+    peak = tiny_bundle(
+        out / "periods" / "peak", lib="../../lib", periods=[("base", "../../", False), ("peak", "", True)]
+    )
+    assert not (peak / "lib").exists()
+    page = (peak / "map_primary.html").read_text(encoding="utf-8")
+    assert 'src="../../lib/leaflet/leaflet.js"' in page and 'src="../../lib/geoaccess/map.js"' in page
+    assert _data(page)["periods"] == {
+        "title": "时段",
+        "links": [
+            {"label": "base", "href": "../../map_primary.html", "current": False},
+            {"label": "peak", "href": "map_primary.html", "current": True},
+        ],
+    }
+    index = (peak / "index.html").read_text(encoding="utf-8")
+    assert '<a href="../../index.html">base</a>' in index and '<b aria-current="page">peak</b>' in index
+    assert "periods" not in _data((tiny_bundle(tmp_path / "q") / "map_primary.html").read_text(encoding="utf-8"))
+
+
+def test_catchments_shift_to_gcj02_with_the_other_overlays():
+    from geoaccess.outputs._gcj02 import shift_geometry
+    from geoaccess.outputs.maps import catchments_data
+
+    c = tiny_catchments_of(None)
+    plain = catchments_data(c, None, MapContext(lang="zh"))
+    shifted = catchments_data(c, None, MapContext(lang="zh", shift=True))
+    assert plain["people"] == ["1,234"] and plain["area"] == ["98.8"]
+    back = _decode(shifted["geometry"][0], shifted["step"])
+    assert shapely.hausdorff_distance(back, shift_geometry(c.catchment_geometry[0])) <= 1e-4
+    assert shapely.hausdorff_distance(back, c.catchment_geometry[0]) > 1e-3  # GCJ-02 moves it by hundreds of metres

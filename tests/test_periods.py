@@ -55,3 +55,31 @@ def test_land_cover_factors_leave_the_roads_alone(period_bundle):
     same = study.period_study("same")
     np.testing.assert_array_equal(same.load().network.link_fwd, study.load().network.link_fwd)
     assert same.settings.output == study.settings.output / "periods" / "same" and not same.settings.periods
+
+
+def test_period_pages_share_the_study_lib_and_switch_periods(period_bundle):
+    """A period's pages load Leaflet and the plugin from the study's lib/ (one copy) and link the same page in
+    the other periods' bundles; every file a page refers to exists."""
+    import json
+    import re
+
+    _, result = period_bundle
+    out = result.output
+    peak = out / "periods" / "peak"
+    assert (out / "lib" / "leaflet" / "leaflet.js").exists() and not (peak / "lib").exists()
+    for folder, links in ((out, ["map_county.html", "periods/peak/map_county.html"]),
+                          (peak, ["../../map_county.html", "map_county.html"])):  # fmt: skip
+        page = (folder / "map_county.html").read_text(encoding="utf-8")
+        data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
+        assert [p["href"] for p in data["periods"]["links"]] == links
+        assert [p["current"] for p in data["periods"]["links"]] == [folder == out, folder == peak]
+        assert [p["label"] for p in data["periods"]["links"]] == ["基准车速", "高峰"]  # in the study's language
+        for href in links:
+            assert (folder / href).exists(), href
+        for name in ("index.html", "overview.html", "map_primary.html", "map_county.html"):
+            text = (folder / name).read_text(encoding="utf-8")
+            for ref in re.findall(r"""(?:src|href)="([^"#]+)\"""", text):
+                assert (folder / ref).exists(), f"{folder.name}/{name} refers to missing {ref}"
+        assert (folder / "data" / "catchments_primary.js").exists()
+    assert 'src="../../lib/leaflet/leaflet.js"' in (peak / "map_primary.html").read_text(encoding="utf-8")
+    assert 'href="periods/peak/index.html"' in (out / "index.html").read_text(encoding="utf-8")

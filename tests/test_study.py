@@ -295,3 +295,25 @@ def test_report_ready_to_print(run):
     # the failing county first, with the reason that decided its zone
     assert attention.index("阳曲县") < attention.index("小店区")
     assert "基层医疗15分钟内人口比例 86.6%（目标 90%）" in attention
+
+
+def test_a_second_surface_per_tier_is_drawn_beside_the_first(run, tmp_path):
+    """Result.surfaces (e.g. walking only from the terrain model) go onto the tier's map, its tables unchanged."""
+    import dataclasses
+
+    study, result = run
+    walk = np.where(np.isfinite(result.tiers["county"].minutes), 3 * result.tiers["county"].minutes, np.inf)
+    extra = dataclasses.replace(result, surfaces={"county": [("步行", walk)]})
+    files = study._write_bundle(extra, tmp_path)
+    page = (tmp_path / "map_county.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
+    assert [s["name"] for s in data["surfaces"]] == ["到县级医院的出行时间 · 机动车出行", "到县级医院的出行时间 · 步行"]
+    assert (tmp_path / data["surfaces"][1]["url"]).read_bytes() != (tmp_path / data["surface"]["url"]).read_bytes()
+    assert "surfaces" not in json.loads(
+        re.search(r'id="geoaccess-data">(.*?)</script>', (tmp_path / "map_primary.html").read_text("utf-8"), re.S)[1]
+    )
+    assert (tmp_path / "counties.csv").read_bytes() == (result.output / "counties.csv").read_bytes()
+    assert tmp_path / "map_county.html" in files
+    m = extra.map("county")
+    html = m.get_root().render()
+    assert len(json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', html, re.S).group(1))["surfaces"]) == 2

@@ -314,6 +314,8 @@ class ODPool:
             out["memo.present"] = present
             out["memo.supply"] = memo.supply
             out["memo.acc"] = memo.acc
+            if memo.count is not None:  # removals subtract from the memo (``start``/``wlength`` follow from the index)
+                out["memo.count"] = memo.count
         return out
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
@@ -338,6 +340,13 @@ class ODPool:
         if "memo.acc" in state:
             keys = [key(r) if p else None for r, p in zip(state["memo.keys"], state["memo.present"], strict=True)]
             self.fca_memo = FcaMemo(keys, np.asarray(state["memo.supply"]), np.array(state["memo.acc"]))
+            if "memo.count" in state and all(k is None or k in self._index for k in keys):
+                # the baseline's blocks are restored at the offsets they had: the memo's facilities' pairs are there
+                # (a memo facility without its block could not be subtracted: then scenarios take the full sum)
+                entries = [self._index[k] if k is not None else (0, 0, 0) for k in keys]
+                where = np.array(entries, dtype=np.int64).reshape(len(keys), 3)
+                self.fca_memo.count = np.array(state["memo.count"])
+                self.fca_memo.start, self.fca_memo.wlength = where[:, 0].copy(), where[:, 2].copy()
         self._base = None
         if bool(state["sealed"][0]):
             self.seal()

@@ -19,6 +19,7 @@ from geoaccess._kernels import prefetch
 from geoaccess.errors import InputError
 
 Weight = Callable[[np.ndarray], np.ndarray]
+_NO_COUNT = np.zeros((0, 0), dtype=np.int32)
 
 
 def step(minutes: Sequence[float], weights: Sequence[float]) -> Weight:
@@ -112,7 +113,7 @@ def _two_steps(prepared, weights: list) -> list[pd.Series]:
     # step 1: demand within each facility's catchment, weighted (summed in order, as the kernel would)
     reach = np.stack([np.bincount(di, weights=dem[oi] * w[:, m], minlength=sup.size) for m in range(w.shape[1])])
     acc = np.zeros((orig.size, w.shape[1]))
-    _step2_into(acc, oi, start, np.ascontiguousarray(w), start, length, reach, sup, np.arange(sup.size))
+    _step2_into(acc, oi, start, np.ascontiguousarray(w), start, length, reach, sup, np.arange(sup.size), _NO_COUNT, 1.0)
     return [pd.Series(acc[:, m], index=orig, name="access") for m in range(w.shape[1])]
 
 
@@ -167,11 +168,20 @@ def gravity(
 
 @dataclass
 class FcaMemo:
-    """Step 2 of the 2SFCA family summed over a run of facilities, to continue from when only facilities are added."""
+    """Step 2 of the 2SFCA family summed over a run of facilities, to continue from when a scenario edits facilities.
+
+    ``keys`` and ``supply`` name each facility's block and beds; ``acc`` is the sum (one row per origin, one column
+    per method). For removals (:func:`fca_blocks` subtracts a facility's share) the memo also holds ``count``, how
+    many facilities add a nonzero share to each origin and method, and where each facility's pairs lie in the
+    buffers of the blocks it was summed over (``start``, ``wlength``): the pool's baseline blocks, which stay put.
+    """
 
     keys: list
     supply: np.ndarray
     acc: np.ndarray
+    count: np.ndarray | None = None
+    start: np.ndarray | None = None
+    wlength: np.ndarray | None = None
 
 
 def fca_blocks(
@@ -183,49 +193,117 @@ def fca_blocks(
     Facilities are taken in order, about ``chunk_pairs`` pairs at a time: their decay weights, weighted demand
     (step 1) and their share added to every origin (step 2), so memory does not grow with the pairs. Pairs are
     read in the same order as :func:`fca_many` reads a table sorted by destination, so both give the same numbers
-    to the last bit. With a ``memo`` of an earlier call whose facilities (same blocks, same supply) are the first
-    ones here, the sum continues from it: the result is the same as summing from scratch, in a fraction of the
-    time when a scenario only adds facilities. ``keep`` returns this call's memo.
+    to the last bit.
+
+    With a ``memo`` of an earlier call (same demand; its blocks in the same buffers, as a pool's baseline blocks
+    are), the sum continues from it:
+
+    * when the memo's facilities (same blocks, same supply) are the first ones here (a scenario only adds), the
+      added facilities' shares are added: the same numbers as summing from scratch, to the last bit;
+    * otherwise (closed, moved, downgraded facilities, changed beds) the memo's facilities that are no longer here
+      are subtracted and the new ones added. This is sound for every method of the family the project computes
+      (2SFCA, E2SFCA, Gaussian, gravity: :meth:`geoaccess.study.Study._weights`): a facility's ratio
+      ``R_j = S_j / sum_i P_i w_ij`` and its share ``R_j w_ij`` depend on its own block, supply and the demand only,
+      never on other facilities. It is not bit-identical: the result differs from a full sum by rounding (about
+      1e-16 of the largest access value; the tests hold it to 1e-9). An origin that no facility reaches any
+      more gets exactly 0, as from scratch (``count``). A competition-adjusted variant (3SFCA, modified 2SFCA,
+      where ``R_j`` depends on the other facilities' weights) would break this and must take the full sum.
+      When the edited facilities hold more pairs than the facilities kept, the full sum is taken (it is cheaper).
+
+    ``keep`` returns this call's memo (with ``count``, ``start`` and ``wlength``, for later removals).
     """
-    from geoaccess.measures.blocks import _ranges, _reach, decay_weights
+    from geoaccess.measures.blocks import _ranges
 
     supply = np.ascontiguousarray(supply, dtype=np.float64)
     demand = np.ascontiguousarray(demand, dtype=np.float64)
     n_fac = blocks.n_facilities
+    n_m = len(blocks.methods)
     if supply.shape != (n_fac,):
         raise InputError(f"supply needs one value per facility ({n_fac}), got {supply.shape}")
-    first = 0
-    acc = None
-    if memo is not None and blocks.keys is not None:
-        n = len(memo.keys)
-        if n <= n_fac and blocks.keys[:n] == memo.keys and np.array_equal(supply[:n], memo.supply):
-            first, acc = n, memo.acc.copy()
-    if acc is None:
-        acc = np.zeros((n_origins, len(blocks.methods)))
-    facs = first + np.flatnonzero(supply[first:] > 0)
-    ends = np.cumsum(blocks.wlength[facs])
-    a = 0
-    while a < facs.size:
-        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk_pairs, side="right")))
-        part = facs[a:b]
-        wlen = blocks.wlength[part]
-        start = blocks.start[part]
-        w = decay_weights(blocks.weight_fns, blocks.minutes[_ranges(start, wlen)])
-        wstart = np.zeros(part.size, dtype=np.int64)
-        np.cumsum(wlen[:-1], out=wstart[1:])
-        reach = _reach(blocks.origin, start, wlen, w, wstart, demand)
-        _step2_into(acc, blocks.origin, start, w, wstart, wlen, reach, supply[part], np.arange(part.size))
-        a = b
+    plan = _plan(memo, blocks, supply) if memo is not None and blocks.keys is not None and not keep else None
+    count = np.zeros((n_origins, n_m) if keep else (0, 0), dtype=np.int32)
+    if plan is None:
+        acc = np.zeros((n_origins, n_m))
+        facs = np.flatnonzero(supply > 0)
+    else:
+        acc, count, gone, facs = memo.acc.copy(), plan[0], plan[1], plan[2]
+        if gone.size:  # subtract the shares of the memo's facilities that are no longer here
+            _sum_into(acc, count, blocks.origin, blocks.minutes, memo.start[gone], memo.wlength[gone],
+                      memo.supply[gone], demand, blocks.weight_fns, chunk_pairs, -1.0)  # fmt: skip
+            # rounding leaves a residue where the last share left: no facility reaches it, so it is 0, as from scratch
+            touched = blocks.origin[_ranges(memo.start[gone], memo.wlength[gone])]
+            sub = acc[touched]
+            acc[touched] = np.where(count[touched] > 0, np.maximum(sub, 0.0), 0.0)
+    if facs.size:
+        _sum_into(acc, count, blocks.origin, blocks.minutes, blocks.start[facs], blocks.wlength[facs], supply[facs],
+                  demand, blocks.weight_fns, chunk_pairs, 1.0)  # fmt: skip
     out = {name: np.ascontiguousarray(acc[:, m]) for m, name in enumerate(blocks.methods)}
-    kept = FcaMemo(list(blocks.keys or []), supply.copy(), acc) if keep else None
+    kept = None
+    if keep:
+        kept = FcaMemo(list(blocks.keys or []), supply.copy(), acc, count, blocks.start.copy(), blocks.wlength.copy())
     return out, kept
 
 
+def _plan(memo: FcaMemo, blocks, supply: np.ndarray):
+    """How to continue from ``memo``: ``(count, memo positions to subtract, positions here to add)``, or ``None``
+    for a sum from scratch."""
+    n = len(memo.keys)
+    n_fac = blocks.n_facilities
+    if n <= n_fac and blocks.keys[:n] == memo.keys and np.array_equal(supply[:n], memo.supply):
+        # only additions: continue the sum in the same order as from scratch (the same bits)
+        return _NO_COUNT, np.zeros(0, dtype=np.int64), n + np.flatnonzero(supply[n:] > 0)
+    if memo.count is None or memo.start is None or memo.wlength is None:
+        return None
+    if memo.start.size and int((memo.start + memo.wlength).max()) > blocks.origin.size:
+        return None  # the memo's pairs are not in these buffers
+    # a facility's share depends on its block (key) and supply alone: match them as a multiset
+    unmatched: dict[tuple, list[int]] = {}
+    for j, key in enumerate(memo.keys):
+        if key is not None and memo.supply[j] > 0 and memo.wlength[j] > 0:
+            unmatched.setdefault((key, float(memo.supply[j])), []).append(j)
+    added = []
+    for j, key in enumerate(blocks.keys):
+        if key is None or not supply[j] > 0 or blocks.wlength[j] == 0:
+            continue
+        same = unmatched.get((key, float(supply[j])))
+        if same:
+            same.pop()
+        else:
+            added.append(j)
+    gone = np.array(sorted(j for js in unmatched.values() for j in js), dtype=np.int64)
+    add = np.asarray(added, dtype=np.int64)
+    edited_pairs = int(memo.wlength[gone].sum()) + int(blocks.wlength[add].sum())
+    if edited_pairs >= int(blocks.wlength[supply > 0].sum()):
+        return None  # summing the facilities here from scratch reads fewer pairs
+    return memo.count.copy(), gone, add
+
+
+def _sum_into(acc, count, origin, minutes, start, wlength, supply, demand, weight_fns, chunk_pairs, sign):
+    """Add (``sign`` 1) or subtract (-1) the step-2 shares of the facilities with blocks ``start``/``wlength``
+    and ``supply``, about ``chunk_pairs`` pairs at a time, in order."""
+    from geoaccess.measures.blocks import _ranges, _reach, decay_weights
+
+    ends = np.cumsum(wlength)
+    a = 0
+    while a < start.size:
+        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk_pairs, side="right")))
+        wlen, st = wlength[a:b], start[a:b]
+        w = decay_weights(weight_fns, minutes[_ranges(st, wlen)])
+        wstart = np.zeros(b - a, dtype=np.int64)
+        np.cumsum(wlen[:-1], out=wstart[1:])
+        reach = _reach(origin, st, wlen, w, wstart, demand)
+        _step2_into(acc, origin, st, w, wstart, wlen, reach, supply[a:b], np.arange(b - a), count, sign)
+        a = b
+
+
 @njit(cache=True, nogil=True)
-def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, facs):
+def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, facs, count, sign):
     """Step 2 of the family for facilities ``facs`` in order, added into ``acc`` (one row per origin, one column
-    per method: a pair's methods update one cache line)."""
+    per method: a pair's methods update one cache line); ``sign`` -1 subtracts them. ``count`` (one row per origin,
+    or none) counts the nonzero shares each origin holds."""
     n_m = weights.shape[1]
+    counting = count.shape[0] > 0
+    step = 1 if sign > 0 else -1
     r = np.zeros(n_m)
     for j in facs:
         if not supply[j] > 0:
@@ -236,7 +314,14 @@ def _step2_into(acc, origin, start, weights, wstart, wlength, reach, supply, fac
         for k in range(n):
             if k + 16 < n:  # origins lie all over the raster: fetch one ahead of need
                 prefetch(acc, (origin[s + k + 16], 0))
-            row = acc[origin[s + k]]
+            o = origin[s + k]
+            row = acc[o]
             w = weights[ws + k]
             for m in range(n_m):
-                row[m] += r[m] * w[m]
+                share = r[m] * w[m]
+                if step > 0:
+                    row[m] += share
+                else:
+                    row[m] -= share
+                if counting and share != 0.0:
+                    count[o, m] += step

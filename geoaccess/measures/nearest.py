@@ -43,8 +43,14 @@ def nearest_facility(
     to_facility: bool = True,
     walk_kmh: float = 4.5,
     tier: str = "",
+    mode: str = "road",
+    surface=None,
 ) -> TierResult:
-    """Minutes from each demand point to its nearest serving facility (door to door, with walking legs)."""
+    """Minutes from each demand point to its nearest serving facility (door to door, with walking legs).
+
+    ``mode`` "mixed" or "walk_only" travel off-road over ``surface`` (a :class:`geoaccess.terrain.Surface` whose
+    ``facility_cell`` and ``demand_cell`` follow ``facility_snap`` and ``demand_snap``); see :class:`Trip`.
+    """
     n_dem = len(demand_snap)
     pos = np.flatnonzero(serving)
     if pos.size == 0:
@@ -52,8 +58,9 @@ def nearest_facility(
         inf = np.full(n_dem, np.inf)
         none = np.full(n_dem, -1, dtype=np.int64)
         return TierResult(tier, inf, none, np.full(net.n_nodes, np.inf), np.full(net.n_nodes, -1))
-    trip = Trip(net, walk_kmh, to_facility)
-    minutes, lab, node_min, node_lab = trip.nearest(facility_snap[pos], demand_snap)
+    trip = Trip(net, walk_kmh, to_facility, surface=surface, mode=mode)
+    cells = {} if mode == "road" else {"fcells": surface.facility_cell[pos], "dcells": surface.demand_cell}
+    minutes, lab, node_min, node_lab = trip.nearest(facility_snap[pos], demand_snap, **cells)
     facility = np.where(lab >= 0, pos[np.maximum(lab, 0)], -1)
     node_fac = np.where(node_lab >= 0, pos[np.maximum(node_lab, 0)], -1)
     return TierResult(tier, minutes, facility, node_min, node_fac)

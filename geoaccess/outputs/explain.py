@@ -233,6 +233,9 @@ def settings_rows(s, lang: str) -> list[tuple[str, str]]:
         ("walk_kmh", f"{s.walk_kmh:g}"),
         ("serve_lower_tiers", _value(bool(s.serve_lower_tiers), lang)),
     ]
+    travel = getattr(s, "travel", None)
+    if travel is not None and travel.present:  # [travel]: how each tier is reached (absent: by road, as always)
+        rows.append(("travel", s.settings()["travel"]))
     tier_parts = []
     for t in tiers:
         tl = i18n.tier_label(t.name, lang, t.label)

@@ -116,6 +116,14 @@ TEXT: dict[str, dict[str, str]] = {
     "period_bundle": {"zh": "时段 {period}：地图与表格", "en": "period {period}: maps and tables"},
     "period_base": {"zh": "基准车速（研究设定）：地图与表格", "en": "the study's own speeds: maps and tables"},
     "period_csv": {"zh": "时段 {period} 区县表（CSV）", "en": "county table, period {period} (CSV)"},
+    "period_switch": {"zh": "时段", "en": "period"},
+    "period_base_name": {"zh": "基准车速", "en": "study speeds"},
+    "catchments": {"zh": "各机构服务范围（最近机构）", "en": "catchments (nearest facility)"},
+    "catchment_of": {"zh": "服务范围", "en": "catchment of"},
+    "area": {"zh": "面积", "en": "area"},
+    "km2": {"zh": "平方公里", "en": "km²"},
+    "zoom_for_catchments": {"zh": "放大地图后显示各机构服务范围", "en": "zoom in to see the catchments"},
+    "surface_main": {"zh": "机动车出行", "en": "motorised"},
     "reason_tier": {"zh": "{tier}：{t}分钟内{s}（目标{target}）", "en": "{tier}: {s} within {t} min (target {target})"},
 }
 
@@ -143,6 +151,7 @@ SETTING_LABELS = {
     "direction": {"zh": "出行方向", "en": "direction"},
     "walk_kmh": {"zh": "步行速度（公里/小时）", "en": "walking speed (km/h)"},
     "serve_lower_tiers": {"zh": "上级机构兼顾下级服务", "en": "higher tiers serve lower tiers"},
+    "travel": {"zh": "出行模式（地形）", "en": "travel over terrain"},
     "tiers": {"zh": "层级、标准时间与目标", "en": "tiers, thresholds and targets"},
     "basemap": {"zh": "底图", "en": "basemap"},
     "language": {"zh": "语言", "en": "language"},
@@ -201,6 +210,23 @@ def tier_label(name: str, lang: str, label: str = "") -> str:
     if name in TIER_LABELS:
         return TIER_LABELS[name][lang]
     return label or name
+
+
+# common names of time-of-day periods ([travel.periods.<name>]); any other name is shown as the study wrote it
+PERIOD_LABELS = {
+    "peak": {"zh": "高峰", "en": "peak"},
+    "am_peak": {"zh": "早高峰", "en": "morning peak"},
+    "pm_peak": {"zh": "晚高峰", "en": "evening peak"},
+    "offpeak": {"zh": "平峰", "en": "off-peak"},
+    "off_peak": {"zh": "平峰", "en": "off-peak"},
+    "day": {"zh": "白天", "en": "day"},
+    "night": {"zh": "夜间", "en": "night"},
+}
+
+
+def period_label(name: str, lang: str) -> str:
+    """A period's display name: a common one in ``lang``, else its name."""
+    return PERIOD_LABELS.get(name.lower().replace("-", "_"), {}).get(lang, name)
 
 
 def zone_label(key: str, lang: str) -> str:

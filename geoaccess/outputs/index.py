@@ -67,8 +67,9 @@ td.name{white-space:nowrap;min-width:5em;font-weight:600}
 ul.maps li{margin:3px 0}
 details summary{cursor:pointer;color:#0b5394;margin:8px 0}
 .wide{overflow-x:auto}
+.ga-periods{font-size:13px;margin:2px 0}.ga-periods a,.ga-periods b{margin-right:10px}.ga-periods a{color:#0b5394}
 @media print{@page{size:A4 landscape;margin:8mm}body{font-size:10px}main{padding:0;max-width:none}
-.ga-nav,details,#curves,.curves,.sortable th:after{display:none}.wide{overflow:visible}
+.ga-nav,.ga-periods,details,#curves,.curves,.sortable th:after{display:none}.wide{overflow:visible}
 td,th{padding:2px 4px}.reasons{max-width:none;min-width:0}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 
@@ -194,6 +195,17 @@ def _cell(col: str, v, lang: str, cls: str = "") -> str:
         dv = "" if math.isnan(fv) else (f"{fv:.6g}" if math.isfinite(fv) else "1e300")
         return f'<td class="{cls}" data-v="{dv}">{fmt_value(col, v, lang)}</td>'
     return f'<td class="l {cls}">{e(v)}</td>'
+
+
+def period_switch_html(ctx: MapContext, page: str) -> str:
+    """The front page's period switch: this page in the bundle of each time-of-day period (``ctx.periods``)."""
+    if not ctx.periods:
+        return ""
+    items = "".join(
+        f'<b aria-current="page">{e(label)}</b>' if own else f'<a href="{e(root + page)}">{e(label)}</a>'
+        for label, root, own in ctx.periods
+    )
+    return f'<div class="ga-periods" role="navigation">{e(i18n.t("period_switch", ctx.lang))}: {items}</div>'
 
 
 def write_index(
@@ -342,6 +354,7 @@ def write_index(
         f'<a href="{e(href)}"{CURRENT if href == Path(path).name else ""}>{e(label)}</a>' for label, href in ctx.nav
     )
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    periods = period_switch_html(ctx, Path(path).name)
     size = f" · {e(i18n.t('bundle_size', lang))} {bundle_bytes / 1e6:.1f} MB" if bundle_bytes else ""
     html_lang = "zh-CN" if lang == "zh" else "en"
     warn_html = (
@@ -362,7 +375,7 @@ def write_index(
 <html lang="{html_lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(ctx.title)}</title><style>{CSS}</style></head>
 <body>
-<header class="ga-head"><nav class="ga-nav">{nav}</nav><h1>{e(ctx.title)}</h1>{banner}</header>
+<header class="ga-head"><nav class="ga-nav">{nav}</nav>{periods}<h1>{e(ctx.title)}</h1>{banner}</header>
 <main>
 <h2 id="headline">{e(i18n.t("headline", lang))}</h2>
 <div class="cards">{"".join(cards)}</div>

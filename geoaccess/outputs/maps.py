@@ -34,7 +34,7 @@ from shapely.geometry import mapping, shape
 from geoaccess.outputs import i18n, tiles
 from geoaccess.outputs._atomic import atomic_path, write_text
 from geoaccess.outputs._gcj02 import shift_geometry, wgs84_to_gcj02
-from geoaccess.outputs._html import e, install_lib, json_for_script
+from geoaccess.outputs._html import LIB, e, install_lib, json_for_script
 from geoaccess.outputs.explain import explain_county, reason_line, zone_legend
 from geoaccess.outputs.rasters import Surface
 
@@ -67,6 +67,10 @@ CURRENT = ' class="ga-current" aria-current="page"'  # the navigation link of th
 SIMPLIFY_DEG = 0.0015  # about 150 m: county outlines and catchment bands stay light
 BANDS_MAX_PIXELS = 2_500_000  # catchment bands are traced on a grid of at most this size (the demo: 1.3 M)
 FACILITIES_JS = "data/facilities.js"  # the bundle's one facilities file, shared by every map page
+CATCHMENTS_JS = "data/catchments_{tier}.js"  # a tier's catchment polygons, loaded when the layer is first shown
+# catchment vertices are kept in steps of this many degrees (about 11 m; the grid they are traced on has pixels of
+# 100 m or more), as whole-number steps from the previous vertex: a third of the bytes of GeoJSON at 1e-5
+CATCHMENT_STEP_DEG = 1e-4
 
 
 # -- travel-time surface -----------------------------------------------------------------------------
@@ -230,6 +234,10 @@ class MapContext:
     bands_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
     nav: list[tuple[str, str]] = field(default_factory=list)  # (label, href), labels unescaped
     measures: object = None  # the study's Measures: zone rules in force and targets, for explanations
+    lib: str = LIB  # the shipped Leaflet and plugin files, relative to the pages (a period's bundle uses its parent's)
+    # the bundles of one study at other speeds (time-of-day periods): (label, path from this bundle's folder to that
+    # bundle's, this bundle's own?); every map page links the same page in each
+    periods: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def basemap_layer(self) -> dict | None:
         if self.basemap in ("", "none"):
@@ -265,24 +273,44 @@ def page_map(data: dict, ctx: MapContext, page_title: str, *, current: str = "",
 
     data = dict(data, lang=ctx.lang, basemap=ctx.basemap_layer())
     fac = data.get("facilities") or {}
-    scripts = ()
+    scripts = []
     if fac.get("src"):
         shared = fac.pop("_inline", None) if inline else None
         data["facilities"] = {k: v for k, v in fac.items() if k != "_inline"}
         text = f"window.geoaccessFacilities={json_for_script(shared)};" if shared is not None else ""
-        scripts = ((fac["src"], text),)
+        scripts.append((fac["src"], text))
+    catch = data.get("catchments")
+    if catch:  # a bundle page loads them when the layer is first shown; a notebook map carries them
+        text = catch.get("_inline")
+        data["catchments"] = {k: v for k, v in catch.items() if k != "_inline"}
+        if inline and text:
+            scripts.append((catch["src"], text))
     if inline:  # a notebook: no bundle to navigate
-        ctx = MapContext(**{**ctx.__dict__, "nav": []})
+        ctx = MapContext(**{**ctx.__dict__, "nav": [], "periods": []})
+    elif ctx.periods and current:
+        data["periods"] = period_links(ctx, current)
     return folium_map(
         data, lang=ctx.lang, title=page_title, header=header_html(ctx, page_title, current), inline=inline,
-        scripts=scripts,
+        scripts=tuple(scripts), lib=ctx.lib,
     )  # fmt: skip
 
 
+def period_links(ctx: MapContext, page: str) -> dict:
+    """The period switch of a page: the same page in each period's bundle (``ctx.periods``), this one marked."""
+    return {
+        "title": i18n.t("period_switch", ctx.lang),
+        "links": [{"label": label, "href": f"{root}{page}", "current": bool(own)} for label, root, own in ctx.periods],
+    }
+
+
 def write_map_page(path: str | Path, data: dict, ctx: MapContext, page_title: str) -> Path:
-    """Write one map page of the bundle (a folium map, saved by folium) and the ``lib/`` it loads."""
+    """Write one map page of the bundle (a folium map, saved by folium) and the ``lib/`` it loads.
+
+    A page whose ``ctx.lib`` is another bundle's (a period's bundle inside the study's) copies nothing.
+    """
     path = Path(path)
-    install_lib(path.parent)
+    if ctx.lib == LIB:
+        install_lib(path.parent)
     m = page_map(data, ctx, page_title, current=path.name)
     with atomic_path(path) as tmp:
         m.save(str(tmp))
@@ -388,6 +416,82 @@ def facilities_data(*, tiers, facilities, referral_minutes: np.ndarray | None, c
     return data
 
 
+def encode_polygons(geoms, step: float = CATCHMENT_STEP_DEG) -> list:
+    """Polygons as compact JSON: per geometry, its polygons; per polygon, its rings (the shell first); per ring,
+    ``[x0, y0, dx1, dy1, ...]`` in whole ``step`` degrees, each vertex as the step from the previous one.
+
+    Rings are open (the first vertex is not repeated); vertices that fall on the same step as the previous one are
+    dropped, and rings left with fewer than three vertices. ``map.js``'s ``decodeRing`` reads it back.
+    """
+    out = []
+    for g in geoms:
+        polys = []
+        for poly in getattr(g, "geoms", [g]) if g is not None and not g.is_empty else []:
+            rings = []
+            for ring in (poly.exterior, *poly.interiors):
+                xy = np.round(shapely.get_coordinates(ring)[:-1] / step).astype(np.int64)
+                if len(xy) > 1:
+                    xy = xy[np.r_[True, np.any(xy[1:] != xy[:-1], axis=1)]]
+                if len(xy) >= 3:
+                    rings.append(np.diff(xy, axis=0, prepend=np.zeros((1, 2), np.int64)).ravel().tolist())
+            if rings:
+                polys.append(rings)
+        out.append(polys)
+    return out
+
+
+def catchments_data(areas, facilities, ctx: MapContext) -> dict:
+    """What a tier's catchment file holds: per catchment, its facility (row position in the facilities file),
+    the people it is nearest for and its area as text, and its polygons (:func:`encode_polygons`).
+
+    ``areas`` has ``catchment_facility``, ``catchment_geometry``, ``catchment_people`` and ``catchment_km2``
+    (a :class:`geoaccess.areas.TierAreas`).
+    """
+    geoms = np.asarray(areas.catchment_geometry, dtype=object)
+    if ctx.shift:
+        geoms = np.array([shift_geometry(g) for g in geoms], dtype=object)
+    return {
+        "step": CATCHMENT_STEP_DEG,
+        "facility": [int(i) for i in areas.catchment_facility],
+        "people": [fmt_value("people", float(v), ctx.lang) for v in areas.catchment_people],
+        "area": [f"{float(v):,.1f}" for v in areas.catchment_km2],
+        "geometry": encode_polygons(geoms),
+    }
+
+
+def catchments_layer(out_dir: str | Path | None, tier_name: str, areas, facilities, ctx: MapContext) -> dict:
+    """A tier page's ``catchments`` entry; its polygons in ``data/catchments_<tier>.js`` (written here).
+
+    The page does not load that file until the layer is first switched on (it is off by default): a province's
+    primary tier has some 19,000 catchments. With ``out_dir`` None (a notebook map) the file's text travels with
+    the entry as ``_inline``.
+    """
+    lang = ctx.lang
+    src = CATCHMENTS_JS.format(tier=tier_name)
+    text = (
+        "window.geoaccessCatchments=window.geoaccessCatchments||{};"
+        f"window.geoaccessCatchments[{json_for_script(tier_name)}]={json_for_script(catchments_data(areas, facilities, ctx))};\n"
+    )
+    entry = {
+        "name": i18n.t("catchments", lang),
+        "src": src,
+        "key": tier_name,
+        "count": int(len(areas.catchment_facility)),
+        "rows": {
+            "of": i18n.t("catchment_of", lang),
+            "tier": i18n.t("tier", lang),
+            "people": i18n.t("nearest_for", lang),
+            "area": f"{i18n.t('area', lang)} ({i18n.t('km2', lang)})",
+        },
+        "hint": i18n.t("zoom_for_catchments", lang),
+    }
+    if out_dir is None:
+        entry["_inline"] = text
+    else:
+        write_text(Path(out_dir) / src, text)
+    return entry
+
+
 def _selection(ranks: np.ndarray, shown: np.ndarray) -> dict:
     """Which facilities a page shows, by tier rank (what serves a tier is decided by rank alone)."""
     keep = sorted({int(r) for r in ranks[shown]})
@@ -430,7 +534,15 @@ TIER_ARGS = """
         The bundle's :class:`MapContext`.
     bands
         The tier's catchment bands as ``(minutes, geometry)`` pairs (WGS84); by default
-        :func:`tier_bands` of the surface."""
+        :func:`tier_bands` of the surface.
+    catchments
+        The tier's per-facility catchment polygons (a :class:`geoaccess.areas.TierAreas`), drawn as a layer that is
+        off until switched on; none by default.
+    more_surfaces
+        Further travel-time surfaces of the tier as ``(label, surface)`` pairs (e.g. walking only beside
+        motorised), drawn in the tier's classes; the page shows one surface at a time and switches between them.
+    surface_label
+        The label of ``surface`` when there are more (default: motorised)."""
 
 
 def tier_map(
@@ -447,6 +559,9 @@ def tier_map(
     surface: Surface,
     ctx: MapContext,
     bands: list[tuple[float, object]] | None = None,
+    catchments=None,
+    more_surfaces: Sequence[tuple[str, Surface]] = (),
+    surface_label: str | None = None,
 ) -> Path:
     """Write one tier's map: travel-time surface, catchment bands, counties by status, facilities.
 
@@ -461,12 +576,27 @@ def tier_map(
     """
     path = Path(path)
     tier = tiers[tier_index]
-    layer = surface_layer(path.parent, tier.name, surface, tier.threshold_min, ctx.shift)
+    layers = [surface_layer(path.parent, tier.name, surface, tier.threshold_min, ctx.shift)]
+    layers += [
+        surface_layer(path.parent, f"{tier.name}__{k + 2}", s, tier.threshold_min, ctx.shift)
+        for k, (_, s) in enumerate(more_surfaces)
+    ]
     data, title = _tier_page(
         tier_index=tier_index, tiers=tiers, counties=counties, table=table, facilities=facilities, serving=serving,
-        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands, layer=layer,
+        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands,
+        layers=_labelled(layers, more_surfaces, surface_label, ctx.lang),
     )  # fmt: skip
+    if catchments is not None and len(catchments.catchment_facility):
+        data["catchments"] = catchments_layer(path.parent, tier.name, catchments, facilities, ctx)
     return write_map_page(path, data, ctx, title)
+
+
+def _labelled(layers: list[dict], more_surfaces, surface_label: str | None, lang: str) -> list[tuple[str, dict]]:
+    """Each surface layer with its label (none when there is only one)."""
+    if len(layers) == 1:
+        return [("", layers[0])]
+    labels = [surface_label or i18n.t("surface_main", lang)] + [str(label) for label, _ in more_surfaces]
+    return list(zip(labels, layers, strict=True))
 
 
 def tier_folium(
@@ -483,6 +613,9 @@ def tier_folium(
     ctx: MapContext,
     bands: list[tuple[float, object]] | None = None,
     referral_minutes: np.ndarray | None = None,
+    catchments=None,
+    more_surfaces: Sequence[tuple[str, Surface]] = (),
+    surface_label: str | None = None,
 ) -> folium.Map:
     """One tier's map as a :class:`folium.Map` for a notebook: the page :func:`tier_map` writes, all inline.
 
@@ -491,14 +624,17 @@ def tier_folium(
     Jupyter with no files beside it. ``referral_minutes`` fill the facilities' referral row.
     """
     tier = tiers[tier_index]
-    layer = inline_surface(surface, tier.threshold_min, ctx.shift)
+    layers = [inline_surface(s, tier.threshold_min, ctx.shift) for s in (surface, *(s for _, s in more_surfaces))]
     data, title = _tier_page(
         tier_index=tier_index, tiers=tiers, counties=counties, table=table, facilities=facilities, serving=serving,
-        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands, layer=layer,
+        nearest_people=nearest_people, reach_people=reach_people, surface=surface, ctx=ctx, bands=bands,
+        layers=_labelled(layers, more_surfaces, surface_label, ctx.lang),
     )  # fmt: skip
     data["facilities"]["_inline"] = facilities_data(
         tiers=tiers, facilities=facilities, referral_minutes=referral_minutes, ctx=ctx
     )
+    if catchments is not None and len(catchments.catchment_facility):
+        data["catchments"] = catchments_layer(None, tier.name, catchments, facilities, ctx)
     return page_map(data, ctx, title, inline=True)
 
 
@@ -519,9 +655,9 @@ def _tier_page(
     surface: Surface,
     ctx: MapContext,
     bands: list[tuple[float, object]] | None,
-    layer: dict,
+    layers: list[tuple[str, dict]],
 ) -> tuple[dict, str]:
-    """A tier page's data and title (``layer``: the surface's entry from :func:`surface_layer`)."""
+    """A tier page's data and title (``layers``: each surface's label and entry from :func:`surface_layer`)."""
     lang = ctx.lang
     tier = tiers[tier_index]
     tl = i18n.tier_label(tier.name, lang, tier.label)
@@ -609,7 +745,7 @@ def _tier_page(
     data = {
         "kind": "tier",
         "bounds": _bounds(counties, ctx.shift),
-        "surface": dict(layer, name=i18n.t("travel_time", lang, tier=tl)),
+        "surface": None,  # below: the first surface; with more than one, ``surfaces`` lists them all
         "bands": {"name": i18n.t("bands", lang), "geojson": {"type": "FeatureCollection", "features": band_feats}},
         "counties": {
             "name": i18n.t("counties_status", lang, tier=tl),
@@ -637,6 +773,11 @@ def _tier_page(
         },
         "text": _ui_text(lang),
     }
+    name = i18n.t("travel_time", lang, tier=tl)
+    surfaces = [dict(layer, name=f"{name} · {label}" if label else name) for label, layer in layers]
+    data["surface"] = surfaces[0]
+    if len(surfaces) > 1:
+        data["surfaces"] = surfaces
     return data, f"{ctx.title} · {tl}"
 
 

@@ -87,6 +87,8 @@ class Geoaccess(JSCSSMixin, MacroElement):
     scripts
         Further scripts the page needs before the plugin runs: ``(relative src, inline text)`` pairs, e.g.
         the bundle's shared facilities file.
+    lib
+        The folder of the shipped files, relative to the page (a period's bundle links its parent's).
     """
 
     default_js = [("geoaccess_js", f"{LIB}/{PLUGIN_JS}")]
@@ -103,7 +105,7 @@ class Geoaccess(JSCSSMixin, MacroElement):
         """
     )
 
-    def __init__(self, data: dict, *, inline: bool = False, scripts: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, data: dict, *, inline: bool = False, scripts: tuple[tuple[str, str], ...] = (), lib: str = LIB):
         super().__init__()
         self._name = "Geoaccess"
         self.json = json_for_script(data)
@@ -112,6 +114,9 @@ class Geoaccess(JSCSSMixin, MacroElement):
         self.scripts = scripts
         if inline:
             self.default_js, self.default_css = [], []
+        elif lib != LIB:
+            self.default_js = [("geoaccess_js", f"{lib}/{PLUGIN_JS}")]
+            self.default_css = [("geoaccess_css", f"{lib}/{PLUGIN_CSS}")]
 
     def render(self, **kwargs):
         figure = self.get_root()
@@ -129,10 +134,13 @@ class Geoaccess(JSCSSMixin, MacroElement):
         super().render(**kwargs)
 
 
-def folium_map(data: dict, *, lang: str, title: str, header: str = "", inline: bool = False, scripts=()) -> folium.Map:
+def folium_map(
+    data: dict, *, lang: str, title: str, header: str = "", inline: bool = False, scripts=(), lib: str = LIB
+) -> folium.Map:
     """A folium map of one page: Leaflet from ``lib/`` (or inline), no tiles of folium's, the plugin fed ``data``.
 
-    ``header`` is HTML (already escaped) shown above the map: navigation, title, the synthetic label.
+    ``header`` is HTML (already escaped) shown above the map: navigation, title, the synthetic label. ``lib`` is
+    the shipped files' folder relative to the page (``../../lib`` in a period's bundle).
     """
     (s, w), (n, east) = data["bounds"]
     m = folium.Map(
@@ -148,11 +156,11 @@ def folium_map(data: dict, *, lang: str, title: str, header: str = "", inline: b
     # a fixed element id (folium draws a random one), so a page written twice from the same data is the same
     # file; a notebook shows each map in a frame of its own, where the id cannot clash
     m._id = "geoaccess"
-    m.default_js = [] if inline else [("leaflet", f"{LIB}/{LEAFLET_JS}")]
-    m.default_css = [] if inline else [("leaflet_css", f"{LIB}/{LEAFLET_CSS}")]
+    m.default_js = [] if inline else [("leaflet", f"{lib}/{LEAFLET_JS}")]
+    m.default_css = [] if inline else [("leaflet_css", f"{lib}/{LEAFLET_CSS}")]
     page = Page(lang, title)
     page.add_child(m)
     if header:
         page.html.add_child(Element(header), name="geoaccess_header")
-    Geoaccess(data, inline=inline, scripts=tuple(scripts)).add_to(m)
+    Geoaccess(data, inline=inline, scripts=tuple(scripts), lib=lib).add_to(m)
     return m

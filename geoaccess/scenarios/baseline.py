@@ -35,6 +35,9 @@ class Baseline:
     @classmethod
     def of(cls, study: Study, result: Result | None = None) -> Baseline:
         """The study's baseline, made once and kept on the study; ``result`` (the study's own run) replaces it."""
+        # scenarios compute trips by road only: mixing their road minutes with an off-road baseline would report
+        # changes nobody made
+        study.road_only("what-if scenarios and placement")
         names = study.settings.tier_names
         if result is not None:
             if isinstance(result, Baseline):
@@ -92,7 +95,9 @@ def _cached_result(study: Study) -> Result:
         log.info("baseline from the cache (%s pairs)", f"{study.od_pool().pairs:,}")
         return Result(parts["counties"], tiers, None, {**parts["timings"], "cached": 1.0}, facilities=parts[
             "facilities"], referrals=parts["referrals"], overall=parts["overall"])  # fmt: skip
-    result = study.compute()
+    # scenarios read minutes, tables and the OD pool, never the service areas and catchments of the maps (on Shanxi
+    # they took longer than the rest of the baseline's measures): a bundle written from this result builds them
+    result = study.compute(areas=False)
     if key:
         _cache.save_baseline(key, result, study.od_pool().state())
     return result

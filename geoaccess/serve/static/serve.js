@@ -300,10 +300,12 @@
     pages = map.gaPages || [];
     // one layer control, one search, one full-screen button, one scale for the whole page; a legend per page
     var box = map.getContainer();
-    ['.leaflet-control-layers', '.ga-search', '.ga-fullscreen-box', '.leaflet-control-scale'].forEach(function (sel, k) {
-      var nodes = box.querySelectorAll(sel);
-      for (var n = k === 0 ? 0 : 1; n < nodes.length; n++) { nodes[n].parentNode.removeChild(nodes[n]); }
-    });
+    // (the bundle's links to other periods' pages lead nowhere here: gone too)
+    ['.leaflet-control-layers', '.ga-periods', '.ga-search', '.ga-fullscreen-box', '.leaflet-control-scale']
+      .forEach(function (sel, k) {
+        var nodes = box.querySelectorAll(sel);
+        for (var n = k < 2 ? 0 : 1; n < nodes.length; n++) { nodes[n].parentNode.removeChild(nodes[n]); }
+      });
     var bases = {};
     pages.forEach(function (h, k) {
       var shownLayers = [];

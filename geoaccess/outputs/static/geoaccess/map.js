@@ -57,7 +57,7 @@
     var fitZoom = map.getZoom();
     map.attributionControl.setPrefix(false);
     // printing resizes the map box (A4 landscape, geoaccess.css): fit the whole area into it, then back
-    var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, { padding: [10, 10], animate: false }); };
+    var refit = function () { map.invalidateSize(false); map.fitBounds(D.bounds, printPadding(map)); };
     if (window.matchMedia) {
       var pm = window.matchMedia("print");
       if (pm.addListener) pm.addListener(function (m) { refit(); });
@@ -72,27 +72,7 @@
       map.getContainer().className += " ga-nobasemap";
     }
 
-    if (D.surface && D.surface.tiles) {
-      // local XYZ tiles, written only where people live; the page knows which exist, so none is asked for in vain
-      var have = {};
-      for (var h = 0; h < D.surface.have.length; h++) have[D.surface.have[h]] = true;
-      var Tiles = L.TileLayer.extend({
-        createTile: function (coords, done) {
-          if (have[coords.z + "/" + coords.x + "/" + coords.y]) return L.TileLayer.prototype.createTile.call(this, coords, done);
-          var empty = document.createElement("div");
-          L.Util.requestAnimFrame(L.bind(done, this, null, empty));
-          return empty;
-        }
-      });
-      overlays[esc(D.surface.name)] = new Tiles(D.surface.tiles, {
-        opacity: 0.8, className: "ga-surface", minNativeZoom: D.surface.minZoom, maxNativeZoom: D.surface.maxZoom,
-        maxZoom: 19, zIndex: 2
-      }).addTo(map);
-    } else if (D.surface) {
-      overlays[esc(D.surface.name)] = L.imageOverlay(D.surface.url, D.surface.bounds, {
-        opacity: 0.8, className: "ga-surface", interactive: false
-      }).addTo(map);
-    }
+    addSurfaces(map, D, overlays);
 
     // at province scale (many counties) outlines are thinner and the bands other than the threshold's wait
     // for a closer zoom, so lines do not bury the map
@@ -104,8 +84,8 @@
         var p = f.properties;
         layer.options.gaName = p.name;
         layer.on("mouseover", function () { layer.setStyle({ weight: many ? 3 : 4 }); });
-        // the hover's weight back (group is still null here: bindCounty runs while L.geoJSON builds it)
-        layer.on("mouseout", function () { layer.setStyle({ weight: weight }); });
+        // group() is the layer the county belongs to (not yet made while its features are bound)
+        layer.on("mouseout", function () { group().resetStyle(layer); });
         var head = "<b>" + esc(p.name) + '</b> <span class="ga-code">' + esc(p.code) + "</span>";
         if (D.kind === "overview") {
           layer.bindTooltip("<b>" + esc(p.name) + "</b> · " + esc(p.zone), { sticky: true, className: "ga-tip" });
@@ -118,6 +98,7 @@
           if (p.tip) layer.on("click", function (e) {
             // a click on a canvas clinic opens the clinic's popup (the map's click handler), not the county's
             if (typeof hitCircle === "function" && hitCircle(e)) return;
+            if (map.gaCatchmentAt && map.gaCatchmentAt(e) >= 0) return; // the catchment's popup (addCatchments)
             L.popup({ maxWidth: 360 }).setLatLng(e.latlng).setContent('<div class="ga-why-head">' + head + "</div>" +
               rowsTable(p.rows)).openOn(map);
           });
@@ -134,7 +115,7 @@
           return { color: c, weight: weight, fill: fill > 0, fillColor: f.properties.color, fillOpacity: fill };
         },
         onEachFeature: function (f, layer) {
-          bindCounty(f, layer, counties);
+          bindCounty(f, layer, function () { return counties; });
           // county names on every map, in a layer of their own (the layer control turns them off)
           var mk = L.marker(layer.getBounds().getCenter(), {
             icon: L.divIcon({ className: "ga-label", html: "<span>" + esc(f.properties.name) + "</span>", iconSize: null }),
@@ -151,7 +132,7 @@
           style: function (f) {
             return { color: "#444", weight: weight, fillColor: f.properties.color2, fillOpacity: 0.7 };
           },
-          onEachFeature: function (f, layer) { bindCounty(f, layer, alt); }
+          onEachFeature: function (f, layer) { bindCounty(f, layer, function () { return alt; }); }
         });
         overlays[esc(D.counties.alt.name)] = alt;
         // one colouring at a time (after the layer control has finished handling the click, or it re-adds it)
@@ -394,12 +375,15 @@
         var q = hitCircle(e);
         if (q) openCircle(q);
       });
+      map.gaHitCircle = hitCircle;
       var openCircle = function (q) {
         L.popup({ maxWidth: 320 }).setLatLng([F.lat[q.i], F.lon[q.i]]).setContent(popupHtml(q.i, q.j)).openOn(map);
       };
     }
 
+    addCatchments(map, D, overlays, fitZoom);
     L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+    addPeriodSwitch(map, D);
     L.control.scale({ imperial: false, metric: true, position: "bottomright" }).addTo(map);
 
     // full screen: the browser's Fullscreen API, or a full-window fallback where it is missing
@@ -515,6 +499,7 @@
               h += '<div><span class="ga-line' + (g.bands[b].main ? " ga-main" : "") + '" style="border-color:' + esc(g.bands[b].color) + '"></span>' + esc(g.bands[b].label) + "</div>";
             if (many) h += '<div class="ga-note ga-bands-hint">' + esc(T.zoom_for_bands) + "</div>";
           }
+          if (D.catchments) h += '<div class="ga-note ga-catch-hint" style="display:none">' + esc(D.catchments.hint) + "</div>";
           if (g.areas && g.areas.length) {
             if (g.areas_title) h += '<div class="ga-sec">' + esc(g.areas_title) + "</div>";
             for (var a = 0; a < g.areas.length; a++)
@@ -545,6 +530,213 @@
     (map.gaPages = map.gaPages || []).push({ data: D, overlays: overlays, facilities: markers, legend: legend || null });
     window.geoaccessMap = map; // for tests and for planners' own scripting in the console
     return map;
+  }
+
+  // -- travel-time surfaces (maps2) ---------------------------------------------------------------------------
+  // A tier page has one surface (D.surface) or several of the same tier (D.surfaces, e.g. motorised and walking
+  // only), drawn in the same classes: one at a time, switched in the layer control, the first shown.
+  function surfaceLayer(S) {
+    if (S.tiles) {
+      // local XYZ tiles, written only where people live; the page knows which exist, so none is asked for in vain
+      var have = {};
+      for (var h = 0; h < S.have.length; h++) have[S.have[h]] = true;
+      var Tiles = L.TileLayer.extend({
+        createTile: function (coords, done) {
+          if (have[coords.z + "/" + coords.x + "/" + coords.y]) return L.TileLayer.prototype.createTile.call(this, coords, done);
+          var empty = document.createElement("div");
+          L.Util.requestAnimFrame(L.bind(done, this, null, empty));
+          return empty;
+        }
+      });
+      return new Tiles(S.tiles, {
+        opacity: 0.8, className: "ga-surface", minNativeZoom: S.minZoom, maxNativeZoom: S.maxZoom, maxZoom: 19, zIndex: 2
+      });
+    }
+    return L.imageOverlay(S.url, S.bounds, { opacity: 0.8, className: "ga-surface", interactive: false });
+  }
+
+  function addSurfaces(map, D, overlays) {
+    var list = D.surfaces || (D.surface ? [D.surface] : []), layers = [];
+    for (var k = 0; k < list.length; k++) {
+      var lay = surfaceLayer(list[k]);
+      lay.gaSurface = k;
+      if (k === 0) lay.addTo(map);
+      overlays[esc(list[k].name)] = lay;
+      layers.push(lay);
+    }
+    if (layers.length > 1) {
+      map.on("overlayadd", function (e) {
+        if (e.layer.gaSurface === undefined) return;
+        // after the layer control has finished handling the click, or it adds the other back
+        setTimeout(function () {
+          for (var j = 0; j < layers.length; j++) if (layers[j] !== e.layer && map.hasLayer(layers[j])) map.removeLayer(layers[j]);
+        }, 0);
+      });
+    }
+    map.gaSurfaces = layers;
+    return layers;
+  }
+
+  // -- per-facility catchments (maps2) ------------------------------------------------------------------------
+  // The polygons are in their own file (data/catchments_<tier>.js), loaded when the layer is first switched on.
+  // Many catchments (a province's village clinics) are drawn only from two zoom levels closer than the whole
+  // study area, only those in view, and only once no more than CATCH_MAX_SHOWN are: a few thousand polygons on one
+  // canvas at most, however many the province has (Shanxi's 19,128: 8,300 in view around Taiyuan two levels in
+  // took a second to draw; 2,000 take about a quarter).
+  var CATCH_MANY = 1500, CATCH_MAX_SHOWN = 2000;
+
+  function decodeRing(d, step) {
+    var out = [], x = 0, y = 0;
+    for (var k = 0; k + 1 < d.length; k += 2) {
+      x += d[k];
+      y += d[k + 1];
+      out.push([y * step, x * step]);
+    }
+    return out;
+  }
+
+  function addCatchments(map, D, overlays, fitZoom) {
+    var C = D.catchments;
+    if (!C) return null;
+    var group = L.featureGroup(), built = null, shown = {}, many = C.count > CATCH_MANY;
+    var minZoom = many ? fitZoom + 2 : -Infinity;
+    var pane = map.createPane("gaCatchments");
+    pane.style.zIndex = 420; // above the surface and counties, below the facilities
+    // the canvas lets the mouse through, so county tooltips still show; a click is matched here (hit below)
+    pane.style.pointerEvents = "none";
+    var canvas = L.canvas({ pane: "gaCatchments", padding: 0.3 });
+    var style = {
+      renderer: canvas, color: "#3b3b3b", weight: 1, opacity: 0.8, fill: true, fillColor: "#ffffff", fillOpacity: 0.04,
+      interactive: false
+    };
+
+    function popup(k, e) {
+      var F = window.geoaccessFacilities, R = C.rows, X = built.X, fi = X.facility[k];
+      var name = F ? F.name[fi] : "", rows = [];
+      if (F) rows.push([R.tier, F.tier[fi]]);
+      rows.push([R.people, X.people[k]], [R.area, X.area[k]]);
+      var h = '<div class="ga-why-head">' + esc(R.of) + " <b>" + esc(name) + "</b></div>" + rowsHtml(rows);
+      L.popup({ maxWidth: 340, className: "ga-catchment" }).setLatLng(e.latlng).setContent(h).openOn(map);
+    }
+
+    // the catchment drawn under a map click, or -1
+    function hit(e) {
+      if (!built || !map.hasLayer(group)) return -1;
+      var p = map.latLngToLayerPoint(e.latlng);
+      for (var k in shown) {
+        if (built.boxes[k].contains(e.latlng) && built.polys[k]._containsPoint(p)) return +k;
+      }
+      return -1;
+    }
+    map.gaCatchmentAt = hit; // the county layer's click gives way to it
+    map.on("click", function (e) {
+      // a clinic's own popup wins (the canvas circles: see hitCircle)
+      if (map.gaHitCircle && map.gaHitCircle(e)) return;
+      var k = hit(e);
+      if (k >= 0) popup(k, e);
+    });
+
+    function build(X) {
+      var polys = [], boxes = [];
+      for (var k = 0; k < X.geometry.length; k++) {
+        var parts = [];
+        for (var p = 0; p < X.geometry[k].length; p++) {
+          var rings = [];
+          for (var r = 0; r < X.geometry[k][p].length; r++) rings.push(decodeRing(X.geometry[k][p][r], X.step));
+          parts.push(rings);
+        }
+        var poly = L.polygon(parts, style);
+        polys.push(poly);
+        boxes.push(poly.getBounds());
+      }
+      built = { X: X, polys: polys, boxes: boxes };
+      sync();
+    }
+
+    // the polygons in (or near) view, once the map is close enough; the rest are taken off the canvas
+    function sync() {
+      if (!built || !map.hasLayer(group)) return;
+      var close = map.getZoom() >= minZoom, view = map.getBounds().pad(0.3), want = {}, n = 0;
+      for (var k = 0; close && k < built.polys.length; k++) {
+        if (!many || view.intersects(built.boxes[k])) { want[k] = true; n++; }
+      }
+      if (many && n > CATCH_MAX_SHOWN) { close = false; want = {}; }
+      for (var s in shown) if (!want[s]) { group.removeLayer(built.polys[s]); delete shown[s]; }
+      for (var w in want) if (!shown[w]) { group.addLayer(built.polys[w]); shown[w] = true; }
+      var hint = map.getContainer().querySelector(".ga-catch-hint");
+      if (hint) hint.style.display = close ? "none" : "";
+    }
+
+    group.on("add", function () {
+      var hint = map.getContainer().querySelector(".ga-catch-hint");
+      if (built) { sync(); return; }
+      var have = window.geoaccessCatchments && window.geoaccessCatchments[C.key];
+      if (have) { build(have); return; }
+      if (hint) { hint.style.display = ""; }
+      var sc = document.createElement("script");
+      sc.src = C.src; // a script, not a fetch: pages opened from disk may load scripts but not JSON
+      sc.onload = function () { build(window.geoaccessCatchments[C.key]); };
+      document.head.appendChild(sc);
+    });
+    group.on("remove", function () {
+      var hint = map.getContainer().querySelector(".ga-catch-hint");
+      if (hint) hint.style.display = "none";
+    });
+    map.on("moveend", sync);
+    overlays[esc(C.name)] = group; // off until switched on
+    map.gaCatchments = group;
+    return group;
+  }
+
+  function rowsHtml(rows) {
+    var h = '<table class="ga-rows">';
+    for (var i = 0; i < rows.length; i++) h += "<tr><th>" + esc(rows[i][0]) + "</th><td>" + esc(rows[i][1]) + "</td></tr>";
+    return h + "</table>";
+  }
+
+  // -- time-of-day period switch (maps2) ----------------------------------------------------------------------
+  // The same page in the bundle of each period (D.periods.links: label, relative href, current), as plain links.
+  function addPeriodSwitch(map, D) {
+    if (!D.periods || !D.periods.links || D.periods.links.length < 2) return null;
+    var Switch = L.Control.extend({
+      options: { position: "topright" },
+      onAdd: function () {
+        var box = el("div", "leaflet-control ga-periods");
+        box.appendChild(el("span", "ga-periods-title", D.periods.title + ":"));
+        for (var i = 0; i < D.periods.links.length; i++) {
+          var p = D.periods.links[i], a;
+          if (p.current) {
+            a = el("b", "ga-current", p.label);
+            a.setAttribute("aria-current", "page");
+          } else {
+            a = el("a", null, p.label);
+            a.href = p.href;
+            // keep the view: the other period's page opens where this one is
+            a.onclick = function () {
+              var c = map.getCenter();
+              this.href = this.href.split("#")[0] + "#" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5);
+            };
+          }
+          box.appendChild(a);
+        }
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      }
+    });
+    new Switch().addTo(map);
+    // a view handed over by the switch of another period's page
+    var m = /^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(window.location.hash || "");
+    if (m) map.setView([parseFloat(m[2]), parseFloat(m[3])], parseFloat(m[1]), { animate: false });
+    return true;
+  }
+
+  // -- print (maps2) ------------------------------------------------------------------------------------------
+  // On paper the legend cannot be moved aside: the study area is fitted into the part of the map right of it.
+  function printPadding(map) {
+    var printing = window.matchMedia && window.matchMedia("print").matches;
+    var legend = map.getContainer().querySelector(".ga-legend");
+    var left = printing && legend ? legend.offsetWidth + 20 : 10;
+    return { paddingTopLeft: [left, 10], paddingBottomRight: [10, 10], animate: false };
   }
 
   window.geoaccess = { render: render, esc: esc };

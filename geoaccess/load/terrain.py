@@ -1,0 +1,361 @@
+"""Land cover, DEM and barriers onto one friction grid over the study area (``[travel]``).
+
+The grid has square ``cell_m`` cells in the network's metric CRS, covering the counties' bounds plus a margin, so
+its memory grows with the study area's cells and nothing beyond: each raster is read only in the window that
+covers the grid, in any CRS, and warped onto it (nearest class for land cover, bilinear for elevation). Land-cover
+classes (ESA WorldCover codes) get a walking speed (:data:`WORLDCOVER_KMH`, overridden by
+``[travel.landcover_speeds]``); barrier lines and polygons (rivers, canals, lakes) are impassable; every cell a road
+runs through is walkable at ``[network] walk_kmh`` whatever lies under it, so a road over a river is a bridge.
+Barrier lines are burnt as 8-connected lines and searches do not cut corners (:func:`geoaccess.terrain.search`), so
+no move slips across a one-cell river.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+import shapely
+from rasterio.enums import Resampling
+from rasterio.transform import from_origin
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import from_bounds
+
+from geoaccess.errors import InputError
+from geoaccess.network import Network, Snap
+from geoaccess.terrain import Surface
+
+log = logging.getLogger(__name__)
+
+#: ESA WorldCover class -> (walking km/h on flat ground, source). AccessMod's manual gives example walking
+#: speeds per land-cover type (urban 5, low dense vegetation 4, medium 3, dense 2, bare soil 5 km/h); the
+#: others are planning assumptions, stated as such. 0 = impassable.
+WORLDCOVER_KMH: dict[int, tuple[float, str]] = {
+    10: (2.0, "tree cover: AccessMod manual, dense vegetation"),
+    20: (3.0, "shrubland: AccessMod manual, medium dense vegetation"),
+    30: (4.0, "grassland: AccessMod manual, low dense vegetation"),
+    40: (4.0, "cropland: AccessMod manual, low dense vegetation (field paths)"),
+    50: (5.0, "built-up: AccessMod manual, urban and built-up area"),
+    60: (5.0, "bare / sparse vegetation: AccessMod manual, bare soil"),
+    70: (1.5, "snow and ice: planning assumption"),
+    80: (0.0, "permanent water: impassable (a barrier) unless a road crosses it"),
+    90: (1.5, "herbaceous wetland: planning assumption"),
+    95: (1.0, "mangroves: planning assumption"),
+    100: (3.0, "moss and lichen: planning assumption"),
+}
+WORLDCOVER_NAMES = {k: v[1].split(":")[0] for k, v in WORLDCOVER_KMH.items()}
+MARGIN_CELLS = 10  # around the counties' bounds, so a walk may leave the area briefly near its border
+
+
+def minutes_per_m(kmh: float) -> float:
+    """Friction of a speed: minutes per metre (inf for 0 km/h)."""
+    return math.inf if kmh <= 0 else 60.0 / (1000.0 * kmh)
+
+
+class Grid:
+    """A north-up grid of square ``cell_m`` cells in ``crs`` with its top-left corner at ``(x0, y0)``."""
+
+    def __init__(self, x0: float, y0: float, cell_m: float, rows: int, cols: int, crs):
+        self.x0, self.y0, self.cell_m, self.rows, self.cols = float(x0), float(y0), float(cell_m), rows, cols
+        self.crs = pyproj.CRS.from_user_input(crs)
+        self.transform = from_origin(self.x0, self.y0, self.cell_m, self.cell_m)
+
+    @classmethod
+    def covering(cls, bounds, crs, cell_m: float) -> Grid:
+        """The grid over ``bounds`` (minx, miny, maxx, maxy in ``crs``) plus a margin, corners on multiples of the
+        cell size (so grids of neighbouring studies line up)."""
+        minx, miny, maxx, maxy = bounds
+        pad = MARGIN_CELLS * cell_m
+        x0 = math.floor((minx - pad) / cell_m) * cell_m
+        y1 = math.ceil((maxy + pad) / cell_m) * cell_m
+        cols = int(math.ceil((maxx + pad - x0) / cell_m))
+        rows = int(math.ceil((y1 - (miny - pad)) / cell_m))
+        return cls(x0, y1, cell_m, rows, cols, crs)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.cols
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return self.x0, self.y0 - self.rows * self.cell_m, self.x0 + self.cols * self.cell_m, self.y0
+
+    def cells(self, x, y) -> np.ndarray:
+        """Flat cell of each point (metres in the grid CRS); -1 off the grid."""
+        col = np.floor((np.asarray(x, dtype=np.float64) - self.x0) / self.cell_m)
+        row = np.floor((self.y0 - np.asarray(y, dtype=np.float64)) / self.cell_m)
+        ok = (row >= 0) & (row < self.rows) & (col >= 0) & (col < self.cols)
+        return np.where(ok, row * self.cols + col, -1).astype(np.int64)
+
+    def centres(self, cells) -> tuple[np.ndarray, np.ndarray]:
+        cells = np.asarray(cells)
+        return self.x0 + (cells % self.cols + 0.5) * self.cell_m, self.y0 - (cells // self.cols + 0.5) * self.cell_m
+
+
+def population_cell_m(pop) -> float:
+    """The population grid's cell in metres (the mean side at the grid's centre for a geographic grid)."""
+    a = pop.transform
+    dx, dy = abs(a.a), abs(a.e)
+    crs = pyproj.CRS.from_user_input(pop.crs) if pop.crs is not None else pyproj.CRS.from_epsg(4326)
+    if crs.is_geographic:
+        lat = float(np.mean(pop.lat)) if len(pop.lat) else 0.0
+        dx, dy = dx * 111_320.0 * math.cos(math.radians(lat)), dy * 110_574.0
+    return float(max(1.0, round((dx + dy) / 2.0)))
+
+
+def _open(path: Path, what: str):
+    if not Path(path).exists():
+        raise InputError(f"{what} file not found; check [travel] {what} in the study file", path=path)
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read the {what} as a GeoTIFF ({exc})", path=path) from None
+    if src.crs is None:
+        src.close()
+        raise InputError(
+            f"the {what} raster has no coordinate reference system; assign the one it is in "
+            "(e.g. gdal_edit.py -a_srs EPSG:4326 FILE) and run again",
+            path=path,
+        )
+    return src
+
+
+def _warp(path: Path, grid: Grid, what: str, resampling, dtype, nodata_out):
+    """The raster's values on ``grid``, reading only the window that covers it."""
+    with _open(path, what) as src:
+        b = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+        sb = src.bounds
+        if b[0] >= sb.right or b[2] <= sb.left or b[1] >= sb.top or b[3] <= sb.bottom:
+            raise InputError(
+                f"the {what} raster (bounds {tuple(round(v, 4) for v in sb)} in {src.crs}) does not overlap the "
+                f"study area (bounds {tuple(round(v, 4) for v in b)} there); give a {what} that covers the counties",
+                path=path,
+            )
+        win = from_bounds(*b, transform=src.transform).round_offsets().round_lengths()
+        win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+        data = src.read(1, window=win, boundless=False)
+        out = np.full(grid.shape, nodata_out, dtype=dtype)
+        reproject(
+            data, out, src_transform=src.window_transform(win), src_crs=src.crs, src_nodata=src.nodata,
+            dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=nodata_out, resampling=resampling,
+        )  # fmt: skip
+        return out, src.nodata
+
+
+def landcover_friction(path: Path, grid: Grid, speeds: dict[int, float] | None = None):
+    """Friction (float32 minutes per metre) from a WorldCover-coded land-cover raster; nodata is impassable.
+
+    Returns ``(friction, notes)``. A class on the grid with no speed is an InputError naming the classes.
+    """
+    classes, _ = _warp(path, grid, "landcover", Resampling.nearest, np.uint8, 0)
+    table = {k: v[0] for k, v in WORLDCOVER_KMH.items()} | dict(speeds or {})
+    counts = np.bincount(classes.ravel(), minlength=256)
+    present = [int(c) for c in np.flatnonzero(counts) if c != 0]
+    missing = [c for c in present if c not in table]
+    if missing:
+        raise InputError(
+            f"land-cover class(es) {missing} have no speed (the defaults know the ESA WorldCover codes "
+            f"{sorted(WORLDCOVER_KMH)}); give each a walking speed in km/h under [travel.landcover_speeds], "
+            f'e.g. "{missing[0]}" = 3.0',
+            path=path,
+        )
+    lut = np.full(256, np.inf, dtype=np.float32)
+    for code, kmh in table.items():
+        lut[code] = minutes_per_m(kmh)
+    notes = [f"land cover {Path(path).name}: " + ", ".join(f"{c}: {counts[c]:,} cells" for c in present)]
+    if counts[0]:
+        notes.append(f"land cover {Path(path).name}: {counts[0]:,} grid cells without a class (nodata) are impassable")
+    return lut[classes], notes
+
+
+def read_dem(path: Path, grid: Grid) -> np.ndarray:
+    """Elevation in metres (float32) on the grid, NaN where the DEM has no data."""
+    dem, _ = _warp(path, grid, "dem", Resampling.bilinear, np.float32, np.nan)
+    if not np.isfinite(dem).any():
+        raise InputError("the DEM has no data over the study area; give a DEM that covers the counties", path=path)
+    return dem
+
+
+def barrier_mask(paths, grid: Grid, roads_path: Path | None = None) -> np.ndarray:
+    """Cells under barrier lines (8-connected) or polygons (every cell they touch), from vector files or "osm"."""
+    from rasterio.features import rasterize
+
+    mask = np.zeros(grid.shape, dtype=bool)
+    for p in paths:
+        geoms = _osm_water(roads_path, grid) if p == "osm" else _vector(Path(p), grid)
+        if len(geoms) == 0:
+            continue
+        poly = shapely.get_type_id(geoms) >= 3  # Polygon, MultiPolygon (and collections)
+        for sel, touched in ((~poly, False), (poly, True)):
+            if sel.any():
+                burnt = rasterize(
+                    ((g, 1) for g in geoms[sel]), out_shape=grid.shape, transform=grid.transform, fill=0,
+                    all_touched=touched, dtype=np.uint8,
+                )  # fmt: skip
+                mask |= burnt.astype(bool)
+    return mask
+
+
+def _vector(path: Path, grid: Grid) -> np.ndarray:
+    import pyogrio
+
+    if not path.exists():
+        raise InputError("barrier file not found; check [travel] barriers in the study file", path=path)
+    try:
+        info = pyogrio.read_info(path)
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise InputError(f"cannot read the barriers as a vector file ({exc})", path=path) from None
+    if not info.get("crs"):
+        raise InputError(
+            "the barrier layer has no coordinate reference system; save it with one (e.g. ogr2ogr -a_srs "
+            "EPSG:4326 OUT IN)",
+            path=path,
+        )
+    crs = pyproj.CRS.from_user_input(info["crs"])
+    bbox = transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
+    df = pyogrio.read_dataframe(path, bbox=bbox, columns=[])
+    geoms = df.geometry.to_crs(grid.crs).to_numpy() if len(df) else np.empty(0, dtype=object)
+    return geoms[~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)] if len(geoms) else geoms
+
+
+#: OSM waterways that stop a walker: rivers and canals (streams and ditches are waded or stepped over)
+OSM_WATERWAYS = ("river", "canal", "riverbank")
+
+
+def _osm_water(roads_path: Path | None, grid: Grid) -> np.ndarray:
+    """Rivers and canals (lines) and closed natural=water / waterway=riverbank ways (polygons) of an OSM file.
+
+    Multipolygon relations (large lakes drawn in pieces) are not assembled; give those as a vector file.
+    """
+    import osmium
+
+    name = str(roads_path or "")
+    if not name.endswith((".osm.pbf", ".pbf", ".osm")):
+        raise InputError(
+            '[travel] barriers = ["osm"] reads waterways from an OpenStreetMap roads file, but the roads are '
+            f"{name or 'not OSM'}; give the rivers and lakes as a vector file instead",
+            path=roads_path,
+        )
+    wkb = osmium.geom.WKBFactory()
+    lines, polys = [], []
+    fp = (
+        osmium.FileProcessor(name, osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("waterway", "natural"))
+    )
+    for w in fp:
+        ww, nat = w.tags.get("waterway"), w.tags.get("natural")
+        if ww not in OSM_WATERWAYS and nat != "water":
+            continue
+        try:
+            line = shapely.from_wkb(wkb.create_linestring(w))
+        except (osmium.InvalidLocationError, RuntimeError):
+            continue
+        closed = len(w.nodes) >= 4 and w.nodes[0].ref == w.nodes[-1].ref
+        (polys if closed and (nat == "water" or ww == "riverbank") else lines).append(line)
+    geoms = np.array(lines + [shapely.Polygon(g.coords) for g in polys], dtype=object)
+    if not len(geoms):
+        return geoms
+    tf = pyproj.Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(tf.transform(xy[:, 0], xy[:, 1])))
+
+
+def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
+    """Points along every link, a third of a cell apart, as ``(flat cell, Snap)``: where the roads meet the grid.
+
+    Each point's snap is its place on its link and its distance from its cell's centre (walked on entering the
+    road there). Points off the grid are dropped.
+    """
+    xy, link = _link_vertices(net)
+    step = grid.cell_m / 3.0
+    same = link[1:] == link[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    seg_link = link[:-1][same]
+    seg_len = np.hypot(*(b - a).T)
+    # fraction of the link at each segment start: cumulative length within the link over the link's length
+    cum = np.concatenate([[0.0], np.cumsum(seg_len)])
+    first = np.searchsorted(seg_link, seg_link, side="left")  # links are contiguous and in order
+    start_m = cum[:-1] - cum[first]
+    total = np.bincount(seg_link, weights=seg_len, minlength=net.n_links)
+    n = np.maximum(1, np.ceil(seg_len / step).astype(np.int64))
+    seg = np.repeat(np.arange(len(seg_len)), n)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
+    f = k / n[seg]  # along the segment, from its start (its end is the next segment's start, or added below)
+    px = a[seg, 0] + f * (b[seg, 0] - a[seg, 0])
+    py = a[seg, 1] + f * (b[seg, 1] - a[seg, 1])
+    lk = seg_link[seg]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(total[lk] > 0, (start_m[seg] + f * seg_len[seg]) / total[lk], 0.0)
+    # each link's far end
+    last = np.flatnonzero(np.r_[link[1:] != link[:-1], True])
+    px, py = np.r_[px, xy[last, 0]], np.r_[py, xy[last, 1]]
+    lk, t = np.r_[lk, link[last]], np.r_[t, np.ones(len(last))]
+    cells = grid.cells(px, py)
+    ok = cells >= 0
+    cells, px, py, lk, t = cells[ok], px[ok], py[ok], lk[ok], np.clip(t[ok], 0.0, 1.0)
+    cx, cy = grid.centres(cells)
+    return cells, Snap(lk.astype(np.int64), t, np.hypot(px - cx, py - cy))
+
+
+def _link_vertices(net: Network):
+    coords = net.link_coords()
+    if coords is not None:
+        xy, link = coords
+        return np.asarray(xy, dtype=np.float64)[:, :2], np.asarray(link, dtype=np.int64)
+    if net.x is None:
+        raise InputError("this network has no node coordinates, so it cannot be joined to the terrain grid")
+    xy = np.stack(
+        [
+            np.column_stack([net.x[net.link_u], net.y[net.link_u]]),
+            np.column_stack([net.x[net.link_v], net.y[net.link_v]]),
+        ],
+        axis=1,
+    ).reshape(-1, 2)
+    return xy, np.repeat(np.arange(net.n_links), 2)
+
+
+def build_surface(
+    travel, net: Network, area_bounds, demand_xy, facility_xy, *, cell_m: float, walk_kmh: float, roads_path=None
+) -> Surface:
+    """The study's :class:`~geoaccess.terrain.Surface` from its ``[travel]`` settings (``TravelSettings``).
+
+    ``area_bounds`` are the counties' bounds and ``demand_xy`` / ``facility_xy`` the points' coordinates, all
+    in the network's CRS (metres).
+    """
+    grid = Grid.covering(area_bounds, net.crs, cell_m)
+    log.info(
+        "terrain grid: %d x %d cells of %g m (%s cells)", grid.rows, grid.cols, cell_m, f"{grid.rows * grid.cols:,}"
+    )
+    notes: list[str] = []
+    if travel.landcover is not None:
+        friction, more = landcover_friction(travel.landcover, grid, travel.landcover_speeds)
+        notes += more
+    else:
+        friction = np.full(grid.shape, minutes_per_m(walk_kmh), dtype=np.float32)
+    dem = read_dem(travel.dem, grid) if travel.dem is not None else None
+    if travel.barriers:
+        barrier = barrier_mask(travel.barriers, grid, roads_path)
+        friction[barrier] = np.inf
+        notes.append(f"barriers: {int(barrier.sum()):,} cells impassable")
+    road_cell, road_snap = road_samples(net, grid)
+    on_road = np.zeros(grid.rows * grid.cols, dtype=bool)
+    on_road[road_cell] = True
+    # a road is walkable whatever lies under it: a road over a river is a bridge
+    friction.reshape(-1)[on_road] = np.float32(minutes_per_m(walk_kmh))
+    notes.append(f"roads: {int(on_road.sum()):,} cells, joined to the network at {len(road_cell):,} points")
+    if dem is not None and not travel.anisotropic:
+        dem = None  # elevation read but not used for travel: isotropic
+    if dem is not None:
+        friction[~np.isfinite(dem)] = np.inf  # no elevation, no slope: impassable
+    surface = Surface(
+        friction, dem, grid.transform, grid.crs, cell_m, road_cell, road_snap, grid.cells(*demand_xy),
+        grid.cells(*facility_xy), knight=travel.knight, cut_corners=False, notes=notes,
+    )  # fmt: skip
+    for n in notes:
+        log.info(n)
+    return surface

@@ -1,0 +1,372 @@
+"""Off-road travel over a friction surface: cost distance on a raster grid.
+
+The array level is public, as :meth:`geoaccess.Network.from_arrays` is. ``friction`` is minutes per metre of each
+cell (``inf`` or NaN = impassable: rivers, lakes, nodata); a move between two neighbouring cells costs the mean of
+their frictions times the move's length, the convention of scikit-image's ``graph.MCP_Geometric``, which the tests
+use as the oracle. Moves are the 8 neighbours, plus the 8 knight's moves (one cell across and two along) with
+``knight=True``, which the error against straight-line travel on uniform ground from 8 % to 3 % (AccessMod
+and GRASS ``r.cost -k`` offer the same). :func:`walking_time` adds slope: Tobler's hiking function on a DEM,
+different uphill and downhill.
+
+Examples
+--------
+>>> import numpy as np
+>>> from geoaccess import terrain
+>>> friction = np.full((3, 4), 60 / 4500)  # walking at 4.5 km/h everywhere, in minutes per metre
+>>> minutes = terrain.cost_distance(friction, [(0, 0)], cell_size=(100.0, 100.0))
+>>> round(float(minutes[0, 3]), 2)  # 300 m east
+4.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geoaccess import _terrain_kernels
+from geoaccess.errors import InputError
+
+__all__ = ["Surface", "cost_distance", "moves", "walking_time"]
+
+_AXIAL = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+_DIAGONAL = [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+_KNIGHT = [(-2, -1), (-2, 1), (-1, -2), (-1, 2), (1, -2), (1, 2), (2, -1), (2, 1)]
+
+
+def moves(knight: bool = False) -> np.ndarray:
+    """The moves of a search as ``(row step, column step)`` rows: 8 neighbours, then the 8 knight's moves."""
+    return np.array(_AXIAL + _DIAGONAL + (_KNIGHT if knight else []), dtype=np.int64)
+
+
+class Moves:
+    """Moves prepared for the kernel on a grid of ``cols`` columns with cells ``cell_size = (dy, dx)`` metres."""
+
+    def __init__(self, cols: int, cell_size, knight: bool):
+        dy, dx = _cell_size(cell_size)
+        off = moves(knight)
+        self.r = off[:, 0].copy()
+        self.c = off[:, 1].copy()
+        # exactly MCP's offset_lengths: sqrt(sum((sampling * offsets) ** 2)), so equal paths give equal bits
+        self.length = np.sqrt(np.sum((np.array([dy, dx]) * off) ** 2, axis=1)).astype(np.float64)
+        # the cells a move passes through (flat offsets) and how they block it (see grid_search)
+        mid_a = np.zeros((len(off), 2), dtype=np.int64)
+        mid_b = np.zeros((len(off), 2), dtype=np.int64)
+        kind = np.zeros(len(off), dtype=np.int8)
+        for k, (r, c) in enumerate(off):
+            if abs(r) == 1 and abs(c) == 1:
+                mid_a[k], mid_b[k], kind[k] = (r, 0), (0, c), 1
+            elif abs(r) == 1 and abs(c) == 2:
+                mid_a[k], mid_b[k], kind[k] = (0, c // 2), (r, c // 2), 2
+            elif abs(r) == 2 and abs(c) == 1:
+                mid_a[k], mid_b[k], kind[k] = (r // 2, 0), (r // 2, c), 2
+        self.mid_a = mid_a[:, 0] * cols + mid_a[:, 1]
+        self.mid_b = mid_b[:, 0] * cols + mid_b[:, 1]
+        self.kind = kind
+
+
+def _cell_size(cell_size) -> tuple[float, float]:
+    try:
+        dy, dx = (float(v) for v in cell_size)
+    except (TypeError, ValueError):
+        raise InputError(f"cell_size must be (dy, dx) in metres, got {cell_size!r}") from None
+    if not (np.isfinite(dy) and np.isfinite(dx) and dy > 0 and dx > 0):
+        raise InputError(f"cell_size must be two positive metre values (dy, dx), got {cell_size!r}")
+    return dy, dx
+
+
+def _grid(friction, name: str = "friction") -> np.ndarray:
+    friction = np.asarray(friction)
+    if friction.ndim != 2 or friction.size == 0:
+        raise InputError(f"{name} must be a non-empty 2-D array (rows, columns), got shape {friction.shape}")
+    if friction.dtype.kind != "f":
+        friction = friction.astype(np.float64)
+    if friction.size >= 2**31 - 1:
+        raise InputError(f"{name} has {friction.size} cells; at most 2**31 - 2 are supported: use larger cells")
+    if np.any(friction < 0):  # NaN compares false: NaN is nodata, i.e. impassable
+        r, c = np.argwhere(friction < 0)[0]
+        raise InputError(
+            f"{name} has negative values (first at row {r}, column {c}); friction is minutes per metre >= 0, "
+            "inf or NaN for impassable cells"
+        )
+    return friction
+
+
+def _sources(sources, shape, minutes=None):
+    src = np.asarray(sources)
+    if src.size == 0:
+        src = src.reshape(0, 2)
+    if src.ndim != 2 or src.shape[1] != 2 or (src.size and src.dtype.kind not in "iu"):
+        if src.ndim == 2 and src.shape[1] == 2 and src.dtype.kind == "f" and np.all(src == np.round(src)):
+            src = src.astype(np.int64)
+        else:
+            raise InputError(f"sources must be a (k, 2) array of integer (row, column), got shape {src.shape}")
+    src = src.astype(np.int64)
+    bad = (src[:, 0] < 0) | (src[:, 0] >= shape[0]) | (src[:, 1] < 0) | (src[:, 1] >= shape[1])
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise InputError(
+            f"{rows.size} source(s) outside the {shape[0]} x {shape[1]} grid",
+            problems=[f"source {i}: (row {src[i, 0]}, column {src[i, 1]})" for i in rows],
+        )
+    start = np.zeros(len(src)) if minutes is None else np.asarray(minutes, dtype=np.float64)
+    if start.shape != (len(src),) or np.any(~(start >= 0)):
+        raise InputError("source minutes must be one value >= 0 per source")
+    return (src[:, 0] * shape[1] + src[:, 1]).astype(np.int32), start
+
+
+def _cutoff(cutoff) -> float:
+    if cutoff is None:
+        return np.inf
+    c = float(cutoff)
+    if not c >= 0:
+        raise InputError(f"cutoff must be minutes >= 0 (or None), got {cutoff!r}")
+    return c
+
+
+def _buckets(flat: np.ndarray, length: np.ndarray, aniso: bool) -> tuple[float, int]:
+    """Width (minutes) and count of the bucket queue's buckets.
+
+    The width is the cheapest move (every cell scanned once) unless that needs more than 2**16 buckets to span
+    the dearest move; on a DEM the cheapest move is a gentle descent (Tobler: 0.84x flat) and the ring spans
+    moves up to about a 25 % slope (steeper moves stay exact, see ``grid_search``)."""
+    lo, hi = _terrain_kernels.move_range(flat, length)
+    if aniso:
+        lo, hi = lo * float(np.exp(-3.5 * 0.05)), hi * 2.5
+    if not 0 < hi < np.inf:  # nothing passable, or free everywhere: any width is exact
+        return 1.0, 2
+    delta = max(lo, hi / 2**16)
+    return float(delta), 1 << int(np.ceil(np.log2(hi / delta + 2)))
+
+
+def search(
+    friction: np.ndarray,
+    sources,
+    *,
+    cell_size=(1.0, 1.0),
+    knight: bool = False,
+    cutoff: float | None = None,
+    dem: np.ndarray | None = None,
+    to_sources: bool = True,
+    cut_corners: bool = True,
+    source_minutes=None,
+    labels=None,
+    targets=None,
+):
+    """The search behind :func:`cost_distance` and :func:`walking_time`, with seed minutes and labels.
+
+    ``source_minutes`` starts each source at that many minutes (a road cell seeded with its drive to the facility);
+    ``labels`` (one int per source) are carried to the cells each source reaches best. ``targets`` (flat cell
+    indices) stops the search once they are all final: only their values are then exact. Returns ``(minutes,
+    label)`` as 2-D arrays (``label`` is None when ``labels`` is None; -1 where unreached).
+    """
+    friction = _grid(friction)
+    rows, cols = friction.shape
+    cells, start = _sources(sources, friction.shape, source_minutes)
+    mv = Moves(cols, cell_size, knight)
+    if dem is None:
+        z = np.empty(0)
+    else:
+        z = np.asarray(dem)
+        if z.shape != friction.shape:
+            raise InputError(f"dem has shape {z.shape} but friction has {friction.shape}: they must share one grid")
+        if z.dtype.kind != "f":
+            z = z.astype(np.float64)
+        z = z.reshape(-1)
+    dist = np.full(rows * cols, np.inf)
+    if labels is None:
+        lab_in = np.zeros(len(cells), dtype=np.int32)
+        label = np.empty(0, dtype=np.int32)
+    else:
+        lab_in = np.asarray(labels, dtype=np.int32)
+        if lab_in.shape != (len(cells),):
+            raise InputError("labels must be one integer per source")
+        label = np.full(rows * cols, -1, dtype=np.int32)
+    flat = friction.reshape(-1)
+    order = np.argsort(start, kind="stable")  # the bucket queue takes seeds in order of their minutes
+    args = (
+        flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind, cells[order], start[order],
+        lab_in[order], _cutoff(cutoff), bool(cut_corners), bool(to_sources), dist, label,
+    )  # fmt: skip
+    tg = np.empty(0, dtype=np.int64) if targets is None else np.ascontiguousarray(targets, dtype=np.int64)
+    if tg.size and (tg.min() < 0 or tg.max() >= rows * cols):
+        raise InputError(f"targets must be flat cell indices in 0..{rows * cols - 1}")
+    _terrain_kernels.grid_search(*args, *_buckets(flat, mv.length, z.size > 0), tg)
+    return dist.reshape(rows, cols), (None if labels is None else label.reshape(rows, cols))
+
+
+def cost_distance(
+    friction: np.ndarray,
+    sources,
+    *,
+    cell_size=(1.0, 1.0),
+    knight: bool = False,
+    cutoff: float | None = None,
+    cut_corners: bool = True,
+) -> np.ndarray:
+    """Minutes from the nearest source to every cell, over an isotropic friction surface.
+
+    Parameters
+    ----------
+    friction
+        2-D array, minutes per metre of travel through each cell (``60 / (1000 * km_per_h)``); ``inf`` or NaN =
+        impassable. float32 is used as is (no copy).
+    sources
+        ``(k, 2)`` integer array of (row, column); several sources give the nearest one's minutes.
+    cell_size
+        ``(dy, dx)``: cell height and width in metres.
+    knight
+        Also allow the 8 knight's moves (row +-1 and column +-2, or row +-2 and column +-1).
+    cutoff
+        Search only this far (minutes, inclusive): cells beyond stay ``inf`` and are never visited.
+    cut_corners
+        True (``MCP_Geometric``'s convention): a move only looks at its two end cells. False: a diagonal move may
+        not squeeze between two impassable cells and a knight's move may not jump over one, so no move crosses
+        a one-cell-wide (8-connected) barrier line; this is what a river needs.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 minutes, the shape of ``friction``: 0 at the sources, ``inf`` where unreachable or beyond ``cutoff``.
+    """
+    minutes, _ = search(friction, sources, cell_size=cell_size, knight=knight, cutoff=cutoff, cut_corners=cut_corners)
+    return minutes
+
+
+def walking_time(
+    dem: np.ndarray,
+    friction: np.ndarray,
+    sources,
+    *,
+    cell_size=(1.0, 1.0),
+    knight: bool = False,
+    cutoff: float | None = None,
+    to_sources: bool = True,
+    cut_corners: bool = True,
+) -> np.ndarray:
+    """Walking minutes between every cell and the nearest source on a DEM (anisotropic: uphill != downhill).
+
+    Each move costs what it costs in :func:`cost_distance` (``friction`` is minutes per metre on *flat* ground)
+    times Tobler's hiking function relative to flat ground, ``exp(3.5 (|S + 0.05| - 0.05))``, with ``S`` the rise
+    over run along the move in the direction walked. On flat ground the result equals :func:`cost_distance`.
+
+    Parameters
+    ----------
+    dem
+        2-D elevations in metres on the same grid as ``friction`` (NaN = nodata, impassable).
+    friction, sources, cell_size, knight, cutoff, cut_corners
+        As in :func:`cost_distance`.
+    to_sources
+        True: minutes walking *from* each cell *to* its nearest source (a patient walking to the road or the
+        facility). False: minutes from the sources out to each cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 minutes, ``inf`` where unreachable or beyond ``cutoff``.
+    """
+    minutes, _ = search(
+        friction, sources, cell_size=cell_size, knight=knight, cutoff=cutoff, dem=dem, to_sources=to_sources,
+        cut_corners=cut_corners,
+    )  # fmt: skip
+    return minutes
+
+
+class Surface:
+    """A study's friction surface, joined to its road network and its demand (built by ``geoaccess.load.terrain``).
+
+    ``friction`` (2-D float32, minutes per metre, inf = impassable) and ``dem`` (2-D float32 metres or None for
+    isotropic travel) lie on a grid of ``cell_m`` metre cells in the network's CRS (``transform``, north up).
+    The road network meets the grid at sample points along every link (``road_cell``: the flat cell of each,
+    ``road_snap``: where it lies on its link and its distance from the cell centre). ``demand_cell`` and
+    ``facility_cell`` are the flat cells of the study's population cells and facilities (-1: off the grid).
+    """
+
+    def __init__(
+        self, friction, dem, transform, crs, cell_m: float, road_cell, road_snap, demand_cell, facility_cell,
+        knight: bool = True, cut_corners: bool = False, notes=(),
+    ):  # fmt: skip
+        self.friction = friction
+        self.dem = dem
+        self.transform = transform
+        self.crs = crs
+        self.cell_m = float(cell_m)
+        self.road_cell = np.asarray(road_cell, dtype=np.int64)
+        self.road_snap = road_snap
+        self.demand_cell = np.asarray(demand_cell, dtype=np.int64)
+        self.facility_cell = np.asarray(facility_cell, dtype=np.int64)
+        self.knight = bool(knight)
+        self.cut_corners = bool(cut_corners)
+        self.notes = list(notes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.friction.shape
+
+    def __repr__(self) -> str:
+        r, c = self.shape
+        return f"Surface({r} x {c} cells of {self.cell_m:g} m, {len(self.road_cell):,} road samples)"
+
+    def at(self, dist: np.ndarray, label: np.ndarray, cells) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes and label of a search at flat ``cells`` (-1: inf and -1).
+
+        People in an impassable cell (a river or lake cell with houses on its bank) step out to their best
+        passable neighbour: its minutes plus one step at that neighbour's friction (no slope).
+        """
+        cells = np.asarray(cells, dtype=np.int64)
+        ok = cells >= 0
+        flat_d, flat_l, flat_f = dist.reshape(-1), label.reshape(-1), self.friction.reshape(-1)
+        c = np.maximum(cells, 0)
+        minutes = np.where(ok, flat_d[c], np.inf)
+        lab = np.where(ok, flat_l[c], -1).astype(np.int64)
+        stuck = np.flatnonzero(ok & ~(flat_f[c] < np.inf) & ~np.isfinite(minutes))
+        if stuck.size:
+            rows, cols = self.shape
+            r, q = np.divmod(cells[stuck], cols)
+            for dr, dc in moves(False):
+                rr, qq = r + dr, q + dc
+                inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+                n = np.where(inside, rr * cols + qq, 0)
+                step = self.cell_m * float(np.hypot(dr, dc))
+                with np.errstate(invalid="ignore"):
+                    cand = np.where(inside, flat_d[n] + step * flat_f[n].astype(np.float64), np.inf)
+                better = cand < minutes[stuck]
+                minutes[stuck[better]] = cand[better]
+                lab[stuck[better]] = flat_l[n[better]]
+        return minutes, lab
+
+    def targets(self, cells) -> np.ndarray:
+        """The cells whose minutes :meth:`at` reads for ``cells``: the passable ones, and the passable neighbours of
+        the impassable ones (people there step out)."""
+        cells = np.asarray(cells, dtype=np.int64)
+        cells = np.unique(cells[cells >= 0])
+        flat_f = self.friction.reshape(-1)
+        open_ = flat_f[cells] < np.inf
+        out = [cells[open_]]
+        stuck = cells[~open_]
+        if stuck.size:
+            rows, cols = self.shape
+            r, q = np.divmod(stuck, cols)
+            for dr, dc in moves(False):
+                rr, qq = r + dr, q + dc
+                inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+                n = (rr * cols + qq)[inside]
+                out.append(n[flat_f[n] < np.inf])
+        return np.unique(np.concatenate(out))
+
+    def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
+        """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.
+
+        With ``targets`` (flat cells, see :meth:`targets`) the search stops once they are final: only their
+        values are exact then."""
+        cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
+        ok = (cells >= 0) & np.isfinite(minutes)
+        cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
+        # one seed per cell, its best (a road cell holds several road points): fewer queue entries
+        order = np.lexsort((minutes, cells))
+        first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if order.size else order
+        cells, minutes, labels = cells[first], minutes[first], labels[first]
+        rows, cols = self.shape
+        src = np.column_stack([cells // cols, cells % cols])
+        return search(
+            self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
+            to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels, targets=targets,
+        )  # fmt: skip

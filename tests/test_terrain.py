@@ -1,0 +1,307 @@
+"""Cost distance on a grid against scikit-image's MCP and a networkx Dijkstra on the same cell graph."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from geoaccess import terrain
+from geoaccess.errors import InputError
+
+skgraph = pytest.importorskip("skimage.graph")
+
+RTOL = 1e-9
+
+
+def random_grid(rng, shape, barrier=0.15, nodata=0.05):
+    """Friction in minutes per metre (walking 1-8 km/h), with inf barriers and NaN nodata."""
+    f = 60.0 / (1000.0 * rng.uniform(1.0, 8.0, shape))
+    f[rng.random(shape) < barrier] = np.inf
+    f[rng.random(shape) < nodata] = np.nan
+    return f
+
+
+def random_sources(rng, shape, k):
+    cells = rng.choice(shape[0] * shape[1], size=k, replace=False)
+    return np.column_stack(np.unravel_index(cells, shape))
+
+
+def assert_same(got, want):
+    assert got.shape == want.shape
+    assert np.array_equal(np.isinf(got), np.isinf(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=RTOL, atol=0)
+
+
+class GeometricFlexible(skgraph.MCP_Flexible):
+    """``MCP_Geometric``'s travel cost on any offsets (``MCP_Geometric`` itself refuses steps of 2, so knight's
+    moves need this; the heap, the edge handling and the cost formula are scikit-image's own)."""
+
+    def travel_cost(self, old_cost, new_cost, offset_length):
+        return offset_length * 0.5 * (old_cost + new_cost)
+
+
+def mcp_reference(friction, sources, cell_size, knight):
+    costs = np.where(np.isnan(friction), np.inf, friction)  # MCP knows inf as impassable, not NaN
+    if not knight:
+        minutes, _ = skgraph.MCP_Geometric(costs, sampling=cell_size).find_costs([tuple(s) for s in sources])
+        return minutes
+    # MCP_Flexible starts a search at the source's own cost: one search per source, that cost taken off, the minimum
+    offsets = [tuple(o) for o in terrain.moves(knight=True)]
+    best = np.full(costs.shape, np.inf)
+    for r, c in sources:
+        if not np.isfinite(costs[r, c]):  # a source on a barrier reaches only itself
+            best[r, c] = 0.0
+            continue
+        m, _ = GeometricFlexible(costs, offsets=offsets, sampling=cell_size).find_costs([(r, c)])
+        best = np.minimum(best, m - costs[r, c])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("knight", [False, True])
+def test_cost_distance_equals_mcp(seed, knight):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(20, 45)), int(rng.integers(20, 45)))
+    friction = random_grid(rng, shape)
+    sources = random_sources(rng, shape, int(rng.integers(1, 5)))
+    cell_size = (float(rng.uniform(20, 100)), float(rng.uniform(20, 100)))
+    got = terrain.cost_distance(friction, sources, cell_size=cell_size, knight=knight)
+    want = mcp_reference(friction, sources, cell_size, knight)
+    assert_same(got, want)
+
+
+def test_float32_friction_is_read_as_float64():
+    rng = np.random.default_rng(7)
+    friction = random_grid(rng, (30, 30)).astype(np.float32)
+    sources = random_sources(rng, (30, 30), 3)
+    got = terrain.cost_distance(friction, sources, cell_size=(90.0, 90.0))
+    assert_same(got, mcp_reference(friction.astype(np.float64), sources, (90.0, 90.0), False))
+
+
+@pytest.mark.parametrize("knight", [False, True])
+def test_cutoff_bounds_the_search_and_is_inclusive(knight):
+    rng = np.random.default_rng(11)
+    friction = random_grid(rng, (40, 40), barrier=0.1, nodata=0.0)
+    sources = random_sources(rng, (40, 40), 2)
+    full = terrain.cost_distance(friction, sources, cell_size=(50.0, 50.0), knight=knight)
+    cutoff = float(np.quantile(full[np.isfinite(full)], 0.4))
+    cut = terrain.cost_distance(friction, sources, cell_size=(50.0, 50.0), knight=knight, cutoff=cutoff)
+    assert_same(cut, np.where(full <= cutoff, full, np.inf))
+    # a cell at exactly the cutoff is within it
+    uniform = np.ones((1, 5))
+    minutes = terrain.cost_distance(uniform, [(0, 0)], cutoff=3.0)
+    assert minutes[0, 3] == 3.0 and np.isinf(minutes[0, 4])
+
+
+def test_knight_moves_shorten_oblique_trips():
+    friction = np.ones((21, 21))
+    eight = terrain.cost_distance(friction, [(0, 0)])
+    sixteen = terrain.cost_distance(friction, [(0, 0)], knight=True)
+    straight = math.hypot(10, 20)
+    assert eight[10, 20] > sixteen[10, 20] >= straight - 1e-9
+    assert sixteen[10, 20] == pytest.approx(10 * math.sqrt(5))  # ten knight's moves along the line
+    assert (eight[10, 20] - straight) / straight > 0.05 > (sixteen[10, 20] - straight) / straight
+
+
+# -- the networkx oracle: the same directed cell graph, built move by move ----------------------------------------
+
+
+def cell_graph(friction, cell_size, knight, dem=None, cut_corners=True):
+    """Directed graph of every allowed move, weighted as the docs of cost_distance / walking_time say."""
+    rows, cols = friction.shape
+    dy, dx = cell_size
+
+    def open_(r, c):
+        return bool(friction[r, c] < np.inf)
+
+    g = nx.DiGraph()
+    g.add_nodes_from((r, c) for r in range(rows) for c in range(cols))
+    for r in range(rows):
+        for c in range(cols):
+            if not open_(r, c):
+                continue
+            for dr, dc in terrain.moves(knight):
+                rr, cc = r + dr, c + dc
+                if not (0 <= rr < rows and 0 <= cc < cols) or not open_(rr, cc):
+                    continue
+                if not cut_corners:
+                    if abs(dr) == 1 and abs(dc) == 1 and not open_(r + dr, c) and not open_(r, c + dc):
+                        continue
+                    if abs(dr) + abs(dc) == 3:
+                        # the two cells the move passes through on its way
+                        if abs(dr) == 2:
+                            mids = [(r + dr // 2, c), (r + dr // 2, c + dc)]
+                        else:
+                            mids = [(r, c + dc // 2), (r + dr, c + dc // 2)]
+                        if not all(open_(*m) for m in mids):
+                            continue
+                length = math.sqrt((dy * dr) ** 2 + (dx * dc) ** 2)
+                w = length * 0.5 * (friction[r, c] + friction[rr, cc])
+                if dem is not None:
+                    slope = (dem[rr, cc] - dem[r, c]) / length
+                    if math.isnan(slope):
+                        continue
+                    w *= math.exp(3.5 * (abs(slope + 0.05) - 0.05))
+                g.add_edge((r, c), (rr, cc), weight=w)
+    return g
+
+
+def nx_minutes(g, shape, sources, to_sources):
+    graph = g.reverse(copy=False) if to_sources else g
+    lengths = nx.multi_source_dijkstra_path_length(graph, {tuple(int(v) for v in s) for s in sources})
+    out = np.full(shape, np.inf)
+    for (r, c), m in lengths.items():
+        out[r, c] = m
+    return out
+
+
+def random_dem(rng, shape):
+    """Hills: a smooth surface plus noise, slopes up to about 40 %."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    z = 200 * np.sin(xx / 4.0) * np.cos(yy / 5.0) + rng.normal(0, 15, shape) + 1000
+    z[rng.random(shape) < 0.03] = np.nan
+    return z
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("knight", [False, True])
+@pytest.mark.parametrize("to_sources", [True, False])
+def test_walking_time_equals_networkx_on_directed_cell_graph(seed, knight, to_sources):
+    rng = np.random.default_rng(100 + seed)
+    shape = (int(rng.integers(10, 18)), int(rng.integers(10, 18)))
+    friction = random_grid(rng, shape, barrier=0.1, nodata=0.03)
+    dem = random_dem(rng, shape)
+    sources = random_sources(rng, shape, int(rng.integers(1, 4)))
+    cell_size = (float(rng.uniform(50, 120)), float(rng.uniform(50, 120)))
+    got = terrain.walking_time(dem, friction, sources, cell_size=cell_size, knight=knight, to_sources=to_sources)
+    want = nx_minutes(cell_graph(friction, cell_size, knight, dem=dem), shape, sources, to_sources)
+    assert_same(got, want)
+
+
+def test_walking_uphill_is_slower_than_downhill():
+    dem = np.tile(np.arange(10, dtype=float) * 20.0, (3, 1))  # rising 20 m per 100 m cell eastwards
+    friction = np.full(dem.shape, 60 / 5000)
+    up = terrain.walking_time(dem, friction, [(1, 9)], cell_size=(100.0, 100.0), to_sources=True)  # walk east
+    down = terrain.walking_time(dem, friction, [(1, 0)], cell_size=(100.0, 100.0), to_sources=True)  # walk west
+    assert up[1, 0] > down[1, 9] > 0
+    flat = terrain.cost_distance(friction, [(1, 0)], cell_size=(100.0, 100.0))
+    # 20 % uphill: exp(3.5 * 0.2) = 2.01 x flat; 20 % downhill: exp(3.5 * 0.1) = 1.42 x flat
+    assert up[1, 0] == pytest.approx(flat[1, 9] * math.exp(0.7))
+    assert down[1, 9] == pytest.approx(flat[1, 9] * math.exp(0.35))
+
+
+def test_walking_on_flat_ground_equals_cost_distance():
+    rng = np.random.default_rng(5)
+    friction = random_grid(rng, (25, 30))
+    sources = random_sources(rng, (25, 30), 3)
+    flat = np.full(friction.shape, 1500.0)
+    for knight in (False, True):
+        # flat ground: Tobler's factor is exactly 1 for every move, so the bits agree
+        walk = terrain.walking_time(flat, friction, sources, cell_size=(30.0, 40.0), knight=knight)
+        iso = terrain.cost_distance(friction, sources, cell_size=(30.0, 40.0), knight=knight)
+        np.testing.assert_array_equal(walk, iso)
+
+
+@pytest.mark.parametrize("knight", [False, True])
+def test_no_move_crosses_a_barrier_line_without_corner_cutting(knight):
+    rng = np.random.default_rng(21)
+    friction = random_grid(rng, (16, 16), barrier=0.0, nodata=0.0)
+    for i in range(16):  # a diagonal river, one cell wide and 8-connected
+        friction[i, 15 - i] = np.inf
+    cut = terrain.cost_distance(friction, [(0, 0)], knight=knight)
+    strict = terrain.cost_distance(friction, [(0, 0)], knight=knight, cut_corners=False)
+    assert np.isfinite(cut[15, 15])  # moves slip through the corners of the line
+    assert np.isinf(strict[15, 15]) and np.isinf(strict[8, 9])
+    mixed = random_grid(rng, (14, 15), barrier=0.25, nodata=0.05)
+    sources = random_sources(rng, mixed.shape, 2)
+    got = terrain.cost_distance(mixed, sources, cell_size=(30.0, 50.0), knight=knight, cut_corners=False)
+    want = nx_minutes(cell_graph(mixed, (30.0, 50.0), knight, cut_corners=False), mixed.shape, sources, False)
+    assert_same(got, want)
+
+
+def test_labels_name_the_nearest_source():
+    rng = np.random.default_rng(3)
+    friction = random_grid(rng, (30, 30), nodata=0.0)
+    sources = random_sources(rng, (30, 30), 4)
+    start = np.array([0.0, 5.0, 1.0, 2.5])
+    minutes, label = terrain.search(
+        friction, sources, cell_size=(10.0, 10.0), source_minutes=start, labels=[0, 1, 2, 3]
+    )
+    each = np.stack(
+        [terrain.cost_distance(friction, [s], cell_size=(10.0, 10.0)) + m for s, m in zip(sources, start, strict=True)]
+    )
+    assert_same(minutes, each.min(axis=0))
+    reached = np.isfinite(minutes)
+    picked = np.take_along_axis(each, np.where(reached, label, 0)[None], axis=0)[0]
+    np.testing.assert_allclose(picked[reached], minutes[reached], rtol=RTOL)
+    assert np.all(label[~reached] == -1)
+
+
+def test_source_on_a_barrier_reaches_only_itself():
+    friction = np.ones((3, 3))
+    friction[1, 1] = np.inf
+    minutes = terrain.cost_distance(friction, [(1, 1)])
+    assert minutes[1, 1] == 0 and np.isinf(minutes).sum() == 8
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"friction": -np.ones((3, 3))}, "negative"),
+        ({"sources": [(5, 0)]}, "outside"),
+        ({"sources": [(0.5, 0)]}, "integer"),
+        ({"cell_size": (0, 10)}, "cell_size"),
+        ({"friction": np.ones(4)}, "2-D"),
+        ({"cutoff": -1}, "cutoff"),
+    ],
+)
+def test_bad_input_is_one_clear_error(kwargs, words):
+    args = {"friction": np.ones((3, 3)), "sources": [(0, 0)], "cell_size": (1, 1)} | kwargs
+    with pytest.raises(InputError, match=words):
+        terrain.cost_distance(args.pop("friction"), args.pop("sources"), **args)
+
+
+def test_exact_when_moves_span_more_than_the_bucket_ring():
+    """Frictions 10 orders of magnitude apart (the ring is widened: cells are scanned again when they improve),
+    zero friction, and cliffs whose moves overrun the ring (queued in its last bucket) stay exact."""
+    rng = np.random.default_rng(42)
+    friction = 10.0 ** rng.uniform(-6, 4, (30, 30))
+    friction[rng.random((30, 30)) < 0.1] = 0.0
+    friction[rng.random((30, 30)) < 0.1] = np.inf
+    sources = random_sources(rng, (30, 30), 3)
+    lo, hi = terrain._terrain_kernels.move_range(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length)
+    delta, nb = terrain._buckets(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length, False)
+    assert delta > lo and nb == 2**17  # the widened ring
+    for knight in (False, True):
+        got = terrain.cost_distance(friction, sources, cell_size=(10.0, 10.0), knight=knight)
+        assert_same(got, mcp_reference(friction, sources, (10.0, 10.0), knight))
+    dem = rng.uniform(0, 1, (14, 14)) * 1000.0  # slopes up to 10: moves thousands of times dearer than flat
+    flat = np.full((14, 14), 0.01)
+    src = random_sources(rng, (14, 14), 2)
+    got = terrain.walking_time(dem, flat, src, cell_size=(100.0, 100.0), knight=True)
+    assert_same(got, nx_minutes(cell_graph(flat, (100.0, 100.0), True, dem=dem), (14, 14), src, True))
+
+
+@pytest.mark.parametrize("knight", [False, True])
+def test_a_search_for_targets_stops_once_they_are_final(knight):
+    rng = np.random.default_rng(8)
+    friction = random_grid(rng, (60, 60), barrier=0.1, nodata=0.02)
+    sources = random_sources(rng, (60, 60), 3)
+    start = rng.uniform(0, 30, 3)
+    full, flab = terrain.search(friction, sources, knight=knight, source_minutes=start, labels=[0, 1, 2])
+    near = np.flatnonzero(
+        np.isfinite(full.reshape(-1)) & (full.reshape(-1) < np.quantile(full[np.isfinite(full)], 0.2))
+    )
+    targets = rng.choice(near, 40, replace=False)
+    got, glab = terrain.search(
+        friction, sources, knight=knight, source_minutes=start, labels=[0, 1, 2], targets=targets
+    )
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
+    assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # the far side of the grid was never reached
+    with pytest.raises(InputError, match="targets"):
+        terrain.search(friction, sources, targets=[60 * 60])

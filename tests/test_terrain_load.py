@@ -1,0 +1,244 @@
+"""Land cover, DEM and barriers onto the friction grid; the [travel] section; a study with mixed travel end to end."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from geoaccess import Study, place, whatif
+from geoaccess.config import parse_study
+from geoaccess.errors import ConfigError, InputError
+from geoaccess.load.terrain import (
+    WORLDCOVER_KMH,
+    Grid,
+    barrier_mask,
+    landcover_friction,
+    minutes_per_m,
+    read_dem,
+)
+from tests.helpers import write_raster
+from tests.test_load_study import LAT0, LON0, make_study
+
+UTM = "EPSG:32649"  # Taiyuan (112.5 E) lies in UTM zone 49
+
+
+def write_classes(path, arr, west, north, res=0.001, crs="EPSG:4326", nodata=0):
+    profile = dict(driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1, dtype="uint8", crs=crs)
+    with rasterio.open(path, "w", transform=from_origin(west, north, res, res), nodata=nodata, **profile) as d:
+        d.write(arr.astype("uint8"), 1)
+
+
+@pytest.fixture
+def grid():
+    """A 20 x 30 grid of 100 m cells near Taiyuan, in UTM."""
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", UTM, always_xy=True).transform(LON0, LAT0)
+    return Grid(round(x, -2), round(y, -2) + 2000, 100.0, 20, 30, UTM)
+
+
+def test_every_default_speed_says_where_it_comes_from():
+    for code, (kmh, source) in WORLDCOVER_KMH.items():
+        assert kmh >= 0 and ("AccessMod" in source or "planning assumption" in source or kmh == 0), code
+
+
+def test_landcover_in_another_crs_is_warped_onto_the_grid(tmp_path, grid):
+    # west half cropland, east half trees, in geographic coordinates
+    arr = np.full((60, 80), 40, dtype=np.uint8)
+    arr[:, 40:] = 10
+    write_classes(tmp_path / "lc.tif", arr, LON0 - 0.01, LAT0 + 0.04)
+    friction, notes = landcover_friction(tmp_path / "lc.tif", grid, {40: 3.0})
+    assert friction.shape == grid.shape and friction.dtype == np.float32
+    values = set(np.unique(friction).tolist())
+    assert values <= {np.float32(minutes_per_m(3.0)), np.float32(minutes_per_m(2.0)), np.inf}
+    assert friction[10, 0] == np.float32(minutes_per_m(3.0))  # the override, not the default 4 km/h
+    assert "lc.tif" in notes[0]
+
+
+def test_bad_rasters_are_one_clear_error(tmp_path, grid):
+    arr = np.full((10, 10), 40, dtype=np.uint8)
+    arr[0, 0] = 123
+    write_classes(tmp_path / "far.tif", arr, 10.0, 10.0)  # off the coast of Africa
+    with pytest.raises(InputError, match="does not overlap"):
+        landcover_friction(tmp_path / "far.tif", grid)
+    big = np.full((60, 80), 40, dtype=np.uint8)
+    big[30, 40] = 123
+    write_classes(tmp_path / "odd.tif", big, LON0 - 0.01, LAT0 + 0.04)
+    with pytest.raises(InputError, match=r"class\(es\) \[123\].*landcover_speeds"):
+        landcover_friction(tmp_path / "odd.tif", grid)
+    with rasterio.open(
+        tmp_path / "nocrs.tif", "w", driver="GTiff", height=4, width=4, count=1, dtype="uint8",
+        transform=from_origin(0, 4, 1, 1),
+    ) as d:  # fmt: skip
+        d.write(np.full((4, 4), 40, dtype=np.uint8), 1)
+    with pytest.raises(InputError, match="no coordinate reference system.*gdal_edit"):
+        landcover_friction(tmp_path / "nocrs.tif", grid)
+    with pytest.raises(InputError, match="not found"):
+        read_dem(tmp_path / "missing.tif", grid)
+
+
+def test_dem_is_read_bilinear_with_nodata_as_nan(tmp_path, grid):
+    yy, xx = np.mgrid[0:60, 0:80]
+    z = (1000 + 10.0 * xx).astype(np.float32)
+    z[:5, :] = -1  # nodata
+    write_raster(tmp_path / "dem.tif", z, LON0 - 0.01, LAT0 + 0.04, res=0.001)
+    dem = read_dem(tmp_path / "dem.tif", grid)
+    assert dem.dtype == np.float32 and np.isfinite(dem).mean() > 0.5
+    fin = np.isfinite(dem)
+    assert np.all(np.diff(np.where(fin, dem, np.nan), axis=1)[fin[:, 1:] & fin[:, :-1]] > 0)  # rises eastwards
+
+
+def test_barriers_lines_and_polygons_in_any_crs(tmp_path, grid):
+    x0, y0, x1, y1 = grid.bounds
+    river = shapely.LineString([(x0 + 1050, y0 - 100), (x0 + 1050, y1 + 100)])
+    lake = shapely.box(x0 + 2000, y0 + 200, x0 + 2500, y0 + 700)
+    gdf = gpd.GeoDataFrame(geometry=[river, lake], crs=UTM).to_crs("EPSG:4326")
+    gdf.to_file(tmp_path / "water.gpkg")
+    mask = barrier_mask([tmp_path / "water.gpkg"], grid)
+    assert mask[:, 10].all()  # the river crosses every row
+    assert mask[-7:-2, 20:25].all()  # the lake
+    gpd.GeoDataFrame(geometry=[river], crs=UTM).to_file(tmp_path / "nocrs.shp")
+    (tmp_path / "nocrs.prj").unlink()  # a shapefile without its .prj: no CRS
+    with pytest.raises(InputError, match="no coordinate reference system"):
+        barrier_mask([tmp_path / "nocrs.shp"], grid)
+    with pytest.raises(InputError, match="OpenStreetMap roads file"):
+        barrier_mask(["osm"], grid, roads_path=tmp_path / "roads.gpkg")
+
+
+# -- [travel] ---------------------------------------------------------------------------------------------------
+
+
+def study_with(travel: str, tiers: str = "") -> dict:
+    import tomllib
+
+    base = '[inputs]\nroads = "r.pbf"\nfacilities = "f.csv"\npopulation = "p.tif"\ncounties = { adcode = "1401" }\n'
+    return tomllib.loads(base + travel + tiers)
+
+
+def test_travel_section_parses(tmp_path):
+    s = parse_study(
+        study_with(
+            '[travel]\nmode = "mixed"\nlandcover = "lc.tif"\ndem = "dem.tif"\nbarriers = ["osm", "rivers.gpkg"]\n'
+            'anisotropic = true\nknight = false\ncell_m = 90\n[travel.landcover_speeds]\n"40" = 3.0\n"80" = 0\n'
+            "[travel.periods.peak]\nmotorway = 0.7\n",
+            '[[tiers]]\nname = "primary"\nthreshold_min = 15\nmode = "walk_only"\n'
+            '[[tiers]]\nname = "county"\nthreshold_min = 60\n',
+        ),
+        tmp_path / "s.toml",
+    )
+    t = s.travel
+    assert t.mode == "mixed" and t.anisotropic and not t.knight and t.cell_m == 90
+    assert t.landcover == (tmp_path / "lc.tif").resolve() and t.barriers[0] == "osm"
+    assert t.landcover_speeds == {40: 3.0, 80: 0.0} and s.periods == {"peak": {"motorway": 0.7}}
+    assert [s.tier_mode(x) for x in s.tiers] == ["walk_only", "mixed"] and s.uses_terrain
+    plain = parse_study(study_with(""), tmp_path / "s.toml")
+    assert not plain.uses_terrain and plain.travel.mode == "road" and not plain.travel.present
+
+
+@pytest.mark.parametrize(
+    "travel, words",
+    [
+        ('[travel]\nmode = "bike"\n', "mode must be one of"),
+        ("[travel]\nspeed = 3\n", "unknown key"),
+        ("[travel]\nanisotropic = true\n", "needs a \\[travel\\] dem"),
+        ('[travel.landcover_speeds]\n"40" = 0\n', "class 40 has speed 0"),
+        ('[travel.landcover_speeds]\n"40" = -2\n', "class 40 has speed -2"),
+        ("[travel.landcover_speeds]\ncrop = 3\n", "not a land-cover class code"),
+        ("[travel]\nbarriers = [3]\n", "barriers must be a list"),
+    ],
+)
+def test_bad_travel_settings_are_one_clear_error(tmp_path, travel, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_study(study_with(travel), tmp_path / "s.toml")
+
+
+def test_a_bad_tier_mode_names_the_tier(tmp_path):
+    with pytest.raises(ConfigError, match="primary mode must be one of"):
+        parse_study(study_with("", '[[tiers]]\nname = "primary"\nthreshold_min = 15\nmode = "car"\n'), None)
+
+
+# -- a study end to end ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def terrain_study(tmp_path_factory):
+    """The tiny study of test_load_study with land cover, a DEM and a river (crossed by the roads: bridges)."""
+    d = tmp_path_factory.mktemp("terrain_study")
+    sf = make_study(d)
+    arr = np.full((60, 60), 30, dtype=np.uint8)
+    arr[:, 30:] = 10
+    write_classes(d / "lc.tif", arr, LON0 - 0.01, LAT0 + 0.05)
+    yy, xx = np.mgrid[0:60, 0:60]
+    write_raster(d / "dem.tif", 1000 + 5.0 * xx + 3.0 * yy, LON0 - 0.01, LAT0 + 0.05, res=0.001)
+    river = shapely.LineString([(LON0 + 0.0153, LAT0 - 0.01), (LON0 + 0.0153, LAT0 + 0.05)])
+    gpd.GeoDataFrame(geometry=[river], crs="EPSG:4326").to_file(d / "rivers.gpkg")
+    return d, sf, sf.read_text(encoding="utf-8")
+
+
+def run_with(d, sf, text, travel):
+    sf.write_text(text + travel, encoding="utf-8")
+    study = Study.from_file(sf, output_root=d / "out")
+    study.use_cache = False
+    return study, study.compute()
+
+
+def test_road_mode_is_todays_trip(terrain_study):
+    d, sf, text = terrain_study
+    _, plain = run_with(d, sf, text, "")
+    _, road = run_with(d, sf, text, '[travel]\nmode = "road"\nlandcover = "lc.tif"\n')
+    for tier in plain.tiers:
+        np.testing.assert_array_equal(plain.tiers[tier].minutes, road.tiers[tier].minutes)
+    assert plain.counties.equals(road.counties)
+
+
+def test_mixed_and_walk_only_study(terrain_study):
+    d, sf, text = terrain_study
+    travel = (
+        '[travel]\nmode = "mixed"\nlandcover = "lc.tif"\ndem = "dem.tif"\nbarriers = ["rivers.gpkg"]\n'
+        "anisotropic = true\n"
+    )
+    study, mixed = run_with(d, sf, text, travel)
+    _, walk = run_with(d, sf, text, travel.replace('"mixed"', '"walk_only"'))
+    surface = study.terrain()
+    assert np.isinf(surface.friction).sum() > 0 and "barriers" in " ".join(surface.notes)
+    m, w = mixed.tiers["county"].minutes, walk.tiers["county"].minutes
+    assert np.isfinite(m).all() and np.isfinite(w).all()  # the river is crossed on the road bridges
+    assert np.all(m <= w + 1e-9) and (m < w).any()
+    assert mixed.counties.shape == walk.counties.shape
+    # off-road tiers' service areas come from their own minutes (populated cells), never from road trips
+    a = walk.areas.tiers["county"]
+    assert np.isfinite(a.minutes).sum() <= w.size
+    assert np.nanmin(a.minutes) == pytest.approx(w.min()) and np.nanmax(a.minutes) == pytest.approx(w.max())
+
+
+def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
+    d, sf, text = terrain_study
+    sf.write_text(text + '[travel]\nmode = "walk_only"\n', encoding="utf-8")
+    study = Study.from_file(sf, output_root=d / "out")
+    with pytest.raises(
+        ConfigError, match=r"what-if scenarios and placement use road trips only.*primary \(walk_only\)"
+    ):
+        whatif(study, remove=["H1"])
+    with pytest.raises(ConfigError, match="placement"):
+        place(study, "primary", 1)
+
+
+def test_the_front_page_settings_say_how_each_tier_travels(tmp_path):
+    from geoaccess.outputs.explain import setting_label, settings_rows
+
+    s = parse_study(
+        study_with(
+            '[travel]\nmode = "mixed"\nlandcover = "lc.tif"\nbarriers = ["osm"]\n',
+            '[[tiers]]\nname = "primary"\nthreshold_min = 15\nmode = "walk_only"\n',
+        ),
+        tmp_path / "s.toml",
+    )
+    rows = dict(settings_rows(s, "en"))
+    assert rows["travel"].startswith("primary: walk_only") and "lc.tif" in rows["travel"]
+    assert str(tmp_path) not in rows["travel"]  # file names only, never a local path
+    assert setting_label("travel", "zh") == "出行模式（地形）"
+    assert "travel" not in dict(settings_rows(parse_study(study_with(""), tmp_path / "s.toml"), "en"))
