@@ -76,6 +76,13 @@ def _demo(args) -> int:
     study = _study(Study.from_file(study_file, output_root=root), args)
     result = study.run()
     print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
+    # the same demo with travel as people really travel ([travel]: terrain, rivers, walking-only beside motorised,
+    # time of day) into maps/demo-mixed; maps/demo stays the road-only demo
+    mixed_file = root / "data" / "studies" / "demo-mixed.toml"
+    if not args.no_mixed and mixed_file.exists():
+        t1 = time.perf_counter()
+        mixed = _study(Study.from_file(mixed_file, output_root=root), args).run()
+        print(f"wrote {mixed.output / 'index.html'} (mixed travel) in {time.perf_counter() - t1:.1f} s")
     return 0
 
 
@@ -254,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=None, help="random seed of the synthetic region (2020)")
     d.add_argument("--scale", type=float, default=None, help="road density of the synthetic region (1; 0.1 for CN)")
     d.add_argument("--build-only", action="store_true", help="generate the region and its study file; do not run")
+    d.add_argument(
+        "--no-mixed",
+        action="store_true",
+        help="Taiyuan demo: skip the mixed-travel study (data/studies/demo-mixed.toml, into maps/demo-mixed)",
+    )
     d.set_defaults(func=_demo)
     i = sub.add_parser("info", help="load a study's inputs and print what was read, dropped and warned")
     i.add_argument("study", help="study TOML file")
