@@ -642,6 +642,11 @@ class Study:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
             files.append(write_surface(out / f"travel_time_{tier.name}.tif", surface, tags))
+            walk = walk_only_surface(result, tier.name, pop)
+            if walk is not None:  # [travel] compare_walk_only: the same tier on foot only
+                files.append(
+                    write_surface(out / f"travel_time_{tier.name}_walk_only.tif", walk, tags | {"mode": "walk_only"})
+                )
             has = r.facility >= 0
             nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
             inside = has & (r.minutes <= tier.threshold_min)
