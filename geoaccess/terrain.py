@@ -299,6 +299,7 @@ class Surface:
         self.cut_corners = bool(cut_corners)
         self.notes = list(notes)
         self._components = None  # connected pieces of passable ground, on first use (see components)
+        self._demand_targets = None  # targets() of demand_cell, the same for every tier
         self._lock = threading.Lock()  # tiers search on threads; the pieces are labelled once
 
     @property
@@ -340,6 +341,9 @@ class Surface:
     def targets(self, cells) -> np.ndarray:
         """The cells whose minutes :meth:`at` reads for ``cells``: the passable ones, and the passable neighbours of
         the impassable ones (people there step out)."""
+        if cells is self.demand_cell and self._demand_targets is not None:
+            return self._demand_targets  # every tier asks for the study's demand: sorted once
+        own = cells is self.demand_cell
         cells = np.asarray(cells, dtype=np.int64)
         cells = np.unique(cells[cells >= 0])
         flat_f = self.friction.reshape(-1)
@@ -354,7 +358,10 @@ class Surface:
                 inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
                 n = (rr * cols + qq)[inside]
                 out.append(n[flat_f[n] < np.inf])
-        return np.unique(np.concatenate(out))
+        found = np.unique(np.concatenate(out))
+        if own:
+            self._demand_targets = found
+        return found
 
     def components(self) -> np.ndarray | None:
         """Label (int32, flat, 0 = impassable) of each cell's connected piece of passable ground, or None when
