@@ -336,10 +336,14 @@ class Study:
         road minutes with the baseline's mixed minutes would report changes nobody made."""
         s = self.settings
         off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
+        if s.travel.compare_walk_only:
+            # a scenario's walking-only minutes would change too, and only road trips are recomputed so far
+            off += [f"{t.name} (compare_walk_only)" for t in s.tiers if s.tier_mode(t) == "road"]
         if off:
             raise ConfigError(
                 f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
-                '[[tiers]] mode); run them on a copy of the study with mode = "road"',
+                '[[tiers]] mode, [travel] compare_walk_only); run them on a copy of the study with mode = "road" '
+                "and without compare_walk_only",
                 path=s.path,
             )
 

@@ -285,3 +285,21 @@ def test_walk_only_is_never_faster_than_mixed_on_the_demo(demo_mixed):
         assert share.iloc[c] == pytest.approx(expect, rel=1e-12)
         surf = walk_only_surface(r, t.name, pop)
         assert surf is not None and surf.shape == tuple(pop.shape) and surf.minutes.size > 0
+
+
+def test_compare_walk_only_is_asked_for_and_whatif_refuses_it(terrain_study, tmp_path):
+    s = parse_study(study_with("[travel]\ncompare_walk_only = true\n"), tmp_path / "s.toml")
+    assert s.travel.compare_walk_only and s.uses_terrain and s.tier_mode(s.tiers[0]) == "road"
+    assert not parse_study(study_with('[travel]\nmode = "mixed"\n'), tmp_path / "s.toml").travel.compare_walk_only
+    with pytest.raises(ConfigError, match="compare_walk_only must be true or false"):
+        parse_study(study_with('[travel]\ncompare_walk_only = "yes"\n'), tmp_path / "s.toml")
+    d, sf, text = terrain_study
+    study, road = run_with(d, sf, text, "")
+    assert road.walk_only is None and not any("walk_only" in c for c in road.counties.columns)
+    study, r = run_with(d, sf, text, "[travel]\ncompare_walk_only = true\n")
+    assert set(r.walk_only) == set(r.tiers)
+    for t in r.tiers:  # road tiers keep today's minutes; the walking-only share is added beside them
+        np.testing.assert_array_equal(r.tiers[t].minutes, road.tiers[t].minutes)
+        assert f"{t}_walk_only_share" in r.counties.columns
+    with pytest.raises(ConfigError, match="compare_walk_only"):
+        whatif(study, remove=["H1"])
