@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make demo: build the synthetic demo inputs (once), run the pipeline, write maps/demo/index.html
+## make demo: build the synthetic demo inputs (once), run the pipeline, write maps/demo/index.html and maps/demo-mixed/index.html (travel over terrain, walking-only beside motorised, time of day; --no-mixed skips it)
 demo: $(STAMP)
 	$(BIN)/geoaccess demo
 

@@ -233,6 +233,10 @@ def _sweep(
                     prefetch(dist, w + 2 * cols)
                     prefetch(friction, w - 2 * cols)
                     prefetch(friction, w + 2 * cols)
+                if uselab:  # an improved neighbour's label is written too: its rows are otherwise a store miss
+                    prefetch(label, w - cols)
+                    prefetch(label, w)
+                    prefetch(label, w + cols)
             if d > dist[u]:
                 continue
             fu = np.float64(friction[u])

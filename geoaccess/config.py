@@ -70,7 +70,9 @@ class TravelSettings:
     optional; without a land cover every passable cell is walked at ``[network] walk_kmh``. ``landcover_speeds``
     overrides the documented defaults (km/h by class code; 0 makes a water class a barrier). ``cell_m`` is the
     friction grid's cell (default: the population grid's, in metres). Time-of-day factors
-    (``[travel.periods]``) are parsed into :attr:`Study.periods`.
+    (``[travel.periods]``) are parsed into :attr:`Study.periods`. ``compare_walk_only`` also computes, for every
+    tier, the minutes on foot only (walking-only beside motorised, as Weiss et al. 2020 publish them):
+    ``Result.walk_only`` and a ``<tier>_walk_only_share`` column in the county table.
     """
 
     mode: str = "road"
@@ -82,6 +84,7 @@ class TravelSettings:
     cell_m: float | None = None
     landcover_speeds: dict[int, float] = field(default_factory=dict)
     present: bool = False  # the study file has a [travel] section
+    compare_walk_only: bool = False  # also compute walking-only minutes for the motorised tiers (Result.walk_only)
 
 
 ZONE_KEYS = ("priority", "enrich", "adjust")
@@ -241,7 +244,7 @@ class Study:
     @property
     def uses_terrain(self) -> bool:
         """Whether any tier travels off-road over the friction surface."""
-        return any(self.tier_mode(t) != "road" for t in self.tiers)
+        return self.travel.compare_walk_only or any(self.tier_mode(t) != "road" for t in self.tiers)
 
     def settings(self) -> dict[str, Any]:
         """The run's settings as plain values, for the report and the front page."""
@@ -306,6 +309,7 @@ _SECTIONS: dict[str, set[str]] = {
         "cell_m",
         "landcover_speeds",
         "periods",
+        "compare_walk_only",
     },
     "include": set(),  # a top-level key: TOML files merged into the study (see resolve_includes)
 }
@@ -782,6 +786,7 @@ def _travel(tr, base: Path, path) -> TravelSettings:
         cell_m=_number(tr["cell_m"], "[travel] cell_m", path, 5, 5000) if "cell_m" in tr else None,
         landcover_speeds=speeds,
         present=True,
+        compare_walk_only=_flag(tr.get("compare_walk_only", False), "[travel] compare_walk_only", path),
     )
 
 

@@ -74,6 +74,7 @@ class Result:
     # per tier: further minutes per population cell with a label each (e.g. walking only), drawn on the tier's map
     # beside its own surface, one at a time; the tables and the tier's own surface do not change
     surfaces: dict[str, list[tuple[str, np.ndarray]]] | None = None
+    walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only: per tier, minutes on foot only
     study: Study | None = field(default=None, repr=False, compare=False)  # set by Study.finish, for map()
 
     def map(self, page: str = "overview"):
@@ -105,6 +106,7 @@ class Study:
         # the study never on them
         self.baseline = None
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
+        self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
     @classmethod
     def from_file(cls, path: str | Path, output_root: str | Path | None = None) -> Study:
@@ -255,22 +257,44 @@ class Study:
         if surface is not None:
             timings["terrain"] = time.perf_counter() - t1
 
-        def one(i):
-            serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            mode = s.tier_mode(s.tiers[i])
-            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
-            return nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
-                                    to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
-                                    tier=s.tiers[i].name, mode=mode,
-                                    surface=None if mode == "road" else surface)  # fmt: skip
+        jobs = [(i, s.tier_mode(t)) for i, t in enumerate(s.tiers)]
+        # [travel] compare_walk_only: the same tiers on foot only; walking does not depend on road speeds, so a
+        # period's study reuses the walking minutes of the study it belongs to
+        owner = self._period[0] if self._period is not None else self
+        walk_jobs = []
+        if s.travel.compare_walk_only and owner._walk_only is None:
+            walk_jobs = [(i, "walk_only") for i, t in enumerate(s.tiers) if s.tier_mode(t) != "walk_only"]
 
-        # one search per tier, each on its own thread (the kernels release the GIL)
-        with ThreadPoolExecutor(max_workers=max(1, min(len(s.tiers), os.cpu_count() or 1))) as ex:
-            done = list(tqdm(ex.map(one, range(len(s.tiers))), total=len(s.tiers), desc="tiers", unit="tier",
-                             disable=None))  # fmt: skip
-        results = {t.name: r for t, r in zip(s.tiers, done, strict=True)}
+        def one(job):
+            i, mode = job
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
+            w0, c0 = time.perf_counter(), time.thread_time()
+            r = nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
+                                 to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
+                                 tier=s.tiers[i].name, mode=mode,
+                                 surface=None if mode == "road" else surface)  # fmt: skip
+            log.info("tier %s (%s): %.1f s, %.1f s CPU", s.tiers[i].name, mode, time.perf_counter() - w0,
+                     time.thread_time() - c0)  # fmt: skip
+            return r
+
+        # one search per tier (and per walking-only tier), each on its own thread (the kernels release the GIL)
+        todo = jobs + walk_jobs
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as ex:
+            done = list(tqdm(ex.map(one, todo), total=len(todo), desc="tiers", unit="tier", disable=None))
+        results = {t.name: r for t, r in zip(s.tiers, done[: len(jobs)], strict=True)}
+        if s.travel.compare_walk_only:
+            if owner._walk_only is None:
+                walked = {s.tiers[i].name: r for (i, _), r in zip(walk_jobs, done[len(jobs) :], strict=True)}
+                owner._walk_only = {
+                    t.name: walked.get(t.name, results[t.name]) for t in s.tiers
+                }  # a walk_only tier is its own walking-only result
+            self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1
         result = self.score(inp, results, timings)
+        if self._walk_only is not None:
+            result.walk_only = self._walk_only
+            add_walk_only_share(result.counties, inp.population, self._walk_only, s.tiers)
         if areas:
             t4 = time.perf_counter()
             result.areas = self.areas(inp, results)
@@ -310,6 +334,7 @@ class Study:
             s.travel, net, bounds, to_m.transform(pop.lon, pop.lat),
             to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()),
             cell_m=s.travel.cell_m or population_cell_m(pop), walk_kmh=s.walk_kmh, roads_path=s.roads,
+            area=inp.counties.to_crs(net.crs).geometry.to_numpy(),
         )  # fmt: skip
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
@@ -319,10 +344,14 @@ class Study:
         road minutes with the baseline's mixed minutes would report changes nobody made."""
         s = self.settings
         off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
+        if s.travel.compare_walk_only:
+            # a scenario's walking-only minutes would change too, and only road trips are recomputed so far
+            off += [f"{t.name} (compare_walk_only)" for t in s.tiers if s.tier_mode(t) == "road"]
         if off:
             raise ConfigError(
                 f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
-                '[[tiers]] mode); run them on a copy of the study with mode = "road"',
+                '[[tiers]] mode, [travel] compare_walk_only); run them on a copy of the study with mode = "road" '
+                "and without compare_walk_only",
                 path=s.path,
             )
 
@@ -562,6 +591,7 @@ class Study:
             inp, network=scale_network(inp.network, factors, f"[travel.periods.{name}]")
         )
         child._period = (self, name)
+        child._terrain = self._terrain  # the surface joins the roads' geometry, which no period changes
         self._periods[name] = child
         return child
 
@@ -636,6 +666,11 @@ class Study:
                 tags["SYNTHETIC"] = "yes"
                 tags["NOTE"] = note
             files.append(write_surface(out / f"travel_time_{tier.name}.tif", surface, tags))
+            walk = walk_only_surface(result, tier.name, pop)
+            if walk is not None:  # [travel] compare_walk_only: the same tier on foot only
+                files.append(
+                    write_surface(out / f"travel_time_{tier.name}_walk_only.tif", walk, tags | {"mode": "walk_only"})
+                )
             has = r.facility >= 0
             nearest = np.bincount(r.facility[has], weights=pop.people[has], minlength=len(inp.facilities))
             inside = has & (r.minutes <= tier.threshold_min)
@@ -656,7 +691,7 @@ class Study:
                     ctx=ctx,
                     bands=areas.tiers[tier.name].bands,
                     catchments=areas.tiers[tier.name],
-                    more_surfaces=_more_surfaces(result, tier.name, pop),
+                    more_surfaces=_more_surfaces(result, tier.name, pop, ctx.lang),
                 )
             )
         files.append(
@@ -784,16 +819,54 @@ class Study:
         return tier_folium(
             tier_index=i, tiers=s.tiers, serving=serving_mask(ranks, i, s.serve_lower_tiers), nearest_people=nearest,
             reach_people=reach, surface=surface, referral_minutes=referral, bands=areas.tiers[page].bands,
-            catchments=areas.tiers[page], more_surfaces=_more_surfaces(result, page, pop), **common,
+            catchments=areas.tiers[page], more_surfaces=_more_surfaces(result, page, pop, ctx.lang), **common,
         )  # fmt: skip
 
 
-def _more_surfaces(result: Result, tier: str, pop) -> list[tuple[str, Surface]]:
-    """A tier's further surfaces (``Result.surfaces``) on the population grid, for its map."""
-    return [
+def _more_surfaces(result: Result, tier: str, pop, lang: str = "en") -> list[tuple[str, Surface]]:
+    """A tier's further surfaces on the population grid, for its map: walking only beside the tier's own
+    (``[travel] compare_walk_only``), then any in ``Result.surfaces``."""
+    out = []
+    walk = walk_only_surface(result, tier, pop)
+    if walk is not None and result.walk_only[tier] is not result.tiers.get(tier):  # a walk_only tier is itself
+        out.append((i18n.t("walk_only_surface", lang), walk))
+    out += [
         (str(label), Surface.from_cells(pop.shape, pop.row, pop.col, np.asarray(minutes), pop.transform, pop.crs))
         for label, minutes in (result.surfaces or {}).get(tier, [])
     ]
+    return out
+
+
+def add_walk_only_share(table: pd.DataFrame, pop: Population, walk_only: dict[str, TierResult], tiers) -> None:
+    """Add ``<tier>_walk_only_share`` after each tier's ``<tier>_share_within``: the county's share of people within
+    the tier's threshold on foot only (``[travel] compare_walk_only``), the same rule as ``share_within`` (a
+    person at exactly the threshold is within it; NaN for a county without people)."""
+    n = len(table)
+    total = np.bincount(pop.county[pop.county >= 0], weights=pop.people[pop.county >= 0], minlength=n)[:n]
+    for t in tiers:
+        m = walk_only[t.name].minutes
+        ok = (pop.county >= 0) & (m <= t.threshold_min)
+        within = np.bincount(pop.county[ok], weights=pop.people[ok], minlength=n)[:n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, within / total, np.nan)
+        col = f"{t.name}_walk_only_share"
+        if col in table.columns:
+            table[col] = share
+        else:
+            table.insert(table.columns.get_loc(f"{t.name}_share_within") + 1, col, share)
+
+
+def walk_only_surface(result: Result, tier: str, pop: Population) -> Surface | None:
+    """The walking-only travel-time surface of ``tier`` (minutes per population cell, as the tier's own surface is
+    built for its map), or None when the study did not ask for it (``[travel] compare_walk_only``).
+
+    For the tier map's second, switchable surface (walking-only beside motorised); ``pop`` is the study's
+    population (``Study.load().population``).
+    """
+    if result.walk_only is None or tier not in result.walk_only:
+        return None
+    m = result.walk_only[tier].minutes
+    return Surface.from_cells(pop.shape, pop.row, pop.col, m, pop.transform, pop.crs)
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:

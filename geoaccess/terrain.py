@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from geoaccess import _terrain_kernels
@@ -296,6 +298,9 @@ class Surface:
         self.knight = bool(knight)
         self.cut_corners = bool(cut_corners)
         self.notes = list(notes)
+        self._components = None  # connected pieces of passable ground, on first use (see components)
+        self._demand_targets = None  # targets() of demand_cell, the same for every tier
+        self._lock = threading.Lock()  # tiers search on threads; the pieces are labelled once
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -336,6 +341,9 @@ class Surface:
     def targets(self, cells) -> np.ndarray:
         """The cells whose minutes :meth:`at` reads for ``cells``: the passable ones, and the passable neighbours of
         the impassable ones (people there step out)."""
+        if cells is self.demand_cell and self._demand_targets is not None:
+            return self._demand_targets  # every tier asks for the study's demand: sorted once
+        own = cells is self.demand_cell
         cells = np.asarray(cells, dtype=np.int64)
         cells = np.unique(cells[cells >= 0])
         flat_f = self.friction.reshape(-1)
@@ -350,7 +358,45 @@ class Surface:
                 inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
                 n = (rr * cols + qq)[inside]
                 out.append(n[flat_f[n] < np.inf])
-        return np.unique(np.concatenate(out))
+        found = np.unique(np.concatenate(out))
+        if own:
+            self._demand_targets = found
+        return found
+
+    def components(self) -> np.ndarray | None:
+        """Label (int32, flat, 0 = impassable) of each cell's connected piece of passable ground, or None when
+        searches cut corners.
+
+        Without corner cutting a diagonal move needs one of the two cells it passes passable and a knight's move
+        both, so every move is also a chain of axial moves over passable cells: two cells are connected exactly
+        when they are 4-connected. A target in a piece that holds no seed is never reached, whatever the minutes.
+        """
+        if self.cut_corners:
+            return None
+        with self._lock:
+            if self._components is None:
+                from scipy import ndimage
+
+                passable = self.friction < np.inf
+                if self.dem is not None:
+                    passable &= np.isfinite(self.dem)
+                lab, n = ndimage.label(passable, output=np.int32)
+                del passable
+                self._components = lab.reshape(-1)
+        return self._components
+
+    def reachable(self, targets, seeds) -> np.ndarray:
+        """The ``targets`` (flat cells) in a piece of ground that holds one of the ``seeds`` (flat cells): the ones
+        a search from the seeds can reach. A search told to stop at unreachable targets would sweep everything
+        it can reach, waiting for them."""
+        targets = np.asarray(targets, dtype=np.int64)
+        comp = self.components()
+        if comp is None or targets.size == 0:
+            return targets
+        seeded = np.zeros(int(comp.max()) + 1, dtype=bool) if comp.size else np.zeros(1, dtype=bool)
+        seeded[comp[np.asarray(seeds, dtype=np.int64)]] = True
+        seeded[0] = False  # impassable: a seed there spreads nowhere
+        return targets[seeded[comp[targets]]]
 
     def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.
@@ -365,6 +411,10 @@ class Surface:
         first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if order.size else order
         cells, minutes, labels = cells[first], minutes[first], labels[first]
         rows, cols = self.shape
+        if targets is not None:
+            targets = self.reachable(targets, cells)
+            if targets.size == 0:  # nothing to wait for: a search that stops at once (every target is unreachable)
+                targets = cells[:1] if cells.size else None
         src = np.column_stack([cells // cols, cells % cols])
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,

@@ -242,3 +242,74 @@ def test_the_front_page_settings_say_how_each_tier_travels(tmp_path):
     assert str(tmp_path) not in rows["travel"]  # file names only, never a local path
     assert setting_label("travel", "zh") == "出行模式（地形）"
     assert "travel" not in dict(settings_rows(parse_study(study_with(""), tmp_path / "s.toml"), "en"))
+
+
+# -- walking-only beside motorised ([travel] compare_walk_only) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_mixed(demo_dir, tmp_path_factory):
+    """data/studies/demo-mixed.toml on the session's demo inputs, without its periods (computed once)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "data" / "studies" / "demo-mixed.toml").read_text(encoding="utf-8")
+    text = text.replace("../demo/", demo_dir.as_posix() + "/").split("# Time of day")[0]
+    assert "compare_walk_only = true" in text
+    p = tmp_path_factory.mktemp("demo_mixed") / "demo-mixed.toml"
+    p.write_text(text, encoding="utf-8")
+    study = Study.from_file(p, output_root=p.parent)
+    study.use_cache = False
+    return study, study.compute()
+
+
+def test_walk_only_is_never_faster_than_mixed_on_the_demo(demo_mixed):
+    from geoaccess.study import walk_only_surface
+
+    study, r = demo_mixed
+    assert set(r.walk_only) == set(r.tiers)
+    pop = study.load().population
+    for t in study.settings.tiers:
+        mixed, walk = r.tiers[t.name].minutes, r.walk_only[t.name].minutes
+        assert walk.shape == mixed.shape
+        assert np.all(walk >= mixed - 1e-9 * np.maximum(1.0, mixed))  # cell by cell: a road never slows anyone
+        assert (walk > mixed + 1.0).any()  # and it matters somewhere
+        share = r.counties[f"{t.name}_walk_only_share"]
+        assert np.all(share <= r.counties[f"{t.name}_share_within"] + 1e-12)
+        cols = list(r.counties.columns)
+        assert cols.index(f"{t.name}_walk_only_share") == cols.index(f"{t.name}_share_within") + 1
+        # the share by hand: people within the threshold on foot over the county's people
+        c = 0
+        inside = pop.county == c
+        expect = pop.people[inside & (walk <= t.threshold_min)].sum() / pop.people[inside].sum()
+        assert share.iloc[c] == pytest.approx(expect, rel=1e-12)
+        surf = walk_only_surface(r, t.name, pop)
+        assert surf is not None and surf.shape == tuple(pop.shape) and surf.minutes.size > 0
+
+
+def test_compare_walk_only_is_asked_for_and_whatif_refuses_it(terrain_study, tmp_path):
+    s = parse_study(study_with("[travel]\ncompare_walk_only = true\n"), tmp_path / "s.toml")
+    assert s.travel.compare_walk_only and s.uses_terrain and s.tier_mode(s.tiers[0]) == "road"
+    assert not parse_study(study_with('[travel]\nmode = "mixed"\n'), tmp_path / "s.toml").travel.compare_walk_only
+    with pytest.raises(ConfigError, match="compare_walk_only must be true or false"):
+        parse_study(study_with('[travel]\ncompare_walk_only = "yes"\n'), tmp_path / "s.toml")
+    d, sf, text = terrain_study
+    study, road = run_with(d, sf, text, "")
+    assert road.walk_only is None and not any("walk_only" in c for c in road.counties.columns)
+    study, r = run_with(d, sf, text, "[travel]\ncompare_walk_only = true\n")
+    assert set(r.walk_only) == set(r.tiers)
+    for t in r.tiers:  # road tiers keep today's minutes; the walking-only share is added beside them
+        np.testing.assert_array_equal(r.tiers[t].minutes, road.tiers[t].minutes)
+        assert f"{t}_walk_only_share" in r.counties.columns
+    # each tier map offers the walking-only surface beside its own, one at a time
+    import json
+    import re
+
+    out = d / "walk_bundle"
+    study._write_bundle(r, out)
+    for t in r.tiers:
+        page = (out / f"map_{t}.html").read_text(encoding="utf-8")
+        data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
+        assert len(data["surfaces"]) == 2 and data["surfaces"][1]["name"].endswith(("仅步行", "on foot only"))
+    with pytest.raises(ConfigError, match="compare_walk_only"):
+        whatif(study, remove=["H1"])

@@ -165,3 +165,29 @@ def test_a_few_demand_cells_get_the_minutes_of_the_whole_grid(mode):
     got, glab, _, _ = trip.nearest(fsnap, dsnap[np.maximum(some, 0)], dcells=some, **kw)
     want = np.where(some >= 0, whole[np.maximum(some, 0)], np.inf)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("knight", [False, True])
+def test_unreachable_targets_do_not_keep_a_search_sweeping(knight):
+    """A target walled off from every seed is left out of the early stop (exact: it is never reached), so the
+    search still stops once the reachable targets are final; every target equals the full search."""
+    rng = np.random.default_rng(11)
+    friction = (60.0 / (1000.0 * rng.uniform(1.0, 6.0, (80, 80)))).astype(np.float32)
+    friction[rng.random((80, 80)) < 0.08] = np.inf
+    friction[60:70, 60] = friction[60:70, 69] = friction[60, 60:70] = friction[69, 60:70] = np.inf  # a walled yard
+    grid = Grid(0.0, 8000.0, 100.0, 80, 80, "EPSG:32649")
+    sf = Surface(friction, None, grid.transform, grid.crs, 100.0, [], None, [], [], knight=knight)
+    seeds = np.array([5 * 80 + 5, 10 * 80 + 30])
+    inside = np.array([64 * 80 + 64, 65 * 80 + 66])  # in the yard
+    full, flab = sf.minutes(seeds, [0.0, 3.0], [0, 1])
+    fin = np.flatnonzero(np.isfinite(full.reshape(-1)) & (full.reshape(-1) < 20))
+    near = rng.choice(fin, 20, replace=False)
+    targets = np.concatenate([near, inside])
+    assert set(sf.reachable(targets, seeds)) == set(near)
+    got, glab = sf.minutes(seeds, [0.0, 3.0], [0, 1], targets=targets)
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
+    assert np.isinf(got.reshape(-1)[inside]).all()
+    assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # stopped early, not waiting for the yard
+    # 4-connected pieces: a diagonal gap in a wall lets nobody through without corner cutting
+    assert sf.components()[inside[0]] != sf.components()[seeds[0]]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,7 @@ WORLDCOVER_KMH: dict[int, tuple[float, str]] = {
     100: (3.0, "moss and lichen: planning assumption"),
 }
 WORLDCOVER_NAMES = {k: v[1].split(":")[0] for k, v in WORLDCOVER_KMH.items()}
-MARGIN_CELLS = 10  # around the counties' bounds, so a walk may leave the area briefly near its border
+MARGIN_CELLS = 10  # around the counties (their bounds, and their outline), so a walk may leave the area briefly
 
 
 def minutes_per_m(kmh: float) -> float:
@@ -142,6 +144,7 @@ def _warp(path: Path, grid: Grid, what: str, resampling, dtype, nodata_out):
         reproject(
             data, out, src_transform=src.window_transform(win), src_crs=src.crs, src_nodata=src.nodata,
             dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=nodata_out, resampling=resampling,
+            num_threads=max(1, min(4, os.cpu_count() or 1)),
         )  # fmt: skip
         return out, src.nodata
 
@@ -265,6 +268,27 @@ def _osm_water(roads_path: Path | None, grid: Grid) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.column_stack(tf.transform(xy[:, 0], xy[:, 1])))
 
 
+def area_mask(area, grid: Grid, halo_m: float) -> np.ndarray:
+    """Cells within ``halo_m`` of the study area's polygons (``area``, shapely geometries in the grid's CRS).
+
+    Every cell a search may enter: people and facilities are inside the counties, and a walk may leave the area by
+    at most ``halo_m`` (the margin the grid already has around the counties' bounds), so cells farther out, most
+    of a province's bounding box, are never visited. Roads leaving the area stay in the road network; only the
+    walking off them out there is cut. The outline is simplified by a quarter cell and the halo widened by as
+    much, so no cell within ``halo_m`` is lost.
+    """
+    from rasterio.features import rasterize
+
+    geoms = np.asarray(area, dtype=object)
+    geoms = geoms[~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)]
+    if not len(geoms):
+        return np.ones(grid.shape, dtype=bool)
+    tol = grid.cell_m / 4.0
+    outline = shapely.union_all(shapely.simplify(geoms, tol)).buffer(halo_m + tol, quad_segs=4)
+    return rasterize([(outline, 1)], out_shape=grid.shape, transform=grid.transform, fill=0, all_touched=True,
+                     dtype=np.uint8).astype(bool)  # fmt: skip
+
+
 def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
     """Points along every link, a third of a cell apart, as ``(flat cell, Snap)``: where the roads meet the grid.
 
@@ -320,41 +344,60 @@ def _link_vertices(net: Network):
 
 
 def build_surface(
-    travel, net: Network, area_bounds, demand_xy, facility_xy, *, cell_m: float, walk_kmh: float, roads_path=None
-) -> Surface:
+    travel, net: Network, area_bounds, demand_xy, facility_xy, *, cell_m: float, walk_kmh: float, roads_path=None,
+    area=None,
+) -> Surface:  # fmt: skip
     """The study's :class:`~geoaccess.terrain.Surface` from its ``[travel]`` settings (``TravelSettings``).
 
     ``area_bounds`` are the counties' bounds and ``demand_xy`` / ``facility_xy`` the points' coordinates, all
-    in the network's CRS (metres).
+    in the network's CRS (metres). ``area`` (the counties' polygons in that CRS; optional) keeps the searches
+    within :data:`MARGIN_CELLS` cells of the counties themselves (:func:`area_mask`), not of their bounds.
     """
     grid = Grid.covering(area_bounds, net.crs, cell_m)
     log.info(
         "terrain grid: %d x %d cells of %g m (%s cells)", grid.rows, grid.cols, cell_m, f"{grid.rows * grid.cols:,}"
     )
     notes: list[str] = []
+    t0 = time.perf_counter()
     if travel.landcover is not None:
         friction, more = landcover_friction(travel.landcover, grid, travel.landcover_speeds)
         notes += more
     else:
         friction = np.full(grid.shape, minutes_per_m(walk_kmh), dtype=np.float32)
-    dem = read_dem(travel.dem, grid) if travel.dem is not None else None
+    # elevation only bends walking speeds (anisotropic); an isotropic study does not warp it at all
+    dem = read_dem(travel.dem, grid) if travel.dem is not None and travel.anisotropic else None
     if travel.barriers:
         barrier = barrier_mask(travel.barriers, grid, roads_path)
         friction[barrier] = np.inf
         notes.append(f"barriers: {int(barrier.sum()):,} cells impassable")
+    t1 = time.perf_counter()
     road_cell, road_snap = road_samples(net, grid)
     on_road = np.zeros(grid.rows * grid.cols, dtype=bool)
     on_road[road_cell] = True
     # a road is walkable whatever lies under it: a road over a river is a bridge
     friction.reshape(-1)[on_road] = np.float32(minutes_per_m(walk_kmh))
     notes.append(f"roads: {int(on_road.sum()):,} cells, joined to the network at {len(road_cell):,} points")
+    del on_road
+    t2 = time.perf_counter()
     if dem is not None and not travel.anisotropic:
         dem = None  # elevation read but not used for travel: isotropic
     if dem is not None:
         friction[~np.isfinite(dem)] = np.inf  # no elevation, no slope: impassable
+    demand_cell, facility_cell = grid.cells(*demand_xy), grid.cells(*facility_xy)
+    if area is not None:
+        keep = area_mask(area, grid, MARGIN_CELLS * cell_m)
+        keep.reshape(-1)[facility_cell[facility_cell >= 0]] = True  # a facility just outside still starts a walk
+        out = int(keep.size - np.count_nonzero(keep))
+        friction[~keep] = np.inf  # after the roads: a road far outside is driven (the network), never walked
+        del keep
+        notes.append(
+            f"area: {out:,} of {grid.rows * grid.cols:,} grid cells lie more than {MARGIN_CELLS} cells outside the "
+            "counties and are left out of the searches"
+        )
+    log.info("terrain rasters %.1f s, road samples %.1f s, mask %.1f s", t1 - t0, t2 - t1, time.perf_counter() - t2)
     surface = Surface(
-        friction, dem, grid.transform, grid.crs, cell_m, road_cell, road_snap, grid.cells(*demand_xy),
-        grid.cells(*facility_xy), knight=travel.knight, cut_corners=False, notes=notes,
+        friction, dem, grid.transform, grid.crs, cell_m, road_cell, road_snap, demand_cell, facility_cell,
+        knight=travel.knight, cut_corners=False, notes=notes,
     )  # fmt: skip
     for n in notes:
         log.info(n)

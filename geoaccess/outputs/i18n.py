@@ -11,6 +11,7 @@ from collections.abc import Iterable
 LANGS = ("zh", "en")
 
 TEXT: dict[str, dict[str, str]] = {
+    "walk_only_surface": {"zh": "仅步行", "en": "on foot only"},  # a tier map's second surface
     "index": {"zh": "首页", "en": "Front page"},
     "overview": {"zh": "总览：资源分区", "en": "Overview: resource zones"},
     "headline": {"zh": "要点", "en": "Headline"},
@@ -175,6 +176,7 @@ COLUMN_LABELS = {
     "median_min": {"zh": "中位时间（分钟）", "en": "median min"},
     "p90_min": {"zh": "90%人口时间（分钟）", "en": "p90 min"},
     "share_within": {"zh": "标准时间内人口比例", "en": "share within threshold"},
+    "walk_only_share": {"zh": "仅步行时标准时间内人口比例", "en": "share within threshold on foot only"},
     "people_beyond": {"zh": "超出标准时间人口", "en": "people beyond"},
     "unreachable": {"zh": "不可达人口", "en": "unreachable people"},
     "status": {"zh": "状态", "en": "status"},
