@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,41 +21,10 @@ from scipy.sparse.csgraph import dijkstra
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import graphs  # noqa: E402
+from bench.memory import Peak  # noqa: E402
 from geoaccess import Network, paths  # noqa: E402
 
 N_SOURCES = 50
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-class Peak:
-    """Largest RSS rise over the baseline while the block runs."""
-
-    def __enter__(self):
-        self.base = rss()
-        self.peak = self.base
-        self._stop = False
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _poll(self):
-        while not self._stop:
-            self.peak = max(self.peak, rss())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._t.join()
-        self.peak = max(self.peak, rss())
-
-    @property
-    def mb(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 def best(f, repeat=5, warm=True):

@@ -10,10 +10,8 @@ checked against MCP_Geometric (max relative difference, same unreachable cells).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,41 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.memory import Peak  # noqa: E402
 from geoaccess import terrain  # noqa: E402
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 CELL = (100.0, 100.0)
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-class Peak:
-    """Largest RSS rise over the baseline while the block runs."""
-
-    def __enter__(self):
-        self.base = rss()
-        self.peak = self.base
-        self._stop = False
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _poll(self):
-        while not self._stop:
-            self.peak = max(self.peak, rss())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._t.join()
-        self.peak = max(self.peak, rss())
-
-    @property
-    def mb(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 def friction_grid(n_cells: int, seed: int = 0) -> np.ndarray:

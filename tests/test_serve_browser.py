@@ -9,7 +9,6 @@ say why.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import numpy as np
@@ -27,46 +26,15 @@ from geoaccess import Study  # noqa: E402
 from geoaccess.serve.app import create_app  # noqa: E402
 from geoaccess.serve.page import build_page  # noqa: E402
 from geoaccess.serve.session import Session  # noqa: E402
+from tests.helpers import headless_chromium  # noqa: E402
 from tests.test_serve import Running  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 EVIL = "<img src=x onerror=alert(1)>新院"
 
 
 def chromium(profile_dir):
-    """A headless Chromium that may reach only 127.0.0.1 (every other host name fails to resolve)."""
-    if not CHROMIUM or not CHROMEDRIVER:
-        pytest.skip(
-            "headless browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
-        )
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={profile_dir}",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    driver.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument",
-        {"source": "window.__alerts=[];window.alert=function(m){window.__alerts.push(String(m));};"},
-    )
-    return driver
+    """Headless Chromium that reaches 127.0.0.1 only (the served page) and records alerts."""
+    return headless_chromium(profile_dir, loopback=True)
 
 
 @pytest.fixture(scope="module")
