@@ -229,14 +229,18 @@ def compare_tables(base: Result | Baseline, after: ScenarioResult) -> pd.DataFra
         mb, ma = base.tiers[t.name].minutes, after.tiers[t.name].minutes
         if mb.shape != ma.shape:
             raise InputError("the baseline and the scenario come from different studies; compare like with like")
+        # only cells whose minutes changed add anything to these sums (the others add zeros, which leave a sum
+        # exactly as it is), so a what-if that moves a few cells of a province sums those cells alone
+        sel = np.flatnonzero(ma != mb)
+        mb, ma, pc, cc = mb[sel], ma[sel], people[sel], county[sel]
         wb, wa = mb <= t.threshold_min, ma <= t.threshold_min
-        gained = np.bincount(county, weights=people * (wa & ~wb), minlength=n)
-        lost = np.bincount(county, weights=people * (wb & ~wa), minlength=n)
+        gained = np.bincount(cc, weights=pc * (wa & ~wb), minlength=n)
+        lost = np.bincount(cc, weights=pc * (wb & ~wa), minlength=n)
         with np.errstate(invalid="ignore"):
             d = np.where(np.isfinite(ma) & np.isfinite(mb), ma - mb, np.nan)
-            faster = np.bincount(county, weights=people * (ma < mb), minlength=n)
-            slower = np.bincount(county, weights=people * (ma > mb), minlength=n)
-        saved = np.bincount(county, weights=np.nan_to_num(people * -d), minlength=n)
+            faster = np.bincount(cc, weights=pc * (ma < mb), minlength=n)
+            slower = np.bincount(cc, weights=pc * (ma > mb), minlength=n)
+        saved = np.bincount(cc, weights=np.nan_to_num(pc * -d), minlength=n)
         rows.append(
             pd.DataFrame(
                 {
