@@ -206,9 +206,15 @@ def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None) -> pd.DataFram
     remaining rows.
     """
     keep = np.flatnonzero(fac["active"].to_numpy())
-    remap = np.full(len(fac) + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
-    remap[keep] = np.arange(keep.size)
-    mapped = {k: replace(r, facility=remap[r.facility], node_facility=remap[r.node_facility]) for k, r in tiers.items()}
+    if keep.size == len(fac):
+        mapped = tiers  # nothing closed: the positions are the same
+    else:
+        remap = np.full(len(fac) + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
+        remap[keep] = np.arange(keep.size)
+        # scoring reads each cell's minutes and facility, never the nodes': the node labels (a pass over every road
+        # node per tier) are left out of these scoring-only copies, empty so that a use would fail, not mislead
+        none = np.empty(0, dtype=np.int64)
+        mapped = {k: replace(r, facility=remap[r.facility], node_facility=none) for k, r in tiers.items()}
     edited = replace(
         inp,
         facilities=fac.iloc[keep].reset_index(drop=True),
