@@ -481,15 +481,17 @@ class Study:
             fca = ex.submit(_m.fca_blocks, od, beds, pop.people, len(pop.people), memo=pool.fca_memo, keep=baseline)
             covered = list(ex.map(coverage, range(len(s.tiers))))
             access, memo = fca.result()
+        shares, assigned = {}, {}
         for i, (tier, cov) in enumerate(zip(s.tiers, covered, strict=True)):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
             capacity = capacities[tier.name]
             served[tier.name] = cov.served
-            r = results[tier.name]
-            ok = r.facility >= 0
-            out_fac[f"{tier.name}_nearest_people"] = np.where(
-                serving, np.bincount(r.facility[ok], weights=pop.people[ok], minlength=n_fac), np.nan
+            # people per nearest facility (and, for the share tier, the within-county share) in one pass over cells
+            nearest_people, shares[tier.name] = _m.nearest_share(
+                results[tier.name].facility, pop.people, pop.county, fac_county, n_cty
             )
+            out_fac[f"{tier.name}_nearest_people"] = np.where(serving, nearest_people, np.nan)
+            assigned[tier.name] = nearest_people
             out_fac[f"{tier.name}_capacity"] = np.where(serving, capacity, np.nan)
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
         if baseline:
@@ -499,11 +501,14 @@ class Study:
         huff_od = None
         if ms.share_method == "huff":
             huff_od = od.frame(od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))
-        o, f, p = _m.assign_demand(pop.people, results[ms.share_tier].facility, huff_od, beds, ms.huff_beta)
-        share = _m.within_county_share(o, f, p, pop.county.astype(np.intp), fac_county, n_cty)
-        out_fac[f"{ms.share_tier}_assigned_people"] = np.where(
-            share_serving, np.bincount(f, weights=p, minlength=n_fac), np.nan
-        )
+        if huff_od is None or len(huff_od) == 0:
+            # every cell to its nearest facility: the sums made with the tier's nearest people above
+            share, people_assigned = shares[ms.share_tier], assigned[ms.share_tier]
+        else:
+            o, f, p = _m.assign_demand(pop.people, results[ms.share_tier].facility, huff_od, beds, ms.huff_beta)
+            share = _m.within_county_share(o, f, p, pop.county.astype(np.intp), fac_county, n_cty)
+            people_assigned = np.bincount(f, weights=p, minlength=n_fac)
+        out_fac[f"{ms.share_tier}_assigned_people"] = np.where(share_serving, people_assigned, np.nan)
         # referral links
         level = _m.facility_levels(fac, list(ms.referral_levels), ms.type_level, ms.tier_level)
         ref = _m.referral_table(

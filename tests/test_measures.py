@@ -255,6 +255,21 @@ def test_within_county_share_nearest_hand_computed():
     assert np.isnan(share[2])
 
 
+def test_nearest_share_equals_assignment_then_share():
+    # the one-pass sums against assign_demand, within_county_share and a bincount: equal bit for bit
+    rng = np.random.default_rng(7)
+    n, n_fac, n_cty = 5000, 40, 9
+    people = rng.gamma(1.5, 37.0, n)
+    nearest = rng.integers(-1, n_fac, n)  # about one cell in 41 reaches nothing
+    demand_county = rng.integers(0, n_cty - 1, n).astype(np.int32)  # the last county has no people
+    facility_county = rng.integers(-1, n_cty, n_fac)  # some facilities lie outside every county
+    served, share = measures.nearest_share(nearest, people, demand_county, facility_county, n_cty)
+    o, f, p = measures.assign_demand(people, nearest)
+    expect = measures.within_county_share(o, f, p, demand_county.astype(np.intp), facility_county, n_cty)
+    assert np.array_equal(share, expect, equal_nan=True) and np.isnan(share[-1])
+    assert np.array_equal(served, np.bincount(f, weights=p, minlength=n_fac))
+
+
 def test_huff_hand_computed():
     # one point, two facilities: beds 100 at 10 min and 400 at 20 min, beta 2 -> 1 : 1
     od = pd.DataFrame({"origin": [0, 0, 1], "destination": [0, 1, 1], "minutes": [10.0, 20.0, 5.0]})

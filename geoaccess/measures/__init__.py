@@ -8,7 +8,7 @@ from geoaccess.measures.blocks import ODBlocks, ODPool
 from geoaccess.measures.coverage import CapacityCoverage, capacity_coverage, capacity_coverage_blocks, coverage_curve
 from geoaccess.measures.equity import gini, weighted_quantile
 from geoaccess.measures.fca import e2sfca, fca_blocks, fca_many, gaussian, gravity, power, step, two_sfca
-from geoaccess.measures.flows import assign_demand, huff_shares, within_county_share
+from geoaccess.measures.flows import assign_demand, huff_shares, nearest_share, within_county_share
 from geoaccess.measures.nearest import TierResult, nearest_facility, serving_mask
 from geoaccess.measures.od import od_table
 from geoaccess.measures.referral import facility_levels, referral_table
@@ -31,6 +31,7 @@ __all__ = [
     "gravity",
     "huff_shares",
     "nearest_facility",
+    "nearest_share",
     "od_table",
     "power",
     "referral_table",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 
 def huff_shares(od: pd.DataFrame, attractiveness: np.ndarray, beta: float = 2.0, min_minutes: float = 1.0):
@@ -72,3 +73,43 @@ def within_county_share(
     ins = np.bincount(c[inside], weights=people[inside], minlength=n_counties)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tot > 0, ins / tot, np.nan)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_sums(facility, people, cell_county, facility_county, n_facilities, n_counties):
+    served = np.zeros(n_facilities)
+    tot = np.zeros(n_counties)
+    ins = np.zeros(n_counties)
+    for i in range(facility.size):
+        f = facility[i]
+        if f < 0:
+            continue
+        c = cell_county[i]
+        w = people[i]
+        served[f] += w
+        tot[c] += w
+        if facility_county[f] == c:
+            ins[c] += w
+    return served, tot, ins
+
+
+def nearest_share(
+    nearest: np.ndarray, people: np.ndarray, demand_county: np.ndarray, facility_county: np.ndarray, n_counties: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """People per facility and the within-county share per county, every cell assigned to its ``nearest`` facility.
+
+    The same numbers as :func:`assign_demand` (without an OD table) then :func:`within_county_share` and a
+    ``bincount`` of the assigned people, bit for bit (each sum adds the cells in the same order), in one pass over
+    the cells without the intermediate arrays: a what-if on a province scores it on every click.
+    """
+    facility_county = np.asarray(facility_county, dtype=np.int64)
+    served, tot, ins = _nearest_sums(
+        np.asarray(nearest),
+        np.asarray(people, dtype=np.float64),
+        np.asarray(demand_county),
+        facility_county,
+        facility_county.size,
+        int(n_counties),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return served, np.where(tot > 0, ins / tot, np.nan)

@@ -206,9 +206,15 @@ def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None) -> pd.DataFram
     remaining rows.
     """
     keep = np.flatnonzero(fac["active"].to_numpy())
-    remap = np.full(len(fac) + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
-    remap[keep] = np.arange(keep.size)
-    mapped = {k: replace(r, facility=remap[r.facility], node_facility=remap[r.node_facility]) for k, r in tiers.items()}
+    if keep.size == len(fac):
+        mapped = tiers  # nothing closed: the positions are the same
+    else:
+        remap = np.full(len(fac) + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
+        remap[keep] = np.arange(keep.size)
+        # scoring reads each cell's minutes and facility, never the nodes': the node labels (a pass over every road
+        # node per tier) are left out of these scoring-only copies, empty so that a use would fail, not mislead
+        none = np.empty(0, dtype=np.int64)
+        mapped = {k: replace(r, facility=remap[r.facility], node_facility=none) for k, r in tiers.items()}
     edited = replace(
         inp,
         facilities=fac.iloc[keep].reset_index(drop=True),
@@ -229,14 +235,18 @@ def compare_tables(base: Result | Baseline, after: ScenarioResult) -> pd.DataFra
         mb, ma = base.tiers[t.name].minutes, after.tiers[t.name].minutes
         if mb.shape != ma.shape:
             raise InputError("the baseline and the scenario come from different studies; compare like with like")
+        # only cells whose minutes changed add anything to these sums (the others add zeros, which leave a sum
+        # exactly as it is), so a what-if that moves a few cells of a province sums those cells alone
+        sel = np.flatnonzero(ma != mb)
+        mb, ma, pc, cc = mb[sel], ma[sel], people[sel], county[sel]
         wb, wa = mb <= t.threshold_min, ma <= t.threshold_min
-        gained = np.bincount(county, weights=people * (wa & ~wb), minlength=n)
-        lost = np.bincount(county, weights=people * (wb & ~wa), minlength=n)
+        gained = np.bincount(cc, weights=pc * (wa & ~wb), minlength=n)
+        lost = np.bincount(cc, weights=pc * (wb & ~wa), minlength=n)
         with np.errstate(invalid="ignore"):
             d = np.where(np.isfinite(ma) & np.isfinite(mb), ma - mb, np.nan)
-            faster = np.bincount(county, weights=people * (ma < mb), minlength=n)
-            slower = np.bincount(county, weights=people * (ma > mb), minlength=n)
-        saved = np.bincount(county, weights=np.nan_to_num(people * -d), minlength=n)
+            faster = np.bincount(cc, weights=pc * (ma < mb), minlength=n)
+            slower = np.bincount(cc, weights=pc * (ma > mb), minlength=n)
+        saved = np.bincount(cc, weights=np.nan_to_num(pc * -d), minlength=n)
         rows.append(
             pd.DataFrame(
                 {
