@@ -136,7 +136,8 @@ def bench_clicks(running: Server, inp, n: int) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    from tests.test_serve_browser import CHROMEDRIVER, CHROMIUM, add_facility_by_clicking, open_page, wait_for
+    from tests.helpers import CHROMEDRIVER, CHROMIUM
+    from tests.test_serve_browser import add_facility_by_clicking, open_page, wait_for
 
     if not CHROMIUM or not CHROMEDRIVER:
         print("click to table: skipped (needs Debian's chromium and chromium-driver)")
