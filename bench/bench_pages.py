@@ -13,39 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers import headless_chromium  # noqa: E402
 
 PAGES = os.environ.get("PAGES", "index overview map_primary map_county map_regional").split()
 
 
 def driver():
-    opts = Options()
-    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='ga-bench-chromium-')}",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-    d.set_page_load_timeout(180)
+    """The tests' offline headless Chromium, with long timeouts (a province page) and no HTTP cache (cold loads)."""
+    d = headless_chromium(tempfile.mkdtemp(prefix="ga-bench-chromium-"), page_timeout=180)
     d.set_script_timeout(180)
     d.execute_cdp_cmd("Network.enable", {})
     d.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
