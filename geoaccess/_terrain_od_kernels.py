@@ -1,0 +1,479 @@
+"""Numba kernels for door-to-door OD pairs over the friction grid (``[travel] mode`` "mixed" / "walk_only").
+
+Plain numpy arrays only. The grid is flattened row-major (``cell = row * cols + col``) as in
+:mod:`geoaccess._terrain_kernels`, whose move costs (the mean friction of the two cells times the move's length,
+times Tobler's factor on a DEM) and move rules (``cut_corners``) are repeated here operation for operation, so a
+pair's minutes equal the nearest search's minutes to the last bit.
+
+One worker (:func:`pairs_worker`, one per thread, without the GIL) takes facilities one after the other. For each:
+
+1. ``mixed``: a bounded search over the roads from the facility's seeds (:func:`geoaccess._kernels.bucket_search`),
+   then the door-to-door minutes of every road sample on a reached link (the legs added as
+   :class:`geoaccess.trip.Trip` adds them, the same-link shortcut included);
+2. a bounded search over the grid (:func:`grid_bounded`) seeded at the facility's cell (0 minutes) and at the
+   cells of those road samples (their minutes), both bounded by the facility's cutoff;
+3. the minutes of every demand point whose cell (or, for a point in an impassable cell, a passable neighbour) the
+   grid search reached, read through a rank bitmap of the target cells (:func:`_slot`): no per-cell array of the
+   grid's size but the search's own minutes.
+
+The grid minutes array is allocated once per thread and only the cells a search reached are reset after it, so
+memory grows with the grid once per thread, the road nodes, the demand points and the pairs kept, never with
+facilities x cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from geoaccess._kernels import bucket_search, prefetch, sort_pairs
+from geoaccess._terrain_kernels import tobler_factor
+
+BLOCK = 256  # queue entries per block (as in _terrain_kernels): a bucket is a list of blocks, scanned in order
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+@njit(cache=True, inline="always")
+def popcount(x):
+    """Set bits of a uint64 (SWAR: a few shifts and masks, no table)."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@njit(cache=True, inline="always")
+def _slot(bits, rank, v):
+    """Position of cell ``v`` among the set bits of ``bits`` (its target slot), or -1 when it is not a target."""
+    w = v >> 6
+    b = np.uint64(v & 63)
+    word = bits[w]
+    if not (word >> b) & np.uint64(1):
+        return -1
+    return rank[w] + popcount(word & ((np.uint64(1) << b) - np.uint64(1)))
+
+
+@njit(cache=True)
+def rank_bits(cells, n_cells):
+    """Bitmap (one bit per cell) of sorted unique flat ``cells`` and the set bits before each word: a cell's
+    slot (its position in ``cells``) is then one popcount away (:func:`_slot`)."""
+    bits = np.zeros((n_cells + 63) >> 6, dtype=np.uint64)
+    for i in range(cells.shape[0]):
+        v = cells[i]
+        bits[v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+    rank = np.zeros(bits.shape[0], dtype=np.int64)
+    s = 0
+    for w in range(bits.shape[0]):
+        rank[w] = s
+        s += popcount(bits[w])
+    return bits, rank
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bounded grid search that records the cells it reaches
+
+
+@njit(cache=True, inline="always")
+def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, st):
+    """Queue cell ``v`` at ``d`` minutes in bucket slot ``s`` (``st``: free-list head [3], blocks used [4], free
+    blocks [7])."""
+    t = tail[s]
+    if t < 0 or b_len[t] == BLOCK:
+        if st[3] >= 0:
+            nb_ = st[3]
+            st[3] = b_next[nb_]
+            st[7] -= 1
+        else:
+            nb_ = st[4]
+            st[4] += 1
+        b_len[nb_] = 0
+        b_next[nb_] = -1
+        if t < 0:
+            head[s] = nb_
+        else:
+            b_next[t] = nb_
+        tail[s] = nb_
+        t = nb_
+    i = b_len[t]
+    b_cell[t, i] = v
+    b_min[t, i] = d
+    b_len[t] = i + 1
+
+
+@njit(cache=True, nogil=True)
+def _grid_sweep(
+    friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
+    seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb,
+    head, tail, b_cell, b_min, b_next, b_len, touched, st,
+):  # fmt: skip
+    """Run the bucket ring until it is empty (True) or a step might run out of blocks or touched room (False).
+
+    The queue of :func:`geoaccess._terrain_kernels.grid_search` (Dial's ring of blocks, seeds joining as the sweep
+    reaches their minutes, label-correcting, so exact for any ``delta``), with every cell whose minutes become
+    finite appended to ``touched``. ``st``: cur, next seed, queued, free-list head, blocks used, scans, position in
+    the bucket's first block, free blocks, cells touched.
+    """
+    inf = np.inf
+    nk = off_r.shape[0]
+    aniso = dem.shape[0] > 0
+    strict = not cut_corners
+    inv = 1.0 / delta
+    mask = nb - 1
+    cap = b_len.shape[0]
+    tcap = touched.shape[0]
+    ns = seed_cells.shape[0]
+    while st[2] > 0 or st[1] < ns:
+        if st[2] == 0:  # nothing queued: jump to the next seed
+            st[0] = max(st[0], np.int64(seed_minutes[st[1]] * inv))
+        cur = st[0]
+        while st[1] < ns and np.int64(seed_minutes[st[1]] * inv) <= cur:
+            if cap - st[4] + st[7] < 1 or st[8] >= tcap:
+                return False
+            si = st[1]
+            v = seed_cells[si]
+            d = seed_minutes[si]
+            st[1] = si + 1
+            if not (d < dist[v] and d <= cutoff):
+                continue
+            if dist[v] == inf:
+                touched[st[8]] = v
+                st[8] += 1
+            dist[v] = d
+            _append(v, d, cur & mask, head, tail, b_cell, b_min, b_next, b_len, st)
+            st[2] += 1
+        s = cur & mask
+        pos = st[6]
+        while head[s] >= 0:
+            blk = head[s]
+            if pos == b_len[blk]:  # this block is spent: recycle it, or the bucket is empty
+                head[s] = b_next[blk]
+                if head[s] < 0:
+                    tail[s] = -1
+                b_next[blk] = st[3]
+                st[3] = blk
+                st[7] += 1
+                pos = 0
+                continue
+            if cap - st[4] + st[7] < nk or st[8] + nk > tcap:  # a scan could need a block and a slot per move
+                st[6] = pos
+                return False
+            u = b_cell[blk, pos]
+            d = b_min[blk, pos]
+            pos += 1
+            st[2] -= 1
+            if pos + 2 < b_len[blk]:
+                w = b_cell[blk, pos + 2]  # the rows of the entry two ahead, as grid_search fetches them
+                prefetch(dist, w - cols)
+                prefetch(dist, w)
+                prefetch(dist, w + cols)
+                prefetch(friction, w - cols)
+                prefetch(friction, w)
+                prefetch(friction, w + cols)
+            if d > dist[u]:
+                continue
+            fu = np.float64(friction[u])
+            if not fu < inf:  # impassable (or NaN): a seed there is reached but leads nowhere
+                continue
+            st[5] += 1
+            zu = np.float64(dem[u]) if aniso else 0.0
+            r = u // cols
+            c = u - r * cols
+            inner = r >= reach and r < rows - reach and c >= reach and c < cols - reach
+            for k in range(nk):
+                if not inner:
+                    rr = r + off_r[k]
+                    cc = c + off_c[k]
+                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                        continue
+                v = u + off_flat[k]
+                fv = np.float64(friction[v])
+                if not fv < inf:
+                    continue
+                if strict and mid_kind[k] > 0:
+                    pa = np.float64(friction[u + mid_a[k]]) < inf
+                    pb = np.float64(friction[u + mid_b[k]]) < inf
+                    if mid_kind[k] == 1:
+                        if not pa and not pb:
+                            continue
+                    elif not (pa and pb):
+                        continue
+                w = half[k] * (fu + fv)
+                if aniso:
+                    dz = np.float64(dem[v]) - zu
+                    if to_seeds:
+                        dz = -dz  # the patient walks v -> u
+                    w = w * tobler_factor(dz / off_len[k])
+                nd = d + w
+                if nd < dist[v] and nd <= cutoff:
+                    if dist[v] == inf:
+                        touched[st[8]] = v
+                        st[8] += 1
+                    dist[v] = nd
+                    b = np.int64(nd * inv)
+                    if b < cur:
+                        b = cur  # rounding: stay in the bucket being scanned
+                    elif b >= cur + nb:
+                        b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
+                    _append(v, nd, b & mask, head, tail, b_cell, b_min, b_next, b_len, st)
+                    st[2] += 1
+        st[6] = 0
+        st[0] = cur + 1
+    return True
+
+
+@njit(cache=True)
+def _grow_rows(a, n):
+    b = np.empty((n, a.shape[1]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_to(a, cap):
+    b = np.empty(cap, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def grid_bounded(
+    friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, seed_cells, seed_minutes, cutoff,
+    cut_corners, to_seeds, dist, delta, nb, work,
+):  # fmt: skip
+    """Bounded multi-source grid search (seeds sorted by minutes) improving ``dist`` in place.
+
+    ``work`` is the queue workspace ``(head, tail, b_cell, b_min, b_next, b_len, touched)``: ``head``/``tail`` (``nb``)
+    -1 on entry and left so; the others grow when needed and are returned (keep them for the next search).
+    Returns ``(work, n_touched, scans)``: ``touched[:n_touched]`` are the cells whose minutes became finite (the
+    caller resets them to inf).
+    """
+    head, tail, b_cell, b_min, b_next, b_len, touched = work
+    nk = off_r.shape[0]
+    off_flat = np.empty(nk, dtype=np.int64)
+    half = np.empty(nk)
+    reach = 0
+    for k in range(nk):
+        off_flat[k] = np.int64(off_r[k]) * cols + off_c[k]
+        half[k] = off_len[k] * 0.5
+        reach = max(reach, abs(off_r[k]), abs(off_c[k]))
+    st = np.zeros(9, dtype=np.int64)
+    st[3] = -1
+    if seed_cells.shape[0] > 0:
+        st[0] = np.int64(seed_minutes[0] * (1.0 / delta))
+    while not _grid_sweep(
+        friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
+        seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb,
+        head, tail, b_cell, b_min, b_next, b_len, touched, st,
+    ):  # fmt: skip
+        if b_len.shape[0] - st[4] + st[7] < nk:
+            n = b_len.shape[0] * 2
+            b_cell = _grow_rows(b_cell, n)
+            b_min = _grow_rows(b_min, n)
+            b_next = _grow_to(b_next, n)
+            b_len = _grow_to(b_len, n)
+        if st[8] + nk > touched.shape[0]:
+            touched = _grow_to(touched, touched.shape[0] * 2)
+    return (head, tail, b_cell, b_min, b_next, b_len, touched), st[8], st[5]
+
+
+def new_work(nb: int, n_touched: int = 1 << 16):
+    """An empty queue workspace for :func:`grid_bounded` (it grows as searches need)."""
+    n_blk = 64
+    return (
+        np.full(nb, -1, dtype=np.int64),
+        np.full(nb, -1, dtype=np.int64),
+        np.empty((n_blk, BLOCK), dtype=np.int32),
+        np.empty((n_blk, BLOCK), dtype=np.float64),
+        np.empty(n_blk, dtype=np.int64),
+        np.zeros(n_blk, dtype=np.int64),
+        np.empty(n_touched, dtype=np.int32),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pairs per facility
+
+
+@njit(cache=True, nogil=True)
+def _road_seeds(
+    k, cutoff, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point, rs_part,
+    rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd, link_bwd, mpm, to_facility,
+    rdist, rlink, rhead, rtouched, rbest, rseen, rplist,
+):  # fmt: skip
+    """Cells and door-to-door minutes (within ``cutoff``) of the road samples facility ``k`` reaches by road: the
+    road part of :func:`geoaccess._kernels.pairs_worker`, over road samples instead of demand points."""
+    nolabel = np.empty(0, dtype=np.int32)
+    s0, s1 = seed_ptr[k], seed_ptr[k + 1]
+    nt = 0
+    if s1 > s0:
+        _, nt = bucket_search(indptr, indices, weights, seed_node[s0:s1], seed_min[s0:s1], nolabel, cutoff, delta_r,
+                              nb_r, 1 << 62, rdist, nolabel, rlink, rhead, rtouched)  # fmt: skip
+    npt = 0
+    for i in range(nt):
+        v = rtouched[i]
+        d = rdist[v]
+        for e in range(rs_ptr[v], rs_ptr[v + 1]):
+            p = rs_point[e]
+            m = rs_part[e] + d
+            if not rseen[p]:
+                rseen[p] = True
+                rplist[npt] = p
+                npt += 1
+            if m < rbest[p]:
+                rbest[p] = m
+    for i in range(nt):
+        rdist[rtouched[i]] = np.inf
+    for i in range(npt):
+        p = rplist[i]
+        rbest[p] = rbest[p] + rs_walk[p]
+    lk = f_link[k]
+    if lk >= 0:
+        for e in range(lk_ptr[lk], lk_ptr[lk + 1]):
+            p = lk_point[e]
+            if not rseen[p]:
+                rseen[p] = True
+                rplist[npt] = p
+                npt += 1
+            td, tf = rs_t[p], f_t[k]
+            if not to_facility:
+                td, tf = tf, td
+            drive = (tf - td) * link_fwd[lk] if tf >= td else (td - tf) * link_bwd[lk]
+            total = rs_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
+            if total < rbest[p]:
+                rbest[p] = total
+    n = 0
+    for i in range(npt):
+        p = rplist[i]
+        if rbest[p] <= cutoff and rs_cell[p] >= 0:
+            n += 1
+    cells = np.empty(n, dtype=np.int32)
+    mins = np.empty(n)
+    q = 0
+    for i in range(npt):
+        p = rplist[i]
+        if rbest[p] <= cutoff and rs_cell[p] >= 0:
+            cells[q] = rs_cell[p]
+            mins[q] = rbest[p]
+            q += 1
+        rbest[p] = np.inf
+        rseen[p] = False
+    return cells, mins
+
+
+@njit(cache=True, nogil=True)
+def pairs_worker(
+    todo, cutoffs, f_cell, mixed,
+    indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r,
+    rs_ptr, rs_point, rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m,
+    link_fwd, link_bwd, mpm,
+    friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, cut_corners, to_seeds, delta_g, nb_g,
+    bits, rank, ent_ptr, ent_point, ent_extra,
+    out_point, out_min, pos0, room, start, count,
+    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, work, own, near, dseen, dplist,
+):  # fmt: skip
+    """Door-to-door pairs over the grid of facilities ``todo`` in order, each within ``cutoffs[k]``, sorted by minutes
+    then demand point, written from ``pos0`` into ``out_point``/``out_min`` (``start[k]`` relative to the buffer,
+    ``count[k]``).
+
+    Stops after a facility when fewer than ``room`` entries are left (``room`` >= the demand points: the next
+    facility always fits). Returns ``(facilities done, next position, work, cells scanned)``.
+
+    Per facility ``k``: in ``mixed`` the road samples it reaches by road (:func:`_road_seeds`) seed the grid with
+    their minutes; its own cell ``f_cell[k]`` (-1: off the grid) seeds it at 0. A demand point's minutes are those
+    of its cell (``ent_extra < 0``), or, when its cell is impassable and unreached, the best passable neighbour's
+    plus one step at that neighbour's friction (``ent_extra``): :meth:`geoaccess.terrain.Surface.at`'s reading.
+    Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``rbest``/``own``/``near``
+    inf, ``rseen``/``dseen`` False, ``gdist`` inf) are left so.
+    """
+    cap = out_point.shape[0]
+    pos = pos0
+    scans = 0
+    done = 0
+    inf = np.inf
+    for j in range(todo.shape[0]):
+        if cap - pos < room:
+            break
+        k = todo[j]
+        c = cutoffs[k]
+        to_fac = True if to_seeds else False
+        if mixed:
+            cells, mins = _road_seeds(
+                k, c, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point,
+                rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd,
+                link_bwd, mpm, to_fac, rdist, rlink, rhead, rtouched, rbest, rseen, rplist,
+            )  # fmt: skip
+        else:
+            cells, mins = np.empty(0, dtype=np.int32), np.empty(0)
+        fc = f_cell[k]
+        ns = cells.shape[0] + (1 if fc >= 0 else 0)
+        sc = np.empty(ns, dtype=np.int32)
+        sm = np.empty(ns)
+        q = 0
+        if fc >= 0:
+            sc[0] = fc
+            sm[0] = 0.0
+            q = 1
+        for i in range(cells.shape[0]):
+            sc[q + i] = cells[i]
+            sm[q + i] = mins[i]
+        order = sort_pairs(sc, sm)  # the ring takes seeds in order of their minutes
+        sc = sc[order]
+        sm = sm[order]
+        work, nt, sn = grid_bounded(
+            friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, sc, sm, c, cut_corners,
+            to_seeds, gdist, delta_g, nb_g, work,
+        )  # fmt: skip
+        scans += sn
+        touched = work[6]
+        npt = 0
+        for i in range(nt):
+            v = touched[i]
+            s = _slot(bits, rank, v)
+            if s >= 0:
+                d = gdist[v]
+                for e in range(ent_ptr[s], ent_ptr[s + 1]):
+                    p = ent_point[e]
+                    if not dseen[p]:
+                        dseen[p] = True
+                        dplist[npt] = p
+                        npt += 1
+                    x = ent_extra[e]
+                    if x < 0.0:
+                        own[p] = d
+                    else:
+                        m = d + x
+                        if m < near[p]:
+                            near[p] = m
+            gdist[v] = inf
+        nk = 0
+        for i in range(npt):
+            p = dplist[i]
+            m = own[p] if own[p] < inf else near[p]
+            if m <= c:
+                nk += 1
+        kp = np.empty(nk, dtype=np.int32)
+        km = np.empty(nk)
+        q = 0
+        for i in range(npt):
+            p = dplist[i]
+            m = own[p] if own[p] < inf else near[p]
+            if m <= c:
+                kp[q] = p
+                km[q] = m
+                q += 1
+            own[p] = inf
+            near[p] = inf
+            dseen[p] = False
+        by_m = sort_pairs(kp, km)
+        start[k] = pos
+        count[k] = nk
+        for i in range(nk):
+            out_point[pos + i] = kp[by_m[i]]
+            out_min[pos + i] = km[by_m[i]]
+        pos += nk
+        done += 1
+    return done, pos, work, scans
