@@ -408,18 +408,29 @@ def pairs_worker(
             )  # fmt: skip
         else:
             cells, mins = np.empty(0, dtype=np.int32), np.empty(0)
+        # one seed per cell, its best (a road cell holds several road points): gdist, clean here, collects them
         fc = f_cell[k]
-        ns = cells.shape[0] + (1 if fc >= 0 else 0)
+        ns = 0
+        if fc >= 0:
+            gdist[fc] = 0.0
+            work[6][0] = fc
+            ns = 1
+        for i in range(cells.shape[0]):
+            v = cells[i]
+            if mins[i] < gdist[v]:
+                if gdist[v] == inf:
+                    if ns == work[6].shape[0]:
+                        work = (work[0], work[1], work[2], work[3], work[4], work[5], _grow_to(work[6], 2 * ns))
+                    work[6][ns] = v
+                    ns += 1
+                gdist[v] = mins[i]
         sc = np.empty(ns, dtype=np.int32)
         sm = np.empty(ns)
-        q = 0
-        if fc >= 0:
-            sc[0] = fc
-            sm[0] = 0.0
-            q = 1
-        for i in range(cells.shape[0]):
-            sc[q + i] = cells[i]
-            sm[q + i] = mins[i]
+        for i in range(ns):
+            v = work[6][i]
+            sc[i] = v
+            sm[i] = gdist[v]
+            gdist[v] = inf
         order = sort_pairs(sc, sm)  # the ring takes seeds in order of their minutes
         sc = sc[order]
         sm = sm[order]

@@ -100,6 +100,7 @@ class Study:
         self._inputs: Inputs | None = None
         self.use_cache = settings.cache
         self._od_pool: _m.ODPool | None = None
+        self._terrain_pools: dict[str, _m.ODPool] = {}  # mode ("mixed", "walk_only") -> its OD pool (Study.od_pool)
         self._periods: dict[str, Study] = {}  # period name -> the study at that period's speeds
         self._period: tuple[Study, str] | None = None  # a period's study: the study it belongs to, and the period
         # the what-if baseline (a geoaccess.scenarios.Baseline), kept by Baseline.of: scenarios depend on the study,
@@ -411,14 +412,26 @@ class Study:
             "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
         }, fca_cut
 
-    def od_pool(self, inp: Inputs | None = None) -> _m.ODPool:
+    def od_pool(self, inp: Inputs | None = None, mode: str = "road") -> _m.ODPool:
         """The OD block pool of the baseline network (kept), or a new one for ``inp``'s network.
 
         Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
+        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain (baseline only).
         """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
+        if mode != "road":
+            if not baseline:
+                self.road_only("OD pairs on an edited network")
+            if mode not in self._terrain_pools:
+                weights, fca_cut = self._weights()
+                self._terrain_pools[mode] = _m.ODPool(
+                    inp.network, inp.demand_snap, inp.population.people, weights, fca_cut,
+                    to_facility=self.settings.direction == "to_facility", walk_kmh=self.settings.walk_kmh,
+                    surface=self.terrain(), mode=mode,
+                )  # fmt: skip
+            return self._terrain_pools[mode]
         if baseline and self._od_pool is not None:
             return self._od_pool
         weights, fca_cut = self._weights()
@@ -443,22 +456,31 @@ class Study:
         ranks = fac["tier_rank"].to_numpy()
         beds = fac["beds"].to_numpy(dtype=np.float64)
         fac_county = facility_county(fac, inp.counties)
-        # one set of OD blocks serves every measure: each facility out to the largest catchment it takes part in
+        # one set of OD blocks per way of travel serves every measure: each facility out to the largest catchment it
+        # takes part in. A tier's coverage (and the share tier's Huff flows) take the pairs of the tier's own trip,
+        # the one its nearest minutes come from; the 2SFCA family those of the study's [travel] mode.
         _, fca_cut = self._weights()
-        cut = np.where(beds > 0, fca_cut, 0.0)
+        tier_modes = [s.tier_mode(t) for t in s.tiers]
+        fca_mode = s.travel.mode
+        cuts = {fca_mode: np.where(beds > 0, fca_cut, 0.0)}
         capacities = {}
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            cut = np.where(serving, np.maximum(cut, tier.threshold_min), cut)
+            cut = cuts.get(tier_modes[i], np.zeros(n_fac))
+            cuts[tier_modes[i]] = np.where(serving, np.maximum(cut, tier.threshold_min), cut)
             capacity = np.maximum(
                 beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
             )
             capacities[tier.name] = np.where(serving, capacity, 0.0)
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
-        pool = od_pool or self.od_pool(inp)
-        od = pool.blocks(inp.facility_snap, cut)
-        log.info("OD table: %s pairs", f"{len(od):,}")
+        pools = {m: (od_pool or self.od_pool(inp)) if m == "road" else self.od_pool(inp, m) for m in cuts}
+        ods = {}
+        for m, cut in cuts.items():
+            t_od = time.perf_counter()
+            ods[m] = pools[m].blocks(inp.facility_snap, cut)
+            log.info("OD table (%s): %s pairs, %.1f s", m, f"{len(ods[m]):,}", time.perf_counter() - t_od)
+        pool, od = pools[fca_mode], ods[fca_mode]
         out_fac = fac[["id", "name", "tier"]].copy()
         if "type" in fac.columns:
             out_fac["type"] = fac["type"]
@@ -471,8 +493,9 @@ class Study:
 
         def coverage(i):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            take = od.within(np.where(serving, s.tiers[i].threshold_min, -1.0))
-            return _m.capacity_coverage_blocks(od, take, pop.people, capacities[s.tiers[i].name])
+            t_od = ods[tier_modes[i]]
+            take = t_od.within(np.where(serving, s.tiers[i].threshold_min, -1.0))
+            return _m.capacity_coverage_blocks(t_od, take, pop.people, capacities[s.tiers[i].name])
 
         # the 2SFCA family and each tier's capacity coverage are separate passes over the blocks: one thread each
         # (their kernels release the GIL)
@@ -496,11 +519,13 @@ class Study:
             out_fac[f"{tier.name}_catchment"] = np.where(serving, cov.catchment, np.nan)
         if baseline:
             pool.fca_memo = memo
-            pool.seal()  # the baseline's blocks are kept for good
+            for p in pools.values():
+                p.seal()  # the baseline's blocks are kept for good
         # within-county service share for the chosen tier
         huff_od = None
         if ms.share_method == "huff":
-            huff_od = od.frame(od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))
+            s_od = ods[tier_modes[k]]
+            huff_od = s_od.frame(s_od.within(np.where(share_serving, s.tiers[k].threshold_min, -1.0)))
         if huff_od is None or len(huff_od) == 0:
             # every cell to its nearest facility: the sums made with the tier's nearest people above
             share, people_assigned = shares[ms.share_tier], assigned[ms.share_tier]

@@ -161,11 +161,28 @@ class Trip:
             self.net, u, pu, v, pv, self.walk_minutes(dsnap), dsnap.link, dsnap.t, dsnap.offroad_m
         )
 
-    def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, buffer_mb: float = 256.0, dest=None):
+    def terrain_index(self, dcells: np.ndarray):
+        """The demand points at grid cells ``dcells`` arranged for :meth:`pairs` of an off-road mode (built once)."""
+        from geoaccess.terrain_pairs import TerrainIndex
+
+        return TerrainIndex.build(self, dcells)
+
+    def pairs(self, fsnap: Snap, index, cutoffs: np.ndarray, buffer_mb: float = 256.0, dest=None, fcells=None):
         """Door-to-door pairs of each facility in ``fsnap`` with the demand points of ``index`` (from
         :meth:`point_index`) within its cutoff (negative: none), as :class:`geoaccess.paths.Pairs`; ``dest`` (an OD
-        pool) receives them in its own buffer (see :func:`geoaccess.paths.door_pairs`)."""
+        pool) receives them in its own buffer (see :func:`geoaccess.paths.door_pairs`).
+
+        Off-road modes (``index`` from :meth:`terrain_index`) need the facilities' grid cells ``fcells``: the pairs
+        are then the trips of :meth:`terrain_minutes`, facility by facility (:mod:`geoaccess.terrain_pairs`).
+        """
         from geoaccess import paths
+
+        if self.mode != "road":
+            from geoaccess import terrain_pairs
+
+            if self.surface is None or fcells is None:
+                raise ValueError(f"mode {self.mode!r} pairs need a terrain surface and the facilities' grid cells")
+            return terrain_pairs.door_pairs(self, index, fsnap, fcells, cutoffs, dest=dest, buffer_mb=buffer_mb)
 
         nodes, start, labels = self.seeds(fsnap)
         return paths.door_pairs(

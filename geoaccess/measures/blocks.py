@@ -173,6 +173,12 @@ class ODPool:
     are dropped all at once when they come to hold more pairs than the baseline, so a long scripted loop
     of scenarios keeps the pool within about twice the baseline's memory. A pair costs 12 bytes (origin and
     minutes); decay weights are computed when read.
+
+    With ``mode`` "mixed" or "walk_only" and a terrain ``surface`` (:class:`geoaccess.terrain.Surface`, its
+    ``demand_cell`` following ``demand_snap``) the pairs are the off-road trips of that mode
+    (:mod:`geoaccess.terrain_pairs`), the ones the tier's nearest minutes come from; keys then also hold the
+    facility's grid cell, and :meth:`blocks` needs the facilities' cells. Such a pool lives in one process only (no
+    :meth:`state`, no :meth:`edited`: what-if scenarios refuse off-road tiers).
     """
 
     def __init__(
@@ -185,13 +191,18 @@ class ODPool:
         *,
         to_facility: bool,
         walk_kmh: float,
+        surface=None,
+        mode: str = "road",
     ):
         self.net, self.demand_snap = net, demand_snap
         self.demand = np.ascontiguousarray(demand, dtype=np.float64)
         self.methods = tuple(weights)
         self._weight_fns = tuple(weights[k] for k in self.methods)
         self.fca_cutoff = float(fca_cutoff)
-        self.trip = Trip(net, walk_kmh, to_facility)
+        if mode != "road" and surface is None:
+            raise ValueError(f"an OD pool of mode {mode!r} needs a terrain surface")
+        self.mode, self.surface = mode, surface
+        self.trip = Trip(net, walk_kmh, to_facility, surface=surface, mode=mode)
         self._point_index = None
         self._index: dict[tuple, tuple[int, int, int]] = {}  # key -> start, length, wlength
         self._origin = np.zeros(0, dtype=np.int32)
@@ -214,7 +225,10 @@ class ODPool:
     @property
     def point_index(self):
         if self._point_index is None:
-            self._point_index = self.trip.point_index(self.demand_snap)
+            if self.mode == "road":
+                self._point_index = self.trip.point_index(self.demand_snap)
+            else:
+                self._point_index = self.trip.terrain_index(self.surface.demand_cell)
         return self._point_index
 
     def _grow(self, n: int) -> None:
@@ -263,6 +277,7 @@ class ODPool:
         edited link end (a shorter trip must reach an edited link within the cutoff, through unedited
         roads), and none of its demand points moved (``moved``: demand positions snapped elsewhere).
         """
+        self._road_only("edited networks")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
@@ -294,8 +309,13 @@ class ODPool:
         self.forgotten += 1
 
     # -- kept between processes (geoaccess.cache) ------------------------------------------------------
+    def _road_only(self, what: str) -> None:
+        if self.mode != "road":
+            raise NotImplementedError(f"{what}: OD pools of off-road trips ({self.mode}) are kept in one process only")
+
     def state(self) -> dict[str, np.ndarray]:
         """The pool as plain arrays (pairs, block index, growth, the baseline's 2SFCA memo), for the cache."""
+        self._road_only("the cache")
         keys = list(self._index)
         out = {
             "origin": self._origin[: self._n],
@@ -351,17 +371,27 @@ class ODPool:
         if bool(state["sealed"][0]):
             self.seal()
 
-    def _keys(self, facility_snap: Snap, cut) -> list:
+    def _keys(self, facility_snap: Snap, cut, cells=None) -> list:
         cut = np.asarray(cut, dtype=np.float64)
         link, t, off = facility_snap.link, facility_snap.t, facility_snap.offroad_m
+        if self.mode != "road":  # two sites on one road point may lie in different cells: different trips
+            return [
+                (int(link[j]), float(t[j]), float(off[j]), float(cut[j]), int(cells[j])) if cut[j] > 0 else None
+                for j in range(len(facility_snap))
+            ]
         return [
             (int(link[j]), float(t[j]), float(off[j]), float(cut[j])) if cut[j] > 0 else None
             for j in range(len(facility_snap))
         ]
 
-    def blocks(self, facility_snap: Snap, cut: np.ndarray) -> ODBlocks:
-        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones."""
-        keys = self._keys(facility_snap, cut)
+    def blocks(self, facility_snap: Snap, cut: np.ndarray, cells=None) -> ODBlocks:
+        """Blocks of every facility in ``facility_snap`` out to ``cut`` minutes (0 = none), searching only new ones.
+
+        Off-road pools need the facilities' grid ``cells`` (by default the surface's ``facility_cell``, which follows
+        the study's facilities)."""
+        if self.mode != "road" and cells is None:
+            cells = self.surface.facility_cell
+        keys = self._keys(facility_snap, cut, cells)
         todo = [j for j, key in enumerate(keys) if key is not None and key not in self._index]
         if todo and self._base is not None and self._n - self._base[0] > max(self._base[0], self.min_extra_pairs):
             self._forget_extra()
@@ -371,6 +401,9 @@ class ODPool:
             cut_pos = np.asarray(cut, dtype=np.float64)[pos]
             if self.remote is not None:
                 fresh = self.remote(facility_snap, pos, cut_pos, self)
+            elif self.mode != "road":
+                fcells = np.asarray(cells)[pos]
+                fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut_pos, dest=self, fcells=fcells)
             else:
                 fresh = self.trip.pairs(facility_snap[pos], self.point_index, cut_pos, dest=self)
             log.info("OD: %s facilities searched, %s pairs", f"{pos.size:,}", f"{len(fresh):,}")
