@@ -280,9 +280,14 @@ def grid_bounded(
     return (head, tail, b_cell, b_min, b_next, b_len, touched), st[8], st[5]
 
 
-def new_work(nb: int, n_touched: int = 1 << 16):
+#: a new workspace's queue blocks and reached cells (both grow as searches need)
+FIRST_BLOCKS = 64
+FIRST_TOUCHED = 1 << 16
+
+
+def new_work(nb: int):
     """An empty queue workspace for :func:`grid_bounded` (it grows as searches need)."""
-    n_blk = 64
+    n_blk, n_touched = FIRST_BLOCKS, FIRST_TOUCHED
     return (
         np.full(nb, -1, dtype=np.int64),
         np.full(nb, -1, dtype=np.int64),

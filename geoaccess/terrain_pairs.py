@@ -21,7 +21,6 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoaccess import _kernels
 from geoaccess import _terrain_od_kernels as _tk
 from geoaccess.errors import InputError
 from geoaccess.paths import Pairs, PointIndex, _queue
@@ -31,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: facilities a worker takes at a time: small, so a few slow ones (regional hospitals, 120 minutes) spread out
 _CHUNK = 8
+#: the smallest worker buffer (pairs); it always holds two facilities' worth (twice the demand points) at least
+_MIN_BUFFER = 1 << 16
 
 
 @dataclass
@@ -159,7 +160,7 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
     todo = todo[np.argsort(-cutoffs[todo], kind="stable")].astype(np.int64)  # the slow ones first: even shares
     nw = max(1, min(numba.get_num_threads(), todo.size))
     n_pts = index.n_points
-    cap = max(2 * n_pts, 1 << 16, int(buffer_mb * 2**20 / 12 / nw))
+    cap = max(2 * n_pts, _MIN_BUFFER, int(buffer_mb * 2**20 / 12 / nw))
     start = np.full(n_fac, -1, dtype=np.int64)
     fstart = np.zeros(n_fac, dtype=np.int64)
     count = np.zeros(n_fac, dtype=np.int64)
