@@ -20,6 +20,7 @@ from geoaccess.load.terrain import (
     minutes_per_m,
     read_dem,
 )
+from geoaccess.measures.nearest import serving_mask
 from tests.helpers import write_raster
 from tests.test_load_study import LAT0, LON0, make_study
 
@@ -313,3 +314,29 @@ def test_compare_walk_only_is_asked_for_and_whatif_refuses_it(terrain_study, tmp
         assert len(data["surfaces"]) == 2 and data["surfaces"][1]["name"].endswith(("仅步行", "on foot only"))
     with pytest.raises(ConfigError, match="compare_walk_only"):
         whatif(study, remove=["H1"])
+
+
+def test_off_road_tiers_measures_read_pairs_of_their_own_trip(demo_mixed):
+    """Capacity coverage, 2SFCA and the share of a mixed study take pairs of the mixed trip: each demand point's best
+    pair of a tier's facilities within its threshold is the tier's nearest minutes, bit for bit."""
+    study, r = demo_mixed
+    s, inp = study.settings, study.load()
+    assert study._od_pool is None and set(study._terrain_pools) == {"mixed"}  # no road pairs at all
+    pool = study._terrain_pools["mixed"]
+    ranks = inp.facilities["tier_rank"].to_numpy()
+    beds = inp.facilities["beds"].to_numpy(dtype=np.float64)
+    cut = np.where(beds > 0, study._weights()[1], 0.0)
+    for i, t in enumerate(s.tiers):
+        cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, t.threshold_min), cut)
+    held = pool.pairs
+    od = pool.blocks(inp.facility_snap, cut)
+    assert pool.pairs == held  # the measures' own blocks
+    for i, t in enumerate(s.tiers):
+        serving = serving_mask(ranks, i, s.serve_lower_tiers)
+        frame = od.frame(od.within(np.where(serving, t.threshold_min, -1.0)))
+        best = np.full(len(inp.population.people), np.inf)
+        np.minimum.at(best, frame["origin"].to_numpy(), frame["minutes"].to_numpy())
+        nearest = r.tiers[t.name].minutes
+        inside = nearest <= t.threshold_min
+        np.testing.assert_array_equal(best[inside], nearest[inside])
+        assert np.all(np.isinf(best[~inside]))
