@@ -545,6 +545,7 @@ class Study:
             ms.referral_threshold_min,
             walk_kmh=s.walk_kmh,
             higher_levels_count=s.serve_lower_tiers,
+            **self._referral_modes(),
         )
         referrals = _referral_rows(ref, out_fac)
         ref_county = fac_county[ref["from_pos"].to_numpy()]
@@ -571,6 +572,14 @@ class Study:
             "referrals": referrals,
             "facilities": out_fac,
         }
+
+    def _referral_modes(self) -> dict:
+        """How referrals reach each level: as people reach the tier it belongs to (``[referral] tier_level``)."""
+        s = self.settings
+        modes = {s.measures.tier_level[t.name]: s.tier_mode(t) for t in s.tiers if t.name in s.measures.tier_level}
+        if all(m == "road" for m in modes.values()):
+            return {}
+        return {"modes": modes, "surface": self.terrain()}
 
     def run(self, write: bool = True) -> Result:
         """Compute and write the bundle to the study's output folder.

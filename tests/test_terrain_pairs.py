@@ -4,6 +4,7 @@ per facility, and against the tier's nearest minutes."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from geoaccess import _terrain_od_kernels as tk
@@ -195,3 +196,22 @@ def test_rank_bits_give_each_cell_its_position():
     np.testing.assert_array_equal(got, slot)
     words = rng.integers(0, 2**63, 200, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     assert [tk.popcount(w) for w in words] == [bin(int(w)).count("1") for w in words]
+
+
+@pytest.mark.parametrize("mode", ["mixed", "walk_only"])
+def test_referrals_to_an_off_road_tier_travel_its_trip(mode):
+    from geoaccess.measures.referral import referral_table
+
+    net, grid, surface, fsnap = small_case(2)
+    fac = pd.DataFrame({"tier": ["primary", "primary", "county"]})
+    level = np.array([0, 0, 1])
+    ref = referral_table(net, fsnap, fac, level, ["township", "county"], {"county": 5.0}, walk_kmh=WALK_KMH,
+                         modes={"county": mode}, surface=surface)  # fmt: skip
+    trip = Trip(net, WALK_KMH, True, surface=surface, mode=mode)
+    want = full_search_pairs(trip, fsnap[[2]], surface.facility_cell[[2]], surface.facility_cell[[0, 1]], [np.inf])
+    minutes = np.full(2, np.inf)
+    minutes[want[0][0]] = want[0][1]
+    np.testing.assert_array_equal(ref["minutes"].to_numpy(), minutes)
+    np.testing.assert_array_equal(ref["to_pos"].to_numpy(), np.where(np.isfinite(minutes), 2, -1))
+    road = referral_table(net, fsnap, fac, level, ["township", "county"], {"county": 5.0}, walk_kmh=WALK_KMH)
+    assert not np.array_equal(road["minutes"].to_numpy(), minutes)

@@ -39,12 +39,18 @@ def referral_table(
     *,
     walk_kmh: float = 4.5,
     higher_levels_count: bool = True,
+    modes: dict[str, str] | None = None,
+    surface=None,
 ) -> pd.DataFrame:
     """One row per facility below the top level: nearest next-level facility, minutes, over threshold.
 
     ``threshold_min`` is keyed by the *receiving* level (e.g. ``county``: township → county links above
     it are flagged). With ``higher_levels_count`` a facility of any level above the next also receives
     referrals (a county hospital stands in for a missing township centre).
+
+    ``modes`` (receiving level -> "road" | "mixed" | "walk_only", road where missing) makes the trip to a level the
+    one of the tier it belongs to, over the terrain ``surface`` (a :class:`geoaccess.terrain.Surface` whose
+    ``facility_cell`` follows ``facility_snap``) for the off-road ones: the minutes a patient of that tier travels.
     """
     level = np.asarray(level)
     rows = []
@@ -55,9 +61,13 @@ def referral_table(
         serving = level >= k + 1 if higher_levels_count else level == k + 1
         sub = facility_snap[lower]
         to = levels[k + 1]
-        r = nearest_facility(
-            net, facility_snap, sub, serving, to_facility=True, walk_kmh=walk_kmh, tier=f"referral to {to}"
-        )
+        mode = (modes or {}).get(to, "road")
+        if mode == "road":
+            r = nearest_facility(
+                net, facility_snap, sub, serving, to_facility=True, walk_kmh=walk_kmh, tier=f"referral to {to}"
+            )
+        else:
+            r = _off_road(net, facility_snap, sub, serving, lower, walk_kmh, mode, surface)
         thr = float(threshold_min.get(to, np.inf))
         for i, pos in enumerate(lower):
             j = int(r.facility[i])
@@ -74,3 +84,19 @@ def referral_table(
             )
     cols = ["from_pos", "from_level", "to_pos", "to_level", "minutes", "threshold_min", "over_threshold"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _off_road(net, facility_snap, sub, serving, lower, walk_kmh, mode, surface):
+    """The nearest serving facility (``facility``, -1 none) and ``minutes`` of each facility in ``lower`` over the
+    terrain (``mode`` mixed or walk_only)."""
+    from types import SimpleNamespace
+
+    from geoaccess.trip import Trip
+
+    pos = np.flatnonzero(serving)
+    if pos.size == 0:
+        return SimpleNamespace(minutes=np.full(len(sub), np.inf), facility=np.full(len(sub), -1))
+    trip = Trip(net, walk_kmh, True, surface=surface, mode=mode)
+    cells = surface.facility_cell
+    minutes, lab, _, _ = trip.nearest(facility_snap[pos], sub, fcells=cells[pos], dcells=cells[lower])
+    return SimpleNamespace(minutes=minutes, facility=np.where(lab >= 0, pos[np.maximum(lab, 0)], -1))
