@@ -815,7 +815,8 @@ class Study:
         """Per facility: minutes from it to the nearest facility serving the next tier up (NaN for the top tier).
 
         Read off the next tier's node minutes, so it costs no extra search (trips along one shared link
-        are not shortened, as they are for people).
+        are not shortened, as they are for people). A next tier that travels off-road is reached by its own trip
+        over the terrain (a search that stops once the facilities' cells are final).
         """
         s = self.settings
         inp = self.load()
@@ -825,6 +826,18 @@ class Study:
             upper = result.tiers[s.tiers[i + 1].name]
             sel = ranks == i
             if not sel.any():
+                continue
+            mode = s.tier_mode(s.tiers[i + 1])
+            if mode != "road":
+                pos = np.flatnonzero(serving_mask(ranks, i + 1, s.serve_lower_tiers))
+                if pos.size:
+                    cells = self.terrain().facility_cell
+                    trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility", surface=self.terrain(),
+                                mode=mode)  # fmt: skip
+                    low = np.flatnonzero(sel)
+                    minutes = trip.nearest(inp.facility_snap[pos], inp.facility_snap[low], fcells=cells[pos],
+                                           dcells=cells[low])[0]  # fmt: skip
+                    out[low] = minutes
                 continue
             trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
             minutes = trip.point_minutes(upper.node_minutes, inp.facility_snap)

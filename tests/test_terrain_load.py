@@ -340,3 +340,21 @@ def test_off_road_tiers_measures_read_pairs_of_their_own_trip(demo_mixed):
         inside = nearest <= t.threshold_min
         np.testing.assert_array_equal(best[inside], nearest[inside])
         assert np.all(np.isinf(best[~inside]))
+
+
+def test_referral_minutes_to_an_off_road_tier_are_its_minutes_at_the_facilitys_cell(demo_mixed):
+    study, r = demo_mixed
+    inp, sf = study.load(), study.terrain()
+    ranks = inp.facilities["tier_rank"].to_numpy()
+    ref = study._referral_minutes(r)
+    # a primary facility sharing its cell with people: the county tier's minutes of those people are its referral
+    # minutes (one search over the cells, read at one cell)
+    where = {c: i for i, c in enumerate(sf.demand_cell) if c >= 0}
+    open_ = np.isfinite(sf.friction.reshape(-1))
+    checked = 0
+    for j in np.flatnonzero(ranks == 0):
+        c = int(sf.facility_cell[j])
+        if c in where and open_[c]:
+            assert ref[j] == r.tiers["county"].minutes[where[c]]
+            checked += 1
+    assert checked > 50
