@@ -107,6 +107,22 @@ class _Sink:
             fstart[done] = start[done] + offset
 
 
+def _workers(jobs: int, n_cells: int) -> int:
+    """Workers (one per core) whose grids of minutes (8 bytes a cell each) take at most half the memory available."""
+    nw = max(1, min(numba.get_num_threads(), jobs))
+    try:
+        with open("/proc/meminfo") as fh:
+            avail = next((int(x.split()[1]) * 1024 for x in fh if x.startswith("MemAvailable:")), None)
+    except OSError:
+        avail = None
+    if avail is not None and nw > 1 and nw * 8 * n_cells > avail // 2:
+        fit = max(1, int(avail // 2 // (8 * n_cells)))
+        log.info("terrain OD: %d worker(s), not %d: a grid of minutes each (%.1f GB) in %.1f GB available", fit, nw,
+                 8 * n_cells / 2**30, avail / 2**30)  # fmt: skip
+        nw = fit
+    return nw
+
+
 def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buffer_mb: float = 256.0) -> Pairs:
     """Pairs of every facility in ``fsnap`` (grid cells ``fcells``, -1 off the grid) with the demand points of
     ``index`` within its cutoff (negative: none), over the grid by ``trip``'s mode; ``dest`` as in
@@ -158,7 +174,7 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
     dem_ix = (index.bits, index.rank, index.ent_ptr, index.ent_point, index.ent_extra)
     todo = np.flatnonzero(cutoffs >= 0)
     todo = todo[np.argsort(-cutoffs[todo], kind="stable")].astype(np.int64)  # the slow ones first: even shares
-    nw = max(1, min(numba.get_num_threads(), todo.size))
+    nw = _workers(todo.size, rows * cols)
     n_pts = index.n_points
     cap = max(2 * n_pts, _MIN_BUFFER, int(buffer_mb * 2**20 / 12 / nw))
     start = np.full(n_fac, -1, dtype=np.int64)

@@ -358,3 +358,25 @@ def test_referral_minutes_to_an_off_road_tier_are_its_minutes_at_the_facilitys_c
             assert ref[j] == r.tiers["county"].minutes[where[c]]
             checked += 1
     assert checked > 50
+
+
+def test_one_off_road_tier_leaves_the_road_tiers_measures_as_they_were(terrain_study):
+    """Primary walks only, the rest drive: road tiers' columns and the 2SFCA family (the study's road mode) are the
+    road study's to the bit; the primary tier's capacity coverage and its Huff share take walking pairs."""
+    d, sf, text = terrain_study
+    tiers = (
+        '[[tiers]]\nname = "primary"\nthreshold_min = 15\nmode = "walk_only"\n'
+        '[[tiers]]\nname = "county"\nthreshold_min = 60\n[[tiers]]\nname = "regional"\nthreshold_min = 120\n'
+        '[service_share]\ntier = "primary"\nmethod = "huff"\n'
+    )
+    _, road = run_with(d, sf, text, tiers.replace('mode = "walk_only"\n', ""))
+    study, one = run_with(d, sf, text, '[travel]\nlandcover = "lc.tif"\n' + tiers)
+    assert study._od_pool is not None and set(study._terrain_pools) == {"walk_only"}
+    same = [c for c in road.counties.columns if c.startswith(("county_", "regional_", "accessible_beds", "referral"))]
+    assert any(c.startswith("accessible_beds") for c in same) and "county_served" in same
+    for c in same:
+        assert road.counties[c].equals(one.counties[c]), c
+    assert not road.counties["primary_served"].equals(one.counties["primary_served"])
+    assert not np.allclose(road.counties["within_county_share"], one.counties["within_county_share"])
+    walked = study._terrain_pools["walk_only"]
+    assert walked.pairs > 0 and walked.mode == "walk_only"
