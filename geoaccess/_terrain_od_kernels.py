@@ -29,6 +29,9 @@ from numba import njit
 from geoaccess._kernels import bucket_search, prefetch, sort_pairs
 from geoaccess._terrain_kernels import tobler_factor
 
+#: relative slack of the pruning bound (``near``): far above the rounding of minutes summed along two paths in
+#: different orders (about 1e-15 per move), far below a move
+NEAR_MARGIN = 1e-9
 BLOCK = 256  # queue entries per block (as in _terrain_kernels): a bucket is a list of blocks, scanned in order
 
 _M1 = np.uint64(0x5555555555555555)
@@ -107,7 +110,7 @@ def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, st):
 @njit(cache=True, nogil=True)
 def _grid_sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
-    seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb,
+    seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb, near, cut_near,
     head, tail, b_cell, b_min, b_next, b_len, touched, st,
 ):  # fmt: skip
     """Run the bucket ring until it is empty (True) or a step might run out of blocks or touched room (False).
@@ -115,9 +118,10 @@ def _grid_sweep(
     The queue of :func:`geoaccess._terrain_kernels.grid_search` (Dial's ring of blocks, seeds joining as the sweep
     reaches their minutes, label-correcting, so exact for any ``delta``), with every cell whose minutes become
     finite appended to ``touched``. ``st``: cur, next seed, queued, free-list head, blocks used, scans, position in
-    the bucket's first block, free blocks, cells touched.
+    the bucket's first block, free blocks, cells touched. ``near`` (empty: none) prunes as :func:`grid_bounded` says.
     """
     inf = np.inf
+    prune = near.shape[0] > 0
     nk = off_r.shape[0]
     aniso = dem.shape[0] > 0
     strict = not cut_corners
@@ -138,6 +142,8 @@ def _grid_sweep(
             d = seed_minutes[si]
             st[1] = si + 1
             if not (d < dist[v] and d <= cutoff):
+                continue
+            if prune and d + near[v] > cut_near:  # no demand point within the cutoff can walk here
                 continue
             if dist[v] == inf:
                 touched[st[8]] = v
@@ -209,6 +215,8 @@ def _grid_sweep(
                     w = w * tobler_factor(dz / off_len[k])
                 nd = d + w
                 if nd < dist[v] and nd <= cutoff:
+                    if prune and nd + near[v] > cut_near:
+                        continue
                     if dist[v] == inf:
                         touched[st[8]] = v
                         st[8] += 1
@@ -242,9 +250,14 @@ def _grow_to(a, cap):
 @njit(cache=True, nogil=True)
 def grid_bounded(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, seed_cells, seed_minutes, cutoff,
-    cut_corners, to_seeds, dist, delta, nb, work,
+    cut_corners, to_seeds, dist, delta, nb, work, near, cut_near,
 ):  # fmt: skip
     """Bounded multi-source grid search (seeds sorted by minutes) improving ``dist`` in place.
+
+    ``near`` (per cell, a lower bound on the walk between it and the nearest demand cell, in the direction that
+    would continue the trip; empty: none) leaves out every cell ``v`` reached at ``d`` minutes with
+    ``d + near[v] > cut_near``: no demand point within ``cut_near`` can have its best trip through it, so the
+    cells that matter keep their minutes to the bit while empty land is never swept.
 
     ``work`` is the queue workspace ``(head, tail, b_cell, b_min, b_next, b_len, touched)``: ``head``/``tail`` (``nb``)
     -1 on entry and left so; the others grow when needed and are returned (keep them for the next search).
@@ -266,7 +279,7 @@ def grid_bounded(
         st[0] = np.int64(seed_minutes[0] * (1.0 / delta))
     while not _grid_sweep(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
-        seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb,
+        seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb, near, cut_near,
         head, tail, b_cell, b_min, b_next, b_len, touched, st,
     ):  # fmt: skip
         if b_len.shape[0] - st[4] + st[7] < nk:
@@ -376,9 +389,9 @@ def pairs_worker(
     rs_ptr, rs_point, rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m,
     link_fwd, link_bwd, mpm,
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, cut_corners, to_seeds, delta_g, nb_g,
-    bits, rank, ent_ptr, ent_point, ent_extra,
+    bits, rank, ent_ptr, ent_point, ent_extra, walk_lb,
     out_point, out_min, pos0, room, start, count,
-    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, work, own, near, dseen, dplist,
+    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, work, own, stepped, dseen, dplist,
 ):  # fmt: skip
     """Door-to-door pairs over the grid of facilities ``todo`` in order, each within ``cutoffs[k]``, sorted by minutes
     then demand point, written from ``pos0`` into ``out_point``/``out_min`` (``start[k]`` relative to the buffer,
@@ -391,7 +404,9 @@ def pairs_worker(
     their minutes; its own cell ``f_cell[k]`` (-1: off the grid) seeds it at 0. A demand point's minutes are those
     of its cell (``ent_extra < 0``), or, when its cell is impassable and unreached, the best passable neighbour's
     plus one step at that neighbour's friction (``ent_extra``): :meth:`geoaccess.terrain.Surface.at`'s reading.
-    Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``rbest``/``own``/``near``
+    ``walk_lb`` (float32 per cell, or empty) bounds the walk between a cell and the nearest demand cell from below:
+    the grid search leaves out the cells no demand point within the cutoff can pass (see :func:`grid_bounded`).
+    Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``rbest``/``own``/``stepped``
     inf, ``rseen``/``dseen`` False, ``gdist`` inf) are left so.
     """
     cap = out_point.shape[0]
@@ -441,7 +456,7 @@ def pairs_worker(
         sm = sm[order]
         work, nt, sn = grid_bounded(
             friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, sc, sm, c, cut_corners,
-            to_seeds, gdist, delta_g, nb_g, work,
+            to_seeds, gdist, delta_g, nb_g, work, walk_lb, c + NEAR_MARGIN * max(1.0, c),
         )  # fmt: skip
         scans += sn
         touched = work[6]
@@ -462,13 +477,13 @@ def pairs_worker(
                         own[p] = d
                     else:
                         m = d + x
-                        if m < near[p]:
-                            near[p] = m
+                        if m < stepped[p]:
+                            stepped[p] = m
             gdist[v] = inf
         nk = 0
         for i in range(npt):
             p = dplist[i]
-            m = own[p] if own[p] < inf else near[p]
+            m = own[p] if own[p] < inf else stepped[p]
             if m <= c:
                 nk += 1
         kp = np.empty(nk, dtype=np.int32)
@@ -476,13 +491,13 @@ def pairs_worker(
         q = 0
         for i in range(npt):
             p = dplist[i]
-            m = own[p] if own[p] < inf else near[p]
+            m = own[p] if own[p] < inf else stepped[p]
             if m <= c:
                 kp[q] = p
                 km[q] = m
                 q += 1
             own[p] = inf
-            near[p] = inf
+            stepped[p] = inf
             dseen[p] = False
         by_m = sort_pairs(kp, km)
         start[k] = pos
@@ -493,3 +508,16 @@ def pairs_worker(
         pos += nk
         done += 1
     return done, pos, work, scans
+
+
+@njit(cache=True)
+def lower_f32(dist):
+    """``dist`` as float32, each value rounded down (a lower bound stays one); inf stays inf."""
+    out = np.empty(dist.shape[0], dtype=np.float32)
+    for i in range(dist.shape[0]):
+        d = dist[i]
+        f = np.float32(d)
+        if np.float64(f) > d:
+            f = np.nextafter(f, np.float32(-np.inf))
+        out[i] = f
+    return out

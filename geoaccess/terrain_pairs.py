@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geoaccess import _terrain_od_kernels as _tk
+from geoaccess import terrain
 from geoaccess.errors import InputError
 from geoaccess.paths import Pairs, PointIndex, _queue
 from geoaccess.terrain import Moves, _buckets, moves
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: facilities a worker takes at a time: small, so a few slow ones (regional hospitals, 120 minutes) spread out
 _CHUNK = 8
+#: grid searches skip cells no demand point within the cutoff can pass (TerrainIndex.walk_bound); off: every cell
+#: within the cutoff is swept (the same pairs, for benchmarks)
+_PRUNE = True
 #: the smallest worker buffer (pairs); it always holds two facilities' worth (twice the demand points) at least
 _MIN_BUFFER = 1 << 16
 
@@ -52,6 +56,8 @@ class TerrainIndex:
     ent_point: np.ndarray
     ent_extra: np.ndarray
     roads: PointIndex | None
+    targets: np.ndarray  # the cells demand points read (sorted): own cells, passable neighbours of impassable ones
+    bound: tuple | None = None  # the last walk_bound: (cutoff, to_facility), float32 per cell
 
     @classmethod
     def build(cls, trip, demand_cell: np.ndarray) -> TerrainIndex:
@@ -83,7 +89,32 @@ class TerrainIndex:
         ent_ptr[1:] = np.r_[np.flatnonzero(first)[1:], cells.size] if uniq.size else []
         bits, rank = _tk.rank_bits(uniq, rows * cols)
         roads = trip.point_index(sf.road_snap) if trip.mode == "mixed" else None
-        return cls(len(dcell), bits, rank, ent_ptr, point.astype(np.int32), np.ascontiguousarray(extra), roads)
+        return cls(len(dcell), bits, rank, ent_ptr, point.astype(np.int32), np.ascontiguousarray(extra), roads, uniq)
+
+    def walk_bound(self, trip, cutoff: float) -> np.ndarray:
+        """Per cell (float32, rounded down), the walk between it and the nearest demand cell in the direction a trip
+        through it continues (from the people towards it when they travel to facilities), inf beyond ``cutoff``.
+
+        A facility's grid search skips a cell whose minutes plus this exceed its cutoff: no demand point within
+        the cutoff can have its best trip through it. One search from every demand cell, bounded by the largest
+        cutoff; it pays where people live in a small part of the grid (a plateau, a desert)."""
+        key = (float(cutoff), bool(trip.to_facility))
+        if self.bound is not None and self.bound[0] == key:
+            return self.bound[1]
+        sf = trip.surface
+        rows, cols = sf.shape
+        if self.targets.size == 0:
+            lb = np.full(rows * cols, np.inf, dtype=np.float32)
+        else:
+            src = np.column_stack([self.targets // cols, self.targets % cols])
+            dist, _ = terrain.search(
+                sf.friction, src, cell_size=(sf.cell_m, sf.cell_m), knight=sf.knight, dem=sf.dem,
+                cutoff=cutoff * (1 + 1e-6) + 1e-6, to_sources=not trip.to_facility, cut_corners=sf.cut_corners,
+            )  # fmt: skip
+            lb = _tk.lower_f32(dist.reshape(-1))
+            del dist
+        self.bound = (key, lb)
+        return lb
 
 
 class _Sink:
@@ -171,7 +202,12 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
         n_nodes, n_rs, nb_r = 0, 0, 2
     grid = (flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind, bool(sf.cut_corners),
             bool(trip.to_facility), float(delta_g), int(nb_g))  # fmt: skip
-    dem_ix = (index.bits, index.rank, index.ent_ptr, index.ent_point, index.ent_extra)
+    live = cutoffs[cutoffs >= 0]
+    if _PRUNE and live.size:
+        walk_lb = index.walk_bound(trip, float(live.max()))
+    else:
+        walk_lb = np.empty(0, dtype=np.float32)
+    dem_ix = (index.bits, index.rank, index.ent_ptr, index.ent_point, index.ent_extra, walk_lb)
     todo = np.flatnonzero(cutoffs >= 0)
     todo = todo[np.argsort(-cutoffs[todo], kind="stable")].astype(np.int64)  # the slow ones first: even shares
     nw = _workers(todo.size, rows * cols)

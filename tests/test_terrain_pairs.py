@@ -56,34 +56,35 @@ def assert_pairs_equal(pairs, want):
         np.testing.assert_array_equal(pairs.minutes[s : s + n], wm, err_msg=f"facility {j}")  # to the last bit
 
 
-def with_demand(surface, rng):
-    """The surface with its demand points: every cell, some twice (a coarser grid than the population), some off
-    the grid (-1)."""
+def with_demand(surface, rng, sparse=False):
+    """The surface with its demand points: every cell (``sparse``: a few, so the searches skip the cells nobody
+    within the cutoff can pass), some twice (a coarser grid than the population), some off the grid (-1)."""
     n = surface.shape[0] * surface.shape[1]
     extra = rng.integers(0, n, 40)
-    cells = np.concatenate([np.arange(n), extra, [-1, -1]])
+    every = rng.choice(n, 12, replace=False) if sparse else np.arange(n)
+    cells = np.concatenate([every, extra[: 4 if sparse else 40], [-1, -1]])
     return Surface(surface.friction, surface.dem, surface.transform, surface.crs, surface.cell_m, surface.road_cell,
                    surface.road_snap, cells, surface.facility_cell)  # fmt: skip
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("mode", ["mixed", "walk_only"])
 @pytest.mark.parametrize("to_facility", [True, False])
 def test_pairs_equal_a_full_search_per_facility(seed, mode, to_facility):
     net, grid, surface, fsnap = small_case(seed, dem=seed % 2 == 0)
     rng = np.random.default_rng(seed)
-    surface = with_demand(surface, rng)
+    surface = with_demand(surface, rng, sparse=seed >= 2)
     fcells = surface.facility_cell.copy()
     if seed == 1:
         fcells[0] = -1  # off the grid: mixed trips still start on its road
-    if seed == 3:  # a facility on an impassable cell: reached there, leads nowhere
+    if seed in (3, 5):  # a facility on an impassable cell: reached there, leads nowhere
         fcells[1] = np.flatnonzero(~np.isfinite(surface.friction.reshape(-1)))[0]
     cutoffs = np.array([rng.uniform(2, 8), rng.uniform(8, 20), -1.0 if seed == 2 else 40.0])
     trip = Trip(net, WALK_KMH, to_facility, surface=surface, mode=mode)
     index = trip.terrain_index(surface.demand_cell)
     got = trip.pairs(fsnap, index, cutoffs, fcells=fcells)
     want = full_search_pairs(trip, fsnap, fcells, surface.demand_cell, cutoffs)
-    assert sum(len(w[0]) for w in want) > 0
+    assert sum(len(w[0]) for w in want) > 0 or seed >= 2
     assert_pairs_equal(got, want)
     if seed == 2:
         assert got.count[2] == 0  # a negative cutoff takes nothing
