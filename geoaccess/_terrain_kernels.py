@@ -48,6 +48,7 @@ def move_range(friction, off_len):
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
+    seed_keys, h, hshift, hcols, switch_at,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -63,11 +64,22 @@ def grid_search(
 
     A seed on an impassable cell gets its seed minutes but spreads nowhere (as in ``MCP_Geometric``). Cells
     beyond ``cutoff`` (inclusive bound) are never queued. ``label`` of length 0 skips labels. Seeds must be sorted
-    by minutes. Returns the number of cells scanned.
+    by ``seed_keys`` (their minutes, or minutes plus ``h`` below). Returns ``(scans, paused, frontier cells,
+    frontier minutes, pending targets, next seed)``; the frontier is empty unless the search paused (``switch_at``).
 
     ``targets`` (flat cells; empty: none) ends the search as soon as every target is final: every 8 buckets, once
     all are reached and the sweep has passed their largest minutes (no queued entry nor seed left can improve
     them). Only the targets' minutes and labels are then final.
+
+    Goal-directed continuation (A*): with ``h`` (float64, one value per block of ``2**hshift`` x ``2**hshift``
+    cells, ``hcols`` blocks a row) a cell is queued by its minutes plus ``h`` of its block, a lower bound on the
+    minutes from the cell to the nearest target. A target is still final once the sweep passes its minutes (every
+    path that could improve it runs through a queued cell whose key is at most that path's minutes), but cells far
+    from every target wait. ``h`` need not be consistent: a cell whose key falls below the bucket being scanned
+    is scanned in it, and improved cells are scanned again. With ``switch_at >= 0`` (and no ``h``) the search
+    pauses once no more than ``switch_at`` targets are pending and returns its frontier (the queued cells, at their
+    minutes) so that it can go on with ``h`` built from those targets: the frontier cells and the seeds not yet
+    queued are the new seeds (``dist`` and ``label`` kept; a seed at exactly its cell's minutes is queued again).
 
     The queue is a ring of buckets ``delta`` minutes wide (Dial's algorithm, sequential Delta-stepping); ``nb``, a
     power of two, is best above the dearest move over ``delta`` plus one. With ``delta`` no more than the cheapest
@@ -100,16 +112,17 @@ def grid_search(
     s_min = np.empty(1024, dtype=np.float64)
     # cur (bucket), si (next seed), count (queued), free (recycled blocks, linked through b_next), used blocks,
     # scans, spos (next scratch entry), free blocks, scratch size needed, scratch entries, pending targets
-    state = np.zeros(11, dtype=np.int64)
+    # paused (switch_at reached)
+    state = np.zeros(12, dtype=np.int64)
     state[3] = -1
     pending = targets.copy()  # the targets not yet final, compacted as the sweep passes them
     state[10] = pending.shape[0]
     if seed_cells.shape[0] > 0:
-        state[0] = np.int64(seed_minutes[0] * (1.0 / delta))
+        state[0] = np.int64(seed_keys[0] * (1.0 / delta))
     while not _sweep(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
         seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, pending,
-        head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min,
+        head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
     ):  # fmt: skip
         if state[8] > s_key.shape[0]:
             n = max(state[8], 2 * s_key.shape[0])
@@ -122,7 +135,31 @@ def grid_search(
         b_min = _grow_rows(b_min, n_blk)
         b_next = _grow_to(b_next, n_blk)
         b_len = _grow_to(b_len, n_blk)
-    return state[5]
+    f_cell = np.empty(0, dtype=np.int64)
+    f_min = np.empty(0, dtype=np.float64)
+    if state[11]:  # paused: the queued cells still at their queued minutes
+        n = 0
+        for s in range(nb):
+            blk = head[s]
+            while blk >= 0:
+                n += b_len[blk]
+                blk = b_next[blk]
+        f_cell = np.empty(n, dtype=np.int64)
+        f_min = np.empty(n, dtype=np.float64)
+        n = 0
+        for s in range(nb):
+            blk = head[s]
+            while blk >= 0:
+                for i in range(b_len[blk]):
+                    v = b_cell[blk, i]
+                    if b_min[blk, i] == dist[v]:
+                        f_cell[n] = v
+                        f_min[n] = b_min[blk, i]
+                        n += 1
+                blk = b_next[blk]
+        f_cell = f_cell[:n]
+        f_min = f_min[:n]
+    return state[5], state[11] != 0, f_cell, f_min, pending[: state[10]], state[1]
 
 
 @njit(cache=True, inline="always")
@@ -155,7 +192,7 @@ def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, free, used):
 def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-    head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min,
+    head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
 ):  # fmt: skip
     """Run :func:`grid_search`'s queue until it is empty (True), or until a step might run out of blocks or the
     bucket to scan does not fit the scratch arrays (False; ``state[8]`` then says the scratch size needed)."""
@@ -175,10 +212,11 @@ def _sweep(
     done = True
     nt = state[10]
     low32 = np.int64(0xFFFFFFFF)
+    astar = h.shape[0] > 0
     while count > 0 or si < ns or spos < slen:
         if spos >= slen:  # between buckets (a bucket interrupted to grow the blocks resumes below)
             if count == 0:  # nothing queued: jump to the next seed
-                cur = max(cur, np.int64(seed_minutes[si] * inv))
+                cur = max(cur, np.int64(seed_keys[si] * inv))
             if nt > 0 and (cur & 7) == 0:
                 # every entry still queued (and every seed not yet queued) has floor(minutes / delta) >= cur here,
                 # so a target below cur * delta (less a rounding margin) is final: it leaves the pending targets
@@ -197,14 +235,17 @@ def _sweep(
                     count = 0
                     si = ns
                     break
-            while si < ns and np.int64(seed_minutes[si] * inv) <= cur:
+                if nt <= switch_at and not astar:
+                    state[11] = 1
+                    break
+            while si < ns and np.int64(seed_keys[si] * inv) <= cur:
                 if cap - used + n_free < 1:
                     done = False
                     break
                 v = seed_cells[si]
                 d = seed_minutes[si]
                 si += 1
-                if not (d < dist[v] and d <= cutoff):
+                if not ((d < dist[v] or (astar and d == dist[v])) and d <= cutoff):
                     continue
                 dist[v] = d
                 if uselab:
@@ -319,7 +360,12 @@ def _sweep(
                         dist[v] = nd
                         if uselab:
                             label[v] = lu
-                        b = np.int64(nd * inv)
+                        if astar:
+                            b = np.int64(
+                                (nd + h[((r + off_r[k]) >> hshift) * hcols + ((c + off_c[k]) >> hshift)]) * inv
+                            )
+                        else:
+                            b = np.int64(nd * inv)
                         if b < cur:
                             b = cur  # rounding: stay in the bucket being scanned
                         elif b >= cur + nb:
