@@ -418,3 +418,33 @@ def _grow_to(a, cap):
     b = np.empty(cap, dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+@njit(cache=True)
+def small_codes(values, most):
+    """``values`` (flat floats) as codes into a table of their distinct values, or an empty table when there are
+    more than ``most``: a friction grid holds a few speeds (one per land-cover class, the road, inf), so it keeps
+    in a quarter (float32) or an eighth (float64) of the bytes. NaN is one value of its own."""
+    table = np.empty(most, dtype=values.dtype)
+    codes = np.empty(values.shape[0], dtype=np.uint8)
+    n = 0
+    last = 0
+    for i in range(values.shape[0]):
+        v = values[i]
+        if n > 0 and (table[last] == v or (v != v and table[last] != table[last])):
+            codes[i] = last
+            continue
+        found = -1
+        for j in range(n):
+            if table[j] == v or (v != v and table[j] != table[j]):
+                found = j
+                break
+        if found < 0:
+            if n == most:
+                return codes[:0], table[:0]
+            table[n] = v
+            found = n
+            n += 1
+        codes[i] = found
+        last = found
+    return codes, table[:n]

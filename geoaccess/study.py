@@ -106,6 +106,7 @@ class Study:
         # the study never on them
         self.baseline = None
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
+        self._terrain_key = None  # its cache key while it is still to be stored
         self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
     @classmethod
@@ -293,6 +294,11 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1
+        if surface is not None and self._terrain_key is not None:
+            from geoaccess import cache as _cache
+
+            _cache.save_surface(self._terrain_key, surface)
+            self._terrain_key = None
         result = self.score(inp, results, timings)
         if self._walk_only is not None:
             result.walk_only = self._walk_only
@@ -328,6 +334,19 @@ class Study:
 
         s, inp = self.settings, self.load()
         t0 = time.perf_counter()
+        if self.use_cache:
+            from geoaccess import cache as _cache
+
+            try:
+                key = _cache.surface_key(s)
+            except OSError:  # a missing file: the loaders say which, with the fix
+                key = None
+            got = _cache.load_surface(key) if key else None
+            if got is not None:
+                self._terrain = got
+                log.info("terrain: %r from the cache in %.1f s", got, time.perf_counter() - t0)
+                return got
+            self._terrain_key = key  # stored once its searches have labelled its pieces of ground (compute)
         net = inp.network
         to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
         bounds = inp.counties.to_crs(net.crs).total_bounds

@@ -372,6 +372,7 @@ class Surface:
         self.cut_corners = bool(cut_corners)
         self.notes = list(notes)
         self._components = None  # connected pieces of passable ground, on first use (see components)
+        self._pieces = None  # (sorted cells, their piece) known without labelling the grid (a cached surface)
         self._demand_targets = None  # targets() of demand_cell, the same for every tier
         self._lock = threading.Lock()  # tiers search on threads; the pieces are labelled once
 
@@ -458,18 +459,47 @@ class Surface:
                 self._components = lab.reshape(-1)
         return self._components
 
+    def known_pieces(self, cells, label) -> None:
+        """Which piece of ground (:meth:`components`) each of ``cells`` lies on, known beforehand (a surface read
+        from the cache): :meth:`reachable` then answers for those cells without labelling the whole grid."""
+        cells = np.asarray(cells, dtype=np.int64)
+        order = np.argsort(cells, kind="stable")
+        self._pieces = (cells[order], np.asarray(label, dtype=np.int32)[order])
+
+    def key_pieces(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pieces of ground of the cells searches start from and wait for (the demand's targets, road and
+        facility cells), as ``(sorted cells, piece)``; None when searches cut corners."""
+        if self.cut_corners:
+            return None
+        if self._pieces is not None and self._components is None:
+            return self._pieces
+        comp = self.components()
+        cells = np.unique(np.concatenate([self.targets(self.demand_cell), self.road_cell, self.facility_cell]))
+        cells = cells[(cells >= 0) & (cells < comp.size)]
+        return cells, comp[cells]
+
+    def _pieces_of(self, cells: np.ndarray) -> np.ndarray:
+        if self._components is None and self._pieces is not None:
+            known, label = self._pieces
+            i = np.minimum(np.searchsorted(known, cells), max(len(known) - 1, 0))
+            if known.size and np.array_equal(known[i], cells):
+                return label[i]
+        return self.components()[cells]
+
     def reachable(self, targets, seeds) -> np.ndarray:
         """The ``targets`` (flat cells) in a piece of ground that holds one of the ``seeds`` (flat cells): the ones
         a search from the seeds can reach. A search told to stop at unreachable targets would sweep everything
         it can reach, waiting for them."""
         targets = np.asarray(targets, dtype=np.int64)
-        comp = self.components()
-        if comp is None or targets.size == 0:
+        if self.cut_corners or targets.size == 0:
             return targets
-        seeded = np.zeros(int(comp.max()) + 1, dtype=bool) if comp.size else np.zeros(1, dtype=bool)
-        seeded[comp[np.asarray(seeds, dtype=np.int64)]] = True
+        seeds = np.asarray(seeds, dtype=np.int64)
+        at_t, at_s = self._pieces_of(targets), self._pieces_of(seeds)
+        top = max(int(at_t.max()), int(at_s.max()) if at_s.size else 0)
+        seeded = np.zeros(top + 1, dtype=bool)
+        seeded[at_s] = True
         seeded[0] = False  # impassable: a seed there spreads nowhere
-        return targets[seeded[comp[targets]]]
+        return targets[seeded[at_t]]
 
     def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.

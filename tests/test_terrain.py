@@ -345,3 +345,16 @@ def test_the_last_targets_are_searched_for_goal_directed_and_stay_exact(monkeypa
     np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
     if not slope:  # cells away from the far targets were never reached (on slopes the bound is weaker)
         assert np.isfinite(got).sum() < 0.9 * np.isfinite(full).sum()
+
+
+def test_small_codes_keep_a_friction_grid_exactly_or_refuse():
+    """A cached surface keeps its friction as codes into its few distinct values (NaN and inf among them), and
+    as it is when there are more than 255."""
+    rng = np.random.default_rng(3)
+    few = rng.choice(np.array([0.012, 0.02, np.inf, np.nan, 1 / 75], dtype=np.float32), 10_000)
+    codes, table = terrain._terrain_kernels.small_codes(few, 255)
+    assert codes.dtype == np.uint8 and table.size == 5
+    np.testing.assert_array_equal(table[codes], few)  # NaN where NaN
+    many = rng.random(10_000).astype(np.float32)
+    codes, table = terrain._terrain_kernels.small_codes(many, 255)
+    assert table.size == 0 and codes.size == 0
