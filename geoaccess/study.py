@@ -641,7 +641,10 @@ class Study:
         """
         final = Path(self.settings.output)
         with replace_folder(final, keep=("scenarios", "optimize")) as tmp:
-            files = self._write_bundle(result, tmp)
+            try:
+                files = self._write_bundle(result, tmp)
+            finally:  # no workbook left writing into a folder about to be swapped in or removed
+                _BOOKS.submit(int).result()  # one worker: this runs after every workbook queued before it
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
@@ -672,7 +675,9 @@ class Study:
                 (i18n.period_label(p, lang), "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods
             ]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
-        files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
+        # the workbook (openpyxl: seconds for a province's facilities) is written beside the maps, whose rasters,
+        # tiles and GeoPackage spend their time outside the GIL; write() waits for it even when a map fails
+        xlsx = _BOOKS.submit(tables.write_xlsx, out / tables.XLSX, plain, lang, s.tiers)
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
         areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         pop = inp.population
@@ -780,6 +785,7 @@ class Study:
             files += pages
             maps += entries
             links += plinks
+        files.append(xlsx.result())
         files.append(
             write_index(
                 out / "index.html",
@@ -893,6 +899,9 @@ def walk_only_surface(result: Result, tier: str, pop: Population) -> Surface | N
         return None
     m = result.walk_only[tier].minutes
     return Surface.from_cells(pop.shape, pop.row, pop.col, m, pop.transform, pop.crs)
+
+
+_BOOKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoaccess-xlsx")  # the bundles' workbooks, in turn
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:
