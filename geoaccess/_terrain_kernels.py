@@ -48,6 +48,7 @@ def move_range(friction, off_len):
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
+    seed_keys, h, hshift, hcols, switch_at,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -63,11 +64,22 @@ def grid_search(
 
     A seed on an impassable cell gets its seed minutes but spreads nowhere (as in ``MCP_Geometric``). Cells
     beyond ``cutoff`` (inclusive bound) are never queued. ``label`` of length 0 skips labels. Seeds must be sorted
-    by minutes. Returns the number of cells scanned.
+    by ``seed_keys`` (their minutes, or minutes plus ``h`` below). Returns ``(scans, paused, frontier cells,
+    frontier minutes, pending targets, next seed)``; the frontier is empty unless the search paused (``switch_at``).
 
     ``targets`` (flat cells; empty: none) ends the search as soon as every target is final: every 8 buckets, once
     all are reached and the sweep has passed their largest minutes (no queued entry nor seed left can improve
     them). Only the targets' minutes and labels are then final.
+
+    Goal-directed continuation (A*): with ``h`` (float64, one value per block of ``2**hshift`` x ``2**hshift``
+    cells, ``hcols`` blocks a row) a cell is queued by its minutes plus ``h`` of its block, a lower bound on the
+    minutes from the cell to the nearest target. A target is still final once the sweep passes its minutes (every
+    path that could improve it runs through a queued cell whose key is at most that path's minutes), but cells far
+    from every target wait. ``h`` need not be consistent: a cell whose key falls below the bucket being scanned
+    is scanned in it, and improved cells are scanned again. With ``switch_at >= 0`` (and no ``h``) the search
+    pauses once no more than ``switch_at`` targets are pending and returns its frontier (the queued cells, at their
+    minutes) so that it can go on with ``h`` built from those targets: the frontier cells and the seeds not yet
+    queued are the new seeds (``dist`` and ``label`` kept; a seed at exactly its cell's minutes is queued again).
 
     The queue is a ring of buckets ``delta`` minutes wide (Dial's algorithm, sequential Delta-stepping); ``nb``, a
     power of two, is best above the dearest move over ``delta`` plus one. With ``delta`` no more than the cheapest
@@ -96,23 +108,58 @@ def grid_search(
     b_min = np.empty((n_blk, BLOCK), dtype=np.float64)
     b_next = np.empty(n_blk, dtype=np.int64)
     b_len = np.zeros(n_blk, dtype=np.int64)
+    s_key = np.empty(1024, dtype=np.int64)  # the bucket being scanned, sorted: (cell << 32) | its entry
+    s_min = np.empty(1024, dtype=np.float64)
     # cur (bucket), si (next seed), count (queued), free (recycled blocks, linked through b_next), used blocks,
-    # scans, pos (next entry of the bucket's first block), free blocks
-    state = np.zeros(8, dtype=np.int64)
+    # scans, spos (next scratch entry), free blocks, scratch size needed, scratch entries, pending targets
+    # paused (switch_at reached)
+    state = np.zeros(12, dtype=np.int64)
     state[3] = -1
+    pending = targets.copy()  # the targets not yet final, compacted as the sweep passes them
+    state[10] = pending.shape[0]
     if seed_cells.shape[0] > 0:
-        state[0] = np.int64(seed_minutes[0] * (1.0 / delta))
+        state[0] = np.int64(seed_keys[0] * (1.0 / delta))
     while not _sweep(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
-        seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-        head, tail, b_cell, b_min, b_next, b_len, state,
+        seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, pending,
+        head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
     ):  # fmt: skip
+        if state[8] > s_key.shape[0]:
+            n = max(state[8], 2 * s_key.shape[0])
+            s_key = _grow_to(s_key, n)
+            s_min = _grow_to(s_min, n)
+            state[8] = 0
+            continue
         n_blk *= 2
         b_cell = _grow_rows(b_cell, n_blk)
         b_min = _grow_rows(b_min, n_blk)
         b_next = _grow_to(b_next, n_blk)
         b_len = _grow_to(b_len, n_blk)
-    return state[5]
+    f_cell = np.empty(0, dtype=np.int64)
+    f_min = np.empty(0, dtype=np.float64)
+    if state[11]:  # paused: the queued cells still at their queued minutes
+        n = 0
+        for s in range(nb):
+            blk = head[s]
+            while blk >= 0:
+                n += b_len[blk]
+                blk = b_next[blk]
+        f_cell = np.empty(n, dtype=np.int64)
+        f_min = np.empty(n, dtype=np.float64)
+        n = 0
+        for s in range(nb):
+            blk = head[s]
+            while blk >= 0:
+                for i in range(b_len[blk]):
+                    v = b_cell[blk, i]
+                    if b_min[blk, i] == dist[v]:
+                        f_cell[n] = v
+                        f_min[n] = b_min[blk, i]
+                        n += 1
+                blk = b_next[blk]
+        f_cell = f_cell[:n]
+        f_min = f_min[:n]
+    return state[5], state[11] != 0, f_cell, f_min, pending[: state[10]], state[1]
 
 
 @njit(cache=True, inline="always")
@@ -145,9 +192,10 @@ def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, free, used):
 def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-    head, tail, b_cell, b_min, b_next, b_len, state,
+    head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
 ):  # fmt: skip
-    """Run :func:`grid_search`'s queue until it is empty (True) or a step might run out of blocks (False)."""
+    """Run :func:`grid_search`'s queue until it is empty (True), or until a step might run out of blocks or the
+    bucket to scan does not fit the scratch arrays (False; ``state[8]`` then says the scratch size needed)."""
     inf = np.inf
     nk = off_r.shape[0]
     aniso = dem.shape[0] > 0
@@ -156,142 +204,204 @@ def _sweep(
     inv = 1.0 / delta
     mask = nb - 1
     cap = b_len.shape[0]
-    cur, si, count, free, used, scans, pos, n_free = (
-        state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7],
+    s_cap = s_key.shape[0]
+    cur, si, count, free, used, scans, spos, n_free, slen = (
+        state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7], state[9],
     )  # fmt: skip
     ns = seed_cells.shape[0]
     done = True
-    nt = targets.shape[0]
-    while count > 0 or si < ns:
-        if count == 0:  # nothing queued: jump to the next seed
-            cur = max(cur, np.int64(seed_minutes[si] * inv))
-        if nt > 0 and (cur & 7) == 0:
-            # every entry still queued (and every seed not yet queued) has floor(minutes / delta) >= cur here, so
-            # nothing can improve a target below cur * delta (less a rounding margin)
-            top = 0.0
-            for i in range(nt):
-                dv = dist[targets[i]]
-                if not dv < inf:
-                    top = inf
+    nt = state[10]
+    low32 = np.int64(0xFFFFFFFF)
+    astar = h.shape[0] > 0
+    while count > 0 or si < ns or spos < slen:
+        if spos >= slen:  # between buckets (a bucket interrupted to grow the blocks resumes below)
+            if count == 0:  # nothing queued: jump to the next seed
+                cur = max(cur, np.int64(seed_keys[si] * inv))
+            if nt > 0 and (cur & 7) == 0:
+                # every entry still queued (and every seed not yet queued) has floor(minutes / delta) >= cur here,
+                # so a target below cur * delta (less a rounding margin) is final: it leaves the pending targets
+                # (at the front of ``targets``, a copy), and the search ends when none is left. Dropping the final
+                # ones keeps this check from reading every target every 8 buckets (on a large grid each read is a
+                # cache miss, and a sweep has thousands of buckets)
+                bar = cur * delta * (1.0 - 1e-9)
+                j = 0
+                for i in range(nt):
+                    t = targets[i]
+                    if not dist[t] < bar:
+                        targets[j] = t
+                        j += 1
+                nt = j
+                if nt == 0:
+                    count = 0
+                    si = ns
                     break
-                if dv > top:
-                    top = dv
-            if top < cur * delta * (1.0 - 1e-9):
-                count = 0
-                si = ns
-                break
-        while si < ns and np.int64(seed_minutes[si] * inv) <= cur:
-            if cap - used + n_free < 1:
-                done = False
-                break
-            v = seed_cells[si]
-            d = seed_minutes[si]
-            si += 1
-            if not (d < dist[v] and d <= cutoff):
-                continue
-            dist[v] = d
-            if uselab:
-                label[v] = seed_labels[si - 1]
-            f0 = free
-            free, used = _append(v, d, cur & mask, head, tail, b_cell, b_min, b_next, b_len, free, used)
-            if free != f0:
-                n_free -= 1
-            count += 1
-        if not done:
-            break
-        s = cur & mask
-        while head[s] >= 0:
-            blk = head[s]
-            if pos == b_len[blk]:  # this block is spent: recycle it, or the bucket is empty
-                head[s] = b_next[blk]
-                if head[s] < 0:
-                    tail[s] = -1
-                b_next[blk] = free
-                free = blk
-                n_free += 1
-                pos = 0
-                continue
-            if cap - used + n_free < nk:  # the scan below could need a new block for every move
-                done = False
-                break
-            u = b_cell[blk, pos]
-            d = b_min[blk, pos]
-            pos += 1
-            count -= 1
-            if pos + 2 < b_len[blk]:
-                # the rows of the entry two ahead (in the same block): on a grid larger than the cache a scan
-                # otherwise waits on these misses
-                w = b_cell[blk, pos + 2]
-                prefetch(dist, w - cols)
-                prefetch(dist, w)
-                prefetch(dist, w + cols)
-                prefetch(friction, w - cols)
-                prefetch(friction, w)
-                prefetch(friction, w + cols)
-                if reach > 1:
-                    prefetch(dist, w - 2 * cols)
-                    prefetch(dist, w + 2 * cols)
-                    prefetch(friction, w - 2 * cols)
-                    prefetch(friction, w + 2 * cols)
-                if uselab:  # an improved neighbour's label is written too: its rows are otherwise a store miss
-                    prefetch(label, w - cols)
-                    prefetch(label, w)
-                    prefetch(label, w + cols)
-            if d > dist[u]:
-                continue
-            fu = np.float64(friction[u])
-            if not fu < inf:  # impassable (or NaN): a seed there is reached but leads nowhere
-                continue
-            scans += 1
-            zu = np.float64(dem[u]) if aniso else 0.0
-            lu = label[u] if uselab else 0
-            r = u // cols
-            c = u - r * cols
-            inner = r >= reach and r < rows - reach and c >= reach and c < cols - reach
-            for k in range(nk):
-                if not inner:
-                    rr = r + off_r[k]
-                    cc = c + off_c[k]
-                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
-                        continue
-                v = u + off_flat[k]
-                fv = np.float64(friction[v])
-                if not fv < inf:
+                if nt <= switch_at and not astar:
+                    state[11] = 1
+                    break
+            while si < ns and np.int64(seed_keys[si] * inv) <= cur:
+                if cap - used + n_free < 1:
+                    done = False
+                    break
+                v = seed_cells[si]
+                d = seed_minutes[si]
+                si += 1
+                if not ((d < dist[v] or (astar and d == dist[v])) and d <= cutoff):
                     continue
-                if strict and mid_kind[k] > 0:
-                    pa = np.float64(friction[u + mid_a[k]]) < inf
-                    pb = np.float64(friction[u + mid_b[k]]) < inf
-                    if mid_kind[k] == 1:
-                        if not pa and not pb:
+                dist[v] = d
+                if uselab:
+                    label[v] = seed_labels[si - 1]
+                f0 = free
+                free, used = _append(v, d, cur & mask, head, tail, b_cell, b_min, b_next, b_len, free, used)
+                if free != f0:
+                    n_free -= 1
+                count += 1
+            if not done:
+                break
+        s = cur & mask
+        while True:
+            if spos >= slen:
+                # take the whole bucket out of the ring, in memory order: its cells lie along every wavefront
+                # at once, all over the grid, and scanned in the order they were queued each one reads rows
+                # nobody read recently; sorted, consecutive scans share their rows (within a bucket the order
+                # is free: with delta no more than the cheapest move no scan can improve a cell of its bucket)
+                if head[s] < 0:
+                    break
+                m = 0
+                blk = head[s]
+                while blk >= 0:
+                    m += b_len[blk]
+                    blk = b_next[blk]
+                if m > s_cap:
+                    state[8] = m
+                    done = False
+                    break
+                m = 0
+                blk = head[s]
+                while blk >= 0:
+                    for i in range(b_len[blk]):
+                        s_key[m] = (b_cell[blk, i] << 32) | m
+                        s_min[m] = b_min[blk, i]
+                        m += 1
+                    nxt = b_next[blk]
+                    b_next[blk] = free
+                    free = blk
+                    n_free += 1
+                    blk = nxt
+                head[s] = -1
+                tail[s] = -1
+                s_key[:m].sort()
+                spos = 0
+                slen = m
+            while spos < slen:
+                if cap - used + n_free < nk:  # the scan below could need a new block for every move
+                    done = False
+                    break
+                key = s_key[spos]
+                u = key >> 32
+                d = s_min[key & low32]
+                spos += 1
+                count -= 1
+                if spos + 2 < slen:
+                    # the rows of the entry two ahead: on a grid larger than the cache a scan otherwise waits on
+                    # these misses
+                    w = s_key[spos + 2] >> 32
+                    prefetch(dist, w - cols)
+                    prefetch(dist, w)
+                    prefetch(dist, w + cols)
+                    prefetch(friction, w - cols)
+                    prefetch(friction, w)
+                    prefetch(friction, w + cols)
+                    if reach > 1:
+                        prefetch(dist, w - 2 * cols)
+                        prefetch(dist, w + 2 * cols)
+                        prefetch(friction, w - 2 * cols)
+                        prefetch(friction, w + 2 * cols)
+                    if uselab:  # an improved neighbour's label is written too: its rows are otherwise a store miss
+                        prefetch(label, w - cols)
+                        prefetch(label, w)
+                        prefetch(label, w + cols)
+                if d > dist[u]:
+                    continue
+                fu = np.float64(friction[u])
+                if not fu < inf:  # impassable (or NaN): a seed there is reached but leads nowhere
+                    continue
+                scans += 1
+                zu = np.float64(dem[u]) if aniso else 0.0
+                lu = label[u] if uselab else 0
+                r = u // cols
+                c = u - r * cols
+                inner = r >= reach and r < rows - reach and c >= reach and c < cols - reach
+                for k in range(nk):
+                    if not inner:
+                        rr = r + off_r[k]
+                        cc = c + off_c[k]
+                        if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
                             continue
-                    elif not (pa and pb):
+                    v = u + off_flat[k]
+                    fv = np.float64(friction[v])
+                    if not fv < inf:
                         continue
-                w = half[k] * (fu + fv)
-                if aniso:
-                    dz = np.float64(dem[v]) - zu
-                    if to_seeds:
-                        dz = -dz  # the patient walks v -> u
-                    w = w * tobler_factor(dz / off_len[k])
-                nd = d + w
-                if nd < dist[v] and nd <= cutoff:
-                    dist[v] = nd
-                    if uselab:
-                        label[v] = lu
-                    b = np.int64(nd * inv)
-                    if b < cur:
-                        b = cur  # rounding: stay in the bucket being scanned
-                    elif b >= cur + nb:
-                        b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
-                    f0 = free
-                    free, used = _append(v, nd, b & mask, head, tail, b_cell, b_min, b_next, b_len, free, used)
-                    if free != f0:
-                        n_free -= 1
-                    count += 1
+                    if strict and mid_kind[k] > 0:
+                        pa = np.float64(friction[u + mid_a[k]]) < inf
+                        pb = np.float64(friction[u + mid_b[k]]) < inf
+                        if mid_kind[k] == 1:
+                            if not pa and not pb:
+                                continue
+                        elif not (pa and pb):
+                            continue
+                    w = half[k] * (fu + fv)
+                    if aniso:
+                        dz = np.float64(dem[v]) - zu
+                        if to_seeds:
+                            dz = -dz  # the patient walks v -> u
+                        w = w * tobler_factor(dz / off_len[k])
+                    nd = d + w
+                    if nd < dist[v] and nd <= cutoff:
+                        dist[v] = nd
+                        if uselab:
+                            label[v] = lu
+                        if astar:
+                            b = np.int64(
+                                (nd + h[((r + off_r[k]) >> hshift) * hcols + ((c + off_c[k]) >> hshift)]) * inv
+                            )
+                        else:
+                            b = np.int64(nd * inv)
+                        if b < cur:
+                            b = cur  # rounding: stay in the bucket being scanned
+                        elif b >= cur + nb:
+                            b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
+                        # _append, written out: a call passing the block arrays costs an atomic incref and decref
+                        # of each (12 per queued cell, 10 % of a search)
+                        a_s = b & mask
+                        a_t = tail[a_s]
+                        if a_t < 0 or b_len[a_t] == BLOCK:
+                            if free >= 0:
+                                a_nb = free
+                                free = b_next[a_nb]
+                                n_free -= 1
+                            else:
+                                a_nb = used
+                                used += 1
+                            b_len[a_nb] = 0
+                            b_next[a_nb] = -1
+                            if a_t < 0:
+                                head[a_s] = a_nb
+                            else:
+                                b_next[a_t] = a_nb
+                            tail[a_s] = a_nb
+                            a_t = a_nb
+                        a_i = b_len[a_t]
+                        b_cell[a_t, a_i] = v
+                        b_min[a_t, a_i] = nd
+                        b_len[a_t] = a_i + 1
+                        count += 1
+            if not done:
+                break
         if not done:
             break
         cur += 1
-    state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7] = (
-        cur, si, count, free, used, scans, pos, n_free,
+    state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7], state[9], state[10] = (
+        cur, si, count, free, used, scans, spos, n_free, slen, nt,
     )  # fmt: skip
     return done
 
@@ -308,3 +418,33 @@ def _grow_to(a, cap):
     b = np.empty(cap, dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+@njit(cache=True)
+def small_codes(values, most):
+    """``values`` (flat floats) as codes into a table of their distinct values, or an empty table when there are
+    more than ``most``: a friction grid holds a few speeds (one per land-cover class, the road, inf), so it keeps
+    in a quarter (float32) or an eighth (float64) of the bytes. NaN is one value of its own."""
+    table = np.empty(most, dtype=values.dtype)
+    codes = np.empty(values.shape[0], dtype=np.uint8)
+    n = 0
+    last = 0
+    for i in range(values.shape[0]):
+        v = values[i]
+        if n > 0 and (table[last] == v or (v != v and table[last] != table[last])):
+            codes[i] = last
+            continue
+        found = -1
+        for j in range(n):
+            if table[j] == v or (v != v and table[j] != table[j]):
+                found = j
+                break
+        if found < 0:
+            if n == most:
+                return codes[:0], table[:0]
+            table[n] = v
+            found = n
+            n += 1
+        codes[i] = found
+        last = found
+    return codes, table[:n]

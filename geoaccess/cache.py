@@ -595,3 +595,101 @@ def load_baseline(key: str, root: Path | None = None):
         return {"tiers": tiers, "timings": meta.get("timings", {}), **frames}, pool
 
     return _read_entry(cache_dir() if root is None else Path(root), "baseline", key, read)
+
+
+# -- the friction surface ([travel]) ----------------------------------------------------------------------------
+_SURFACE_MODULES = ("load/terrain.py", "terrain.py", "_terrain_kernels.py", "coords.py")
+#: surfaces are large (a province at 100 m: ~0.2 GB an entry): fewer are kept
+SURFACE_ENTRIES = 3
+
+
+def surface_key(settings) -> str:
+    """The cache key of a study's friction surface: its inputs' key, the ``[travel]`` settings and files, the
+    walking speed on roads and the code that builds it; an ``OSError`` when a file cannot be read."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(inputs_key(settings).encode())
+    for name in _SURFACE_MODULES:
+        f = root / name
+        h.update(name.encode())
+        h.update(f.read_bytes() if f.exists() else b"-")
+    t = settings.travel
+    desc = {
+        "travel": {k: v for k, v in dataclasses.asdict(t).items() if k not in ("mode", "compare_walk_only")},
+        "landcover": file_fingerprint(t.landcover) if t.landcover is not None else None,
+        "dem": file_fingerprint(t.dem) if t.dem is not None else None,
+        "barriers": [b if str(b) == "osm" else file_fingerprint(b) for b in t.barriers],
+        "walk_kmh": settings.walk_kmh,
+    }
+    h.update(json.dumps(desc, sort_keys=True, default=str, ensure_ascii=True).encode())
+    return h.hexdigest()[:32]
+
+
+def save_surface(key: str, surface, root: Path | None = None) -> Path | None:
+    """Store a :class:`~geoaccess.terrain.Surface` (and which piece of ground its demand, road and facility cells
+    lie on, so a rerun need not label the whole grid) under ``key``."""
+    from geoaccess import _terrain_kernels
+
+    def fill(arrays, meta):
+        flat = surface.friction.reshape(-1)
+        codes, table = _terrain_kernels.small_codes(flat, 255)
+        if table.size:
+            arrays["friction.codes"], arrays["friction.table"] = codes, table
+        else:
+            arrays["friction"] = flat
+        meta["shape"] = list(surface.friction.shape)
+        if surface.dem is not None:
+            arrays["dem"] = surface.dem.reshape(-1)
+        meta["transform"] = list(surface.transform)[:6]
+        meta["crs"] = _typed_crs(surface.crs)
+        # its own short form too ("EPSG:32649"): the grid's CRS reads back as it was written, not as its WKT
+        meta["crs_string"] = surface.crs.to_string() if hasattr(surface.crs, "to_string") else None
+        meta["cell_m"] = surface.cell_m
+        meta["knight"], meta["cut_corners"] = surface.knight, surface.cut_corners
+        meta["notes"] = list(surface.notes)
+        arrays["road_cell"], arrays["demand_cell"], arrays["facility_cell"] = (
+            surface.road_cell, surface.demand_cell, surface.facility_cell,
+        )  # fmt: skip
+        s = surface.road_snap
+        arrays["road_snap.link"], arrays["road_snap.t"], arrays["road_snap.offroad_m"] = s.link, s.t, s.offroad_m
+        pieces = surface.key_pieces()
+        if pieces is not None:
+            arrays["pieces.cells"], arrays["pieces.label"] = pieces
+
+    root = cache_dir() if root is None else Path(root)
+    return _write_entry(root, "surface", key, fill, "the terrain surface", SURFACE_ENTRIES)
+
+
+def load_surface(key: str, root: Path | None = None):
+    """The :class:`~geoaccess.terrain.Surface` stored under ``key``, or ``None``; a corrupt entry is logged and
+    removed."""
+    from affine import Affine
+
+    from geoaccess.network import Snap
+    from geoaccess.terrain import Surface
+
+    def read(arrays, meta):
+        shape = tuple(meta["shape"])
+        if "friction.codes" in arrays:
+            friction = arrays["friction.table"][arrays["friction.codes"]]
+        else:
+            friction = arrays["friction"]
+        friction = friction.reshape(shape)
+        dem = arrays["dem"].reshape(shape) if "dem" in arrays else None
+        snap = Snap(arrays["road_snap.link"], arrays["road_snap.t"], arrays["road_snap.offroad_m"])
+        crs = _untyped_crs(meta["crs"])
+        if meta.get("crs_string") and meta["crs"][0] != "text":
+            crs = (
+                type(crs).from_string(meta["crs_string"])
+                if meta["crs"][0] == "rasterio"
+                else type(crs).from_user_input(meta["crs_string"])
+            )
+        surface = Surface(
+            friction, dem, Affine(*meta["transform"]), crs, meta["cell_m"], arrays["road_cell"],
+            snap, arrays["demand_cell"], arrays["facility_cell"], knight=meta["knight"],
+            cut_corners=meta["cut_corners"], notes=meta["notes"],
+        )  # fmt: skip
+        if "pieces.cells" in arrays:
+            surface.known_pieces(arrays["pieces.cells"], arrays["pieces.label"])
+        return surface
+
+    return _read_entry(cache_dir() if root is None else Path(root), "surface", key, read)

@@ -107,6 +107,7 @@ class Study:
         # the study never on them
         self.baseline = None
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
+        self._terrain_key = None  # its cache key while it is still to be stored
         self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
     @classmethod
@@ -279,9 +280,11 @@ class Study:
                      time.thread_time() - c0)  # fmt: skip
             return r
 
-        # one search per tier (and per walking-only tier), each on its own thread (the kernels release the GIL)
+        # one search per tier (and per walking-only tier), each on its own thread (the kernels release the GIL).
+        # Up to two per core: three equal searches on two cores then share them and end together, after 1.5
+        # searches' time instead of 2 (two at once, then the third alone)
         todo = jobs + walk_jobs
-        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as ex:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 2 * (os.cpu_count() or 1)))) as ex:
             done = list(tqdm(ex.map(one, todo), total=len(todo), desc="tiers", unit="tier", disable=None))
         results = {t.name: r for t, r in zip(s.tiers, done[: len(jobs)], strict=True)}
         if s.travel.compare_walk_only:
@@ -292,6 +295,11 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1
+        if surface is not None and self._terrain_key is not None:
+            from geoaccess import cache as _cache
+
+            _cache.save_surface(self._terrain_key, surface)
+            self._terrain_key = None
         result = self.score(inp, results, timings)
         if self._walk_only is not None:
             result.walk_only = self._walk_only
@@ -327,6 +335,19 @@ class Study:
 
         s, inp = self.settings, self.load()
         t0 = time.perf_counter()
+        if self.use_cache:
+            from geoaccess import cache as _cache
+
+            try:
+                key = _cache.surface_key(s)
+            except OSError:  # a missing file: the loaders say which, with the fix
+                key = None
+            got = _cache.load_surface(key) if key else None
+            if got is not None:
+                self._terrain = got
+                log.info("terrain: %r from the cache in %.1f s", got, time.perf_counter() - t0)
+                return got
+            self._terrain_key = key  # stored once its searches have labelled its pieces of ground (compute)
         net = inp.network
         to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
         bounds = inp.counties.to_crs(net.crs).total_bounds
@@ -654,7 +675,10 @@ class Study:
         """
         final = Path(self.settings.output)
         with replace_folder(final, keep=("scenarios", "optimize")) as tmp:
-            files = self._write_bundle(result, tmp)
+            try:
+                files = self._write_bundle(result, tmp)
+            finally:  # no workbook left writing into a folder about to be swapped in or removed
+                _BOOKS.submit(int).result()  # one worker: this runs after every workbook queued before it
         log.info("wrote %d files to %s (bundle %.1f MB)", len(files), final, bundle_size(final) / 1e6)
         return [final / f.relative_to(tmp) for f in files]
 
@@ -685,7 +709,9 @@ class Study:
                 (i18n.period_label(p, lang), "" if p == own else f"../{p}/", p == own) for p in parent.settings.periods
             ]
         files.append(write_csv(tables.codebook(plain, lang, s.tiers), out / tables.CODEBOOK))
-        files.append(tables.write_xlsx(out / tables.XLSX, plain, lang, s.tiers))
+        # the workbook (openpyxl: seconds for a province's facilities) is written beside the maps, whose rasters,
+        # tiles and GeoPackage spend their time outside the GIL; write() waits for it even when a map fails
+        xlsx = _BOOKS.submit(tables.write_xlsx, out / tables.XLSX, plain, lang, s.tiers)
         # computed with the results; a Result made otherwise (e.g. by hand) gets them here
         areas = result.areas if result.areas is not None else self.areas(inp, result.tiers)
         pop = inp.population
@@ -793,6 +819,7 @@ class Study:
             files += pages
             maps += entries
             links += plinks
+        files.append(xlsx.result())
         files.append(
             write_index(
                 out / "index.html",
@@ -919,6 +946,9 @@ def walk_only_surface(result: Result, tier: str, pop: Population) -> Surface | N
         return None
     m = result.walk_only[tier].minutes
     return Surface.from_cells(pop.shape, pop.row, pop.col, m, pop.transform, pop.crs)
+
+
+_BOOKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoaccess-xlsx")  # the bundles' workbooks, in turn
 
 
 def map_context(s: _config.Study, county_codes) -> MapContext:

@@ -20,12 +20,16 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import numpy as np
 
 from geoaccess import _terrain_kernels
 from geoaccess.errors import InputError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Surface", "cost_distance", "moves", "walking_time"]
 
@@ -124,19 +128,61 @@ def _cutoff(cutoff) -> float:
     return c
 
 
-def _buckets(flat: np.ndarray, length: np.ndarray, aniso: bool) -> tuple[float, int]:
-    """Width (minutes) and count of the bucket queue's buckets.
+def _buckets(moves: tuple[float, float], aniso: bool) -> tuple[float, int]:
+    """Width (minutes) and count of the bucket queue's buckets, from the cheapest and dearest flat ``moves``.
 
     The width is the cheapest move (every cell scanned once) unless that needs more than 2**16 buckets to span
     the dearest move; on a DEM the cheapest move is a gentle descent (Tobler: 0.84x flat) and the ring spans
     moves up to about a 25 % slope (steeper moves stay exact, see ``grid_search``)."""
-    lo, hi = _terrain_kernels.move_range(flat, length)
+    lo, hi = moves
     if aniso:
         lo, hi = lo * float(np.exp(-3.5 * 0.05)), hi * 2.5
     if not 0 < hi < np.inf:  # nothing passable, or free everywhere: any width is exact
         return 1.0, 2
     delta = max(lo, hi / 2**16)
     return float(delta), 1 << int(np.ceil(np.log2(hi / delta + 2)))
+
+
+_SWITCH_MIN = 1000  # targets from which a search goes goal-directed for its last 1 % (fewer: not worth the pause)
+_HSHIFT = 3  # the goal-directed bound is kept per block of 8 x 8 cells
+
+
+def _ring(moves: tuple[float, float], aniso: bool, delta: float, jump: float) -> int:
+    """Buckets of a goal-directed search: its keys step by the dearest move plus the bound's largest jump."""
+    hi = moves[1]
+    if aniso:
+        hi = hi * 2.5
+    if not hi < np.inf:
+        hi = delta
+    return 1 << int(np.ceil(np.log2(min((hi + jump) / delta + 2, 2**16))))
+
+
+def _heuristic(pending: np.ndarray, rows: int, cols: int, mv: Moves, cheapest: float, aniso: bool):
+    """A lower bound on the minutes from each block of cells to the nearest ``pending`` target, for A*.
+
+    Straight-line distance at the cheapest friction (and, on a DEM, Tobler's fastest slope) bounds every path
+    from below (a move costs at least its length times the cheaper of its two cells). Block centres' distances
+    (scipy's exact Euclidean distance transform) less the farthest a cell lies from its block's centre, twice,
+    bound the cells' distances. Returns ``(h, shift, block columns, largest step between neighbouring blocks)``.
+    """
+    from scipy import ndimage
+
+    shift = _HSHIFT
+    b = 1 << shift
+    hr, hc = -(-rows // b), -(-cols // b)
+    step = float(mv.length.min())  # the axial move: the cell's size (square cells in a Surface; min of dy, dx)
+    fmin = cheapest / step if step > 0 and cheapest < np.inf else 0.0
+    if aniso:
+        fmin *= float(np.exp(-_terrain_kernels.TOBLER_A * _terrain_kernels.TOBLER_B))
+    dy, dx = float(mv.length[0]), float(mv.length[2])  # the moves start (-1, 0), (1, 0), (0, -1), (0, 1)
+    mark = np.ones((hr, hc), dtype=bool)
+    r, q = np.divmod(pending, cols)
+    mark[r >> shift, q >> shift] = False
+    edt = ndimage.distance_transform_edt(mark, sampling=(b * dy, b * dx))
+    margin = (b - 1) * float(np.hypot(dy, dx))
+    h = (np.maximum(edt - margin, 0.0) * (fmin * (1 - 1e-9))).reshape(-1)
+    jump = fmin * b * float(np.hypot(dy, dx))
+    return h, shift, hc, jump
 
 
 def search(
@@ -184,14 +230,41 @@ def search(
         label = np.full(rows * cols, -1, dtype=np.int32)
     flat = friction.reshape(-1)
     order = np.argsort(start, kind="stable")  # the bucket queue takes seeds in order of their minutes
-    args = (
-        flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind, cells[order], start[order],
-        lab_in[order], _cutoff(cutoff), bool(cut_corners), bool(to_sources), dist, label,
-    )  # fmt: skip
+    cells, start, lab_in = cells[order], start[order], lab_in[order]
     tg = np.empty(0, dtype=np.int64) if targets is None else np.ascontiguousarray(targets, dtype=np.int64)
     if tg.size and (tg.min() < 0 or tg.max() >= rows * cols):
         raise InputError(f"targets must be flat cell indices in 0..{rows * cols - 1}")
-    _terrain_kernels.grid_search(*args, *_buckets(flat, mv.length, z.size > 0), tg)
+    aniso = z.size > 0
+    span = _terrain_kernels.move_range(flat, mv.length)
+    delta, nb = _buckets(span, aniso)
+    fixed = (flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind)
+    opts = (_cutoff(cutoff), bool(cut_corners), bool(to_sources), dist, label)
+    # with many targets, the last ones are few and often far out (a herder's valley): once no more than 1 % are
+    # pending the sweep pauses and goes on towards them only (see grid_search)
+    switch_at = tg.size // 100 if tg.size >= _SWITCH_MIN else -1
+    none = np.empty(0)
+    t0 = time.perf_counter()
+    sc1, paused, f_cell, f_min, pending, si = _terrain_kernels.grid_search(
+        *fixed, cells, start, lab_in, *opts, delta, nb, tg, start, none, 0, 0, switch_at
+    )
+    if paused:
+        h, shift, hcols, jump = _heuristic(pending, rows, cols, mv, span[0], aniso)
+        c2 = np.concatenate([f_cell, cells[si:]])
+        m2 = np.concatenate([f_min, start[si:]])
+        l2 = np.concatenate([label[f_cell] if label.size else np.zeros(len(f_cell), np.int32), lab_in[si:]])
+        r2, q2 = np.divmod(c2, cols)
+        keys = m2 + h[(r2 >> shift) * hcols + (q2 >> shift)]
+        o = np.argsort(keys, kind="stable")
+        nb2 = _ring(span, aniso, delta, jump)
+        t1 = time.perf_counter()
+        sc2 = _terrain_kernels.grid_search(
+            *fixed, c2[o].astype(np.int32), m2[o], l2[o].astype(np.int32), *opts, delta, nb2, pending, keys[o], h,
+            shift, hcols, -1,
+        )[0]  # fmt: skip
+        log.debug(
+            "search: %s cells scanned in %.1f s until %d of %d targets were left, then %s towards them in %.1f s",
+            f"{sc1:,}", t1 - t0, pending.size, tg.size, f"{sc2:,}", time.perf_counter() - t1,
+        )  # fmt: skip
     return dist.reshape(rows, cols), (None if labels is None else label.reshape(rows, cols))
 
 
@@ -299,6 +372,7 @@ class Surface:
         self.cut_corners = bool(cut_corners)
         self.notes = list(notes)
         self._components = None  # connected pieces of passable ground, on first use (see components)
+        self._pieces = None  # (sorted cells, their piece) known without labelling the grid (a cached surface)
         self._demand_targets = None  # targets() of demand_cell, the same for every tier
         self._lock = threading.Lock()  # tiers search on threads; the pieces are labelled once
 
@@ -385,18 +459,47 @@ class Surface:
                 self._components = lab.reshape(-1)
         return self._components
 
+    def known_pieces(self, cells, label) -> None:
+        """Which piece of ground (:meth:`components`) each of ``cells`` lies on, known beforehand (a surface read
+        from the cache): :meth:`reachable` then answers for those cells without labelling the whole grid."""
+        cells = np.asarray(cells, dtype=np.int64)
+        order = np.argsort(cells, kind="stable")
+        self._pieces = (cells[order], np.asarray(label, dtype=np.int32)[order])
+
+    def key_pieces(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pieces of ground of the cells searches start from and wait for (the demand's targets, road and
+        facility cells), as ``(sorted cells, piece)``; None when searches cut corners."""
+        if self.cut_corners:
+            return None
+        if self._pieces is not None and self._components is None:
+            return self._pieces
+        comp = self.components()
+        cells = np.unique(np.concatenate([self.targets(self.demand_cell), self.road_cell, self.facility_cell]))
+        cells = cells[(cells >= 0) & (cells < comp.size)]
+        return cells, comp[cells]
+
+    def _pieces_of(self, cells: np.ndarray) -> np.ndarray:
+        if self._components is None and self._pieces is not None:
+            known, label = self._pieces
+            i = np.minimum(np.searchsorted(known, cells), max(len(known) - 1, 0))
+            if known.size and np.array_equal(known[i], cells):
+                return label[i]
+        return self.components()[cells]
+
     def reachable(self, targets, seeds) -> np.ndarray:
         """The ``targets`` (flat cells) in a piece of ground that holds one of the ``seeds`` (flat cells): the ones
         a search from the seeds can reach. A search told to stop at unreachable targets would sweep everything
         it can reach, waiting for them."""
         targets = np.asarray(targets, dtype=np.int64)
-        comp = self.components()
-        if comp is None or targets.size == 0:
+        if self.cut_corners or targets.size == 0:
             return targets
-        seeded = np.zeros(int(comp.max()) + 1, dtype=bool) if comp.size else np.zeros(1, dtype=bool)
-        seeded[comp[np.asarray(seeds, dtype=np.int64)]] = True
+        seeds = np.asarray(seeds, dtype=np.int64)
+        at_t, at_s = self._pieces_of(targets), self._pieces_of(seeds)
+        top = max(int(at_t.max()), int(at_s.max()) if at_s.size else 0)
+        seeded = np.zeros(top + 1, dtype=bool)
+        seeded[at_s] = True
         seeded[0] = False  # impassable: a seed there spreads nowhere
-        return targets[seeded[comp[targets]]]
+        return targets[seeded[at_t]]
 
     def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.

@@ -274,7 +274,7 @@ def test_exact_when_moves_span_more_than_the_bucket_ring():
     friction[rng.random((30, 30)) < 0.1] = np.inf
     sources = random_sources(rng, (30, 30), 3)
     lo, hi = terrain._terrain_kernels.move_range(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length)
-    delta, nb = terrain._buckets(friction.reshape(-1), terrain.Moves(30, (10.0, 10.0), True).length, False)
+    delta, nb = terrain._buckets((lo, hi), False)
     assert delta > lo and nb == 2**17  # the widened ring
     for knight in (False, True):
         got = terrain.cost_distance(friction, sources, cell_size=(10.0, 10.0), knight=knight)
@@ -305,3 +305,56 @@ def test_a_search_for_targets_stops_once_they_are_final(knight):
     assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # the far side of the grid was never reached
     with pytest.raises(InputError, match="targets"):
         terrain.search(friction, sources, targets=[60 * 60])
+
+
+@pytest.mark.parametrize(
+    "knight, slope, to_sources, cut_corners",
+    [(True, False, True, False), (False, False, True, True), (True, True, True, False), (True, True, False, False)],
+)
+def test_the_last_targets_are_searched_for_goal_directed_and_stay_exact(monkeypatch, knight, slope, to_sources,
+                                                                        cut_corners):  # fmt: skip
+    """Once only 1 % of the targets are pending the search goes on towards them (A* on a straight-line bound per
+    block of cells): their minutes and labels equal a full search's, bit for bit, with barriers, nodata, seeds
+    queued late, knight's moves and slopes both ways; and the goal-directed part leaves cells away from them alone."""
+    calls = []
+    real = terrain._heuristic
+
+    def spy(pending, *args):
+        calls.append(len(pending))
+        return real(pending, *args)
+
+    monkeypatch.setattr(terrain, "_heuristic", spy)
+    rng = np.random.default_rng(21)
+    shape = (150, 170)
+    friction = random_grid(rng, shape, barrier=0.08, nodata=0.01)
+    dem = rng.uniform(0, 400, shape).cumsum(axis=0) / 40 if slope else None
+    sources = random_sources(rng, shape, 25)
+    start = rng.uniform(0, 200, 25)  # some seeds join long after the sweep began
+    lab = np.arange(25)
+    kw = dict(cell_size=(30.0, 30.0), knight=knight, dem=dem, to_sources=to_sources, cut_corners=cut_corners)
+    full, flab = terrain.search(friction, sources, source_minutes=start, labels=lab, **kw)
+    reached = np.flatnonzero(np.isfinite(full.reshape(-1)))
+    order = np.argsort(full.reshape(-1)[reached])
+    # 2,000 targets near the seeds and 12 far out, in two clusters: the search pauses with 20 pending
+    near = rng.choice(reached[order[: reached.size // 3]], 2000, replace=False)
+    far = reached[order[-400:]]
+    targets = np.concatenate([near, rng.choice(far, 12, replace=False)])
+    got, glab = terrain.search(friction, sources, source_minutes=start, labels=lab, targets=targets, **kw)
+    assert calls and calls[0] <= len(targets) // 100
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
+    if not slope:  # cells away from the far targets were never reached (on slopes the bound is weaker)
+        assert np.isfinite(got).sum() < 0.9 * np.isfinite(full).sum()
+
+
+def test_small_codes_keep_a_friction_grid_exactly_or_refuse():
+    """A cached surface keeps its friction as codes into its few distinct values (NaN and inf among them), and
+    as it is when there are more than 255."""
+    rng = np.random.default_rng(3)
+    few = rng.choice(np.array([0.012, 0.02, np.inf, np.nan, 1 / 75], dtype=np.float32), 10_000)
+    codes, table = terrain._terrain_kernels.small_codes(few, 255)
+    assert codes.dtype == np.uint8 and table.size == 5
+    np.testing.assert_array_equal(table[codes], few)  # NaN where NaN
+    many = rng.random(10_000).astype(np.float32)
+    codes, table = terrain._terrain_kernels.small_codes(many, 255)
+    assert table.size == 0 and codes.size == 0

@@ -216,6 +216,48 @@ def test_mixed_and_walk_only_study(terrain_study):
     assert np.nanmin(a.minutes) == pytest.approx(w.min()) and np.nanmax(a.minutes) == pytest.approx(w.max())
 
 
+def test_a_rerun_reads_the_surface_from_the_cache(terrain_study, tmp_path, monkeypatch):
+    """The surface is stored once its searches have run and read back whole: same grids, road samples and cells,
+    and the same minutes, without labelling the grid's pieces of ground again. A changed land cover or setting
+    is another key."""
+    from geoaccess import cache
+
+    d, sf, text = terrain_study
+    monkeypatch.setenv("GEOACCESS_CACHE", str(tmp_path / "cache"))
+    travel = (
+        '[travel]\nmode = "mixed"\nlandcover = "lc.tif"\ndem = "dem.tif"\nbarriers = ["rivers.gpkg"]\n'
+        "anisotropic = true\n"
+    )
+    sf.write_text(text + travel, encoding="utf-8")
+    a = Study.from_file(sf, output_root=d / "out")
+    ra = a.compute(areas=False)
+    assert len(list(cache.cache_dir().glob("surface-*"))) == 1
+    b = Study.from_file(sf, output_root=d / "out")
+    sa, sb = a.terrain(), b.terrain()
+    assert sb is not sa and sb._components is None and sb._pieces is not None
+    for name in ("friction", "dem", "road_cell", "demand_cell", "facility_cell"):
+        np.testing.assert_array_equal(getattr(sa, name), getattr(sb, name))
+        assert getattr(sa, name).dtype == getattr(sb, name).dtype
+    for k in ("link", "t", "offroad_m"):
+        np.testing.assert_array_equal(getattr(sa.road_snap, k), getattr(sb.road_snap, k))
+    assert sa.transform == sb.transform and str(sa.crs) == str(sb.crs) and sa.notes == sb.notes
+    assert (sa.cell_m, sa.knight, sa.cut_corners) == (sb.cell_m, sb.knight, sb.cut_corners)
+    rb = b.compute(areas=False)
+    assert sb._components is None  # the cached pieces answered every search
+    for tier in ra.tiers:
+        np.testing.assert_array_equal(ra.tiers[tier].minutes, rb.tiers[tier].minutes)
+        np.testing.assert_array_equal(ra.tiers[tier].facility, rb.tiers[tier].facility)
+    key = cache.surface_key(b.settings)
+    sf.write_text(text + travel.replace("anisotropic = true", "anisotropic = true\nknight = false"), encoding="utf-8")
+    assert cache.surface_key(Study.from_file(sf).settings) != key
+    lc = tmp_path / "lc.tif"
+    arr = np.full((60, 60), 30, dtype=np.uint8)
+    arr[:, 29:] = 10  # one column more of class 10
+    write_classes(lc, arr, LON0 - 0.01, LAT0 + 0.05)
+    sf.write_text(text + travel.replace('"lc.tif"', f'"{lc.as_posix()}"'), encoding="utf-8")
+    assert cache.surface_key(Study.from_file(sf).settings) != key
+
+
 def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
     d, sf, text = terrain_study
     sf.write_text(text + '[travel]\nmode = "walk_only"\n', encoding="utf-8")
