@@ -21,8 +21,8 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
+from geoaccess import _terrain_kernels, terrain
 from geoaccess import _terrain_od_kernels as _tk
-from geoaccess import terrain
 from geoaccess.errors import InputError
 from geoaccess.paths import Pairs, PointIndex, _queue
 from geoaccess.terrain import Moves, _buckets, moves
@@ -165,7 +165,7 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
     flat = sf.friction.reshape(-1)
     z = np.empty(0) if sf.dem is None else sf.dem.reshape(-1)
     mv = Moves(cols, (sf.cell_m, sf.cell_m), sf.knight)
-    delta_g, nb_g = _buckets(flat, mv.length, z.size > 0)
+    delta_g, nb_g = _buckets(_terrain_kernels.move_range(flat, mv.length), z.size > 0)  # the nearest search's ring
     # the road leg: the seeds of Trip.seeds per facility as CSR, as geoaccess.paths.door_pairs prepares them
     if mixed:
         nodes, start_min, labels = trip.seeds(fsnap)
