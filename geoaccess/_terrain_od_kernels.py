@@ -111,14 +111,17 @@ def _append(v, d, s, head, tail, b_cell, b_min, b_next, b_len, st):
 def _grid_sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb, near, cut_near,
-    head, tail, b_cell, b_min, b_next, b_len, touched, st,
+    head, tail, b_cell, b_min, b_next, b_len, touched, s_key, s_min, st,
 ):  # fmt: skip
-    """Run the bucket ring until it is empty (True) or a step might run out of blocks or touched room (False).
+    """Run the bucket ring until it is empty (True) or a step might run out of blocks, touched room or scratch room
+    for the bucket to scan (False; ``st[10]`` then says the scratch size needed).
 
     The queue of :func:`geoaccess._terrain_kernels.grid_search` (Dial's ring of blocks, seeds joining as the sweep
     reaches their minutes, label-correcting, so exact for any ``delta``), with every cell whose minutes become
-    finite appended to ``touched``. ``st``: cur, next seed, queued, free-list head, blocks used, scans, position in
-    the bucket's first block, free blocks, cells touched. ``near`` (empty: none) prunes as :func:`grid_bounded` says.
+    finite appended to ``touched``; each bucket is taken out whole and scanned in memory order, as grid_search
+    scans it (``s_key``: cell << 32 | entry, sorted; ``s_min``: the entries' minutes). ``st``: cur, next seed,
+    queued, free-list head, blocks used, scans, next scratch entry, free blocks, cells touched, scratch entries,
+    scratch size needed. ``near`` (empty: none) prunes as :func:`grid_bounded` says.
     """
     inf = np.inf
     prune = near.shape[0] > 0
@@ -129,12 +132,14 @@ def _grid_sweep(
     mask = nb - 1
     cap = b_len.shape[0]
     tcap = touched.shape[0]
+    s_cap = s_key.shape[0]
+    low32 = np.int64(0xFFFFFFFF)
     ns = seed_cells.shape[0]
-    while st[2] > 0 or st[1] < ns:
-        if st[2] == 0:  # nothing queued: jump to the next seed
+    while st[2] > 0 or st[1] < ns or st[6] < st[9]:
+        if st[6] >= st[9] and st[2] == 0:  # nothing queued (nor a bucket half scanned): jump to the next seed
             st[0] = max(st[0], np.int64(seed_minutes[st[1]] * inv))
         cur = st[0]
-        while st[1] < ns and np.int64(seed_minutes[st[1]] * inv) <= cur:
+        while st[6] >= st[9] and st[1] < ns and np.int64(seed_minutes[st[1]] * inv) <= cur:
             if cap - st[4] + st[7] < 1 or st[8] >= tcap:
                 return False
             si = st[1]
@@ -152,27 +157,48 @@ def _grid_sweep(
             _append(v, d, cur & mask, head, tail, b_cell, b_min, b_next, b_len, st)
             st[2] += 1
         s = cur & mask
-        pos = st[6]
-        while head[s] >= 0:
-            blk = head[s]
-            if pos == b_len[blk]:  # this block is spent: recycle it, or the bucket is empty
-                head[s] = b_next[blk]
+        while True:
+            if st[6] >= st[9]:
+                # the whole bucket out of the ring, sorted by cell: consecutive scans share their rows (within a
+                # bucket the order is free, see grid_search)
                 if head[s] < 0:
-                    tail[s] = -1
-                b_next[blk] = st[3]
-                st[3] = blk
-                st[7] += 1
-                pos = 0
-                continue
+                    break
+                m = 0
+                blk = head[s]
+                while blk >= 0:
+                    m += b_len[blk]
+                    blk = b_next[blk]
+                if m > s_cap:
+                    st[10] = m
+                    return False
+                m = 0
+                blk = head[s]
+                while blk >= 0:
+                    for i in range(b_len[blk]):
+                        s_key[m] = (np.int64(b_cell[blk, i]) << 32) | m
+                        s_min[m] = b_min[blk, i]
+                        m += 1
+                    nxt = b_next[blk]
+                    b_next[blk] = st[3]
+                    st[3] = blk
+                    st[7] += 1
+                    blk = nxt
+                head[s] = -1
+                tail[s] = -1
+                s_key[:m].sort()
+                st[6] = 0
+                st[9] = m
             if cap - st[4] + st[7] < nk or st[8] + nk > tcap:  # a scan could need a block and a slot per move
-                st[6] = pos
                 return False
-            u = b_cell[blk, pos]
-            d = b_min[blk, pos]
+            pos = st[6]
+            key = s_key[pos]
+            u = key >> 32
+            d = s_min[key & low32]
             pos += 1
+            st[6] = pos
             st[2] -= 1
-            if pos + 2 < b_len[blk]:
-                w = b_cell[blk, pos + 2]  # the rows of the entry two ahead, as grid_search fetches them
+            if pos + 2 < st[9]:
+                w = s_key[pos + 2] >> 32  # the rows of the entry two ahead, as grid_search fetches them
                 prefetch(dist, w - cols)
                 prefetch(dist, w)
                 prefetch(dist, w + cols)
@@ -228,7 +254,6 @@ def _grid_sweep(
                         b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
                     _append(v, nd, b & mask, head, tail, b_cell, b_min, b_next, b_len, st)
                     st[2] += 1
-        st[6] = 0
         st[0] = cur + 1
     return True
 
@@ -259,12 +284,12 @@ def grid_bounded(
     ``d + near[v] > cut_near``: no demand point within ``cut_near`` can have its best trip through it, so the
     cells that matter keep their minutes to the bit while empty land is never swept.
 
-    ``work`` is the queue workspace ``(head, tail, b_cell, b_min, b_next, b_len, touched)``: ``head``/``tail`` (``nb``)
+    ``work`` is the queue workspace ``(head, tail, b_cell, b_min, b_next, b_len, touched, s_key, s_min)``: ``head``/``tail`` (``nb``)
     -1 on entry and left so; the others grow when needed and are returned (keep them for the next search).
     Returns ``(work, n_touched, scans)``: ``touched[:n_touched]`` are the cells whose minutes became finite (the
     caller resets them to inf).
     """
-    head, tail, b_cell, b_min, b_next, b_len, touched = work
+    head, tail, b_cell, b_min, b_next, b_len, touched, s_key, s_min = work
     nk = off_r.shape[0]
     off_flat = np.empty(nk, dtype=np.int64)
     half = np.empty(nk)
@@ -273,15 +298,21 @@ def grid_bounded(
         off_flat[k] = np.int64(off_r[k]) * cols + off_c[k]
         half[k] = off_len[k] * 0.5
         reach = max(reach, abs(off_r[k]), abs(off_c[k]))
-    st = np.zeros(9, dtype=np.int64)
+    st = np.zeros(11, dtype=np.int64)
     st[3] = -1
     if seed_cells.shape[0] > 0:
         st[0] = np.int64(seed_minutes[0] * (1.0 / delta))
     while not _grid_sweep(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
         seed_cells, seed_minutes, cutoff, cut_corners, to_seeds, dist, delta, nb, near, cut_near,
-        head, tail, b_cell, b_min, b_next, b_len, touched, st,
+        head, tail, b_cell, b_min, b_next, b_len, touched, s_key, s_min, st,
     ):  # fmt: skip
+        if st[10] > s_key.shape[0]:
+            n = max(st[10], 2 * s_key.shape[0])
+            s_key = _grow_to(s_key, n)
+            s_min = _grow_to(s_min, n)
+            st[10] = 0
+            continue
         if b_len.shape[0] - st[4] + st[7] < nk:
             n = b_len.shape[0] * 2
             b_cell = _grow_rows(b_cell, n)
@@ -290,17 +321,18 @@ def grid_bounded(
             b_len = _grow_to(b_len, n)
         if st[8] + nk > touched.shape[0]:
             touched = _grow_to(touched, touched.shape[0] * 2)
-    return (head, tail, b_cell, b_min, b_next, b_len, touched), st[8], st[5]
+    return (head, tail, b_cell, b_min, b_next, b_len, touched, s_key, s_min), st[8], st[5]
 
 
 #: a new workspace's queue blocks and reached cells (both grow as searches need)
 FIRST_BLOCKS = 64
 FIRST_TOUCHED = 1 << 16
+FIRST_SCRATCH = 1024
 
 
 def new_work(nb: int):
     """An empty queue workspace for :func:`grid_bounded` (it grows as searches need)."""
-    n_blk, n_touched = FIRST_BLOCKS, FIRST_TOUCHED
+    n_blk, n_touched, n_scratch = FIRST_BLOCKS, FIRST_TOUCHED, FIRST_SCRATCH
     return (
         np.full(nb, -1, dtype=np.int64),
         np.full(nb, -1, dtype=np.int64),
@@ -309,6 +341,8 @@ def new_work(nb: int):
         np.empty(n_blk, dtype=np.int64),
         np.zeros(n_blk, dtype=np.int64),
         np.empty(n_touched, dtype=np.int32),
+        np.empty(n_scratch, dtype=np.int64),
+        np.empty(n_scratch, dtype=np.float64),
     )
 
 
@@ -440,7 +474,8 @@ def pairs_worker(
             if mins[i] < gdist[v]:
                 if gdist[v] == inf:
                     if ns == work[6].shape[0]:
-                        work = (work[0], work[1], work[2], work[3], work[4], work[5], _grow_to(work[6], 2 * ns))
+                        work = (work[0], work[1], work[2], work[3], work[4], work[5], _grow_to(work[6], 2 * ns),
+                                work[7], work[8])  # fmt: skip
                     work[6][ns] = v
                     ns += 1
                 gdist[v] = mins[i]

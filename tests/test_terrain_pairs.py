@@ -145,8 +145,9 @@ def test_large_searches_many_facilities_and_a_small_buffer_give_the_same_pairs(m
     # the workers' buffers fill many times over: pairs are copied out as they go, one facility at a time at most
     monkeypatch.setattr(terrain_pairs, "_MIN_BUFFER", 1)
     monkeypatch.setattr(terrain_pairs, "_CHUNK", 3)
-    monkeypatch.setattr(tk, "FIRST_BLOCKS", 1)  # the queue's blocks and the list of reached cells grow
+    monkeypatch.setattr(tk, "FIRST_BLOCKS", 1)  # the queue's blocks, reached cells and bucket scratch grow
     monkeypatch.setattr(tk, "FIRST_TOUCHED", 16)
+    monkeypatch.setattr(tk, "FIRST_SCRATCH", 2)
     small = trip.pairs(fsnap, index, cutoffs, fcells=surface.facility_cell, buffer_mb=0.0)
     assert_pairs_equal(small, [(want.point[s : s + n], want.minutes[s : s + n])
                                for s, n in zip(want.start, want.count, strict=True)])  # fmt: skip
