@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -209,10 +211,21 @@ def test_mixed_and_walk_only_study(terrain_study):
     assert np.isfinite(m).all() and np.isfinite(w).all()  # the river is crossed on the road bridges
     assert np.all(m <= w + 1e-9) and (m < w).any()
     assert mixed.counties.shape == walk.counties.shape
-    # off-road tiers' service areas come from their own minutes (populated cells), never from road trips
-    a = walk.areas.tiers["county"]
-    assert np.isfinite(a.minutes).sum() <= w.size
-    assert np.nanmin(a.minutes) == pytest.approx(w.min()) and np.nanmax(a.minutes) == pytest.approx(w.max())
+    # off-road tiers' service areas come from their own terrain search, read at the areas' pixels (exact up to
+    # their largest band or the farthest person), never from road trips
+    for result, minutes in ((mixed, m), (walk, w)):
+        a, r = result.areas.tiers["county"], result.tiers["county"]
+        assert r.area_minutes is not None and r.area_minutes.size == result.areas.land_pixels
+        kept = r.area_minutes[np.isfinite(r.area_minutes)]
+        assert kept.size > 0 and kept.max() <= max(120.0, minutes.max())
+        assert np.nanmax(a.minutes) <= np.float32(max(120.0, minutes.max()))
+        pixel = result.areas.grid.pixel_of(study.load().population.lon, study.load().population.lat)
+        assert np.all(a.minutes.ravel()[pixel] <= minutes.astype(np.float32))  # a pixel holds its people
+    # a result without those minutes (computed without areas) has its off-road tiers searched again
+    bare = {k: dataclasses.replace(v, area_minutes=None, area_facility=None) for k, v in mixed.tiers.items()}
+    again, want = study.areas(study.load(), bare).service_areas(), mixed.areas.service_areas()
+    assert again.drop(columns="geometry").equals(want.drop(columns="geometry"))
+    assert all(g.equals(h) for g, h in zip(again.geometry, want.geometry, strict=True))
 
 
 def test_a_rerun_reads_the_surface_from_the_cache(terrain_study, tmp_path, monkeypatch):
