@@ -80,5 +80,5 @@ def nearest_facility(
     r = TierResult(tier, minutes, facility, node_min, node_fac)
     if sampled:
         s_min, s_lab = sampled[0]
-        r.area_minutes, r.area_facility = s_min, np.where(s_lab >= 0, pos[np.maximum(s_lab, 0)], -1)
+        r.area_minutes, r.area_facility = s_min, np.where(s_lab >= 0, pos[np.maximum(s_lab, 0)], -1).astype(np.int32)
     return r
