@@ -16,6 +16,18 @@ From the grid, per tier:
 - **catchments**: per facility serving the tier, the pixels whose nearest facility it is (a network Voronoi
   diagram; AccessMod's catchments), simplified as one coverage so neighbours keep their shared edges.
 
+A tier travelling off-road (``[travel]`` mixed or walk_only) gets its pixel centres' minutes and nearest facility
+from its own terrain search instead (:meth:`Trip.terrain_minutes <geoaccess.trip.Trip.terrain_minutes>` with a
+sample), read at the land pixels' cells right after the search, so only those values are kept, never the search's
+grids (a province's are 100 M cells). That search stops once every populated cell is final; for the areas it also
+sweeps on to the tier's largest band minutes, so a pixel centre's minutes are exact within every band, with or
+without people. Beyond that sweep (and beyond the farthest person, which the search passes anyway) a centre's
+minutes are not final and are left out: it is in no band, and in no catchment unless people live in its pixel,
+whose pixel then takes the nearest facility of its quickest populated cell. So an off-road catchment is the land
+whose nearest facility it is, up to the tier's largest band or its farthest person, whichever is farther: all the
+land anyone is counted for, and no guesses past it. (Road tiers' catchments reach every pixel the network reaches:
+a road search has no such horizon.)
+
 All polygons are in WGS84. Memory grows with the capped grid (a few arrays over its land pixels) and the road nodes
 (the tier searches are the study's own, already done), never with facilities x nodes: the nearest search labels
 each node with one facility.
