@@ -68,7 +68,8 @@ def nearest_facility(
         none = np.full(n_dem, -1, dtype=np.int64)
         r = TierResult(tier, inf, none, np.full(net.n_nodes, np.inf), np.full(net.n_nodes, -1))
         if area_cells is not None and mode != "road":
-            r.area_minutes, r.area_facility = np.full(len(area_cells), np.inf), np.full(len(area_cells), -1)
+            r.area_minutes = np.full(len(area_cells), np.inf)
+            r.area_facility = np.full(len(area_cells), -1, dtype=np.int32)
         return r
     trip = Trip(net, walk_kmh, to_facility, surface=surface, mode=mode)
     cells = {} if mode == "road" else {"fcells": surface.facility_cell[pos], "dcells": surface.demand_cell}
