@@ -20,13 +20,13 @@ A tier travelling off-road (``[travel]`` mixed or walk_only) gets its pixel cent
 from its own terrain search instead (:meth:`Trip.terrain_minutes <geoaccess.trip.Trip.terrain_minutes>` with a
 sample), read at the land pixels' cells right after the search, so only those values are kept, never the search's
 grids (a province's are 100 M cells). That search stops once every populated cell is final; for the areas it also
-sweeps on to the tier's largest band minutes, so a pixel centre's minutes are exact within every band, with or
-without people. Beyond that sweep (and beyond the farthest person, which the search passes anyway) a centre's
-minutes are not final and are left out: it is in no band, and in no catchment unless people live in its pixel,
-whose pixel then takes the nearest facility of its quickest populated cell. So an off-road catchment is the land
-whose nearest facility it is, up to the tier's largest band or its farthest person, whichever is farther: all the
-land anyone is counted for, and no guesses past it. (Road tiers' catchments reach every pixel the network reaches:
-a road search has no such horizon.)
+sweeps on to the tier's largest band minutes (and only then may end goal-directed towards its last populated
+cells), so a pixel centre's minutes and nearest facility are exact within every band, with or without people.
+Beyond the largest band a centre is left out (the search may not have settled it): it is in no band, and in no
+catchment unless people live in its pixel, which then takes the nearest facility of its quickest populated cell.
+So an off-road catchment is the land within the tier's largest band whose nearest facility it is, plus the pixels
+of the people beyond the band for whom it is the nearest: every person counted, no guesses over empty land past
+the bands. (Road tiers' catchments reach every pixel the network reaches: a road search has no such horizon.)
 
 All polygons are in WGS84. Memory grows with the capped grid (a few arrays over its land pixels) and the road nodes
 (the tier searches are the study's own, already done), never with facilities x nodes: the nearest search labels
@@ -433,7 +433,7 @@ def _tier_areas(ctx: _TierContext, name: str, threshold: float, serving: np.ndar
 
 def _offroad_pixels(ctx: _TierContext, name: str, r, least: np.ndarray, fac_grid: np.ndarray) -> None:
     """An off-road tier's pixel centres (``r.area_minutes``, ``r.area_facility``) into ``least`` and ``fac_grid``;
-    a pixel whose centre is beyond the search's final minutes takes the facility of its quickest populated cell.
+    a pixel whose centre is beyond the largest band (inf, -1) takes the facility of its quickest populated cell.
     Without the centres (a result computed without areas) only the populated cells are drawn, patchily."""
     if r.area_minutes is None:
         log.warning("areas %s: no minutes at the pixels (the tier was searched without them): traced from "
