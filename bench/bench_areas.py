@@ -38,7 +38,7 @@ def main(study_file: str, runs: int = 3) -> None:
     inp = study.load()
     print(f"load: {time.perf_counter() - t0:.1f} s; {inp.network}, {len(inp.population):,} populated cells")
     areas_step = study.areas
-    study.areas = lambda inp, results: None  # compute without the areas step, to time it alone
+    study.areas = lambda inp, results, layout=None: None  # compute without the areas step, to time it alone
     t0 = time.perf_counter()
     result = study.compute()
     study.areas = areas_step

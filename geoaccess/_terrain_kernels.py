@@ -48,7 +48,7 @@ def move_range(friction, off_len):
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-    seed_keys, h, hshift, hcols, switch_at,
+    seed_keys, h, hshift, hcols, switch_at, sweep_to=0.0,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -69,7 +69,9 @@ def grid_search(
 
     ``targets`` (flat cells; empty: none) ends the search as soon as every target is final: every 8 buckets, once
     all are reached and the sweep has passed their largest minutes (no queued entry nor seed left can improve
-    them). Only the targets' minutes and labels are then final.
+    them). Only the targets' minutes and labels are then final; with ``sweep_to`` (minutes; 0: none) the search
+    also waits for the sweep to pass that many minutes before it ends or pauses, so every cell within them is final
+    too (a service area's bands).
 
     Goal-directed continuation (A*): with ``h`` (float64, one value per block of ``2**hshift`` x ``2**hshift``
     cells, ``hcols`` blocks a row) a cell is queued by its minutes plus ``h`` of its block, a lower bound on the
@@ -123,6 +125,7 @@ def grid_search(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
         seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, pending,
         head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
+        sweep_to,
     ):  # fmt: skip
         if state[8] > s_key.shape[0]:
             n = max(state[8], 2 * s_key.shape[0])
@@ -193,6 +196,7 @@ def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
     head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
+    sweep_to,
 ):  # fmt: skip
     """Run :func:`grid_search`'s queue until it is empty (True), or until a step might run out of blocks or the
     bucket to scan does not fit the scratch arrays (False; ``state[8]`` then says the scratch size needed)."""
@@ -217,7 +221,7 @@ def _sweep(
         if spos >= slen:  # between buckets (a bucket interrupted to grow the blocks resumes below)
             if count == 0:  # nothing queued: jump to the next seed
                 cur = max(cur, np.int64(seed_keys[si] * inv))
-            if nt > 0 and (cur & 7) == 0:
+            if targets.shape[0] > 0 and (cur & 7) == 0:
                 # every entry still queued (and every seed not yet queued) has floor(minutes / delta) >= cur here,
                 # so a target below cur * delta (less a rounding margin) is final: it leaves the pending targets
                 # (at the front of ``targets``, a copy), and the search ends when none is left. Dropping the final
@@ -231,11 +235,11 @@ def _sweep(
                         targets[j] = t
                         j += 1
                 nt = j
-                if nt == 0:
+                if nt == 0 and sweep_to < bar:
                     count = 0
                     si = ns
                     break
-                if nt <= switch_at and not astar:
+                if nt <= switch_at and not astar and sweep_to < bar:
                     state[11] = 1
                     break
             while si < ns and np.int64(seed_keys[si] * inv) <= cur:

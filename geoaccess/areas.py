@@ -16,6 +16,18 @@ From the grid, per tier:
 - **catchments**: per facility serving the tier, the pixels whose nearest facility it is (a network Voronoi
   diagram; AccessMod's catchments), simplified as one coverage so neighbours keep their shared edges.
 
+A tier travelling off-road (``[travel]`` mixed or walk_only) gets its pixel centres' minutes and nearest facility
+from its own terrain search instead (:meth:`Trip.terrain_minutes <geoaccess.trip.Trip.terrain_minutes>` with a
+sample), read at the land pixels' cells right after the search, so only those values are kept, never the search's
+grids (a province's are 100 M cells). That search stops once every populated cell is final; for the areas it also
+sweeps on to the tier's largest band minutes (and only then may end goal-directed towards its last populated
+cells), so a pixel centre's minutes and nearest facility are exact within every band, with or without people.
+Beyond the largest band a centre is left out (the search may not have settled it): it is in no band, and in no
+catchment unless people live in its pixel, which then takes the nearest facility of its quickest populated cell.
+So an off-road catchment is the land within the tier's largest band whose nearest facility it is, plus the pixels
+of the people beyond the band for whom it is the nearest: every person counted, no guesses over empty land past
+the bands. (Road tiers' catchments reach every pixel the network reaches: a road search has no such horizon.)
+
 All polygons are in WGS84. Memory grows with the capped grid (a few arrays over its land pixels) and the road nodes
 (the tier searches are the study's own, already done), never with facilities x nodes: the nearest search labels
 each node with one facility.
@@ -49,7 +61,7 @@ from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Areas", "Grid", "TierAreas", "band_minutes", "build", "grid_points", "tier_grid"]
+__all__ = ["Areas", "Grid", "Layout", "TierAreas", "band_minutes", "build", "grid_points", "tier_grid"]
 
 #: pixels of the grid the areas are traced on, at most (the map's band grid: ``maps.BANDS_MAX_PIXELS``); the demo
 #: uses 1.27 M (its own cells), Shanxi 1.63 M (5 x 5 cells a pixel)
@@ -151,11 +163,59 @@ class GridPoints:
 
 def grid_points(grid: Grid, land: np.ndarray, net) -> GridPoints:
     """Snap the centre of every ``land`` pixel onto ``net`` (whose ``crs`` must be set)."""
-    pixel = np.flatnonzero(land.ravel())
+    return _snap_pixels(grid, np.flatnonzero(land.ravel()), net)
+
+
+def _snap_pixels(grid: Grid, pixel: np.ndarray, net) -> GridPoints:
     lon, lat = grid.centres(pixel)
     to_net = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
     x, y = to_net.transform(lon, lat)
     return GridPoints(grid, pixel, net.snap(np.asarray(x), np.asarray(y)))
+
+
+@dataclass
+class Layout:
+    """The grid the areas are traced on, its land pixels and the pixel of every populated cell.
+
+    Built once per study, before the tier searches (:meth:`for_study`): an off-road tier reads its terrain search at
+    the land pixels' centres (:meth:`surface_cells`) right after the search, so only those minutes are kept, never
+    the search's grids. Road tiers snap the same centres onto the network (:meth:`points`, on first use).
+    """
+
+    grid: Grid
+    pixel: np.ndarray  # flat index of every land pixel, ascending
+    cell_pixel: np.ndarray  # per populated cell: its pixel (-1 off the grid)
+    _points: GridPoints | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def for_study(cls, counties, population, max_pixels: int = MAX_PIXELS) -> Layout:
+        """A :class:`Grid` over the ``counties`` (any CRS) at the ``population`` raster's resolution, capped at
+        ``max_pixels``; its land is every pixel a county touches and every populated cell's pixel (on a county's
+        edge or not)."""
+        geo = counties.to_crs("EPSG:4326")
+        grid = Grid.for_study(geo.total_bounds, population.transform, population.crs, population.shape, max_pixels)
+        cell_pixel = grid.pixel_of(population.lon, population.lat)
+        land = grid.land(geo.geometry)
+        land.ravel()[cell_pixel[cell_pixel >= 0]] = True
+        return cls(grid, np.flatnonzero(land.ravel()), cell_pixel)
+
+    def points(self, net) -> GridPoints:
+        """The land pixels' centres snapped onto ``net`` (once)."""
+        with self._lock:
+            if self._points is None:
+                self._points = _snap_pixels(self.grid, self.pixel, net)
+        return self._points
+
+    def surface_cells(self, surface) -> np.ndarray:
+        """Flat cell of a :class:`geoaccess.terrain.Surface` under each land pixel's centre (-1: off its grid)."""
+        lon, lat = self.grid.centres(self.pixel)
+        x, y = pyproj.Transformer.from_crs("EPSG:4326", surface.crs, always_xy=True).transform(lon, lat)
+        col, row = ~Affine(*tuple(surface.transform)[:6]) * (np.asarray(x), np.asarray(y))
+        col, row = np.floor(col), np.floor(row)
+        h, w = surface.shape
+        ok = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        return np.where(ok, np.where(ok, row, 0) * w + np.where(ok, col, 0), -1).astype(np.int64)
 
 
 def tier_grid(
@@ -253,6 +313,7 @@ def build(
     results: dict,
     bands_min: Sequence[float] = (15.0, 30.0, 60.0, 120.0),
     max_pixels: int = MAX_PIXELS,
+    layout: Layout | None = None,
 ) -> Areas:
     """Service areas and catchments of each tier.
 
@@ -271,30 +332,33 @@ def build(
         Per tier ``(name, threshold_min, serving)`` or ``(name, threshold_min, serving, road)``, ``serving`` a
         boolean mask over the facilities, ``road`` False for a tier travelling off-road.
     results
-        The tiers' :class:`~geoaccess.measures.TierResult` by name (their node and cell minutes are reused).
+        The tiers' :class:`~geoaccess.measures.TierResult` by name (their node and cell minutes are reused; an
+        off-road tier's ``area_minutes`` and ``area_facility``, read at ``layout``'s land pixels).
     bands_min
         The study's band minutes (see :func:`band_minutes`).
     max_pixels
         The grid's size, at most about.
+    layout
+        The grid and its land (:meth:`Layout.for_study`), when built before the tier searches; else built here.
     """
     t0 = time.perf_counter()
-    geo = counties.to_crs("EPSG:4326")
-    grid = Grid.for_study(geo.total_bounds, population.transform, population.crs, population.shape, max_pixels)
-    cell_pixel = grid.pixel_of(population.lon, population.lat)
-    land = grid.land(geo.geometry)
-    land.ravel()[cell_pixel[cell_pixel >= 0]] = True  # every populated cell's pixel, on a county's edge or not
-    points = grid_points(grid, land, trip.net)
+    lay = layout if layout is not None else Layout.for_study(counties, population, max_pixels)
+    grid = lay.grid
+    # only road tiers need the pixel centres on the network
+    points = lay.points(trip.net) if any(len(spec) < 4 or spec[3] for spec in tiers) else None
     seconds = {"grid": time.perf_counter() - t0}
     log.info(
-        "areas: %d x %d grid of %.4f° (%s land pixels) snapped in %.1f s",
+        "areas: %d x %d grid of %.4f° (%s land pixels)%s in %.1f s",
         grid.shape[0],
         grid.shape[1],
         grid.cell_deg,
-        f"{points.pixel.size:,}",
+        f"{lay.pixel.size:,}",
+        "" if points is None else " snapped",
         seconds["grid"],
     )
-    ctx = _TierContext(trip, facility_snap, grid, points, cell_pixel, np.asarray(population.people, dtype=np.float64),
-                       grid.row_km2(), max(2 * SIMPLIFY_DEG, 2 * grid.cell_deg), tuple(bands_min))  # fmt: skip
+    ctx = _TierContext(trip, facility_snap, grid, lay.pixel, points, lay.cell_pixel,
+                       np.asarray(population.people, dtype=np.float64), grid.row_km2(),
+                       max(2 * SIMPLIFY_DEG, 2 * grid.cell_deg), tuple(bands_min))  # fmt: skip
 
     def one(spec):
         t1 = time.perf_counter()
@@ -307,7 +371,7 @@ def build(
     # one tier a thread: tracing and simplifying (GEOS) release the GIL
     with ThreadPoolExecutor(max_workers=max(1, min(len(tiers), os.cpu_count() or 1))) as ex:
         done = list(tqdm(ex.map(one, tiers), total=len(tiers), desc="areas", unit="tier", disable=None))
-    return Areas(grid, int(points.pixel.size), {a.tier: a for a in done}, seconds)
+    return Areas(grid, int(lay.pixel.size), {a.tier: a for a in done}, seconds)
 
 
 @dataclass(frozen=True)
@@ -317,7 +381,8 @@ class _TierContext:
     trip: Trip
     facility_snap: Snap
     grid: Grid
-    points: GridPoints
+    pixel: np.ndarray  # the land pixels (flat, ascending)
+    points: GridPoints | None  # their centres on the network (None: no road tier)
     cell_pixel: np.ndarray  # per populated cell: its pixel (-1 off the grid)
     people: np.ndarray  # per populated cell
     row_km2: np.ndarray  # pixel area per grid row
@@ -328,23 +393,22 @@ class _TierContext:
 def _tier_areas(ctx: _TierContext, name: str, threshold: float, serving: np.ndarray, r, road: bool = True) -> TierAreas:
     """One tier's grids, service areas and catchments from its nearest search ``r`` (a ``TierResult``).
 
-    A tier that travels off-road (``road=False``: ``[travel]`` mixed or walk_only) has its minutes over the
-    friction surface for populated cells only; its areas are traced from those cells, not from road trips,
-    so the map never shows minutes the tables do not use.
+    A tier that travels off-road (``road=False``: ``[travel]`` mixed or walk_only) takes its pixel centres' minutes
+    and facility from its own terrain search (``r.area_minutes``, ``r.area_facility``; see :func:`build`), never
+    from road trips, so the map never shows minutes the tables do not use.
     """
-    grid, points = ctx.grid, ctx.points
+    grid = ctx.grid
     cell_minutes = np.asarray(r.minutes, dtype=np.float64)
     least = np.full(grid.size, np.inf)
     fac_grid = np.full(grid.size, -1, dtype=np.int32)
     if road:
         minutes, facility = tier_grid(
-            ctx.trip, ctx.facility_snap, serving, r.node_minutes, r.node_facility, points.snap
+            ctx.trip, ctx.facility_snap, serving, r.node_minutes, r.node_facility, ctx.points.snap
         )
-        _least_into(points.pixel, minutes, least)
-        fac_grid[points.pixel] = facility
+        _least_into(ctx.pixel, minutes, least)
+        fac_grid[ctx.pixel] = facility
     else:
-        on = ctx.cell_pixel >= 0
-        fac_grid[ctx.cell_pixel[on]] = r.facility[on]
+        _offroad_pixels(ctx, name, r, least, fac_grid)
     _least_into(ctx.cell_pixel, cell_minutes, least)
     least = least.reshape(grid.shape)
     fac_grid = fac_grid.reshape(grid.shape)
@@ -365,6 +429,26 @@ def _tier_areas(ctx: _TierContext, name: str, threshold: float, serving: np.ndar
     a.catchment_facility, a.catchment_geometry = fac, geoms
     a.catchment_people, a.catchment_km2 = nearest_people[fac], km2[fac]
     return a
+
+
+def _offroad_pixels(ctx: _TierContext, name: str, r, least: np.ndarray, fac_grid: np.ndarray) -> None:
+    """An off-road tier's pixel centres (``r.area_minutes``, ``r.area_facility``) into ``least`` and ``fac_grid``;
+    a pixel whose centre is beyond the largest band (inf, -1) takes the facility of its quickest populated cell.
+    Without the centres (a result computed without areas) only the populated cells are drawn, patchily."""
+    if r.area_minutes is None:
+        log.warning("areas %s: no minutes at the pixels (the tier was searched without them): traced from "
+                    "populated cells only", name)  # fmt: skip
+    else:
+        if len(r.area_minutes) != ctx.pixel.size:
+            raise ValueError(f"tier {name}: minutes at {len(r.area_minutes)} pixels, the grid has {ctx.pixel.size}")
+        _least_into(ctx.pixel, np.asarray(r.area_minutes, dtype=np.float64), least)
+        fac_grid[ctx.pixel] = r.area_facility
+    cp = ctx.cell_pixel
+    on = np.flatnonzero((cp >= 0) & (r.facility >= 0))
+    on = on[fac_grid[cp[on]] < 0]
+    on = on[np.lexsort((np.asarray(r.minutes)[on], cp[on]))]
+    on = on[np.r_[True, cp[on][1:] != cp[on][:-1]]] if on.size else on  # per pixel, its quickest cell
+    fac_grid[cp[on]] = r.facility[on]
 
 
 # -- polygons --------------------------------------------------------------------------------------------------

@@ -253,7 +253,6 @@ class Study:
         inp = self.load()
         timings["load"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        ranks = inp.facilities["tier_rank"].to_numpy()
         results = {}
         surface = self.terrain() if s.uses_terrain else None
         if surface is not None:
@@ -266,24 +265,22 @@ class Study:
         walk_jobs = []
         if s.travel.compare_walk_only and owner._walk_only is None:
             walk_jobs = [(i, "walk_only") for i, t in enumerate(s.tiers) if s.tier_mode(t) != "walk_only"]
+        # off-road tiers read their service areas off their own terrain search, at the areas' land pixels
+        layout, area_cells, t_layout = None, None, 0.0
+        if areas and surface is not None and any(mode != "road" for _, mode in jobs):
+            t_layout = time.perf_counter()
+            layout = _areas.Layout.for_study(inp.counties, inp.population)
+            area_cells = layout.surface_cells(surface)
+            t_layout = time.perf_counter() - t_layout
 
         def one(job):
-            i, mode = job
-            serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            log.info("tier %s: %d facilities, travel %s", s.tiers[i].name, int(serving.sum()), mode)
-            w0, c0 = time.perf_counter(), time.thread_time()
-            r = nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
-                                 to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
-                                 tier=s.tiers[i].name, mode=mode,
-                                 surface=None if mode == "road" else surface)  # fmt: skip
-            log.info("tier %s (%s): %.1f s, %.1f s CPU", s.tiers[i].name, mode, time.perf_counter() - w0,
-                     time.thread_time() - c0)  # fmt: skip
-            return r
+            i, mode, own = job  # own: the tier's own travel, not its compare_walk_only twin
+            return self._nearest(inp, i, mode, surface, area_cells if own else None)
 
         # one search per tier (and per walking-only tier), each on its own thread (the kernels release the GIL).
         # Up to two per core: three equal searches on two cores then share them and end together, after 1.5
         # searches' time instead of 2 (two at once, then the third alone)
-        todo = jobs + walk_jobs
+        todo = [(i, mode, True) for i, mode in jobs] + [(i, mode, False) for i, mode in walk_jobs]
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 2 * (os.cpu_count() or 1)))) as ex:
             done = list(tqdm(ex.map(one, todo), total=len(todo), desc="tiers", unit="tier", disable=None))
         results = {t.name: r for t, r in zip(s.tiers, done[: len(jobs)], strict=True)}
@@ -294,7 +291,7 @@ class Study:
                     t.name: walked.get(t.name, results[t.name]) for t in s.tiers
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
-        timings["paths"] = time.perf_counter() - t1
+        timings["paths"] = time.perf_counter() - t1 - t_layout
         if surface is not None and self._terrain_key is not None:
             from geoaccess import cache as _cache
 
@@ -306,23 +303,55 @@ class Study:
             add_walk_only_share(result.counties, inp.population, self._walk_only, s.tiers)
         if areas:
             t4 = time.perf_counter()
-            result.areas = self.areas(inp, results)
-            timings["areas"] = time.perf_counter() - t4
+            result.areas = self.areas(inp, results, layout)
+            timings["areas"] = time.perf_counter() - t4 + t_layout
         return result
 
-    def areas(self, inp: Inputs, results: dict[str, TierResult]) -> _areas.Areas:
+    def _nearest(self, inp: Inputs, i: int, mode: str, surface, area_cells=None) -> TierResult:
+        """Tier ``i``'s nearest search travelling ``mode``; an off-road one given ``area_cells``
+        (:meth:`geoaccess.areas.Layout.surface_cells`) also keeps its minutes there, swept to its largest band."""
+        s = self.settings
+        tier = s.tiers[i]
+        serving = serving_mask(inp.facilities["tier_rank"].to_numpy(), i, s.serve_lower_tiers)
+        log.info("tier %s: %d facilities, travel %s", tier.name, int(serving.sum()), mode)
+        w0, c0 = time.perf_counter(), time.thread_time()
+        sample = {}
+        if mode != "road" and area_cells is not None:
+            sample = {"area_cells": area_cells, "sweep_to": max(_areas.band_minutes(tier.threshold_min,
+                                                                                    s.maps.bands_min))}  # fmt: skip
+        r = nearest_facility(inp.network, inp.facility_snap, inp.demand_snap, serving,
+                             to_facility=s.direction == "to_facility", walk_kmh=s.walk_kmh,
+                             tier=tier.name, mode=mode, surface=None if mode == "road" else surface,
+                             **sample)  # fmt: skip
+        log.info("tier %s (%s): %.1f s, %.1f s CPU", tier.name, mode, time.perf_counter() - w0,
+                 time.thread_time() - c0)  # fmt: skip
+        return r
+
+    def areas(self, inp: Inputs, results: dict[str, TierResult], layout: _areas.Layout | None = None) -> _areas.Areas:
         """Service areas and catchments of every tier over all reachable land (:mod:`geoaccess.areas`), from the
-        tiers' nearest searches."""
+        tiers' nearest searches; ``layout`` is the grid the off-road tiers' results were read at (built here when
+        None). An off-road tier's result without those minutes (computed without areas) is searched again."""
         s = self.settings
         ranks = inp.facilities["tier_rank"].to_numpy()
         tiers = [
             (t.name, t.threshold_min, serving_mask(ranks, i, s.serve_lower_tiers), s.tier_mode(t) == "road")
             for i, t in enumerate(s.tiers)
         ]
+        if layout is None:
+            layout = _areas.Layout.for_study(inp.counties, inp.population)
+        redo = [i for i, t in enumerate(s.tiers) if s.tier_mode(t) != "road" and results[t.name].area_minutes is None]
+        if redo:
+            surface = self.terrain()
+            cells = layout.surface_cells(surface)
+            results = dict(results)
+            for i in redo:
+                log.info("areas: tier %s searched again, for the minutes of its service areas", s.tiers[i].name)
+                results[s.tiers[i].name] = self._nearest(inp, i, s.tier_mode(s.tiers[i]), surface, cells)
         trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
         return _areas.build(
-            trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min
-        )
+            trip, inp.counties, inp.population, inp.facility_snap, tiers, results, bands_min=s.maps.bands_min,
+            layout=layout,
+        )  # fmt: skip
 
     def terrain(self):
         """The friction surface of ``[travel]`` joined to the loaded roads and demand (built once, on first use).

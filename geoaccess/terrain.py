@@ -198,13 +198,16 @@ def search(
     source_minutes=None,
     labels=None,
     targets=None,
+    sweep_to: float | None = None,
 ):
     """The search behind :func:`cost_distance` and :func:`walking_time`, with seed minutes and labels.
 
     ``source_minutes`` starts each source at that many minutes (a road cell seeded with its drive to the facility);
     ``labels`` (one int per source) are carried to the cells each source reaches best. ``targets`` (flat cell
-    indices) stops the search once they are all final: only their values are then exact. Returns ``(minutes,
-    label)`` as 2-D arrays (``label`` is None when ``labels`` is None; -1 where unreached).
+    indices) stops the search once they are all final: only their values are then exact, and those of every cell
+    within ``sweep_to`` minutes, which the search also waits for (a tier's largest band: its service areas need
+    every cell within it; a goal-directed end, below, starts only past it). Returns ``(minutes, label)`` as 2-D
+    arrays (``label`` is None when ``labels`` is None; -1 where unreached).
     """
     friction = _grid(friction)
     rows, cols = friction.shape
@@ -242,10 +245,13 @@ def search(
     # with many targets, the last ones are few and often far out (a herder's valley): once no more than 1 % are
     # pending the sweep pauses and goes on towards them only (see grid_search)
     switch_at = tg.size // 100 if tg.size >= _SWITCH_MIN else -1
+    sweep = 0.0 if sweep_to is None else float(sweep_to)
+    if not sweep >= 0:
+        raise InputError(f"sweep_to must be minutes >= 0 (or None), got {sweep_to!r}")
     none = np.empty(0)
     t0 = time.perf_counter()
     sc1, paused, f_cell, f_min, pending, si = _terrain_kernels.grid_search(
-        *fixed, cells, start, lab_in, *opts, delta, nb, tg, start, none, 0, 0, switch_at
+        *fixed, cells, start, lab_in, *opts, delta, nb, tg, start, none, 0, 0, switch_at, sweep
     )
     if paused:
         h, shift, hcols, jump = _heuristic(pending, rows, cols, mv, span[0], aniso)
@@ -501,11 +507,11 @@ class Surface:
         seeded[0] = False  # impassable: a seed there spreads nowhere
         return targets[seeded[at_t]]
 
-    def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None):
+    def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None, sweep_to: float | None = None):
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.
 
         With ``targets`` (flat cells, see :meth:`targets`) the search stops once they are final: only their
-        values are exact then."""
+        values are exact then, and those of every cell within ``sweep_to`` minutes (see :func:`search`)."""
         cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
@@ -522,4 +528,5 @@ class Surface:
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
             to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels, targets=targets,
+            sweep_to=sweep_to,
         )  # fmt: skip

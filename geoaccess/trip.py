@@ -200,28 +200,40 @@ class Trip:
             return np.full(self.net.n_nodes, np.inf), np.full(self.net.n_nodes, -1, dtype=np.int32)
         return paths.seeded(self.net, nodes, start, labels, cutoff=cutoff, reverse=self.reverse)
 
-    def nearest(self, fsnap: Snap, dsnap: Snap, cutoff: float | None = None, fcells=None, dcells=None):
+    def nearest(
+        self, fsnap: Snap, dsnap: Snap, cutoff: float | None = None, fcells=None, dcells=None, sample=None,
+        sweep_to: float | None = None,
+    ):  # fmt: skip
         """Door-to-door minutes from every demand point to its nearest facility in ``fsnap``.
 
         Returns ``(minutes, facility, node_minutes, node_facility)``; facility positions index ``fsnap``, -1 = none.
         Off-road modes need the grid cells of the facilities (``fcells``) and of the demand points (``dcells``);
-        ``cutoff`` then bounds the road search only.
+        ``cutoff`` then bounds the road search only. ``sample`` and ``sweep_to`` (off-road modes): see
+        :meth:`terrain_minutes`; with ``sample`` a fifth item is returned, the sample's ``(minutes, facility)``.
         """
         node_min, node_lab = self.search(fsnap, cutoff)
         if self.mode != "road":
-            minutes, lab = self.terrain_minutes(fsnap, node_min, node_lab, fcells, dcells)
-            return minutes, lab, node_min, node_lab
+            out = self.terrain_minutes(fsnap, node_min, node_lab, fcells, dcells, sample=sample, sweep_to=sweep_to)
+            return (*out[:2], node_min, node_lab, *out[2:])
         minutes, lab = self.point_minutes(node_min, dsnap, node_label=node_lab)
         minutes, lab = self.same_link(fsnap, dsnap, minutes, lab)
         return minutes, lab, node_min, node_lab
 
-    def terrain_minutes(self, fsnap: Snap, node_min, node_lab, fcells, dcells):
+    def terrain_minutes(
+        self, fsnap: Snap, node_min, node_lab, fcells, dcells, sample=None, sweep_to: float | None = None
+    ):
         """Minutes and facility of each demand cell over the friction surface (``mixed`` or ``walk_only``).
 
         Seeds: each facility's cell at 0 minutes (the walk within the cell to the door is not counted), and in
         ``mixed`` every road point at its door-to-door road minutes (the walk from its cell's centre, the drive,
         the walk to the door), so one search over the cells finds the best of walking on and entering the road
         anywhere. The search runs towards the seeds when patients travel to facilities (uphill != downhill).
+
+        ``sample`` (flat grid cells, e.g. the centres of the service areas' pixels) also reads the search at those
+        cells, as :meth:`~geoaccess.terrain.Surface.at` reads demand cells, before its grids are let go; the search
+        then also sweeps ``sweep_to`` minutes (a tier's largest band). A sampled cell keeps its minutes and facility
+        where they are final, within the sweep (inf and -1 beyond). Returns ``(minutes, facility)`` of the demand
+        cells, and with ``sample`` a third item, the sample's ``(minutes, facility)``.
         """
         sf = self.surface
         if sf is None or fcells is None or dcells is None:
@@ -236,6 +248,17 @@ class Trip:
             labels.append(lab)
         # the search stops once every demand cell is final (a 15-minute tier need not sweep the whole grid)
         dist, label = sf.minutes(
-            np.concatenate(cells), np.concatenate(start), np.concatenate(labels), self.to_facility, sf.targets(dcells)
-        )
-        return sf.at(dist, label, dcells)
+            np.concatenate(cells), np.concatenate(start), np.concatenate(labels), self.to_facility, sf.targets(dcells),
+            sweep_to=None if sample is None else sweep_to,
+        )  # fmt: skip
+        minutes, lab = sf.at(dist, label, dcells)
+        if sample is None:
+            return minutes, lab
+        # final: every cell within the sweep. Not beyond it, even short of the farthest demand cell: the search
+        # may end goal-directed towards its last targets (terrain.search), which leaves cells off their way unsettled
+        s_min, s_lab = sf.at(dist, label, sample)
+        del dist, label
+        beyond = ~(s_min <= float(sweep_to or 0.0))
+        s_min[beyond] = np.inf
+        s_lab[beyond] = -1
+        return minutes, lab, (s_min, s_lab)

@@ -301,3 +301,108 @@ def test_grid_of_a_projected_population_raster_covers_the_counties():
     w, s, e, n = array_bounds(*g.shape, g.transform)
     assert w <= 112.0 and s <= 37.5 and e >= 112.6 and n >= 38.0
     assert g.cell_deg > 0.001  # coarsened from about 0.0011° a cell
+
+
+# -- off-road tiers ------------------------------------------------------------------------------------------
+def _terrain_case(seed: int, mode: str, to_facility: bool = True, near_m: float = 200.0):
+    """A street grid on a 100 m friction surface (random walking speeds, barriers, roads walkable); 3 facilities
+    and people only within ``near_m`` of them, so a search that waits for the people alone stops early."""
+    from geoaccess.load.terrain import Grid as CellGrid
+    from geoaccess.load.terrain import road_samples
+    from geoaccess.terrain import Surface as FrictionSurface
+
+    rng = np.random.default_rng(seed)
+    net = _net(seed, n=8, minutes=(0.3, 1.5))
+    counties = _study_area(net)
+    fx = rng.uniform(net.x.min(), net.x.max(), 3)
+    fy = rng.uniform(net.y.min(), net.y.max(), 3)
+
+    def near(lon, lat):
+        x, y = TO_M.transform(lon, lat)
+        return np.min(np.hypot(x[:, None] - fx, y[:, None] - fy), axis=1) < near_m
+
+    pop = _population(counties, rng, share=1.0, where=near)
+    grid = CellGrid.covering(counties.to_crs(CRS).total_bounds, CRS, 100.0)
+    friction = (60.0 / (1000.0 * rng.uniform(1.5, 5.0, grid.shape))).astype(np.float32)
+    friction[rng.random(grid.shape) < 0.08] = np.inf
+    friction[5:9, 5:30] = np.inf  # a lake, roads across it are bridges
+    road_cell, road_snap = road_samples(net, grid)
+    friction.reshape(-1)[road_cell] = np.float32(60.0 / 4500.0)
+    px, py = TO_M.transform(pop.lon, pop.lat)
+    surface = FrictionSurface(friction, None, grid.transform, grid.crs, 100.0, road_cell, road_snap,
+                              grid.cells(px, py), grid.cells(fx, fy))  # fmt: skip
+    lay = areas.Layout.for_study(counties, pop)
+    trip = Trip(net, 4.5, to_facility, surface=surface, mode=mode)
+    return net, counties, pop, net.snap(px, py), net.snap(fx, fy), surface, lay, trip
+
+
+def _whole_grid(trip, fsnap, surface, cells):
+    """The oracle: a search that stops at nothing (every cell a target), read at ``cells`` (-1: inf, -1)."""
+    every = np.arange(surface.friction.size)
+    minutes, lab, _, _ = trip.nearest(fsnap, fsnap[np.zeros(every.size, dtype=np.int64)], fcells=surface.facility_cell,
+                                      dcells=every)  # fmt: skip
+    ok = cells >= 0
+    return np.where(ok, minutes[np.maximum(cells, 0)], np.inf), np.where(ok, lab[np.maximum(cells, 0)], -1)
+
+
+@pytest.mark.parametrize("mode,to_facility", [("mixed", True), ("walk_only", True), ("mixed", False)])
+def test_off_road_areas_equal_a_full_terrain_search(mode, to_facility):
+    net, counties, pop, dsnap, fsnap, sf, lay, trip = _terrain_case(3, mode, to_facility)
+    cells = lay.surface_cells(sf)
+    assert (cells >= 0).all()
+    want, want_fac = _whole_grid(trip, fsnap, sf, cells)
+    threshold = float(np.quantile(want[np.isfinite(want)], 0.7))
+    bands = areas.band_minutes(threshold, (threshold / 2,))
+    serving = np.ones(3, dtype=bool)
+    kw = dict(to_facility=to_facility, walk_kmh=4.5, tier="t", mode=mode, surface=sf, area_cells=cells)
+    r = nearest_facility(net, fsnap, dsnap, serving, sweep_to=max(bands), **kw)
+    # exact within the sweep, and wherever a value is kept (beyond it: inf, no facility)
+    within = want <= max(bands)
+    kept = np.isfinite(r.area_minutes)
+    assert kept[within].all() and (r.area_facility[kept] >= 0).all() and (r.area_facility[~kept] == -1).all()
+    np.testing.assert_array_equal(r.area_minutes[kept], want[kept])
+    np.testing.assert_array_equal(r.area_facility[kept], want_fac[kept])
+    assert (~kept & np.isfinite(want)).sum() > 10  # the search stopped short of the whole grid
+    # the sweep is what makes them exact: waiting for the people alone leaves land within the bands out
+    r0 = nearest_facility(net, fsnap, dsnap, serving, **kw)
+    assert (~np.isfinite(r0.area_minutes[within])).sum() > 10
+    np.testing.assert_array_equal(r0.minutes, r.minutes)  # the tables' minutes are the same
+    np.testing.assert_array_equal(r0.facility, r.facility)
+
+    a = areas.build(Trip(net, 4.5, to_facility), counties, pop, fsnap, [("t", threshold, serving, False)],
+                    {"t": r}, (threshold / 2,), layout=lay)  # fmt: skip
+    ta = a.tiers["t"]
+    lon, lat = a.grid.centres(lay.pixel)
+    for (m, geom), people in zip(ta.bands, ta.band_people, strict=True):
+        assert geom.is_valid
+        inside = r.minutes <= m  # every person the tables count within it
+        assert shapely.covers(geom, shapely.points(pop.lon[inside], pop.lat[inside])).all()
+        assert people == pytest.approx(pop.people[inside].sum())
+        # and all land within it, people or not: no holes over empty land
+        assert shapely.covers(geom, shapely.points(lon[want <= m], lat[want <= m])).all()
+    # catchments: the full search's nearest facility wherever it is final; beyond that only populated pixels
+    fac = ta.facility.ravel()[lay.pixel]
+    np.testing.assert_array_equal(fac[kept], want_fac[kept])
+    populated = np.isin(lay.pixel, lay.cell_pixel)
+    assert (fac[~kept & ~populated] == -1).all()
+    assert set(ta.catchment_facility) == set(fac[fac >= 0])
+
+
+def test_off_road_bands_have_no_holes_where_nobody_lives():
+    """People only next to the facilities: the bands traced from their cells alone (as before) are small patches;
+    from the search they cover every land pixel within their minutes, many times the area."""
+    net, counties, pop, dsnap, fsnap, sf, lay, trip = _terrain_case(5, "mixed", near_m=150.0)
+    serving = np.ones(3, dtype=bool)
+    kw = dict(walk_kmh=4.5, tier="t", mode="mixed", surface=sf)
+    r = nearest_facility(net, fsnap, dsnap, serving, area_cells=lay.surface_cells(sf), sweep_to=30.0, **kw)
+    cells_only = nearest_facility(net, fsnap, dsnap, serving, **kw)
+    spec = [("t", 30.0, serving, False)]
+    a = areas.build(Trip(net, 4.5), counties, pop, fsnap, spec, {"t": r}, (30.0,), layout=lay)
+    b = areas.build(Trip(net, 4.5), counties, pop, fsnap, spec, {"t": cells_only}, (30.0,), layout=lay)
+    (_, geom), = a.tiers["t"].bands  # fmt: skip
+    (_, patches), = b.tiers["t"].bands  # fmt: skip
+    assert geom.area > 3 * patches.area and geom.covers(patches)
+    want, _ = _whole_grid(trip, fsnap, sf, lay.surface_cells(sf))
+    lon, lat = a.grid.centres(lay.pixel)
+    assert shapely.covers(geom, shapely.points(lon[want <= 30.0], lat[want <= 30.0])).all()
+    assert a.tiers["t"].catchment_km2.sum() > 3 * b.tiers["t"].catchment_km2.sum()

@@ -358,3 +358,67 @@ def test_small_codes_keep_a_friction_grid_exactly_or_refuse():
     many = rng.random(10_000).astype(np.float32)
     codes, table = terrain._terrain_kernels.small_codes(many, 255)
     assert table.size == 0 and codes.size == 0
+
+
+@pytest.mark.parametrize("knight", [False, True])
+@pytest.mark.parametrize("dem", [False, True])
+def test_a_search_for_targets_sweeps_on_to_sweep_to(knight, dem):
+    """Targets near the seeds, and ``sweep_to`` far beyond them: every cell within ``sweep_to`` (and the targets)
+    equals the full search, minutes and labels, and the search still stops short of the whole grid."""
+    rng = np.random.default_rng(21)
+    shape = (70, 70)
+    friction = random_grid(rng, shape, barrier=0.1, nodata=0.02)
+    z = random_dem(rng, shape) if dem else None
+    sources = random_sources(rng, shape, 4)
+    start = rng.uniform(0, 20, 4)
+    kw = dict(cell_size=(100.0, 100.0), knight=knight, dem=z, source_minutes=start, labels=[0, 1, 2, 3])
+    full, flab = terrain.search(friction, sources, **kw)
+    fin = full[np.isfinite(full)]
+    near = np.flatnonzero(np.isfinite(full.reshape(-1)) & (full.reshape(-1) < np.quantile(fin, 0.1)))
+    targets = rng.choice(near, 30, replace=False)
+    sweep = float(np.quantile(fin, 0.6))
+    got, glab = terrain.search(friction, sources, targets=targets, sweep_to=sweep, **kw)
+    within = full <= sweep
+    assert within.sum() > 5 * near.size
+    np.testing.assert_array_equal(got[within], full[within])
+    np.testing.assert_array_equal(glab[within], flab[within])
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    assert np.all(~(got[~within] <= sweep))  # nothing beyond it looks within it
+    assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # and the far side was never reached
+    # without sweep_to the search stops at the targets, short of the sweep
+    early, _ = terrain.search(friction, sources, targets=targets, **kw)
+    assert (early[within] != full[within]).sum() > 100
+    with pytest.raises(InputError, match="sweep_to"):
+        terrain.search(friction, sources, targets=targets, sweep_to=-1.0)
+
+
+def test_sweep_to_holds_when_the_search_ends_goal_directed(monkeypatch):
+    """Many targets, the last 1 % far out: the search pauses for its goal-directed end only once it has swept
+    ``sweep_to``, so every cell within it is still the full search's, and so are the targets."""
+    calls = []
+    real = terrain._heuristic
+
+    def spy(pending, *args):
+        calls.append(len(pending))
+        return real(pending, *args)
+
+    monkeypatch.setattr(terrain, "_heuristic", spy)
+    rng = np.random.default_rng(5)
+    shape = (120, 140)
+    friction = random_grid(rng, shape, barrier=0.08, nodata=0.01)
+    sources = random_sources(rng, shape, 6)
+    kw = dict(cell_size=(30.0, 30.0), knight=True, cut_corners=False, source_minutes=rng.uniform(0, 5, 6),
+              labels=np.arange(6))  # fmt: skip
+    full, flab = terrain.search(friction, sources, **kw)
+    reached = np.flatnonzero(np.isfinite(full.reshape(-1)))
+    order = np.argsort(full.reshape(-1)[reached])
+    near = rng.choice(reached[order[: reached.size // 5]], 1200, replace=False)
+    targets = np.concatenate([near, rng.choice(reached[order[-300:]], 10, replace=False)])
+    sweep = float(full.reshape(-1)[reached[order[reached.size // 2]]])  # half the grid, past the near targets
+    got, glab = terrain.search(friction, sources, targets=targets, sweep_to=sweep, **kw)
+    assert calls and calls[0] <= len(targets) // 100  # it did end goal-directed
+    within = full <= sweep
+    np.testing.assert_array_equal(got[within], full[within])
+    np.testing.assert_array_equal(glab[within], flab[within])
+    np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
+    np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])

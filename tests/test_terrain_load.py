@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -110,6 +112,63 @@ def test_barriers_lines_and_polygons_in_any_crs(tmp_path, grid):
         barrier_mask(["osm"], grid, roads_path=tmp_path / "roads.gpkg")
 
 
+def write_osm(path, nodes, ways, relations=()):
+    """A minimal OSM XML file: ``nodes`` {id: (lon, lat)}, ``ways`` [(id, refs, tags)], ``relations``
+    [(id, [(way id, role)], tags)]."""
+
+    def tags(t):
+        return "".join(f'<tag k="{k}" v="{v}"/>' for k, v in t.items())
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="geoaccess tests">']
+    out += [f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>' for i, (lon, lat) in nodes.items()]
+    for i, refs, t in ways:
+        out.append(f'<way id="{i}" version="1">' + "".join(f'<nd ref="{r}"/>' for r in refs) + tags(t) + "</way>")
+    for i, members, t in relations:
+        m = "".join(f'<member type="way" ref="{w}" role="{role}"/>' for w, role in members)
+        out.append(f'<relation id="{i}" version="1">{m}{tags(t)}</relation>')
+    path.write_text("\n".join(out + ["</osm>"]), encoding="utf-8")
+
+
+def test_osm_barriers_assemble_multipolygon_lakes_with_islands(tmp_path, grid):
+    """A lake drawn as a multipolygon relation (its outer ring in two untagged ways, an island as the inner ring)
+    is a barrier, its island is not; a closed water way and a river line still are; a relation whose ring does not
+    close is left out."""
+    from pyproj import Transformer
+
+    to_ll = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    x0, _, _, y1 = grid.bounds  # top left; rows go south from y1, columns east from x0
+
+    def ring(w, e, n, s):  # metres east of x0 and south of y1 -> lon, lat of the four corners
+        return [to_ll.transform(x0 + x, y1 - y) for x, y in ((w, n), (e, n), (e, s), (w, s))]
+
+    pts = ring(550, 2450, 250, 1750) + ring(1250, 1750, 750, 1250) + ring(2650, 2950, 1850, 1950)
+    pts += [to_ll.transform(x0 + 50, y1 - y) for y in (50, 1950)]  # a river along the first column
+    pts += [to_ll.transform(x0 + x, y1 - 1950) for x in (100, 2900)]  # a road, so the file is a roads file
+    nodes = {k + 1: p for k, p in enumerate(pts)}
+    ways = [
+        (100, [1, 2, 3], {}),  # the lake's outer ring, in two pieces
+        (101, [3, 4, 1], {}),
+        (102, [5, 6, 7, 8, 5], {}),  # the island
+        (103, [9, 10, 11, 12, 9], {"natural": "water"}),  # a pond: a closed way
+        (104, [13, 14], {"waterway": "river"}),
+        (105, [15, 16], {"highway": "primary"}),
+        (106, [9, 10], {}),  # the open ring of a broken relation
+    ]
+    relations = [
+        (200, [(100, "outer"), (101, "outer"), (102, "inner")], {"type": "multipolygon", "natural": "water"}),
+        (201, [(106, "outer")], {"type": "multipolygon", "natural": "water"}),
+    ]
+    write_osm(tmp_path / "roads.osm", nodes, ways, relations)
+    mask = barrier_mask(["osm"], grid, roads_path=tmp_path / "roads.osm")
+    # rows 2-17 and columns 5-24 are the lake; the island's rows 7-12 and columns 12-17 (their edges touched)
+    assert mask[2:18, 5:25][:, [0, -1]].all()
+    assert mask[2:7, 5:25].all() and mask[13:18, 5:25].all() and mask[7:13, 5:12].all() and mask[7:13, 18:25].all()
+    assert not mask[8:12, 13:17].any()  # the island is dry land
+    assert mask[18:20, 26:30].all()  # the pond
+    assert mask[:, 0].all()  # the river
+    assert not mask[0:2, 1:].any() and not mask[18:20, 1:26].any() and not mask[:18, 25:].any()  # around them
+
+
 # -- [travel] ---------------------------------------------------------------------------------------------------
 
 
@@ -210,10 +269,21 @@ def test_mixed_and_walk_only_study(terrain_study):
     assert np.isfinite(m).all() and np.isfinite(w).all()  # the river is crossed on the road bridges
     assert np.all(m <= w + 1e-9) and (m < w).any()
     assert mixed.counties.shape == walk.counties.shape
-    # off-road tiers' service areas come from their own minutes (populated cells), never from road trips
-    a = walk.areas.tiers["county"]
-    assert np.isfinite(a.minutes).sum() <= w.size
-    assert np.nanmin(a.minutes) == pytest.approx(w.min()) and np.nanmax(a.minutes) == pytest.approx(w.max())
+    # off-road tiers' service areas come from their own terrain search, read at the areas' pixels (exact up to
+    # their largest band or the farthest person), never from road trips
+    for result, minutes in ((mixed, m), (walk, w)):
+        a, r = result.areas.tiers["county"], result.tiers["county"]
+        assert r.area_minutes is not None and r.area_minutes.size == result.areas.land_pixels
+        kept = r.area_minutes[np.isfinite(r.area_minutes)]
+        assert kept.size > 0 and kept.max() <= max(120.0, minutes.max())
+        assert np.nanmax(a.minutes) <= np.float32(max(120.0, minutes.max()))
+        pixel = result.areas.grid.pixel_of(study.load().population.lon, study.load().population.lat)
+        assert np.all(a.minutes.ravel()[pixel] <= minutes.astype(np.float32))  # a pixel holds its people
+    # a result without those minutes (computed without areas) has its off-road tiers searched again
+    bare = {k: dataclasses.replace(v, area_minutes=None, area_facility=None) for k, v in mixed.tiers.items()}
+    again, want = study.areas(study.load(), bare).service_areas(), mixed.areas.service_areas()
+    assert again.drop(columns="geometry").equals(want.drop(columns="geometry"))
+    assert all(g.equals(h) for g, h in zip(again.geometry, want.geometry, strict=True))
 
 
 def test_a_rerun_reads_the_surface_from_the_cache(terrain_study, tmp_path, monkeypatch):

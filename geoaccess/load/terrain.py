@@ -230,9 +230,12 @@ OSM_WATERWAYS = ("river", "canal", "riverbank")
 
 
 def _osm_water(roads_path: Path | None, grid: Grid) -> np.ndarray:
-    """Rivers and canals (lines) and closed natural=water / waterway=riverbank ways (polygons) of an OSM file.
+    """Rivers and canals (lines), closed natural=water / waterway=riverbank ways and multipolygon relations with
+    those tags (polygons: large lakes and wide rivers drawn in pieces, islands left out) of an OSM file.
 
-    Multipolygon relations (large lakes drawn in pieces) are not assembled; give those as a vector file.
+    pyosmium assembles the relations (``FileProcessor.with_areas``: a first pass picks the relations, the second
+    builds their rings from the member ways' node locations); closed ways are read as ways, so none is taken twice.
+    osmium leaves out a relation whose rings do not close (it logs nothing: check the count in the log).
     """
     import osmium
 
@@ -244,16 +247,29 @@ def _osm_water(roads_path: Path | None, grid: Grid) -> np.ndarray:
             path=roads_path,
         )
     wkb = osmium.geom.WKBFactory()
-    lines, polys = [], []
+    lines, polys, areas, broken = [], [], [], 0
     fp = (
-        osmium.FileProcessor(name, osmium.osm.NODE | osmium.osm.WAY)
+        osmium.FileProcessor(name, osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION)
         .with_locations()
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_areas(osmium.filter.TagFilter(("natural", "water"), ("waterway", "riverbank")))
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
         .with_filter(osmium.filter.KeyFilter("waterway", "natural"))
     )
     for w in fp:
         ww, nat = w.tags.get("waterway"), w.tags.get("natural")
         if ww not in OSM_WATERWAYS and nat != "water":
+            continue
+        if w.is_area():
+            if w.from_way() or not (nat == "water" or ww == "riverbank"):
+                continue  # a closed way: read as a way
+            try:
+                area = shapely.from_wkb(wkb.create_multipolygon(w))
+            except (osmium.InvalidLocationError, RuntimeError):
+                area = None
+            if area is None or area.is_empty:
+                broken += 1
+            else:
+                areas.append(area)
             continue
         try:
             line = shapely.from_wkb(wkb.create_linestring(w))
@@ -261,7 +277,9 @@ def _osm_water(roads_path: Path | None, grid: Grid) -> np.ndarray:
             continue
         closed = len(w.nodes) >= 4 and w.nodes[0].ref == w.nodes[-1].ref
         (polys if closed and (nat == "water" or ww == "riverbank") else lines).append(line)
-    geoms = np.array(lines + [shapely.Polygon(g.coords) for g in polys], dtype=object)
+    log.info("osm barriers: %d waterway lines, %d closed water ways, %d water multipolygons%s", len(lines),
+             len(polys), len(areas), f" ({broken} without geometry skipped)" if broken else "")  # fmt: skip
+    geoms = np.array(lines + [shapely.Polygon(g.coords) for g in polys] + areas, dtype=object)
     if not len(geoms):
         return geoms
     tf = pyproj.Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
