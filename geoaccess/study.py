@@ -595,7 +595,6 @@ class Study:
             ms.referral_threshold_min,
             walk_kmh=s.walk_kmh,
             higher_levels_count=s.serve_lower_tiers,
-            **self._referral_modes(),
         )
         referrals = _referral_rows(ref, out_fac)
         ref_county = fac_county[ref["from_pos"].to_numpy()]
@@ -622,14 +621,6 @@ class Study:
             "referrals": referrals,
             "facilities": out_fac,
         }
-
-    def _referral_modes(self) -> dict:
-        """How referrals reach each level: as people reach the tier it belongs to (``[referral] tier_level``)."""
-        s = self.settings
-        modes = {s.measures.tier_level[t.name]: s.tier_mode(t) for t in s.tiers if t.name in s.measures.tier_level}
-        if all(m == "road" for m in modes.values()):
-            return {}
-        return {"modes": modes, "surface": self.terrain()}
 
     def run(self, write: bool = True) -> Result:
         """Compute and write the bundle to the study's output folder.
@@ -871,8 +862,8 @@ class Study:
         """Per facility: minutes from it to the nearest facility serving the next tier up (NaN for the top tier).
 
         Read off the next tier's node minutes, so it costs no extra search (trips along one shared link
-        are not shortened, as they are for people). A next tier that travels off-road is reached by its own trip
-        over the terrain (a search that stops once the facilities' cells are final).
+        are not shortened, as they are for people). A referral is a transfer between facilities, by road, whatever
+        way the people of a tier reach it (the referral table's rule too).
         """
         s = self.settings
         inp = self.load()
@@ -882,18 +873,6 @@ class Study:
             upper = result.tiers[s.tiers[i + 1].name]
             sel = ranks == i
             if not sel.any():
-                continue
-            mode = s.tier_mode(s.tiers[i + 1])
-            if mode != "road":
-                pos = np.flatnonzero(serving_mask(ranks, i + 1, s.serve_lower_tiers))
-                if pos.size:
-                    cells = self.terrain().facility_cell
-                    trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility", surface=self.terrain(),
-                                mode=mode)  # fmt: skip
-                    low = np.flatnonzero(sel)
-                    minutes = trip.nearest(inp.facility_snap[pos], inp.facility_snap[low], fcells=cells[pos],
-                                           dcells=cells[low])[0]  # fmt: skip
-                    out[low] = minutes
                 continue
             trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
             minutes = trip.point_minutes(upper.node_minutes, inp.facility_snap)

@@ -454,22 +454,34 @@ def test_off_road_tiers_measures_read_pairs_of_their_own_trip(demo_mixed):
         assert np.all(np.isinf(best[~inside]))
 
 
-def test_referral_minutes_to_an_off_road_tier_are_its_minutes_at_the_facilitys_cell(demo_mixed):
+def test_referrals_of_an_off_road_study_are_transfers_by_road(demo_mixed):
+    """A referral is a transfer between facilities, by road, however a tier's people travel: the referral table
+    and the maps' referral minutes equal road trips to the bit, not the terrain's."""
+    from geoaccess.measures import facility_levels, referral_table
+    from geoaccess.trip import Trip
+
     study, r = demo_mixed
-    inp, sf = study.load(), study.terrain()
+    s, inp = study.settings, study.load()
+    ms = s.measures
+    level = facility_levels(inp.facilities, list(ms.referral_levels), ms.type_level, ms.tier_level)
+    road = referral_table(
+        inp.network,
+        inp.facility_snap,
+        inp.facilities,
+        level,
+        list(ms.referral_levels),
+        ms.referral_threshold_min,
+        walk_kmh=s.walk_kmh,
+        higher_levels_count=s.serve_lower_tiers,
+    )
+    np.testing.assert_array_equal(r.referrals["minutes"].to_numpy(), road["minutes"].to_numpy())  # fmt: skip
     ranks = inp.facilities["tier_rank"].to_numpy()
     ref = study._referral_minutes(r)
-    # a primary facility sharing its cell with people: the county tier's minutes of those people are its referral
-    # minutes (one search over the cells, read at one cell)
-    where = {c: i for i, c in enumerate(sf.demand_cell) if c >= 0}
-    open_ = np.isfinite(sf.friction.reshape(-1))
-    checked = 0
-    for j in np.flatnonzero(ranks == 0):
-        c = int(sf.facility_cell[j])
-        if c in where and open_[c]:
-            assert ref[j] == r.tiers["county"].minutes[where[c]]
-            checked += 1
-    assert checked > 50
+    trip = Trip(inp.network, s.walk_kmh, s.direction == "to_facility")
+    primary = ranks == 0
+    want = np.asarray(trip.point_minutes(r.tiers["county"].node_minutes, inp.facility_snap))
+    assert primary.sum() > 50
+    np.testing.assert_array_equal(ref[primary], want[primary])
 
 
 def test_one_off_road_tier_leaves_the_road_tiers_measures_as_they_were(terrain_study):
