@@ -70,7 +70,10 @@ def with_demand(surface, rng, sparse=False):
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("mode", ["mixed", "walk_only"])
 @pytest.mark.parametrize("to_facility", [True, False])
-def test_pairs_equal_a_full_search_per_facility(seed, mode, to_facility):
+def test_pairs_equal_a_full_search_per_facility(seed, mode, to_facility, monkeypatch):
+    from geoaccess import terrain_pairs
+
+    monkeypatch.setattr(terrain_pairs, "_PRUNE", seed >= 2)  # sparse demand: the searches skip cells nobody can use
     net, grid, surface, fsnap = small_case(seed, dem=seed % 2 == 0)
     rng = np.random.default_rng(seed)
     surface = with_demand(surface, rng, sparse=seed >= 2)
