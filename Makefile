@@ -40,9 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_serve.py --clicks 10 --requests 40
 	$(BIN)/python bench/bench_terrain.py
 
-## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster
+## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster; Qinghai with mixed travel over terrain (cold and warm)
 bench-scale: $(STAMP)
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_mixed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check geoaccess tests
