@@ -252,7 +252,30 @@ def _grid_sweep(
                         b = cur  # rounding: stay in the bucket being scanned
                     elif b >= cur + nb:
                         b = cur + nb - 1  # a move dearer than the ring (a cliff): scanned early, again if improved
-                    _append(v, nd, b & mask, head, tail, b_cell, b_min, b_next, b_len, st)
+                    # _append, written out: a call passing the block arrays costs an atomic incref and decref
+                    # of each per queued cell
+                    a_s = b & mask
+                    a_t = tail[a_s]
+                    if a_t < 0 or b_len[a_t] == BLOCK:
+                        if st[3] >= 0:
+                            a_nb = st[3]
+                            st[3] = b_next[a_nb]
+                            st[7] -= 1
+                        else:
+                            a_nb = st[4]
+                            st[4] += 1
+                        b_len[a_nb] = 0
+                        b_next[a_nb] = -1
+                        if a_t < 0:
+                            head[a_s] = a_nb
+                        else:
+                            b_next[a_t] = a_nb
+                        tail[a_s] = a_nb
+                        a_t = a_nb
+                    a_i = b_len[a_t]
+                    b_cell[a_t, a_i] = v
+                    b_min[a_t, a_i] = nd
+                    b_len[a_t] = a_i + 1
                     st[2] += 1
         st[0] = cur + 1
     return True
