@@ -86,8 +86,8 @@ def _demo(args) -> int:
         mixed = _study(Study.from_file(mixed_file, output_root=root), args)
         skipped = list(mixed.settings.periods)
         if skipped and not args.periods:
-            # each period is a whole second run and bundle (3x the time); `make demo` stays within 2x of the
-            # road-only demo, and `geoaccess run` on the study file (or --periods) gives them
+            # each period is a whole second run and bundle: `make demo` leaves them out, and `geoaccess run` on
+            # the study file (or --periods) gives them
             mixed.settings = dataclasses.replace(mixed.settings, periods={})
         result = mixed.run()
         print(f"wrote {result.output / 'index.html'} (mixed travel) in {time.perf_counter() - t1:.1f} s")
