@@ -21,6 +21,9 @@ from geoaccess._kernels import prefetch
 # as on flat ground (the fastest slope, S = -0.05, a gentle descent, is 1.19x faster than flat).
 TOBLER_A = 3.5
 TOBLER_B = 0.05
+# below the fastest slope's factor, exp(-TOBLER_A * TOBLER_B) = 0.839457..., by far more than rounding: a move whose
+# flat time times this cannot improve a cell cannot improve it on any slope
+TOBLER_FLOOR = 0.8394
 BLOCK = 256  # queue entries per block: a bucket is a list of blocks, scanned in order
 
 
@@ -355,6 +358,8 @@ def _sweep(
                             continue
                     w = half[k] * (fu + fv)
                     if aniso:
+                        if d + w * TOBLER_FLOOR >= dist[v]:
+                            continue  # not even the fastest slope would improve v (most moves, behind the front): no exp
                         dz = np.float64(dem[v]) - zu
                         if to_seeds:
                             dz = -dz  # the patient walks v -> u

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from geoaccess._kernels import bucket_search, prefetch, sort_pairs
-from geoaccess._terrain_kernels import tobler_factor
+from geoaccess._terrain_kernels import TOBLER_FLOOR, tobler_factor
 
 #: relative slack of the pruning bound (``near``): far above the rounding of minutes summed along two paths in
 #: different orders (about 1e-15 per move), far below a move
@@ -235,6 +235,8 @@ def _grid_sweep(
                         continue
                 w = half[k] * (fu + fv)
                 if aniso:
+                    if d + w * TOBLER_FLOOR >= dist[v]:
+                        continue  # not even the fastest slope would improve v (most moves, behind the front): no exp
                     dz = np.float64(dem[v]) - zu
                     if to_seeds:
                         dz = -dz  # the patient walks v -> u
