@@ -603,11 +603,12 @@ _SURFACE_MODULES = ("load/terrain.py", "terrain.py", "_terrain_kernels.py", "coo
 SURFACE_ENTRIES = 3
 
 
-def surface_key(settings) -> str:
-    """The cache key of a study's friction surface: its inputs' key, the ``[travel]`` settings and files, the
-    walking speed on roads and the code that builds it; an ``OSError`` when a file cannot be read."""
+def surface_key(settings, inputs: str | None = None) -> str:
+    """The cache key of a study's friction surface: its inputs' key (``inputs``, when already known), the
+    ``[travel]`` settings and files, the walking speed on roads and the code that builds it; an ``OSError`` when
+    a file cannot be read."""
     root = Path(__file__).resolve().parent
-    h = hashlib.sha256(inputs_key(settings).encode())
+    h = hashlib.sha256((inputs or inputs_key(settings)).encode())
     for name in _SURFACE_MODULES:
         f = root / name
         h.update(name.encode())

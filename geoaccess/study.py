@@ -108,6 +108,7 @@ class Study:
         self.baseline = None
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
         self._terrain_key = None  # its cache key while it is still to be stored
+        self._inputs_key = None  # the loaded inputs' cache key (Study.load)
         self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
     @classmethod
@@ -132,6 +133,7 @@ class Study:
                 key = _cache.inputs_key(self.settings)
             except OSError:  # a missing input: the loaders say which, with the fix
                 key = None
+            self._inputs_key = key  # the surface's key builds on it: the input files are hashed once
             got = _cache.load_inputs(key) if key else None
             if got is not None:
                 self._inputs = Inputs(**got)
@@ -368,7 +370,7 @@ class Study:
             from geoaccess import cache as _cache
 
             try:
-                key = _cache.surface_key(s)
+                key = _cache.surface_key(s, self._inputs_key)
             except OSError:  # a missing file: the loaders say which, with the fix
                 key = None
             got = _cache.load_surface(key) if key else None

@@ -307,6 +307,19 @@ def test_a_search_for_targets_stops_once_they_are_final(knight):
         terrain.search(friction, sources, targets=[60 * 60])
 
 
+def heuristic_calls(monkeypatch) -> list[int]:
+    """How many targets were pending each time a search went goal-directed (one entry per switch)."""
+    calls = []
+    real = terrain._heuristic
+
+    def spy(pending, *args):
+        calls.append(len(pending))
+        return real(pending, *args)
+
+    monkeypatch.setattr(terrain, "_heuristic", spy)
+    return calls
+
+
 @pytest.mark.parametrize(
     "knight, slope, to_sources, cut_corners",
     [(True, False, True, False), (False, False, True, True), (True, True, True, False), (True, True, False, False)],
@@ -316,14 +329,7 @@ def test_the_last_targets_are_searched_for_goal_directed_and_stay_exact(monkeypa
     """Once only 1 % of the targets are pending the search goes on towards them (A* on a straight-line bound per
     block of cells): their minutes and labels equal a full search's, bit for bit, with barriers, nodata, seeds
     queued late, knight's moves and slopes both ways; and the goal-directed part leaves cells away from them alone."""
-    calls = []
-    real = terrain._heuristic
-
-    def spy(pending, *args):
-        calls.append(len(pending))
-        return real(pending, *args)
-
-    monkeypatch.setattr(terrain, "_heuristic", spy)
+    calls = heuristic_calls(monkeypatch)
     rng = np.random.default_rng(21)
     shape = (150, 170)
     friction = random_grid(rng, shape, barrier=0.08, nodata=0.01)
@@ -395,14 +401,7 @@ def test_a_search_for_targets_sweeps_on_to_sweep_to(knight, dem):
 def test_sweep_to_holds_when_the_search_ends_goal_directed(monkeypatch):
     """Many targets, the last 1 % far out: the search pauses for its goal-directed end only once it has swept
     ``sweep_to``, so every cell within it is still the full search's, and so are the targets."""
-    calls = []
-    real = terrain._heuristic
-
-    def spy(pending, *args):
-        calls.append(len(pending))
-        return real(pending, *args)
-
-    monkeypatch.setattr(terrain, "_heuristic", spy)
+    calls = heuristic_calls(monkeypatch)
     rng = np.random.default_rng(5)
     shape = (120, 140)
     friction = random_grid(rng, shape, barrier=0.08, nodata=0.01)
