@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from geoaccess._kernels import bucket_search, prefetch, sort_pairs
-from geoaccess._terrain_kernels import TOBLER_FLOOR, tobler_factor
+from geoaccess._terrain_kernels import TOBLER_FLOOR, sort_keys, tobler_factor
 
 #: relative slack of the pruning bound (``near``): far above the rounding of minutes summed along two paths in
 #: different orders (about 1e-15 per move), far below a move
@@ -185,7 +185,7 @@ def _grid_sweep(
                     blk = nxt
                 head[s] = -1
                 tail[s] = -1
-                s_key[:m].sort()
+                sort_keys(s_key, m)
                 st[6] = 0
                 st[9] = m
             if cap - st[4] + st[7] < nk or st[8] + nk > tcap:  # a scan could need a block and a slot per move
@@ -490,24 +490,28 @@ def pairs_worker(
         # one seed per cell, its best (a road cell holds several road points): gdist, clean here, collects them
         fc = f_cell[k]
         ns = 0
+        # the cells seeded so far, in the workspace's touched list (a local: indexing the tuple inside a loop costs
+        # an atomic reference count per cell)
+        seen = work[6]
         if fc >= 0:
             gdist[fc] = 0.0
-            work[6][0] = fc
+            seen[0] = fc
             ns = 1
         for i in range(cells.shape[0]):
             v = cells[i]
             if mins[i] < gdist[v]:
                 if gdist[v] == inf:
-                    if ns == work[6].shape[0]:
-                        work = (work[0], work[1], work[2], work[3], work[4], work[5], _grow_to(work[6], 2 * ns),
-                                work[7], work[8])  # fmt: skip
-                    work[6][ns] = v
+                    if ns == seen.shape[0]:
+                        seen = _grow_to(seen, 2 * ns)
+                    seen[ns] = v
                     ns += 1
                 gdist[v] = mins[i]
+        if seen.shape[0] != work[6].shape[0]:
+            work = (work[0], work[1], work[2], work[3], work[4], work[5], seen, work[7], work[8])
         sc = np.empty(ns, dtype=np.int32)
         sm = np.empty(ns)
         for i in range(ns):
-            v = work[6][i]
+            v = seen[i]
             sc[i] = v
             sm[i] = gdist[v]
             gdist[v] = inf

@@ -421,3 +421,23 @@ def test_sweep_to_holds_when_the_search_ends_goal_directed(monkeypatch):
     np.testing.assert_array_equal(glab[within], flab[within])
     np.testing.assert_array_equal(got.reshape(-1)[targets], full.reshape(-1)[targets])
     np.testing.assert_array_equal(glab.reshape(-1)[targets], flab.reshape(-1)[targets])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 16, 17, 18, 40, 1000, 20_000])
+@pytest.mark.parametrize("kind", ["random", "sorted", "reversed", "few values", "sorted runs"])
+def test_sort_keys_equals_numpy_sort(n, kind):
+    from geoaccess._terrain_kernels import sort_keys
+
+    rng = np.random.default_rng(n + len(kind))
+    if kind == "few values":
+        a = rng.integers(0, 4, n)
+    elif kind == "sorted runs":  # what a bucket of the queue looks like: cells appended scan after scan
+        a = np.concatenate([np.sort(rng.integers(0, 1 << 40, n // 3 + 1)) for _ in range(3)])[:n]
+    else:
+        a = rng.integers(0, 1 << 62, n)
+        if kind != "random":
+            a = np.sort(a)[:: 1 if kind == "sorted" else -1]
+    buf = np.concatenate([a, [-5, 7, 3]]).astype(np.int64)  # only the first n are sorted
+    sort_keys(buf, n)
+    np.testing.assert_array_equal(buf[:n], np.sort(a))
+    np.testing.assert_array_equal(buf[n:], [-5, 7, 3])
