@@ -220,3 +220,19 @@ def test_referrals_to_an_off_road_tier_travel_its_trip(mode):
     np.testing.assert_array_equal(ref["to_pos"].to_numpy(), np.where(np.isfinite(minutes), 2, -1))
     road = referral_table(net, fsnap, fac, level, ["township", "county"], {"county": 5.0}, walk_kmh=WALK_KMH)
     assert not np.array_equal(road["minutes"].to_numpy(), minutes)
+
+
+def test_road_entries_keep_per_node_and_cell_the_samples_reached_best():
+    net, grid, surface, fsnap = small_case(4)
+    trip = Trip(net, WALK_KMH, True, surface=surface, mode="mixed")
+    full = trip.point_index(surface.road_snap)
+    kept = trip.terrain_index(surface.demand_cell).roads
+    assert kept.pt_point.size < full.pt_point.size  # roads are sampled finer than the grid: some entries go
+
+    def best(ix):  # per (node, cell): the least drive + walk into the cell over the node's entries
+        node = np.repeat(np.arange(ix.pt_ptr.size - 1), np.diff(ix.pt_ptr))
+        cell = surface.road_cell[ix.pt_point]
+        frame = pd.DataFrame({"node": node, "cell": cell, "v": ix.pt_part + ix.walk[ix.pt_point]})
+        return frame[frame.cell >= 0].groupby(["node", "cell"]).v.min()
+
+    pd.testing.assert_series_equal(best(kept), best(full))  # every node still seeds every cell, at its best
