@@ -441,6 +441,26 @@ def _road_seeds(
     return cells, mins
 
 
+@njit(cache=True)
+def best_entries(ptr, point, part, walk, cell, same):
+    """Per node (CSR ``ptr``/``point``/``part``), a mask of the entries whose ``part + walk[point]`` is within
+    ``same`` (relative) of the least of that node's entries into the same ``cell`` (cells < 0: none kept)."""
+    keep = np.zeros(point.shape[0], dtype=np.bool_)
+    for u in range(ptr.shape[0] - 1):
+        for e in range(ptr[u], ptr[u + 1]):
+            c = cell[point[e]]
+            if c < 0:
+                continue
+            lo = part[e] + walk[point[e]]
+            for f in range(ptr[u], ptr[u + 1]):  # a node has a few dozen entries: pairwise is cheapest
+                if cell[point[f]] == c:
+                    x = part[f] + walk[point[f]]
+                    if x < lo:
+                        lo = x
+            keep[e] = part[e] + walk[point[e]] <= lo + same * (1.0 + abs(lo))
+    return keep
+
+
 @njit(cache=True, nogil=True)
 def pairs_worker(
     todo, cutoffs, f_cell, mixed,
