@@ -125,8 +125,8 @@ def _entries_per_cell(roads: PointIndex, road_cell: np.ndarray) -> PointIndex:
     A sample seeds its cell at ``(node's minutes + drive from the node) + its walk into the cell``, so of the samples
     listed under one node in one cell, one whose drive + walk exceeds another's (by more than rounding) never seeds
     that cell, whichever facility the search comes from. Roads are sampled finer than the grid (SYNTHETIC Taiyuan:
-    351,382 samples in 63,114 cells: 686,419 entries by node become 200,458), so far fewer are read per facility; the same-link entries
-    (``lk_*``) stay whole, and every seed keeps its minutes to the bit."""
+    351,382 samples in 63,114 cells; 686,419 entries by node become 200,458), so far fewer are read per facility.
+    The same-link entries (``lk_*``) stay whole, and every seed keeps its minutes to the bit."""
     ptr, point, part = roads.pt_ptr, roads.pt_point, roads.pt_part
     keep = _tk.best_entries(ptr, point, part, roads.walk, np.asarray(road_cell, dtype=np.int64), _SAME)
     idx = np.flatnonzero(keep)
