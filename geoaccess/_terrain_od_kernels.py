@@ -27,11 +27,13 @@ import numpy as np
 from numba import njit
 
 from geoaccess._kernels import bucket_search, prefetch, sort_pairs
-from geoaccess._terrain_kernels import TOBLER_FLOOR, tobler_factor
+from geoaccess._terrain_kernels import TOBLER_FLOOR, sort_keys, tobler_factor
 
 #: relative slack of the pruning bound (``near``): far above the rounding of minutes summed along two paths in
 #: different orders (about 1e-15 per move), far below a move
 NEAR_MARGIN = 1e-9
+_LOW31 = np.int64((1 << 31) - 1)  # a seed key's cell (grid cells are int32)
+_MAX_BUCKET = np.int64((1 << 32) - 1)  # a seed key's bucket: far beyond any cutoff's
 BLOCK = 256  # queue entries per block (as in _terrain_kernels): a bucket is a list of blocks, scanned in order
 
 _M1 = np.uint64(0x5555555555555555)
@@ -379,10 +381,13 @@ def new_work(nb: int):
 def _road_seeds(
     k, cutoff, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point, rs_part,
     rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd, link_bwd, mpm, to_facility,
-    rdist, rlink, rhead, rtouched, rbest, rseen, rplist,
+    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, seeds, ns,
 ):  # fmt: skip
-    """Cells and door-to-door minutes (within ``cutoff``) of the road samples facility ``k`` reaches by road: the
-    road part of :func:`geoaccess._kernels.pairs_worker`, over road samples instead of demand points."""
+    """The cells of the road samples facility ``k`` reaches by road within ``cutoff``, at their door-to-door minutes:
+    the road part of :func:`geoaccess._kernels.pairs_worker`, over road samples instead of demand points.
+
+    Each cell takes its best sample's minutes in ``gdist`` (inf where not seeded yet) and joins the list ``seeds``
+    (from position ``ns``) when first seeded; returns the list's new length."""
     nolabel = np.empty(0, dtype=np.int32)
     s0, s1 = seed_ptr[k], seed_ptr[k + 1]
     nt = 0
@@ -422,23 +427,18 @@ def _road_seeds(
             total = rs_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
             if total < rbest[p]:
                 rbest[p] = total
-    n = 0
     for i in range(npt):
         p = rplist[i]
-        if rbest[p] <= cutoff and rs_cell[p] >= 0:
-            n += 1
-    cells = np.empty(n, dtype=np.int32)
-    mins = np.empty(n)
-    q = 0
-    for i in range(npt):
-        p = rplist[i]
-        if rbest[p] <= cutoff and rs_cell[p] >= 0:
-            cells[q] = rs_cell[p]
-            mins[q] = rbest[p]
-            q += 1
+        m = rbest[p]
+        v = rs_cell[p]
+        if m <= cutoff and v >= 0 and m < gdist[v]:  # one seed per cell, its best (a cell holds several samples)
+            if gdist[v] == np.inf:
+                seeds[ns] = v
+                ns += 1
+            gdist[v] = m
         rbest[p] = np.inf
         rseen[p] = False
-    return cells, mins
+    return ns
 
 
 @njit(cache=True)
@@ -471,6 +471,7 @@ def pairs_worker(
     bits, rank, ent_ptr, ent_point, ent_extra, walk_lb,
     out_point, out_min, pos0, room, start, count,
     rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, work, own, stepped, dseen, dplist,
+    seed_key, seed_cell, seed_mins, keep_point, keep_mins,
 ):  # fmt: skip
     """Door-to-door pairs over the grid of facilities ``todo`` in order, each within ``cutoffs[k]``, sorted by minutes
     then demand point, written from ``pos0`` into ``out_point``/``out_min`` (``start[k]`` relative to the buffer,
@@ -486,9 +487,12 @@ def pairs_worker(
     ``walk_lb`` (float32 per cell, or empty) bounds the walk between a cell and the nearest demand cell from below:
     the grid search leaves out the cells no demand point within the cutoff can pass (see :func:`grid_bounded`).
     Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``rbest``/``own``/``stepped``
-    inf, ``rseen``/``dseen`` False, ``gdist`` inf) are left so.
+    inf, ``rseen``/``dseen`` False, ``gdist`` inf) are left so. ``seed_*`` (one more than the road cells) and
+    ``keep_*`` (the demand points) are scratch, allocated once per worker: a facility allocates nothing the size of its
+    seeds or pairs (fresh pages of those cost 5-10 % of a search in the kernel's page clearing).
     """
     cap = out_point.shape[0]
+    inv_g = 1.0 / delta_g  # as grid_bounded's ring computes a seed's bucket
     pos = pos0
     scans = 0
     done = 0
@@ -499,45 +503,32 @@ def pairs_worker(
         k = todo[j]
         c = cutoffs[k]
         to_fac = True if to_seeds else False
-        if mixed:
-            cells, mins = _road_seeds(
-                k, c, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point,
-                rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd,
-                link_bwd, mpm, to_fac, rdist, rlink, rhead, rtouched, rbest, rseen, rplist,
-            )  # fmt: skip
-        else:
-            cells, mins = np.empty(0, dtype=np.int32), np.empty(0)
-        # one seed per cell, its best (a road cell holds several road points): gdist, clean here, collects them
+        # the seeds: the facility's own cell at 0, then the cells of the road samples it reaches (mixed), each at its
+        # best minutes in gdist (clean here) and listed once in seed_key
         fc = f_cell[k]
         ns = 0
-        # the cells seeded so far, in the workspace's touched list (a local: indexing the tuple inside a loop costs
-        # an atomic reference count per cell)
-        seen = work[6]
         if fc >= 0:
             gdist[fc] = 0.0
-            seen[0] = fc
+            seed_key[0] = fc
             ns = 1
-        for i in range(cells.shape[0]):
-            v = cells[i]
-            if mins[i] < gdist[v]:
-                if gdist[v] == inf:
-                    if ns == seen.shape[0]:
-                        seen = _grow_to(seen, 2 * ns)
-                    seen[ns] = v
-                    ns += 1
-                gdist[v] = mins[i]
-        if seen.shape[0] != work[6].shape[0]:
-            work = (work[0], work[1], work[2], work[3], work[4], work[5], seen, work[7], work[8])
-        sc = np.empty(ns, dtype=np.int32)
-        sm = np.empty(ns)
+        if mixed:
+            ns = _road_seeds(
+                k, c, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point,
+                rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd,
+                link_bwd, mpm, to_fac, rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, seed_key, ns,
+            )  # fmt: skip
+        # the ring takes seeds in order of their bucket (the order within one is free): keyed bucket << 31 | cell
         for i in range(ns):
-            v = seen[i]
-            sc[i] = v
-            sm[i] = gdist[v]
+            v = seed_key[i]
+            seed_key[i] = (min(np.int64(gdist[v] * inv_g), _MAX_BUCKET) << 31) | v
+        sort_keys(seed_key, ns)
+        for i in range(ns):
+            v = seed_key[i] & _LOW31
+            seed_cell[i] = v
+            seed_mins[i] = gdist[v]
             gdist[v] = inf
-        order = sort_pairs(sc, sm)  # the ring takes seeds in order of their minutes
-        sc = sc[order]
-        sm = sm[order]
+        sc = seed_cell[:ns]
+        sm = seed_mins[:ns]
         work, nt, sn = grid_bounded(
             friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, sc, sm, c, cut_corners,
             to_seeds, gdist, delta_g, nb_g, work, walk_lb, c + NEAR_MARGIN * max(1.0, c),
@@ -570,8 +561,8 @@ def pairs_worker(
             m = own[p] if own[p] < inf else stepped[p]
             if m <= c:
                 nk += 1
-        kp = np.empty(nk, dtype=np.int32)
-        km = np.empty(nk)
+        kp = keep_point[:nk]
+        km = keep_mins[:nk]
         q = 0
         for i in range(npt):
             p = dplist[i]
