@@ -379,65 +379,55 @@ def new_work(nb: int):
 
 @njit(cache=True, nogil=True)
 def _road_seeds(
-    k, cutoff, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point, rs_part,
-    rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd, link_bwd, mpm, to_facility,
-    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, seeds, ns,
+    k, cutoff, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, e_cell, rs_part,
+    e_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd, link_bwd, mpm, to_facility,
+    rdist, rlink, rhead, rtouched, gdist, seeds, ns,
 ):  # fmt: skip
     """The cells of the road samples facility ``k`` reaches by road within ``cutoff``, at their door-to-door minutes:
     the road part of :func:`geoaccess._kernels.pairs_worker`, over road samples instead of demand points.
 
-    Each cell takes its best sample's minutes in ``gdist`` (inf where not seeded yet) and joins the list ``seeds``
-    (from position ``ns``) when first seeded; returns the list's new length."""
+    ``rs_ptr``/``rs_part``: per road node its entries (a sample and the drive between it and the node), with the
+    entry's cell ``e_cell`` and the sample's walk into it ``e_walk``; ``rs_cell``/``rs_t``/``rs_walk_m`` per sample
+    (the same-link shortcut along the facility's link ``lk_ptr``/``lk_point``). A sample's minutes are ``(drive to
+    the node + drive to the sample) + walk``, the least over its entries, as :class:`geoaccess.trip.Trip` adds them:
+    rounding is monotone, so taking the least per cell straight away gives every cell the same minutes, to the bit.
+    Each cell takes them in ``gdist`` (inf where not seeded yet) and joins the list ``seeds`` (from position ``ns``)
+    when first seeded; returns the list's new length."""
     nolabel = np.empty(0, dtype=np.int32)
     s0, s1 = seed_ptr[k], seed_ptr[k + 1]
     nt = 0
     if s1 > s0:
         _, nt = bucket_search(indptr, indices, weights, seed_node[s0:s1], seed_min[s0:s1], nolabel, cutoff, delta_r,
                               nb_r, 1 << 62, rdist, nolabel, rlink, rhead, rtouched)  # fmt: skip
-    npt = 0
+    inf = np.inf
     for i in range(nt):
         v = rtouched[i]
         d = rdist[v]
         for e in range(rs_ptr[v], rs_ptr[v + 1]):
-            p = rs_point[e]
-            m = rs_part[e] + d
-            if not rseen[p]:
-                rseen[p] = True
-                rplist[npt] = p
-                npt += 1
-            if m < rbest[p]:
-                rbest[p] = m
-    for i in range(nt):
-        rdist[rtouched[i]] = np.inf
-    for i in range(npt):
-        p = rplist[i]
-        rbest[p] = rbest[p] + rs_walk[p]
+            m = (rs_part[e] + d) + e_walk[e]
+            if m <= cutoff:
+                x = e_cell[e]
+                if m < gdist[x]:  # one seed per cell, its best (a cell holds several samples)
+                    if gdist[x] == inf:
+                        seeds[ns] = x
+                        ns += 1
+                    gdist[x] = m
+        rdist[v] = inf
     lk = f_link[k]
     if lk >= 0:
         for e in range(lk_ptr[lk], lk_ptr[lk + 1]):
             p = lk_point[e]
-            if not rseen[p]:
-                rseen[p] = True
-                rplist[npt] = p
-                npt += 1
+            x = rs_cell[p]
             td, tf = rs_t[p], f_t[k]
             if not to_facility:
                 td, tf = tf, td
             drive = (tf - td) * link_fwd[lk] if tf >= td else (td - tf) * link_bwd[lk]
             total = rs_walk_m[p] / mpm + drive + f_walk_m[k] / mpm
-            if total < rbest[p]:
-                rbest[p] = total
-    for i in range(npt):
-        p = rplist[i]
-        m = rbest[p]
-        v = rs_cell[p]
-        if m <= cutoff and v >= 0 and m < gdist[v]:  # one seed per cell, its best (a cell holds several samples)
-            if gdist[v] == np.inf:
-                seeds[ns] = v
-                ns += 1
-            gdist[v] = m
-        rbest[p] = np.inf
-        rseen[p] = False
+            if total <= cutoff and x >= 0 and total < gdist[x]:
+                if gdist[x] == inf:
+                    seeds[ns] = x
+                    ns += 1
+                gdist[x] = total
     return ns
 
 
@@ -465,12 +455,12 @@ def best_entries(ptr, point, part, walk, cell, same):
 def pairs_worker(
     todo, cutoffs, f_cell, mixed,
     indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r,
-    rs_ptr, rs_point, rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m,
+    rs_ptr, e_cell, rs_part, e_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m,
     link_fwd, link_bwd, mpm,
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind, cut_corners, to_seeds, delta_g, nb_g,
     bits, rank, ent_ptr, ent_point, ent_extra, walk_lb,
     out_point, out_min, pos0, room, start, count,
-    rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, work, own, stepped, dseen, dplist,
+    rdist, rlink, rhead, rtouched, gdist, work, own, stepped, dseen, dplist,
     seed_key, seed_cell, seed_mins, keep_point, keep_mins,
 ):  # fmt: skip
     """Door-to-door pairs over the grid of facilities ``todo`` in order, each within ``cutoffs[k]``, sorted by minutes
@@ -486,8 +476,8 @@ def pairs_worker(
     plus one step at that neighbour's friction (``ent_extra``): :meth:`geoaccess.terrain.Surface.at`'s reading.
     ``walk_lb`` (float32 per cell, or empty) bounds the walk between a cell and the nearest demand cell from below:
     the grid search leaves out the cells no demand point within the cutoff can pass (see :func:`grid_bounded`).
-    Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``rbest``/``own``/``stepped``
-    inf, ``rseen``/``dseen`` False, ``gdist`` inf) are left so. ``seed_*`` (one more than the road cells) and
+    Workspaces (``rdist``, ``rhead``, ``rlink[:, 2]`` as :func:`bucket_search` needs; ``own``/``stepped`` inf,
+    ``dseen`` False, ``gdist`` inf) are left so. ``seed_*`` (one more than the road cells) and
     ``keep_*`` (the demand points) are scratch, allocated once per worker: a facility allocates nothing the size of its
     seeds or pairs (fresh pages of those cost 5-10 % of a search in the kernel's page clearing).
     """
@@ -513,9 +503,9 @@ def pairs_worker(
             ns = 1
         if mixed:
             ns = _road_seeds(
-                k, c, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, rs_point,
-                rs_part, rs_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd,
-                link_bwd, mpm, to_fac, rdist, rlink, rhead, rtouched, rbest, rseen, rplist, gdist, seed_key, ns,
+                k, c, indptr, indices, weights, seed_ptr, seed_node, seed_min, delta_r, nb_r, rs_ptr, e_cell,
+                rs_part, e_walk, rs_cell, f_link, f_t, f_walk_m, lk_ptr, lk_point, rs_t, rs_walk_m, link_fwd,
+                link_bwd, mpm, to_fac, rdist, rlink, rhead, rtouched, gdist, seed_key, ns,
             )  # fmt: skip
         # the ring takes seeds in order of their bucket (the order within one is free): keyed bucket << 31 | cell
         for i in range(ns):

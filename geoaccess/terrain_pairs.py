@@ -209,18 +209,19 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
             raise InputError("facility seeds are too far apart for the bucket queue; check the walking legs")
         indptr, indices, w = net.kernel_csr(trip.reverse)
         ri = index.roads
-        road = (indptr, indices, w, seed_ptr, knodes, kmins, delta_r, nb_r, ri.pt_ptr, ri.pt_point, ri.pt_part,
-                ri.walk, np.ascontiguousarray(sf.road_cell, dtype=np.int32), np.ascontiguousarray(fsnap.link),
+        rs_cell = np.ascontiguousarray(sf.road_cell, dtype=np.int32)
+        road = (indptr, indices, w, seed_ptr, knodes, kmins, delta_r, nb_r, ri.pt_ptr, rs_cell[ri.pt_point], ri.pt_part,
+                ri.walk[ri.pt_point], rs_cell, np.ascontiguousarray(fsnap.link),
                 np.ascontiguousarray(fsnap.t, dtype=np.float64), np.ascontiguousarray(fsnap.offroad_m,
                 dtype=np.float64), ri.lk_ptr, ri.lk_point, ri.t, ri.walk_m, net.link_fwd, net.link_bwd,
                 trip.walk_kmh * 1000.0 / 60.0)  # fmt: skip
-        n_nodes, n_rs = net.n_nodes, ri.n_points
+        n_nodes = net.n_nodes
         n_seed = 1 + int(np.unique(sf.road_cell[sf.road_cell >= 0]).size)  # a facility's seeds: its cell, road cells
     else:
         e_i, e_f, e_32 = np.zeros(1, np.int64), np.zeros(0), np.zeros(0, np.int32)
         road = (e_i, e_32, e_f, np.zeros(n_fac + 1, np.int64), e_32, e_f, 1.0, 2, e_i, e_32, e_f, e_f, e_32,
                 np.full(n_fac, -1, np.int64), e_f, e_f, e_i, e_32, e_f, e_f, e_f, e_f, 1.0)  # fmt: skip
-        n_nodes, n_rs, nb_r, n_seed = 0, 0, 2, 1
+        n_nodes, nb_r, n_seed = 0, 2, 1
     grid = (flat, z, rows, cols, mv.r, mv.c, mv.length, mv.mid_a, mv.mid_b, mv.kind, bool(sf.cut_corners),
             bool(trip.to_facility), float(delta_g), int(nb_g))  # fmt: skip
     live = cutoffs[cutoffs >= 0]
@@ -248,8 +249,7 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
     def worker():
         out_p, out_m = np.empty(cap, dtype=np.int32), np.empty(cap)
         rws = (np.full(n_nodes, np.inf), np.full((n_nodes, 3), -1, dtype=np.int32), np.full(nb_r, -1, dtype=np.int32),
-               np.empty(n_nodes, dtype=np.int32), np.full(n_rs, np.inf), np.zeros(n_rs, np.bool_),
-               np.empty(n_rs, dtype=np.int32))  # fmt: skip
+               np.empty(n_nodes, dtype=np.int32))  # fmt: skip
         gdist = np.full(rows * cols, np.inf)  # once per worker; each search resets only the cells it reached
         work = _tk.new_work(nb_g)
         dws = (np.full(n_pts, np.inf), np.full(n_pts, np.inf), np.zeros(n_pts, np.bool_), np.empty(n_pts, np.int32),
