@@ -392,25 +392,44 @@ class Study:
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
 
-    def road_only(self, what: str) -> None:
-        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
-        road minutes with the baseline's mixed minutes would report changes nobody made."""
+    def off_road(self) -> list[str]:
+        """The tiers that travel off-road, as ``"name (mode)"``: their own mode, or a ``compare_walk_only`` twin;
+        empty for a study of road trips only."""
         s = self.settings
         off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
         if s.travel.compare_walk_only:
-            # a scenario's walking-only minutes would change too, and only road trips are recomputed so far
             off += [f"{t.name} (compare_walk_only)" for t in s.tiers if s.tier_mode(t) == "road"]
+        return off
+
+    def road_only(self, what: str) -> None:
+        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
+        road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios and
+        placement take off-road tiers (facility edits); partitioned runs and road edits still refuse them."""
+        off = self.off_road()
         if off:
             raise ConfigError(
-                f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
-                '[[tiers]] mode, [travel] compare_walk_only); run them on a copy of the study with mode = "road" '
+                f"{what} compute road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode "
+                '/ [[tiers]] mode, [travel] compare_walk_only); run it on a copy of the study with mode = "road" '
                 "and without compare_walk_only",
-                path=s.path,
+                path=self.settings.path,
             )
 
+    def facility_cells(self, facilities: gpd.GeoDataFrame) -> np.ndarray:
+        """The terrain grid's flat cell of each facility of ``facilities`` (WGS84 points; -1 off the grid), placed
+        as :func:`geoaccess.load.terrain.build_surface` places the study's own: a scenario's edited facilities
+        start their walks there, over the study's surface as it is."""
+        from geoaccess.load.terrain import Grid
+
+        sf, net = self.terrain(), self.load().network
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        tr = sf.transform
+        grid = Grid(tr.c, tr.f, sf.cell_m, *sf.shape, sf.crs)
+        return grid.cells(*to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()))
+
     def score(
-        self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
-    ) -> Result:
+        self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None,
+        facility_cells=None,
+    ) -> Result:  # fmt: skip
         """Measures and the county table from per-tier nearest results; scenarios reuse this step.
 
         ``inp`` may be a scenario's edited inputs (other facilities, another network): every
@@ -418,11 +437,13 @@ class Study:
         ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused).
         ``base`` (the baseline :class:`Result`, for a scenario) lets scoring recompute only the counties whose
         minutes changed, and leaves out the whole-area statistics (``overall``), which scenarios do not report.
+        ``facility_cells`` (a scenario's edited facilities on a study with off-road tiers): the terrain grid cells of
+        ``inp.facilities`` (:meth:`facility_cells`), where their off-road OD pairs start.
         """
         s = self.settings
         timings = {} if timings is None else timings
         t2 = time.perf_counter()
-        extra = self._measures(inp, results, od_pool)
+        extra = self._measures(inp, results, od_pool, facility_cells)
         timings["measures"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         pop = inp.population
@@ -500,7 +521,7 @@ class Study:
             self._od_pool = pool
         return pool
 
-    def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None) -> dict:
+    def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None, facility_cells=None) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
         fac, pop, net = inp.facilities, inp.population, inp.network
@@ -530,7 +551,7 @@ class Study:
         ods = {}
         for m, cut in cuts.items():
             t_od = time.perf_counter()
-            ods[m] = pools[m].blocks(inp.facility_snap, cut)
+            ods[m] = pools[m].blocks(inp.facility_snap, cut, None if m == "road" else facility_cells)
             log.info("OD table (%s): %s pairs, %.1f s", m, f"{len(ods[m]):,}", time.perf_counter() - t_od)
         pool, od = pools[fca_mode], ods[fca_mode]
         out_fac = fac[["id", "name", "tier"]].copy()
