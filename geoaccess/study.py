@@ -490,7 +490,8 @@ class Study:
 
         Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
-        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain (baseline only).
+        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain (the baseline's network
+        only: a scenario's facility edits reuse it, passing their sites' cells, :meth:`facility_cells`).
         """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap

@@ -48,6 +48,7 @@ EDITS = {
     "upgrade": {"upgrade": [{"id": "P3", "tier": "county", "beds": 60}]},
     "downgrade": {"downgrade": [{"id": "C2", "tier": "primary"}]},
     "beds": {"upgrade": [{"id": "C1", "beds": 400}]},
+    "campus": {"campus": [{"of": "C1", "lon": LON0 + 0.0118, "lat": LAT0 + 0.0166, "beds": 50}]},
     "mixed_bag": {
         "add": [ADD_HILL],
         "remove": ["P1"],
@@ -196,9 +197,16 @@ def test_the_fixture_is_a_mountain_study(study):
 
 
 @pytest.mark.parametrize("kind", list(EDITS))
-def test_offroad_whatif_equals_a_fresh_study_of_the_edited_facilities(study, tmp_path, kind):
+def test_offroad_whatif_equals_a_fresh_study_of_the_edited_facilities(study, tmp_path, kind, caplog):
     s, base, sf = study
-    r = whatif(s, base=base, name=kind, **EDITS[kind])
+    with caplog.at_level("INFO", logger="geoaccess.measures.blocks"):
+        r = whatif(s, base=base, name=kind, **EDITS[kind])
+    # the off-road OD pools search only the sites the scenario adds or moves: unchanged sites' blocks are reused
+    searched = [m.getMessage() for m in caplog.records if m.getMessage().startswith("OD: ")]
+    sites = sum(len(EDITS[kind].get(k, [])) for k in ("add", "move", "upgrade", "campus"))
+    assert all(int(m.split()[1]) <= max(sites, 1) for m in searched), searched
+    if kind in ("add", "move"):
+        assert searched
     assert "full" not in r.recompute.values()
     if kind != "beds":
         assert "incremental" in r.recompute.values()
@@ -302,3 +310,21 @@ def test_placement_on_an_offroad_tier_picks_what_brute_force_says(study):
             pair_gain.append(people[(after <= thr) & ~(before <= thr)].sum())
         p2 = place(s, tier, 2, candidates=cands, base=base, method="exact")
         assert p2.people_newly_within == pytest.approx(max(pair_gain))
+
+
+@pytest.mark.parametrize("kind", ["add_county", "mixed_bag"])
+def test_trips_from_facilities_over_the_slope_too(tmp_path, kind):
+    """Outreach trips (``direction = "from_facility"``): uphill and downhill swap, the oracle still holds to the bit."""
+    sf = make_study(
+        tmp_path, TRAVEL.replace("compare_walk_only = true\n", "") + '[network]\ndirection = "from_facility"\n'
+    )
+    s = Study.from_file(sf, output_root=tmp_path / "out")
+    s.use_cache = False
+    assert s.settings.direction == "from_facility"
+    base = s.compute(areas=False)
+    r = whatif(s, base=base, name=kind, **EDITS[kind])
+    want = fresh(sf, r, tmp_path)
+    for t in s.settings.tier_names:
+        np.testing.assert_array_equal(r.tiers[t].minutes, want.tiers[t].minutes, err_msg=t)
+    acc = [c for c in want.counties.columns if c.startswith("accessible_beds")]
+    pd.testing.assert_frame_equal(want.counties.drop(columns=acc), r.counties.drop(columns=acc), check_exact=True)

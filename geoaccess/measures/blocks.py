@@ -178,7 +178,9 @@ class ODPool:
     ``demand_cell`` following ``demand_snap``) the pairs are the off-road trips of that mode
     (:mod:`geoaccess.terrain_pairs`), the ones the tier's nearest minutes come from; keys then also hold the
     facility's grid cell, and :meth:`blocks` needs the facilities' cells. Such a pool lives in one process only (no
-    :meth:`state`, no :meth:`edited`: what-if scenarios refuse off-road tiers).
+    :meth:`state`), and on the baseline's roads only (no :meth:`edited`: scenarios with road edits refuse off-road
+    tiers); a scenario's added or moved site is one more block, searched at its cell (``blocks(..., cells=...)``)
+    while every unchanged site's block is read as it is.
     """
 
     def __init__(
