@@ -328,3 +328,20 @@ def test_trips_from_facilities_over_the_slope_too(tmp_path, kind):
         np.testing.assert_array_equal(r.tiers[t].minutes, want.tiers[t].minutes, err_msg=t)
     acc = [c for c in want.counties.columns if c.startswith("accessible_beds")]
     pd.testing.assert_frame_equal(want.counties.drop(columns=acc), r.counties.drop(columns=acc), check_exact=True)
+
+
+def test_median_placement_on_an_offroad_tier_minimises_what_a_full_recompute_sums(study):
+    s, base, _ = study
+    cands = pd.DataFrame({"lon": [LON0 + 0.0227, LON0 + 0.0331, LON0 + 0.0368], "lat": [LAT0 + 0.0193, LAT0 + 0.0335,
+                                                                                        LAT0 + 0.0211]})  # fmt: skip
+    people = s.load().population.people
+    on_grid = s.terrain().demand_cell >= 0
+    total = []
+    for _, c in cands.iterrows():
+        after = whatif(s, base=base, full=True, add=[{"lon": c["lon"], "lat": c["lat"], "tier": "county"}])
+        m = after.tiers["county"].minutes
+        total.append((people * np.minimum(m, 1e6))[on_grid].sum())
+    assert np.sort(total)[0] < np.sort(total)[1]
+    p = place(s, "county", 1, "median", candidates=cands, base=base)
+    assert p.sites["candidate"].iat[0] == int(np.argmin(total))
+    assert p.model_value == pytest.approx(min(total), rel=1e-9)
