@@ -434,7 +434,8 @@ class Study:
 
         ``inp`` may be a scenario's edited inputs (other facilities, another network): every
         measure, the zone rules and the table's columns are then the same as the baseline's.
-        ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused).
+        ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused): the road
+        pool, or a dict of pools by way of travel ("road", "mixed", "walk_only").
         ``base`` (the baseline :class:`Result`, for a scenario) lets scoring recompute only the counties whose
         minutes changed, and leaves out the whole-area statistics (``overall``), which scenarios do not report.
         ``facility_cells`` (a scenario's edited facilities on a study with off-road tiers): the terrain grid cells of
@@ -497,7 +498,14 @@ class Study:
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
         if mode != "road":
             if not baseline:
-                self.road_only("OD pairs on an edited network")
+                if inp.network.n_links != self.load().network.n_links:  # added roads would change the surface
+                    self.road_only("OD pairs on a network with added roads")
+                weights, fca_cut = self._weights()  # a scenario's road speeds: a pool of its own, not kept
+                return _m.ODPool(
+                    inp.network, inp.demand_snap, inp.population.people, weights, fca_cut,
+                    to_facility=self.settings.direction == "to_facility", walk_kmh=self.settings.walk_kmh,
+                    surface=self.terrain(), mode=mode,
+                )  # fmt: skip
             if mode not in self._terrain_pools:
                 weights, fca_cut = self._weights()
                 self._terrain_pools[mode] = _m.ODPool(
@@ -548,7 +556,9 @@ class Study:
             capacities[tier.name] = np.where(serving, capacity, 0.0)
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
-        pools = {m: (od_pool or self.od_pool(inp)) if m == "road" else self.od_pool(inp, m) for m in cuts}
+        # ``od_pool``: the road pool, or a pool per way of travel (a scenario's road edits: every pool follows them)
+        given = od_pool if isinstance(od_pool, dict) else {"road": od_pool}
+        pools = {m: given.get(m) or (self.od_pool(inp) if m == "road" else self.od_pool(inp, m)) for m in cuts}
         ods = {}
         for m, cut in cuts.items():
             t_od = time.perf_counter()

@@ -271,11 +271,48 @@ def test_the_incremental_add_needs_its_strict_comparison(study, monkeypatch):
     assert not np.array_equal(bad.tiers["primary"].minutes, good.tiers["primary"].minutes)
 
 
-def test_road_edits_on_an_offroad_study_are_one_clear_error(study):
+def test_new_roads_on_an_offroad_study_are_one_clear_error(study):
     s, base, _ = study
-    with pytest.raises(InputError, match=r"road edits \(road_speed\) are not supported.*primary \(walk_only\)") as e:
-        whatif(s, base=base, road_speed=[{"route": [[LON0, LAT0], [LON0 + 0.02, LAT0]], "kmh": 90}])
-    assert 'mode = "road"' in str(e.value)
+    with pytest.raises(InputError, match=r"new roads \(road_add\) are not supported.*primary \(walk_only\)") as e:
+        whatif(s, base=base, road_add=[{"from": [LON0, LAT0 + 0.02], "to": [LON0 + 0.02, LAT0 + 0.03], "kmh": 40}])
+    assert 'mode = "road"' in str(e.value) and "road_speed works" in str(e.value)
+
+
+def test_road_speeds_on_an_offroad_study(study, caplog):
+    """A faster road: mixed tiers recomputed over the same surface, walking never changes, OD blocks the edit cannot
+    reach are carried over; equal to recomputing with fresh OD pools, bit for bit."""
+    s, base, _ = study
+    edit = {"road_speed": [{"route": [[LON0, LAT0 + 0.01], [LON0 + 0.04, LAT0 + 0.01]], "kmh": 120}]}
+    with caplog.at_level("INFO", logger="geoaccess.measures.blocks"):
+        r = whatif(s, base=base, name="fast-road", **edit)
+    kept = [m.getMessage() for m in caplog.records if "OD blocks kept" in m.getMessage()]
+    assert any(m.endswith("(walk_only)") and m.split()[2] == m.split()[4] for m in kept), kept  # all walking blocks
+    full = whatif(s, base=base, name="fast-road", full=True, **edit)
+    for t in s.settings.tier_names:
+        np.testing.assert_array_equal(r.tiers[t].minutes, full.tiers[t].minutes, err_msg=t)
+        np.testing.assert_array_equal(r.walk_only[t].minutes, base.walk_only[t].minutes, err_msg=t)
+    pd.testing.assert_frame_equal(r.counties, full.counties, check_exact=True)
+    np.testing.assert_array_equal(r.tiers["primary"].minutes, base.tiers["primary"].minutes)  # primary walks only
+    m, b = r.tiers["county"].minutes, base.tiers["county"].minutes
+    assert np.all(m <= b) and (m < b - 0.5).any()
+    assert list(r.counties.columns) == list(base.counties.columns)
+    # the oracle: a fresh study whose roads file gives that road 120 km/h (its link minutes are summed another way:
+    # equal to rounding)
+    d = s.settings.path.parent
+    roads = gpd.read_file(d / "roads.gpkg")
+    roads["speed"] = [120.0 if i == 1 else None for i in range(len(roads))]  # the road at LAT0 + 0.01
+    roads.to_file(d / "roads_fast.gpkg")
+    text = s.settings.path.read_text(encoding="utf-8").replace('"roads.gpkg", class_field = "class"',
+                                                             '"roads_fast.gpkg", class_field = "class", speed_field = "speed"')  # fmt: skip
+    (d / "fast.toml").write_text(text, encoding="utf-8")
+    f = Study.from_file(d / "fast.toml", output_root=d / "out_fast")
+    f.use_cache = False
+    want = f.compute(areas=False)
+    for t in s.settings.tier_names:
+        np.testing.assert_allclose(r.tiers[t].minutes, want.tiers[t].minutes, rtol=1e-12, atol=0, err_msg=t)
+        np.testing.assert_allclose(r.walk_only[t].minutes, want.walk_only[t].minutes, rtol=1e-12, atol=0, err_msg=t)
+    shares = [c for c in want.counties.columns if c.endswith("_share_within") or c.endswith("_status")]
+    pd.testing.assert_frame_equal(r.counties[shares], want.counties[shares])
 
 
 def test_placement_on_an_offroad_tier_picks_what_brute_force_says(study):
@@ -345,3 +382,32 @@ def test_median_placement_on_an_offroad_tier_minimises_what_a_full_recompute_sum
     p = place(s, "county", 1, "median", candidates=cands, base=base)
     assert p.sites["candidate"].iat[0] == int(np.argmin(total))
     assert p.model_value == pytest.approx(min(total), rel=1e-9)
+
+
+def test_mixed_od_blocks_out_of_a_speed_edits_reach_are_carried_over_exactly(study):
+    """ODPool.edited on a mixed pool: a kept block holds the very pairs a fresh pool on the edited network searches."""
+    from dataclasses import replace
+
+    from geoaccess.scenarios import Baseline, make_scenario
+    from geoaccess.scenarios.apply import apply_roads, edited_pool
+
+    s, base, _ = study
+    inp = s.load()
+    b = Baseline.of(s, base)
+    scenario = make_scenario("east", road_speed=[{"route": [[LON0 + 0.02, LAT0 + 0.02], [LON0 + 0.04, LAT0 + 0.02]],
+                                                   "kmh": 120}])  # fmt: skip
+    net = apply_roads(inp, scenario)
+    assert (net.link_fwd != inp.network.link_fwd).any()
+    cells = s.terrain().facility_cell
+    cut = np.full(len(inp.facilities), 3.0)
+    s.od_pool(mode="mixed").blocks(inp.facility_snap, cut, cells)  # the baseline's blocks at this cutoff
+    pools = edited_pool(b, net, inp.demand_snap)
+    kept = [k for k in pools["mixed"]._index if k[3] == 3.0]
+    assert 0 < len(kept) < len(inp.facilities)
+    got = pools["mixed"].blocks(inp.facility_snap, cut, cells)
+    want = s.od_pool(replace(inp, network=net), "mixed").blocks(inp.facility_snap, cut, cells)
+    for j in range(len(inp.facilities)):
+        a, n = got.start[j], got.length[j]
+        c, m = want.start[j], want.length[j]
+        np.testing.assert_array_equal(got.origin[a : a + n], want.origin[c : c + m])
+        np.testing.assert_array_equal(got.minutes[a : a + n], want.minutes[c : c + m])

@@ -10,8 +10,9 @@ recomputes what it changes, scores it as the baseline is scored and compares the
 * a road edit rebuilds the network's arrays and recomputes every tier.
 
 Tiers that travel off-road (``mixed``, ``walk_only``, and the ``compare_walk_only`` twins) are updated the same way
-over the study's terrain (:mod:`geoaccess.scenarios.offroad`); road edits on such a study are refused (the surface's
-road points would have to be rebuilt).
+over the study's terrain (:mod:`geoaccess.scenarios.offroad`). Road speed edits on such a study recompute every tier
+over the same surface (the links and so the road points stay), carrying over the OD blocks no edit can reach; added
+roads are refused (the surface's road points and walkable road cells would have to be rebuilt).
 """
 
 from __future__ import annotations
@@ -145,14 +146,13 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
         errors.append(err)
     if scenario.touches_roads:
         off = base.study.off_road()
-        if off:
-            kinds = [k for k in ("road_speed", "road_add") if scenario.edits.get(k)]
+        if off and scenario.edits.get("road_add"):
             errors.append(
                 InputError(
-                    f"scenario {scenario.name!r}: road edits ({', '.join(kinds)}) are not supported on a study whose "
-                    f"tier(s) {', '.join(off)} travel off-road (the terrain's road points would have to be rebuilt); "
-                    'drop the road edits, or run them on a copy of the study with [travel] mode = "road" and no '
-                    "compare_walk_only",
+                    f"scenario {scenario.name!r}: new roads (road_add) are not supported on a study whose tier(s) "
+                    f"{', '.join(off)} travel off-road (the terrain's road points and walkable road cells would have "
+                    "to be rebuilt); drop the road_add edits (road_speed works), or run them on a copy of the study "
+                    'with [travel] mode = "road" and no compare_walk_only',
                     path=scenario.path or scenario.name,
                 )
             )
