@@ -1,5 +1,5 @@
 """What-if on a study with off-road tiers (issue 15): one added township health centre on demo-mixed (SYNTHETIC
-terrain, mixed travel, compare_walk_only), incremental vs full recompute.
+terrain, mixed travel, compare_walk_only), incremental vs full recompute; --kind road_speed for a faster road.
 
 Run from the repository root after ``geoaccess demo`` (needs data/demo):
 
@@ -38,6 +38,8 @@ def edits(study: Study, kind: str) -> dict:
         return {"add": [{"lon": 112.35, "lat": 37.9, "tier": "primary", "beds": 20, "id": "NEW-THC"}]}
     if kind == "add_county":  # a county hospital there: its door is on the road, so mixed trips change widely
         return {"add": [{"lon": 112.35, "lat": 37.9, "tier": "county", "beds": 200, "id": "NEW-CH"}]}
+    if kind == "road_speed":  # a faster road through the city (test_scenarios.py's route)
+        return {"road_speed": [{"route": [[112.55, 37.85], [112.6, 38.05]], "kmh": 100}]}
     if kind == "remove":
         return {"remove": [str(fac.loc[fac["tier"] == "primary", "id"].iat[3])]}
     if kind == "move":
@@ -74,7 +76,7 @@ def fresh_study(path: Path, r) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--study", default=STUDY)
-    ap.add_argument("--kind", default="add", choices=["add", "add_county", "remove", "move"])
+    ap.add_argument("--kind", default="add", choices=["add", "add_county", "remove", "move", "road_speed"])
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh Study of the edited table")
     a = ap.parse_args()
