@@ -404,7 +404,7 @@ class Study:
     def road_only(self, what: str) -> None:
         """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
         road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios and
-        placement take off-road tiers (facility edits); partitioned runs and road edits still refuse them."""
+        placement take off-road tiers (facility edits, road speeds); partitioned runs and added roads still refuse them."""
         off = self.off_road()
         if off:
             raise ConfigError(
