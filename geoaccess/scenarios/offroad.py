@@ -60,7 +60,8 @@ def _terrain(trip: Trip, fcells, fminutes, flabels, road, targets, cutoff=None):
         cells.append(sf.road_cell[keep])
         start.append(road[0][keep])
         labels.append(road[1][keep])
-    dcells = sf.demand_cell[targets]
+    # every demand cell: the surface's own array, whose targets are sorted once for every tier
+    dcells = sf.demand_cell if targets.size == sf.demand_cell.size else sf.demand_cell[targets]
     dist, label = sf.minutes(
         np.concatenate(cells), np.concatenate(start), np.concatenate(labels).astype(np.int64), trip.to_facility,
         sf.targets(dcells), cutoff=cutoff,
