@@ -44,6 +44,8 @@ EDITS = {
     "add_county": {"add": [{**ADD_HILL, "tier": "county", "beds": 80}]},
     "remove": {"remove": ["P4"]},
     "remove_county": {"remove": ["C1"]},
+    # the only regional hospital moves: nobody is reached once it is gone, so the new site's search has no bound
+    "move_regional": {"move": [{"id": "R1", "lon": LON0 + 0.0142, "lat": LAT0 + 0.0231}]},
     "move": {"move": [{"id": "P2", "lon": LON0 + 0.0262, "lat": LAT0 + 0.0284}]},
     "upgrade": {"upgrade": [{"id": "P3", "tier": "county", "beds": 60}]},
     "downgrade": {"downgrade": [{"id": "C2", "tier": "primary"}]},
