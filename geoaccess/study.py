@@ -404,7 +404,8 @@ class Study:
     def road_only(self, what: str) -> None:
         """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
         road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios and
-        placement take off-road tiers (facility edits, road speeds); partitioned runs and added roads still refuse them."""
+        placement take off-road tiers (facility edits, road speeds); partitioned runs and added roads still refuse
+        them."""
         off = self.off_road()
         if off:
             raise ConfigError(
@@ -491,8 +492,9 @@ class Study:
 
         Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
-        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain (the baseline's network
-        only: a scenario's facility edits reuse it, passing their sites' cells, :meth:`facility_cells`).
+        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain, kept for the
+        baseline's network (a scenario's facility edits reuse it, passing their sites' cells, :meth:`facility_cells`);
+        a new pool, not kept, for a network with other road speeds; refused for one with added roads.
         """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap

@@ -304,8 +304,8 @@ def test_road_speeds_on_an_offroad_study(study, caplog):
     roads = gpd.read_file(d / "roads.gpkg")
     roads["speed"] = [120.0 if i == 1 else None for i in range(len(roads))]  # the road at LAT0 + 0.01
     roads.to_file(d / "roads_fast.gpkg")
-    text = s.settings.path.read_text(encoding="utf-8").replace('"roads.gpkg", class_field = "class"',
-                                                             '"roads_fast.gpkg", class_field = "class", speed_field = "speed"')  # fmt: skip
+    fast = '"roads_fast.gpkg", class_field = "class", speed_field = "speed"'
+    text = s.settings.path.read_text(encoding="utf-8").replace('"roads.gpkg", class_field = "class"', fast)
     (d / "fast.toml").write_text(text, encoding="utf-8")
     f = Study.from_file(d / "fast.toml", output_root=d / "out_fast")
     f.use_cache = False
