@@ -105,6 +105,34 @@ def _demand_units(trip: Trip, snap: Snap, people, select):
     return uniq // 10_000, mean_leg, w, inv, idx
 
 
+def _terrain_units(surface, select, people, cells):
+    """Population cells (``select``) gathered by the terrain cell they lie in, for an off-road tier: ``(unit of each
+    population cell (-1: none), people per unit, baseline minutes per unit)``. A terrain search reads every
+    population cell of a grid cell at that cell, so a unit's minutes are its cells' to the bit."""
+    dcell = surface.demand_cell
+    idx = np.flatnonzero(select & (dcell >= 0))
+    _, first, inv = np.unique(dcell[idx], return_index=True, return_inverse=True)
+    w = np.bincount(inv, weights=people[idx], minlength=first.size)
+    unit_of = np.full(len(people), -1, dtype=np.int64)
+    unit_of[idx] = inv
+    return unit_of, w, np.minimum(cells[idx[first]], 1e6)
+
+
+def _terrain_cost(base: Baseline, mode: str, cand: pd.DataFrame, csnap: Snap, cutoff: float, unit_of, cost) -> None:
+    """Fill ``cost`` (units x candidates) with each candidate's off-road minutes to the units within ``cutoff``: one
+    bounded terrain OD search per candidate, through the study's OD pool of that trip (the pairs its measures read)."""
+    import geopandas as gpd
+
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(cand["lon"], cand["lat"]), crs="EPSG:4326")
+    ccells = base.study.facility_cells(pts)
+    od = base.study.od_pool(mode=mode).blocks(csnap, np.full(len(cand), float(cutoff)), cells=ccells)
+    for j in range(len(cand)):
+        a, n = int(od.start[j]), int(od.length[j])
+        unit = unit_of[od.origin[a : a + n]]
+        ok = unit >= 0
+        np.minimum.at(cost[:, j], unit[ok], od.minutes[a : a + n][ok])
+
+
 def _candidate_points(base: Baseline, tier_index, candidates, zones, upgrades, spacing_km, max_candidates, select):
     """Candidate sites as a table with lon, lat (and ``id`` for upgrades of existing facilities).
 
@@ -268,28 +296,36 @@ def place(
     cand, csnap = _candidate_points(base, ti, candidates, zones, upgrades, spacing_km, max_candidates, select)
     if k > len(cand):
         raise InputError(f"k = {k} but only {len(cand)} candidate sites; lower k or widen the candidates")
-    trip = Trip(inp.network, s.walk_kmh, to_facility)
-    node, leg, w, inv, idx = _demand_units(trip, inp.demand_snap, inp.population.people, select)
-    unit_base = np.bincount(inv, weights=inp.population.people[idx] * np.minimum(cells[idx], 1e6)) / np.where(
-        w > 0, w, 1
-    )
+    mode = s.tier_mode(s.tiers[ti])
+    people = inp.population.people
+    if mode == "road":
+        trip = Trip(inp.network, s.walk_kmh, to_facility)
+        node, leg, w, inv, idx = _demand_units(trip, inp.demand_snap, people, select)
+        unit_base = np.bincount(inv, weights=people[idx] * np.minimum(cells[idx], 1e6)) / np.where(w > 0, w, 1)
+        n_units = node.size
+    else:  # off-road: a unit is a terrain cell (its people's minutes are the cell's, exactly)
+        unit_of, w, unit_base = _terrain_units(base.study.terrain(), select, people, cells)
+        n_units = w.size
     if objective == "coverage":
         cutoff = thr
     else:
         cutoff = float(unit_base.max()) if unit_base.size else 0.0
     timings = {"candidates": time.perf_counter() - t0}
     t1 = time.perf_counter()
-    if node.size * len(cand) * 8 > MAX_COST_BYTES:
+    if n_units * len(cand) * 8 > MAX_COST_BYTES:
         raise InputError(
-            f"{len(cand):,} candidate sites x {node.size:,} demand units need a "
-            f"{node.size * len(cand) * 8 / 1024**3:.1f} GiB cost matrix (limit {MAX_COST_BYTES / 1024**3:.0f} GiB); "
+            f"{len(cand):,} candidate sites x {n_units:,} demand units need a "
+            f"{n_units * len(cand) * 8 / 1024**3:.1f} GiB cost matrix (limit {MAX_COST_BYTES / 1024**3:.0f} GiB); "
             "use fewer candidates (a larger --spacing-km, or a candidates file)"
         )
-    cost = np.full((node.size, len(cand)), np.inf)
-    for j in range(len(cand)):
-        sub = csnap[j : j + 1]
-        d, _ = trip.search(sub, cutoff=cutoff)
-        cost[:, j] = leg + d[node]
+    cost = np.full((n_units, len(cand)), np.inf)
+    if mode == "road":
+        for j in range(len(cand)):
+            sub = csnap[j : j + 1]
+            d, _ = trip.search(sub, cutoff=cutoff)
+            cost[:, j] = leg + d[node]
+    else:
+        _terrain_cost(base, mode, cand, csnap, cutoff, unit_of, cost)
     timings["cost_matrix"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     if objective == "coverage":
@@ -320,7 +356,6 @@ def place(
 
     name = f"optimize-{tier}-{objective}-k{k}"
     within, mean_min = [], []
-    people = inp.population.people
     for r in range(1, len(picks) + 1):
         res = whatif(base, make_scenario(name, title=f"{r} proposed {tier} site(s)", **edits(picks.iloc[:r])))
         m_after = res.tiers[tier].minutes

@@ -392,37 +392,60 @@ class Study:
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
 
-    def road_only(self, what: str) -> None:
-        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
-        road minutes with the baseline's mixed minutes would report changes nobody made."""
+    def off_road(self) -> list[str]:
+        """The tiers that travel off-road, as ``"name (mode)"``: their own mode, or a ``compare_walk_only`` twin;
+        empty for a study of road trips only."""
         s = self.settings
         off = [f"{t.name} ({s.tier_mode(t)})" for t in s.tiers if s.tier_mode(t) != "road"]
         if s.travel.compare_walk_only:
-            # a scenario's walking-only minutes would change too, and only road trips are recomputed so far
             off += [f"{t.name} (compare_walk_only)" for t in s.tiers if s.tier_mode(t) == "road"]
+        return off
+
+    def road_only(self, what: str) -> None:
+        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
+        road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios and
+        placement take off-road tiers (facility edits, road speeds); partitioned runs and added roads still refuse
+        them."""
+        off = self.off_road()
         if off:
             raise ConfigError(
-                f"{what} use road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode / "
-                '[[tiers]] mode, [travel] compare_walk_only); run them on a copy of the study with mode = "road" '
+                f"{what} compute road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode "
+                '/ [[tiers]] mode, [travel] compare_walk_only); run it on a copy of the study with mode = "road" '
                 "and without compare_walk_only",
-                path=s.path,
+                path=self.settings.path,
             )
 
+    def facility_cells(self, facilities: gpd.GeoDataFrame) -> np.ndarray:
+        """The terrain grid's flat cell of each facility of ``facilities`` (WGS84 points; -1 off the grid), placed
+        as :func:`geoaccess.load.terrain.build_surface` places the study's own: a scenario's edited facilities
+        start their walks there, over the study's surface as it is."""
+        from geoaccess.load.terrain import Grid
+
+        sf, net = self.terrain(), self.load().network
+        to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        tr = sf.transform
+        grid = Grid(tr.c, tr.f, sf.cell_m, *sf.shape, sf.crs)
+        return grid.cells(*to_m.transform(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()))
+
     def score(
-        self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None
-    ) -> Result:
+        self, inp: Inputs, results: dict[str, TierResult], timings: dict | None = None, od_pool=None, base=None,
+        facility_cells=None,
+    ) -> Result:  # fmt: skip
         """Measures and the county table from per-tier nearest results; scenarios reuse this step.
 
         ``inp`` may be a scenario's edited inputs (other facilities, another network): every
         measure, the zone rules and the table's columns are then the same as the baseline's.
-        ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused).
+        ``od_pool`` supplies OD blocks for such a network (by default the baseline's are kept and reused): the road
+        pool, or a dict of pools by way of travel ("road", "mixed", "walk_only").
         ``base`` (the baseline :class:`Result`, for a scenario) lets scoring recompute only the counties whose
         minutes changed, and leaves out the whole-area statistics (``overall``), which scenarios do not report.
+        ``facility_cells`` (a scenario's edited facilities on a study with off-road tiers): the terrain grid cells of
+        ``inp.facilities`` (:meth:`facility_cells`), where their off-road OD pairs start.
         """
         s = self.settings
         timings = {} if timings is None else timings
         t2 = time.perf_counter()
-        extra = self._measures(inp, results, od_pool)
+        extra = self._measures(inp, results, od_pool, facility_cells)
         timings["measures"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         pop = inp.population
@@ -469,13 +492,22 @@ class Study:
 
         Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
-        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain (baseline only).
+        ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain, kept for the
+        baseline's network (a scenario's facility edits reuse it, passing their sites' cells, :meth:`facility_cells`);
+        a new pool, not kept, for a network with other road speeds; refused for one with added roads.
         """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
         if mode != "road":
             if not baseline:
-                self.road_only("OD pairs on an edited network")
+                if inp.network.n_links != self.load().network.n_links:  # added roads would change the surface
+                    self.road_only("OD pairs on a network with added roads")
+                weights, fca_cut = self._weights()  # a scenario's road speeds: a pool of its own, not kept
+                return _m.ODPool(
+                    inp.network, inp.demand_snap, inp.population.people, weights, fca_cut,
+                    to_facility=self.settings.direction == "to_facility", walk_kmh=self.settings.walk_kmh,
+                    surface=self.terrain(), mode=mode,
+                )  # fmt: skip
             if mode not in self._terrain_pools:
                 weights, fca_cut = self._weights()
                 self._terrain_pools[mode] = _m.ODPool(
@@ -500,7 +532,7 @@ class Study:
             self._od_pool = pool
         return pool
 
-    def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None) -> dict:
+    def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None, facility_cells=None) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
         fac, pop, net = inp.facilities, inp.population, inp.network
@@ -526,11 +558,13 @@ class Study:
             capacities[tier.name] = np.where(serving, capacity, 0.0)
         k = s.tier_names.index(ms.share_tier)
         share_serving = serving_mask(ranks, k, s.serve_lower_tiers)
-        pools = {m: (od_pool or self.od_pool(inp)) if m == "road" else self.od_pool(inp, m) for m in cuts}
+        # ``od_pool``: the road pool, or a pool per way of travel (a scenario's road edits: every pool follows them)
+        given = od_pool if isinstance(od_pool, dict) else {"road": od_pool}
+        pools = {m: given.get(m) or (self.od_pool(inp) if m == "road" else self.od_pool(inp, m)) for m in cuts}
         ods = {}
         for m, cut in cuts.items():
             t_od = time.perf_counter()
-            ods[m] = pools[m].blocks(inp.facility_snap, cut)
+            ods[m] = pools[m].blocks(inp.facility_snap, cut, None if m == "road" else facility_cells)
             log.info("OD table (%s): %s pairs, %.1f s", m, f"{len(ods[m]):,}", time.perf_counter() - t_od)
         pool, od = pools[fca_mode], ods[fca_mode]
         out_fac = fac[["id", "name", "tier"]].copy()

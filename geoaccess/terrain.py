@@ -507,11 +507,16 @@ class Surface:
         seeded[0] = False  # impassable: a seed there spreads nowhere
         return targets[seeded[at_t]]
 
-    def minutes(self, cells, minutes, labels, to_seeds: bool = True, targets=None, sweep_to: float | None = None):
+    def minutes(
+        self, cells, minutes, labels, to_seeds: bool = True, targets=None, sweep_to: float | None = None,
+        cutoff: float | None = None,
+    ):  # fmt: skip
         """Minutes (and the seed label) of every cell from seeds at flat ``cells`` starting at ``minutes``.
 
         With ``targets`` (flat cells, see :meth:`targets`) the search stops once they are final: only their
-        values are exact then, and those of every cell within ``sweep_to`` minutes (see :func:`search`)."""
+        values are exact then, and those of every cell within ``sweep_to`` minutes (see :func:`search`).
+        ``cutoff`` (minutes, inclusive) bounds the search: cells beyond it stay inf (a scenario's added facilities
+        search only as far as the baseline's farthest person)."""
         cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
@@ -528,5 +533,5 @@ class Surface:
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
             to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels, targets=targets,
-            sweep_to=sweep_to,
+            sweep_to=sweep_to, cutoff=cutoff,
         )  # fmt: skip

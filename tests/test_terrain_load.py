@@ -328,16 +328,21 @@ def test_a_rerun_reads_the_surface_from_the_cache(terrain_study, tmp_path, monke
     assert cache.surface_key(Study.from_file(sf).settings) != key
 
 
-def test_whatif_and_partitions_refuse_off_road_tiers_clearly(terrain_study):
+def test_partitions_refuse_off_road_tiers_clearly_and_whatif_takes_them(terrain_study):
+    from geoaccess import partition
+    from geoaccess.config import ScaleSettings
+
     d, sf, text = terrain_study
     sf.write_text(text + '[travel]\nmode = "walk_only"\n', encoding="utf-8")
     study = Study.from_file(sf, output_root=d / "out")
-    with pytest.raises(
-        ConfigError, match=r"what-if scenarios and placement use road trips only.*primary \(walk_only\)"
-    ):
-        whatif(study, remove=["H1"])
-    with pytest.raises(ConfigError, match="placement"):
-        place(study, "primary", 1)
+    study.use_cache = False
+    with pytest.raises(ConfigError, match=r"partitioned runs compute road trips only.*primary \(walk_only\)"):
+        partition.run(study, write=False, scale=ScaleSettings(partition="prefecture"))
+    # what-if scenarios and placement take off-road tiers (tests/test_scenarios_offroad.py checks them to the bit)
+    r = whatif(study, remove=["H1"])
+    assert r.recompute["primary"] == "incremental"
+    assert np.all(r.tiers["primary"].minutes >= study.baseline.tiers["primary"].minutes)
+    assert len(place(study, "primary", 1, candidates=[{"lon": LON0 + 0.02, "lat": LAT0 + 0.02}]).sites) == 1
 
 
 def test_the_front_page_settings_say_how_each_tier_travels(tmp_path):
@@ -400,7 +405,7 @@ def test_walk_only_is_never_faster_than_mixed_on_the_demo(demo_mixed):
         assert surf is not None and surf.shape == tuple(pop.shape) and surf.minutes.size > 0
 
 
-def test_compare_walk_only_is_asked_for_and_whatif_refuses_it(terrain_study, tmp_path):
+def test_compare_walk_only_is_asked_for_and_whatif_updates_it(terrain_study, tmp_path):
     s = parse_study(study_with("[travel]\ncompare_walk_only = true\n"), tmp_path / "s.toml")
     assert s.travel.compare_walk_only and s.uses_terrain and s.tier_mode(s.tiers[0]) == "road"
     assert not parse_study(study_with('[travel]\nmode = "mixed"\n'), tmp_path / "s.toml").travel.compare_walk_only
@@ -424,8 +429,11 @@ def test_compare_walk_only_is_asked_for_and_whatif_refuses_it(terrain_study, tmp
         page = (out / f"map_{t}.html").read_text(encoding="utf-8")
         data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
         assert len(data["surfaces"]) == 2 and data["surfaces"][1]["name"].endswith(("仅步行", "on foot only"))
-    with pytest.raises(ConfigError, match="compare_walk_only"):
-        whatif(study, remove=["H1"])
+    # a scenario updates the walking-only minutes too, and the share beside each tier's
+    after = whatif(study, base=r, remove=["H1"])
+    assert set(after.walk_only) == set(r.tiers) and list(after.counties.columns) == list(r.counties.columns)
+    for t in r.tiers:
+        assert np.all(after.walk_only[t].minutes >= r.walk_only[t].minutes)
 
 
 def test_off_road_tiers_measures_read_pairs_of_their_own_trip(demo_mixed):

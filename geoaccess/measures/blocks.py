@@ -178,7 +178,9 @@ class ODPool:
     ``demand_cell`` following ``demand_snap``) the pairs are the off-road trips of that mode
     (:mod:`geoaccess.terrain_pairs`), the ones the tier's nearest minutes come from; keys then also hold the
     facility's grid cell, and :meth:`blocks` needs the facilities' cells. Such a pool lives in one process only (no
-    :meth:`state`, no :meth:`edited`: what-if scenarios refuse off-road tiers).
+    :meth:`state`); :meth:`edited` follows road speed edits, never added roads (they would change the surface); a
+    scenario's added or moved site is one more block, searched at its cell (``blocks(..., cells=...)``) while every
+    unchanged site's block is read as it is.
     """
 
     def __init__(
@@ -276,13 +278,19 @@ class ODPool:
         A block is kept when both ends of its facility's link are farther than its cutoff from every
         edited link end (a shorter trip must reach an edited link within the cutoff, through unedited
         roads), and none of its demand points moved (``moved``: demand positions snapped elsewhere).
+
+        Off-road pools (the same links, other speeds: the surface's road points stay where they are): a mixed trip's
+        road leg ends at the facility's door, so the same rule holds; a walk_only trip never drives, so every block
+        is kept.
         """
-        self._road_only("edited networks")
+        if self.mode != "road" and net.n_links != self.net.n_links:
+            raise NotImplementedError("off-road OD pools follow speed edits only: added links change the surface")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
-        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
-        out._point_index = None
+        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=self.surface, mode=self.mode)
+        # the road points' legs follow the edited speeds (mixed); a walking index has no roads and is kept
+        out._point_index = self._point_index if self.mode == "walk_only" else None
         out.fca_memo = None
         out.remote = None
         out._base = None  # never forget back into this pool's buffers
@@ -295,9 +303,9 @@ class ODPool:
             link, cut = key[0], key[3]
             near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
             s, n = entry[0], entry[1]
-            if near > cut and not moved_mask[self._origin[s : s + n]].any():
+            if (near > cut or self.mode == "walk_only") and not moved_mask[self._origin[s : s + n]].any():
                 out._index[key] = entry
-        log.info("edited roads: %d of %d OD blocks kept", len(out._index), len(self._index))
+        log.info("edited roads: %d of %d OD blocks kept (%s)", len(out._index), len(self._index), self.mode)
         return out
 
     def _forget_extra(self) -> None:

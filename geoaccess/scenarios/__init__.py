@@ -3,7 +3,9 @@
 A scenario adds, removes, moves, upgrades or downgrades facilities, adds a campus to an existing
 hospital (一院多区: the campus takes a share of the hospital's beds), changes the speed of roads along a
 route, or adds a road link. It reuses the baseline's loaded inputs (network, snapped population) and
-its per-tier results, held in a :class:`Baseline`.
+its per-tier results, held in a :class:`Baseline`. Tiers that travel off-road (``[travel]``) take facility edits
+too, recomputed over the study's terrain (:mod:`~geoaccess.scenarios.offroad`), and road speed edits; added roads are
+refused.
 
 Modules: :mod:`~geoaccess.scenarios.edits` (the scenario and its checks), :mod:`~geoaccess.scenarios.baseline`,
 :mod:`~geoaccess.scenarios.apply` (edited facilities, roads and tiers), :mod:`~geoaccess.scenarios.run`

@@ -29,7 +29,9 @@ ROAD_END_MAX_M = 5000.0
 
 
 def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
-    """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change."""
+    """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change; on a
+    study with off-road tiers, a dict of such pools by way of travel (their road speeds edited, see
+    :meth:`geoaccess.measures.ODPool.edited`)."""
     base_inp = base.inputs
     old = base_inp.network
     n = old.n_links
@@ -42,7 +44,13 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
     moved = np.flatnonzero(
         (demand_snap.link != ds.link) | (demand_snap.t != ds.t) | (demand_snap.offroad_m != ds.offroad_m)
     )
-    return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
+    terrain = base.study._terrain_pools
+    if not terrain:
+        return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
+    out = {m: pool.edited(net, demand_snap, edit_minutes, moved) for m, pool in terrain.items()}
+    if base.study._od_pool is not None:
+        out["road"] = base.study._od_pool.edited(net, demand_snap, edit_minutes, moved)
+    return out
 
 
 def remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, keep, to_facility, walk_kmh):

@@ -35,9 +35,6 @@ class Baseline:
     @classmethod
     def of(cls, study: Study, result: Result | None = None) -> Baseline:
         """The study's baseline, made once and kept on the study; ``result`` (the study's own run) replaces it."""
-        # scenarios compute trips by road only: mixing their road minutes with an off-road baseline would report
-        # changes nobody made
-        study.road_only("what-if scenarios and placement")
         names = study.settings.tier_names
         if result is not None:
             if isinstance(result, Baseline):
@@ -80,7 +77,9 @@ def _cached_result(study: Study) -> Result:
     """The baseline from the user cache (results and OD pool, keyed by inputs, settings and code), else computed
     and stored there, so a later ``geoaccess whatif`` or ``optimize`` does not compute it again."""
     key = None
-    if study.use_cache:
+    # the OD pools of off-road trips live in one process only (ODPool.state), and so do the walking-only twins:
+    # a study with off-road tiers computes its baseline here
+    if study.use_cache and not study.off_road() and study.settings.travel.mode == "road":
         try:
             key = _cache.baseline_key(study.settings)
         except OSError:

@@ -8,6 +8,11 @@ recomputes what it changes, scores it as the baseline is scored and compares the
   (adding arc minutes, walking legs) is monotone in floating point;
 * a tier that loses a facility (removed, moved away, downgraded) searches again only where it served;
 * a road edit rebuilds the network's arrays and recomputes every tier.
+
+Tiers that travel off-road (``mixed``, ``walk_only``, and the ``compare_walk_only`` twins) are updated the same way
+over the study's terrain (:mod:`geoaccess.scenarios.offroad`). Road speed edits on such a study recompute every tier
+over the same surface (the links and so the road points stay), carrying over the OD blocks no edit can reach; added
+roads are refused (the surface's road points and walkable road cells would have to be rebuilt).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyproj
 from geoaccess.errors import InputError
 from geoaccess.measures import TierResult, nearest_facility, serving_mask
 from geoaccess.network import Network
+from geoaccess.scenarios import offroad
 from geoaccess.scenarios.apply import (
     add_sources,
     apply_facilities,
@@ -35,7 +41,8 @@ from geoaccess.scenarios.apply import (
 )
 from geoaccess.scenarios.baseline import Baseline
 from geoaccess.scenarios.edits import Scenario, load_scenario, make_scenario
-from geoaccess.study import Result, Study
+from geoaccess.study import Result, Study, add_walk_only_share
+from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,7 @@ class ScenarioResult:
     tier_settings: tuple
     recompute: dict[str, str]  # per tier: "reused", "incremental" or "full"
     timings: dict[str, float]
+    walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only: per tier, minutes on foot only
     output: Path | None = None
     files: list[Path] = field(default_factory=list)
     baseline: Baseline | None = field(default=None, repr=False, compare=False)  # what it was applied to
@@ -137,10 +145,22 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
     except InputError as err:
         errors.append(err)
     if scenario.touches_roads:
-        try:
-            net = apply_roads(inp, scenario)
-        except InputError as err:
-            errors.append(err)
+        off = base.study.off_road()
+        if off and scenario.edits.get("road_add"):
+            errors.append(
+                InputError(
+                    f"scenario {scenario.name!r}: new roads (road_add) are not supported on a study whose tier(s) "
+                    f"{', '.join(off)} travel off-road (the terrain's road points and walkable road cells would have "
+                    "to be rebuilt); drop the road_add edits (road_speed works), or run them on a copy of the study "
+                    'with [travel] mode = "road" and no compare_walk_only',
+                    path=scenario.path or scenario.name,
+                )
+            )
+        else:
+            try:
+                net = apply_roads(inp, scenario)
+            except InputError as err:
+                errors.append(err)
     if errors:
         problems = [p for err in errors for p in (err.problems or [str(err)])]
         raise InputError(f"scenario {scenario.name!r} cannot be applied", path=errors[0].path, problems=problems)
@@ -164,42 +184,74 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
     n_old = len(old_ranks)
     new_ranks = fac["tier_rank"].to_numpy()
     active = fac["active"].to_numpy()
-    tiers, how = {}, {}
-    for i, tier in enumerate(s.tiers):
+    # off-road tiers: the edited facilities' cells on the study's terrain (the surface itself stays as it is)
+    surface = fcells = None
+    if s.uses_terrain or s.travel.mode != "road":
+        surface = base.study.terrain()
+        fcells = base.study.facility_cells(fac)
+    walk_base = base.result.walk_only if s.travel.compare_walk_only else None
+    if s.travel.compare_walk_only and walk_base is None:
+        raise InputError("the baseline result lacks its walking-only minutes ([travel] compare_walk_only); pass the "
+                         "study's own run() result, or none")  # fmt: skip
+    tiers, how, walked = {}, {}, {}
+    jobs = [(tier, s.tier_mode(tier), base.tiers[tier.name], tiers) for tier in s.tiers]
+    if walk_base is not None:  # the walking-only twins of the tiers that do not walk only already
+        jobs += [
+            (tier, "walk_only", walk_base[tier.name], walked) for tier in s.tiers if s.tier_mode(tier) != "walk_only"
+        ]
+    for tier, mode, r, into in jobs:
+        i = s.tier_names.index(tier.name)
         old = np.zeros(len(fac), dtype=bool)
         old[:n_old] = serving_mask(old_ranks, i, s.serve_lower_tiers)
         new = serving_mask(new_ranks, i, s.serve_lower_tiers) & active
         lost = old & (~new | changed)
         gained = new & (~old | changed)
+        trip = None if mode == "road" else Trip(net, s.walk_kmh, to_facility, surface=surface, mode=mode)
         if not (full or scenario.touches_roads) and not lost.any() and not gained.any():
-            tiers[tier.name], how[tier.name] = base.tiers[tier.name], "reused"
+            into[tier.name], state = r, "reused"
         elif not (full or scenario.touches_roads):
-            r = base.tiers[tier.name]
             if lost.any():
                 keep = np.flatnonzero(old & ~lost)
-                r = remove_sources(net, r, snap, inp.demand_snap, np.flatnonzero(lost), keep, to_facility, s.walk_kmh)
+                if trip is None:
+                    r = remove_sources(
+                        net, r, snap, inp.demand_snap, np.flatnonzero(lost), keep, to_facility, s.walk_kmh
+                    )
+                else:
+                    r = offroad.remove_sources(trip, r, snap, fcells, np.flatnonzero(lost), keep)
             if gained.any():
-                r = add_sources(net, r, snap, inp.demand_snap, np.flatnonzero(gained), to_facility, s.walk_kmh)
-            tiers[tier.name], how[tier.name] = r, "incremental"
+                if trip is None:
+                    r = add_sources(net, r, snap, inp.demand_snap, np.flatnonzero(gained), to_facility, s.walk_kmh)
+                else:
+                    r = offroad.add_sources(trip, r, snap, fcells, np.flatnonzero(gained), np.flatnonzero(old & ~lost))
+            into[tier.name], state = r, "incremental"
         else:
-            tiers[tier.name] = nearest_facility(
-                net, snap, inp.demand_snap, new, to_facility=to_facility, walk_kmh=s.walk_kmh, tier=tier.name
-            )
-            how[tier.name] = "full"
+            into[tier.name] = nearest_facility(
+                net, snap, inp.demand_snap, new, to_facility=to_facility, walk_kmh=s.walk_kmh, tier=tier.name,
+                mode=mode, surface=None if trip is None else offroad.edited_surface(surface, fcells),
+            )  # fmt: skip
+            state = "full"
+        if into is tiers:
+            how[tier.name] = state
+    walk_only = None
+    if walk_base is not None:  # a walk_only tier is its own walking-only result
+        walk_only = {t.name: walked.get(t.name, tiers[t.name]) for t in s.tiers}
     timings["paths"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     pop = inp.population
-    table = _score(base, inp, fac, snap, net, tiers, pool)
+    table = _score(base, inp, fac, snap, net, tiers, pool, fcells)
+    if walk_only is not None:
+        add_walk_only_share(table, pop, walk_only, s.tiers)
     timings["scoring"] = time.perf_counter() - t3
     # the scenario's own time: the baseline is computed once and reused by every scenario
     timings["total"] = time.perf_counter() - t1
     log.info("scenario %s: %s in %.3f s", scenario.name, how, timings["total"])
     return ScenarioResult(
-        scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings, baseline=base
-    )
+        scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings,
+        walk_only=walk_only, baseline=base,
+    )  # fmt: skip
 
 
-def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None) -> pd.DataFrame:
+def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None, fcells=None) -> pd.DataFrame:
     """The scenario's county table through the study's own measures and scoring (same columns, same rules).
 
     Closed facilities are dropped for the measures; the tier results' facility positions are mapped onto the
@@ -221,7 +273,8 @@ def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None) -> pd.DataFram
         facility_snap=snap[keep],
         network=net,
     )
-    return base.study.score(edited, mapped, od_pool=pool, base=base.result).counties
+    cells = None if fcells is None else fcells[keep]
+    return base.study.score(edited, mapped, od_pool=pool, base=base.result, facility_cells=cells).counties
 
 
 # -- compare -------------------------------------------------------------------------------------------
