@@ -6,18 +6,23 @@ adcode prefix: 2 digits for a province, 4 for a prefecture), and keeps every oth
 exact without exchanges:
 
 - per-tier nearest minutes are one multi-source search over the whole road graph (0.1-0.5 s on a million
-  nodes, arrays that fit one worker), run once on the client;
-- each partition's task searches the OD blocks of the facilities in its counties. A block holds the pairs within
-  the facility's cutoff ``T`` (its tiers' thresholds, the 2SFCA catchment), so it reaches no cell farther than
-  the halo radius ``T * v / 60`` km from the facility, ``v`` the top speed of any link or the walking speed
-  (:func:`halo_km`); each task reports the cells its blocks reach outside its own counties (the halo it used);
-- the blocks are gathered into the client's OD pool, exactly as a single process would hold them, and the
-  measures that chain across partitions (capacity-aware coverage serves facilities in one global order;
-  the 2SFCA family needs every facility's demand before step 2), scoring and the bundle run on the client.
+  nodes, arrays that fit one worker), or for off-road tiers (``[travel]`` mixed / walk_only, and the
+  ``compare_walk_only`` twins) one search over the whole friction surface, run once on the client;
+- each partition's task searches the OD blocks of the facilities in its counties, one task per partition and way
+  of travel the measures use (road, mixed, walk_only). A block holds the pairs within the facility's cutoff ``T``
+  (its tiers' thresholds, the 2SFCA catchment), so it reaches no cell farther than the halo radius ``T * v / 60``
+  km from the facility, ``v`` the top speed of any link or the walking speed, and off-road the fastest cell of
+  the surface too (:func:`halo_km`, :func:`surface_speed_kmh`); each task reports the cells its blocks reach
+  outside its own counties (the halo it used);
+- the blocks are gathered into the client's OD pools (one per way of travel), exactly as a single process would
+  hold them, and the measures that chain across partitions (capacity-aware coverage serves facilities in one
+  global order; the 2SFCA family needs every facility's demand before step 2), scoring and the bundle run on the
+  client.
 
-A task is a pure function of the study's settings and its facility positions: it loads the study's inputs on
-its worker (from the input cache the client filled, once per worker process), so a task lost with its worker
-is simply run again (README "The country on a cluster" has the reasoning and measured numbers).
+A task is a pure function of the study's settings, its facility positions and its way of travel: it loads the
+study's inputs (and, off-road, its friction surface) on its worker, from the user cache the client filled, once
+per worker process, so a task lost with its worker is simply run again (README "The country on a cluster" has
+the reasoning and measured numbers). A worker that finds no surface in the cache builds it, as the client would.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -165,9 +170,39 @@ def top_speed_kmh(net, walk_kmh: float) -> float:
     return float(max(kmh.max() if kmh.size else 0.0, walk_kmh))
 
 
-def halo_km(minutes: float, speed_kmh: float) -> float:
-    """The halo radius: how far a trip of ``minutes`` can end at ``speed_kmh``."""
-    return float(minutes) * float(speed_kmh) / 60.0
+def surface_speed_kmh(surface) -> float:
+    """The fastest anyone moves over a friction ``surface`` (:class:`geoaccess.terrain.Surface`): its least
+    friction (the fastest land-cover class, or the walking speed on the road cells), sped up by the steepest
+    gain of Tobler's function downhill on a DEM. A move between two cells costs at least its straight length at
+    that speed, so no walk of ``m`` minutes over the grid ends farther than ``m * speed / 60`` km from its start.
+
+    inf when a passable cell costs nothing (the halo is then the whole graph)."""
+    from geoaccess._terrain_kernels import TOBLER_FLOOR
+
+    f = np.asarray(surface.friction)
+    passable = f[f < np.inf]  # inf and NaN (nodata) are impassable
+    if passable.size == 0:
+        return 0.0
+    least = float(passable.min())
+    if least <= 0.0:
+        return float("inf")
+    kmh = 60.0 / (1000.0 * least)
+    if surface.dem is not None:  # a gentle descent is the fastest walk: Tobler's factor at its floor
+        kmh /= TOBLER_FLOOR
+    return kmh
+
+
+def cell_margin_km(surface) -> float:
+    """What an off-road trip covers for free: a facility's walk starts at its grid cell's centre at 0 minutes and
+    a demand point reads its own cell's minutes, so each end may lie half a cell's diagonal from where the
+    search's minutes were counted (km)."""
+    return float(np.sqrt(2.0) * surface.cell_m / 1000.0)
+
+
+def halo_km(minutes: float, speed_kmh: float, margin_km: float = 0.0) -> float:
+    """The halo radius: how far a trip of ``minutes`` can end at ``speed_kmh``, plus ``margin_km`` (off-road trips:
+    :func:`cell_margin_km`)."""
+    return float(minutes) * float(speed_kmh) / 60.0 + float(margin_km)
 
 
 # -- the task ---------------------------------------------------------------------------------------------------
@@ -183,6 +218,24 @@ class _Context:
     cell_xy: tuple[np.ndarray, np.ndarray]
     fac_xy: tuple[np.ndarray, np.ndarray]
     cell_part: np.ndarray  # per population cell: its county's partition key
+    study: object = None  # the worker's Study: its friction surface is read (or built) on the first off-road task
+    terrain: dict = field(default_factory=dict)  # mode -> (Trip over the surface, its TerrainIndex)
+
+    def off_road(self, mode: str) -> tuple[object, object, dict]:
+        """The trip and demand index of off-road ``mode``, loading the study's surface on first use (from the
+        user cache the client filled; built here when it is not there). Returns them and what the load took."""
+        if mode in self.terrain:
+            return (*self.terrain[mode], {})
+        from geoaccess.trip import Trip
+
+        t0 = time.perf_counter()
+        first = self.study._terrain is None
+        surface = self.study.terrain()
+        used = {"surface": self.study.terrain_from, "surface_s": round(time.perf_counter() - t0, 3)} if first else {}
+        s = self.study.settings
+        trip = Trip(self.trip.net, s.walk_kmh, s.direction == "to_facility", surface=surface, mode=mode)
+        self.terrain[mode] = (trip, trip.terrain_index(surface.demand_cell))
+        return (*self.terrain[mode], used)
 
 
 _CONTEXTS: dict[str, _Context] = {}
@@ -214,6 +267,7 @@ def _context(settings, token: str, use_cache: bool) -> _Context:
         (np.asarray(cell_xy[0]), np.asarray(cell_xy[1])),
         (np.asarray(fac_xy[0]), np.asarray(fac_xy[1])),
         cell_part,
+        study,
     )
     _CONTEXTS[token] = ctx
     return ctx
@@ -242,18 +296,28 @@ def _peak_rss_gb() -> float:
     return float("nan")
 
 
-def partition_pairs(settings, token, use_cache, key, positions, cut) -> dict:
+def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road", cells=None) -> dict:
     """One partition's OD blocks: the pairs of the facilities at ``positions`` (a pure function of its arguments).
 
+    ``mode`` "mixed" or "walk_only": the off-road trips over the study's friction surface, from the facilities'
+    grid ``cells``, as :class:`geoaccess.measures.ODPool` searches them in one process.
+
     Returns the pairs (:class:`geoaccess.paths.Pairs`, blocks in ``positions`` order) and what the partition
-    used: seconds, cells reached, cells reached outside its own counties (the halo), the farthest pair in km.
+    used: seconds, cells reached, cells reached outside its own counties (the halo), the farthest pair in km
+    (and off-road, on the task that loaded it, where the surface came from: "cache" or "built").
     """
     t0 = time.perf_counter()
     ctx = _context(settings, token, use_cache)
+    used = {}
+    if mode != "road":
+        trip, index, used = ctx.off_road(mode)
     t_load = time.perf_counter() - t0
     _fault()
     t1 = time.perf_counter()
-    pairs = ctx.trip.pairs(ctx.facility_snap[positions], ctx.index, cut)
+    if mode == "road":
+        pairs = ctx.trip.pairs(ctx.facility_snap[positions], ctx.index, cut)
+    else:
+        pairs = trip.pairs(ctx.facility_snap[positions], index, cut, fcells=np.asarray(cells))
     seconds = time.perf_counter() - t1
     cells = np.unique(pairs.point)
     # pair k of facility i sits at pairs.start[i] + ...: the facility of each stored pair, in buffer order
@@ -273,6 +337,7 @@ def partition_pairs(settings, token, use_cache, key, positions, cut) -> dict:
         worker = ""
     return {
         "partition": key,
+        "mode": mode,
         "pairs": pairs,
         "facilities": len(positions),
         "pairs_kept": int(len(pairs)),
@@ -284,6 +349,7 @@ def partition_pairs(settings, token, use_cache, key, positions, cut) -> dict:
         "search_s": round(seconds, 3),
         "worker": worker,
         "worker_peak_gb": round(_peak_rss_gb(), 3),
+        **used,
     }
 
 
@@ -291,14 +357,18 @@ def partition_pairs(settings, token, use_cache, key, positions, cut) -> dict:
 
 
 class _Remote:
-    """The OD pool's remote search (:attr:`geoaccess.measures.ODPool.remote`): one task per partition."""
+    """An OD pool's remote search (:attr:`geoaccess.measures.ODPool.remote`): one task per partition, for the pool's
+    way of travel ``mode``; ``speed_kmh`` and ``margin_km`` give its halo (:func:`halo_km`). ``stats`` (a list shared
+    by the pools of one run) gets one row per task."""
 
-    def __init__(self, client, study, fac_part: np.ndarray, speed_kmh: float):
+    def __init__(self, client, study, fac_part: np.ndarray, speed_kmh: float, stats: list, mode: str = "road",
+                 margin_km: float = 0.0):  # fmt: skip
         self.client, self.study, self.fac_part, self.speed_kmh = client, study, fac_part, speed_kmh
+        self.mode, self.margin_km = mode, margin_km
         self.token = _inputs_token(study)
-        self.stats: list[dict] = []
+        self.stats = stats
 
-    def __call__(self, facility_snap, pos, cut, dest):
+    def __call__(self, facility_snap, pos, cut, dest, cells=None):
         from geoaccess.paths import Pairs
 
         distributed = _distributed()
@@ -314,11 +384,13 @@ class _Remote:
                 key,
                 pos[sel],
                 cut[sel],
-                key=f"geoaccess-pairs-{key}-{self.token}",
+                self.mode,
+                None if cells is None else np.asarray(cells)[sel],
+                key=f"geoaccess-pairs-{self.mode}-{key}-{self.token}",
                 retries=RETRIES,
             )
             futures[fut] = (key, sel)
-        log.info("OD: %d partitions submitted (%s facilities)", len(futures), f"{pos.size:,}")
+        log.info("OD (%s): %d partitions submitted (%s facilities)", self.mode, len(futures), f"{pos.size:,}")
         start = np.full(pos.size, -1, dtype=np.int64)
         count = np.zeros(pos.size, dtype=np.int64)
         for fut in distributed.as_completed(list(futures)):
@@ -336,11 +408,13 @@ class _Remote:
             minutes[offset : offset + n] = pairs.minutes
             start[sel] = pairs.start + offset
             count[sel] = pairs.count
-            got["halo_km"] = round(halo_km(got["halo_min"], self.speed_kmh), 3)
+            got["halo_km"] = round(halo_km(got["halo_min"], self.speed_kmh, self.margin_km), 3)
+            got["top_speed_kmh"] = round(self.speed_kmh, 3)
             self.stats.append(got)
             log.info(
-                "partition %s: %s facilities, %s pairs, %s cells reached (%s in the halo) in %.1f s on %s",
+                "partition %s (%s): %s facilities, %s pairs, %s cells reached (%s in the halo) in %.1f s on %s",
                 key,
+                self.mode,
                 f"{got['facilities']:,}",
                 f"{got['pairs_kept']:,}",
                 f"{got['cells_reached']:,}",
@@ -374,11 +448,23 @@ def _partition_error(key, exc) -> GeoaccessError:
     return GeoaccessError(f"{text} ({type(exc).__name__})")
 
 
+#: the ways of travel, in the order partitions.csv lists them
+_MODES = ("road", "mixed", "walk_only")
+
+
+def _mode_order(col: pd.Series) -> pd.Series:
+    return col.map(_MODES.index) if col.name == "mode" else col
+
+
 def compute(study, client):
     """:meth:`geoaccess.study.Study.compute` with the OD blocks searched per partition on ``client``.
 
-    Returns the :class:`~geoaccess.study.Result` with ``partitions`` (one row per partition: counties,
-    facilities, pairs, halo, seconds, worker and its peak memory).
+    Off-road tiers (``[travel]`` mixed / walk_only) are searched on the client over the whole surface, as in one
+    process; their OD blocks, like the road ones, per partition (one task per partition and way of travel).
+
+    Returns the :class:`~geoaccess.study.Result` with ``partitions`` (one row per partition and way of travel
+    (``mode``): counties, facilities, pairs, halo, seconds, worker and its peak memory; off-road, on the rows of the
+    tasks that loaded it, where the worker's surface came from).
     """
     from geoaccess.study import facility_county
 
@@ -391,15 +477,28 @@ def compute(study, client):
     county_part = county_partitions(inp.counties, level)
     fac_part = facility_partitions(facility_county(inp.facilities, inp.counties), county_part)
     speed = top_speed_kmh(inp.network, s.walk_kmh)
-    pool = study.od_pool(inp)
-    remote = _Remote(client, study, fac_part, speed)
-    pool.remote = remote
+    # the ways of travel whose OD blocks the measures read (Study._measures: the 2SFCA family's, each tier's own)
+    modes = sorted({s.travel.mode, *(s.tier_mode(t) for t in s.tiers)}, key=_MODES.index)
+    stats: list[dict] = []
+    pools = {}
+    for mode in modes:
+        if mode == "road":
+            pools[mode] = study.od_pool(inp)
+            pools[mode].remote = _Remote(client, study, fac_part, speed, stats)
+            continue
+        # the surface: read from the cache or built here; Study.compute stores a built one before its measures
+        # send the tasks, so the workers read it from the cache
+        surface = study.terrain()
+        fast = max(speed, surface_speed_kmh(surface))
+        pools[mode] = study.od_pool(inp, mode)
+        pools[mode].remote = _Remote(client, study, fac_part, fast, stats, mode, cell_margin_km(surface))
     try:
         result = study.compute()
     finally:
-        pool.remote = None
+        for pool in pools.values():
+            pool.remote = None
     result.timings["partitioned_total"] = time.perf_counter() - t0
-    stats = pd.DataFrame(remote.stats)
+    stats = pd.DataFrame(stats)
     keys, n_cty = np.unique(county_part.astype(str), return_counts=True)
     counts = pd.DataFrame({"partition": keys, "counties": n_cty})
     table = counts.merge(stats, on="partition", how="outer") if len(stats) else counts
@@ -407,8 +506,13 @@ def compute(study, client):
     for col in ("counties", "facilities", "pairs_kept", "cells_reached", "halo_cells"):
         if col in table.columns:
             table[col] = table[col].fillna(0).astype(np.int64)
-    table["top_speed_kmh"] = round(speed, 3)
-    result.partitions = table.sort_values("partition", kind="stable").reset_index(drop=True)
+    table["top_speed_kmh"] = table["top_speed_kmh"].fillna(round(speed, 3)) if len(stats) else round(speed, 3)
+    if "mode" in table.columns:  # one row per partition and way of travel, in a fixed order
+        table["mode"] = table["mode"].fillna(modes[0])
+        table = table.sort_values(["partition", "mode"], key=_mode_order, kind="stable")
+    else:
+        table = table.sort_values("partition", kind="stable")
+    result.partitions = table.reset_index(drop=True)
     result.partition_of_county = county_part.astype(str)
     return result
 
@@ -428,7 +532,6 @@ def run(study, scale: ScaleSettings | None = None, write: bool = True):
     scale = study.settings.scale
     if scale.partition is None:
         raise GeoaccessError("a partitioned run needs [scale] partition or --partition (province or prefecture)")
-    study.road_only("partitioned runs")
     with dask_client(scale) as client:
         if not write:
             return compute(study, client)

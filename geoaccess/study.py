@@ -108,6 +108,7 @@ class Study:
         self.baseline = None
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
         self._terrain_key = None  # its cache key while it is still to be stored
+        self.terrain_from = None  # where the surface came from: "cache" or "built" (a partition task reports it)
         self._inputs_key = None  # the loaded inputs' cache key (Study.load)
         self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
@@ -294,6 +295,8 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1 - t_layout
+        # stored before the measures: a partitioned run's tasks (geoaccess.partition) load it from the cache when
+        # they search their OD blocks, instead of building it again on every worker
         if surface is not None and self._terrain_key is not None:
             from geoaccess import cache as _cache
 
@@ -376,6 +379,7 @@ class Study:
             got = _cache.load_surface(key) if key else None
             if got is not None:
                 self._terrain = got
+                self.terrain_from = "cache"
                 log.info("terrain: %r from the cache in %.1f s", got, time.perf_counter() - t0)
                 return got
             self._terrain_key = key  # stored once its searches have labelled its pieces of ground (compute)
@@ -389,6 +393,7 @@ class Study:
             cell_m=s.travel.cell_m or population_cell_m(pop), walk_kmh=s.walk_kmh, roads_path=s.roads,
             area=inp.counties.to_crs(net.crs).geometry.to_numpy(),
         )  # fmt: skip
+        self.terrain_from = "built"
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
 
@@ -403,8 +408,8 @@ class Study:
 
     def road_only(self, what: str) -> None:
         """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
-        road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios and
-        placement take off-road tiers (facility edits, road speeds); partitioned runs and added roads still refuse
+        road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios,
+        placement and partitioned runs take off-road tiers (facility edits, road speeds); added roads still refuse
         them."""
         off = self.off_road()
         if off:

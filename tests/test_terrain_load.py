@@ -328,17 +328,13 @@ def test_a_rerun_reads_the_surface_from_the_cache(terrain_study, tmp_path, monke
     assert cache.surface_key(Study.from_file(sf).settings) != key
 
 
-def test_partitions_refuse_off_road_tiers_clearly_and_whatif_takes_them(terrain_study):
-    from geoaccess import partition
-    from geoaccess.config import ScaleSettings
-
+def test_whatif_and_placement_take_off_road_tiers(terrain_study):
     d, sf, text = terrain_study
     sf.write_text(text + '[travel]\nmode = "walk_only"\n', encoding="utf-8")
     study = Study.from_file(sf, output_root=d / "out")
     study.use_cache = False
-    with pytest.raises(ConfigError, match=r"partitioned runs compute road trips only.*primary \(walk_only\)"):
-        partition.run(study, write=False, scale=ScaleSettings(partition="prefecture"))
-    # what-if scenarios and placement take off-road tiers (tests/test_scenarios_offroad.py checks them to the bit)
+    # what-if scenarios and placement take off-road tiers (tests/test_scenarios_offroad.py checks them to the bit),
+    # so do partitioned runs (tests/test_partition_offroad.py)
     r = whatif(study, remove=["H1"])
     assert r.recompute["primary"] == "incremental"
     assert np.all(r.tiers["primary"].minutes >= study.baseline.tiers["primary"].minutes)

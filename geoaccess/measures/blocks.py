@@ -216,7 +216,8 @@ class ODPool:
         self.forgotten = 0  # times the scenario blocks were dropped
         # searches of new blocks run here unless ``remote`` is set: a callable ``(facility_snap, positions, cut, dest)
         # -> Pairs`` that searches elsewhere (geoaccess.partition: one task per partition on a Dask cluster) and
-        # writes the pairs into ``dest`` (this pool) with :meth:`reserve`
+        # writes the pairs into ``dest`` (this pool) with :meth:`reserve`; an off-road pool also passes ``cells=``,
+        # the grid cells of the facilities at ``positions``
         self.remote = None
 
     @property
@@ -407,7 +408,9 @@ class ODPool:
         if todo:
             pos = np.asarray(todo, dtype=np.int64)
             cut_pos = np.asarray(cut, dtype=np.float64)[pos]
-            if self.remote is not None:
+            if self.remote is not None and self.mode != "road":
+                fresh = self.remote(facility_snap, pos, cut_pos, self, cells=np.asarray(cells)[pos])
+            elif self.remote is not None:
                 fresh = self.remote(facility_snap, pos, cut_pos, self)
             elif self.mode != "road":
                 fcells = np.asarray(cells)[pos]
