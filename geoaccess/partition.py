@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -224,12 +225,16 @@ class _Context:
     def off_road(self, mode: str) -> tuple[object, object, dict]:
         """The trip and demand index of off-road ``mode``, loading the study's surface on first use (from the
         user cache the client filled; built here when it is not there). Returns them and what the load took."""
+        with _LOADING:
+            return self._off_road(mode)
+
+    def _off_road(self, mode: str) -> tuple[object, object, dict]:
         if mode in self.terrain:
             return (*self.terrain[mode], {})
         from geoaccess.trip import Trip
 
         t0 = time.perf_counter()
-        first = self.study._terrain is None
+        first = self.study.terrain_from is None
         surface = self.study.terrain()
         used = {"surface": self.study.terrain_from, "surface_s": round(time.perf_counter() - t0, 3)} if first else {}
         s = self.study.settings
@@ -239,11 +244,16 @@ class _Context:
 
 
 _CONTEXTS: dict[str, _Context] = {}
+#: a worker running several tasks at once (``--nthreads``) loads its inputs and its surface once
+_LOADING = threading.RLock()
 
 
 def _context(settings, token: str, use_cache: bool) -> _Context:
-    if token in _CONTEXTS:
-        return _CONTEXTS[token]
+    with _LOADING:
+        return _CONTEXTS[token] if token in _CONTEXTS else _load_context(settings, token, use_cache)
+
+
+def _load_context(settings, token: str, use_cache: bool) -> _Context:
     import pyproj
 
     from geoaccess.study import Study

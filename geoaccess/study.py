@@ -67,7 +67,7 @@ class Result:
     facilities: pd.DataFrame | None = None  # per facility: capacity and catchment per tier, referral
     referrals: pd.DataFrame | None = None  # one row per referral link (lower level -> next level up)
     overall: pd.DataFrame | None = None  # the study area as one row: equity statistics per tier
-    partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): one row per partition
+    partitions: pd.DataFrame | None = None  # partitioned runs (geoaccess.partition): a row per partition and mode
     partition_of_county: np.ndarray | None = None  # partitioned runs: each county's partition key
     periods: dict[str, Result] | None = None  # [travel.periods]: the same run at each period's speeds
     areas: _areas.Areas | None = None  # service areas and catchments over all reachable land, per tier
