@@ -78,8 +78,11 @@ def single(region):
 
 @pytest.fixture(scope="module")
 def partitioned(region, cluster):
+    study = _study(region, "part")
     with distributed.Client(cluster) as client:
-        return partition.compute(_study(region, "part"), client)
+        result = partition.compute(study, client)
+    result.study = study
+    return result
 
 
 def assert_same(r, want):
@@ -122,6 +125,17 @@ def test_one_task_per_partition_and_way_of_travel(partitioned):
     # the blocks reach across the prefecture border, and never beyond the halo
     assert (parts["halo_cells"] > 0).any()
     assert (parts["farthest_pair_km"] <= parts["halo_km"]).all()
+
+
+def test_bundle_lists_each_way_of_travel(partitioned):
+    out = partitioned.study.finish(partitioned, write=True).output
+    table = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig", dtype={"partition": str})
+    assert list(table["mode"]) == list(partitioned.partitions["mode"])
+    assert set(table["surface"].dropna()) == {"cache"}
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for key in PREFIXES:
+        assert f'href="partition_{key}.html"' in index
+    assert (out / "travel_time_county_walk_only.tif").exists()
 
 
 def test_worker_without_the_surface_in_the_cache_builds_it(region, cluster, single, monkeypatch, tmp_path):
