@@ -93,6 +93,34 @@ def sort_keys(a, n):
         a[j + 1] = x
 
 
+@njit(cache=True, nogil=True)
+def best_per_cell(cells, minutes):
+    """Positions of one seed per cell: the least minutes, the first such seed on ties (as a stable sort by cell, then
+    minutes, would pick it), in the order of their cells. ``cells`` >= 0 and below 2**31, fewer than 2**32 seeds."""
+    n = cells.shape[0]
+    keys = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        keys[i] = (np.int64(cells[i]) << 32) | i
+    sort_keys(keys, n)
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    i = 0
+    low = np.int64(0xFFFFFFFF)
+    while i < n:
+        c = keys[i] >> 32
+        best = keys[i] & low
+        j = i + 1
+        while j < n and keys[j] >> 32 == c:
+            e = keys[j] & low
+            if minutes[e] < minutes[best]:
+                best = e
+            j += 1
+        out[k] = best
+        k += 1
+        i = j
+    return out[:k]
+
+
 @njit(cache=True)
 def move_range(friction, off_len):
     """The cheapest and the dearest possible move (minutes): the bucket queue's width and span."""

@@ -521,8 +521,7 @@ class Surface:
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
         # one seed per cell, its best (a road cell holds several road points): fewer queue entries
-        order = np.lexsort((minutes, cells))
-        first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if order.size else order
+        first = _terrain_kernels.best_per_cell(cells.astype(np.int64, copy=False), minutes)
         cells, minutes, labels = cells[first], minutes[first], labels[first]
         rows, cols = self.shape
         if targets is not None:

@@ -441,3 +441,15 @@ def test_sort_keys_equals_numpy_sort(n, kind):
     sort_keys(buf, n)
     np.testing.assert_array_equal(buf[:n], np.sort(a))
     np.testing.assert_array_equal(buf[n:], [-5, 7, 3])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5000])
+def test_best_per_cell_picks_what_a_stable_sort_by_cell_then_minutes_picks(n):
+    from geoaccess._terrain_kernels import best_per_cell
+
+    rng = np.random.default_rng(n)
+    cells = rng.integers(0, max(1, n // 5), n)
+    minutes = rng.integers(0, 6, n).astype(float)  # many ties: the first seed of them wins
+    order = np.lexsort((minutes, cells))
+    first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if n else order
+    np.testing.assert_array_equal(best_per_cell(cells, minutes), first)
