@@ -139,7 +139,7 @@ def move_range(friction, off_len):
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-    seed_keys, h, hshift, hcols, switch_at, sweep_to=0.0,
+    seed_keys, h, hshift, hcols, switch_at, sweep_to=0.0, sort_buckets=True,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -216,7 +216,7 @@ def grid_search(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
         seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, pending,
         head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
-        sweep_to,
+        sweep_to, sort_buckets,
     ):  # fmt: skip
         if state[8] > s_key.shape[0]:
             n = max(state[8], 2 * s_key.shape[0])
@@ -287,7 +287,7 @@ def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
     head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
-    sweep_to,
+    sweep_to, sort_buckets,
 ):  # fmt: skip
     """Run :func:`grid_search`'s queue until it is empty (True), or until a step might run out of blocks or the
     bucket to scan does not fit the scratch arrays (False; ``state[8]`` then says the scratch size needed)."""
@@ -384,7 +384,8 @@ def _sweep(
                     blk = nxt
                 head[s] = -1
                 tail[s] = -1
-                sort_keys(s_key, m)
+                if sort_buckets:
+                    sort_keys(s_key, m)
                 spos = 0
                 slen = m
             while spos < slen:
