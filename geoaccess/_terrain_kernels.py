@@ -93,6 +93,34 @@ def sort_keys(a, n):
         a[j + 1] = x
 
 
+@njit(cache=True, nogil=True)
+def best_per_cell(cells, minutes):
+    """Positions of one seed per cell: the least minutes, the first such seed on ties (as a stable sort by cell, then
+    minutes, would pick it), in the order of their cells. ``cells`` >= 0 and below 2**31, fewer than 2**32 seeds."""
+    n = cells.shape[0]
+    keys = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        keys[i] = (np.int64(cells[i]) << 32) | i
+    sort_keys(keys, n)
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    i = 0
+    low = np.int64(0xFFFFFFFF)
+    while i < n:
+        c = keys[i] >> 32
+        best = keys[i] & low
+        j = i + 1
+        while j < n and keys[j] >> 32 == c:
+            e = keys[j] & low
+            if minutes[e] < minutes[best]:
+                best = e
+            j += 1
+        out[k] = best
+        k += 1
+        i = j
+    return out[:k]
+
+
 @njit(cache=True)
 def move_range(friction, off_len):
     """The cheapest and the dearest possible move (minutes): the bucket queue's width and span."""
@@ -111,7 +139,7 @@ def move_range(friction, off_len):
 def grid_search(
     friction, dem, rows, cols, off_r, off_c, off_len, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
-    seed_keys, h, hshift, hcols, switch_at, sweep_to=0.0,
+    seed_keys, h, hshift, hcols, switch_at, sweep_to=0.0, sort_buckets=True,
 ):  # fmt: skip
     """Multi-source Dijkstra on the grid; improves ``dist``/``label`` (flat, one entry per cell) in place.
 
@@ -188,7 +216,7 @@ def grid_search(
         friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
         seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, pending,
         head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
-        sweep_to,
+        sweep_to, sort_buckets,
     ):  # fmt: skip
         if state[8] > s_key.shape[0]:
             n = max(state[8], 2 * s_key.shape[0])
@@ -259,7 +287,7 @@ def _sweep(
     friction, dem, rows, cols, off_r, off_c, off_len, off_flat, half, reach, mid_a, mid_b, mid_kind,
     seed_cells, seed_minutes, seed_labels, cutoff, cut_corners, to_seeds, dist, label, delta, nb, targets,
     head, tail, b_cell, b_min, b_next, b_len, state, s_key, s_min, seed_keys, h, hshift, hcols, switch_at,
-    sweep_to,
+    sweep_to, sort_buckets,
 ):  # fmt: skip
     """Run :func:`grid_search`'s queue until it is empty (True), or until a step might run out of blocks or the
     bucket to scan does not fit the scratch arrays (False; ``state[8]`` then says the scratch size needed)."""
@@ -356,7 +384,8 @@ def _sweep(
                     blk = nxt
                 head[s] = -1
                 tail[s] = -1
-                sort_keys(s_key, m)
+                if sort_buckets:
+                    sort_keys(s_key, m)
                 spos = 0
                 slen = m
             while spos < slen:

@@ -496,9 +496,10 @@ def compute(study, client):
             pools[mode] = study.od_pool(inp)
             pools[mode].remote = _Remote(client, study, fac_part, speed, stats)
             continue
-        # the surface: read from the cache or built here; Study.compute stores a built one before its measures
-        # send the tasks, so the workers read it from the cache
+        # the surface: read from the cache, or built here and stored at once, before Study.compute sends the first
+        # off-road task (it searches their blocks beside the tier searches): the workers read it from the cache
         surface = study.terrain()
+        study.store_terrain()
         fast = max(speed, surface_speed_kmh(surface))
         pools[mode] = study.od_pool(inp, mode)
         pools[mode].remote = _Remote(client, study, fac_part, fast, stats, mode, cell_margin_km(surface))

@@ -109,6 +109,7 @@ class Study:
         self._terrain = None  # the [travel] friction surface, built on first use (Study.terrain)
         self._terrain_key = None  # its cache key while it is still to be stored
         self.terrain_from = None  # where the surface came from: "cache" or "built" (a partition task reports it)
+        self._od_ahead = None  # the off-road OD blocks being searched beside the tier searches (compute)
         self._inputs_key = None  # the loaded inputs' cache key (Study.load)
         self._walk_only: dict[str, TierResult] | None = None  # [travel] compare_walk_only, once computed
 
@@ -269,6 +270,16 @@ class Study:
         if s.travel.compare_walk_only and owner._walk_only is None:
             walk_jobs = [(i, "walk_only") for i, t in enumerate(s.tiers) if s.tier_mode(t) != "walk_only"]
         # off-road tiers read their service areas off their own terrain search, at the areas' land pixels
+        if surface is not None:
+            # the off-road OD blocks do not depend on the tiers' nearest minutes: they are searched beside them, on
+            # one more thread (the kernels release the GIL), and _measures waits for them
+            ahead = {m: c for m, c in self._od_cuts(inp).items() if m != "road"}
+            if ahead:
+                ex_ahead = ThreadPoolExecutor(max_workers=1)
+                self._od_ahead = ex_ahead.submit(
+                    lambda: [self.od_pool(inp, m).blocks(inp.facility_snap, c) for m, c in ahead.items()]
+                )
+                ex_ahead.shutdown(wait=False)
         layout, area_cells, t_layout = None, None, 0.0
         if areas and surface is not None and any(mode != "road" for _, mode in jobs):
             t_layout = time.perf_counter()
@@ -295,13 +306,8 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1 - t_layout
-        # stored before the measures: a partitioned run's tasks (geoaccess.partition) load it from the cache when
-        # they search their OD blocks, instead of building it again on every worker
-        if surface is not None and self._terrain_key is not None:
-            from geoaccess import cache as _cache
-
-            _cache.save_surface(self._terrain_key, surface)
-            self._terrain_key = None
+        if surface is not None:
+            self.store_terrain()  # once its searches have labelled its pieces of ground
         result = self.score(inp, results, timings)
         if self._walk_only is not None:
             result.walk_only = self._walk_only
@@ -396,6 +402,17 @@ class Study:
         self.terrain_from = "built"
         log.info("terrain: %r built in %.1f s", self._terrain, time.perf_counter() - t0)
         return self._terrain
+
+    def store_terrain(self) -> None:
+        """Store the surface :meth:`terrain` built in the user cache, now (once; nothing when it came from the cache
+        or the cache is off). :meth:`compute` stores it after the tier searches, which label its pieces of ground on
+        the way; a partitioned run (:mod:`geoaccess.partition`) stores it before anything else, as its workers read it
+        from the cache rather than build it again each."""
+        if self._terrain is not None and self._terrain_key is not None:
+            from geoaccess import cache as _cache
+
+            _cache.save_surface(self._terrain_key, self._terrain)
+            self._terrain_key = None
 
     def off_road(self) -> list[str]:
         """The tiers that travel off-road, as ``"name (mode)"``: their own mode, or a ``compare_walk_only`` twin;
@@ -537,6 +554,22 @@ class Study:
             self._od_pool = pool
         return pool
 
+    def _od_cuts(self, inp: Inputs) -> dict[str, np.ndarray]:
+        """Per way of travel, each facility's OD cutoff (0: none): one set of OD blocks per way of travel serves every
+        measure, each facility out to the largest catchment it takes part in. A tier's coverage (and the share
+        tier's Huff flows) take the pairs of the tier's own trip, the one its nearest minutes come from; the 2SFCA
+        family those of the study's [travel] mode."""
+        s = self.settings
+        ranks = inp.facilities["tier_rank"].to_numpy()
+        beds = inp.facilities["beds"].to_numpy(dtype=np.float64)
+        _, fca_cut = self._weights()
+        cuts = {s.travel.mode: np.where(beds > 0, fca_cut, 0.0)}
+        for i, tier in enumerate(s.tiers):
+            serving = serving_mask(ranks, i, s.serve_lower_tiers)
+            cut = cuts.get(s.tier_mode(tier), np.zeros(len(ranks)))
+            cuts[s.tier_mode(tier)] = np.where(serving, np.maximum(cut, tier.threshold_min), cut)
+        return cuts
+
     def _measures(self, inp: Inputs, results: dict[str, TierResult], od_pool=None, facility_cells=None) -> dict:
         """Capacity-aware coverage, the 2SFCA family, within-county service share and referral times."""
         s, ms = self.settings, self.settings.measures
@@ -548,15 +581,12 @@ class Study:
         # one set of OD blocks per way of travel serves every measure: each facility out to the largest catchment it
         # takes part in. A tier's coverage (and the share tier's Huff flows) take the pairs of the tier's own trip,
         # the one its nearest minutes come from; the 2SFCA family those of the study's [travel] mode.
-        _, fca_cut = self._weights()
-        tier_modes = [s.tier_mode(t) for t in s.tiers]
         fca_mode = s.travel.mode
-        cuts = {fca_mode: np.where(beds > 0, fca_cut, 0.0)}
+        tier_modes = [s.tier_mode(t) for t in s.tiers]
+        cuts = self._od_cuts(inp)
         capacities = {}
         for i, tier in enumerate(s.tiers):
             serving = serving_mask(ranks, i, s.serve_lower_tiers)
-            cut = cuts.get(tier_modes[i], np.zeros(n_fac))
-            cuts[tier_modes[i]] = np.where(serving, np.maximum(cut, tier.threshold_min), cut)
             capacity = np.maximum(
                 beds * ms.people_per_bed.get(tier.name, 0.0), ms.people_per_facility.get(tier.name, 0.0)
             )
@@ -566,6 +596,9 @@ class Study:
         # ``od_pool``: the road pool, or a pool per way of travel (a scenario's road edits: every pool follows them)
         given = od_pool if isinstance(od_pool, dict) else {"road": od_pool}
         pools = {m: given.get(m) or (self.od_pool(inp) if m == "road" else self.od_pool(inp, m)) for m in cuts}
+        if self._od_ahead is not None:  # the off-road blocks searched beside the tier searches (compute): now in
+            ahead, self._od_ahead = self._od_ahead, None  # their pools, so the loop below finds them there
+            ahead.result()
         ods = {}
         for m, cut in cuts.items():
             t_od = time.perf_counter()

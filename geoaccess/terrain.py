@@ -143,6 +143,9 @@ def _buckets(moves: tuple[float, float], aniso: bool) -> tuple[float, int]:
     return float(delta), 1 << int(np.ceil(np.log2(hi / delta + 2)))
 
 
+#: grids from this many cells scan each bucket sorted by cell (their rows no longer stay in cache between the wavefront's
+#: scans); a smaller grid stays in cache and scans a bucket in the order it was filled (TO BE MEASURED)
+SORT_MIN_CELLS = 4_000_000
 _SWITCH_MIN = 1000  # targets from which a search goes goal-directed for its last 1 % (fewer: not worth the pause)
 _HSHIFT = 3  # the goal-directed bound is kept per block of 8 x 8 cells
 
@@ -250,8 +253,9 @@ def search(
         raise InputError(f"sweep_to must be minutes >= 0 (or None), got {sweep_to!r}")
     none = np.empty(0)
     t0 = time.perf_counter()
+    sort = rows * cols >= SORT_MIN_CELLS
     sc1, paused, f_cell, f_min, pending, si = _terrain_kernels.grid_search(
-        *fixed, cells, start, lab_in, *opts, delta, nb, tg, start, none, 0, 0, switch_at, sweep
+        *fixed, cells, start, lab_in, *opts, delta, nb, tg, start, none, 0, 0, switch_at, sweep, sort
     )
     if paused:
         h, shift, hcols, jump = _heuristic(pending, rows, cols, mv, span[0], aniso)
@@ -265,7 +269,7 @@ def search(
         t1 = time.perf_counter()
         sc2 = _terrain_kernels.grid_search(
             *fixed, c2[o].astype(np.int32), m2[o], l2[o].astype(np.int32), *opts, delta, nb2, pending, keys[o], h,
-            shift, hcols, -1,
+            shift, hcols, -1, 0.0, sort,
         )[0]  # fmt: skip
         log.debug(
             "search: %s cells scanned in %.1f s until %d of %d targets were left, then %s towards them in %.1f s",
@@ -521,8 +525,7 @@ class Surface:
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
         # one seed per cell, its best (a road cell holds several road points): fewer queue entries
-        order = np.lexsort((minutes, cells))
-        first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if order.size else order
+        first = _terrain_kernels.best_per_cell(cells.astype(np.int64, copy=False), minutes)
         cells, minutes, labels = cells[first], minutes[first], labels[first]
         rows, cols = self.shape
         if targets is not None:

@@ -441,3 +441,34 @@ def test_sort_keys_equals_numpy_sort(n, kind):
     sort_keys(buf, n)
     np.testing.assert_array_equal(buf[:n], np.sort(a))
     np.testing.assert_array_equal(buf[n:], [-5, 7, 3])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5000])
+def test_best_per_cell_picks_what_a_stable_sort_by_cell_then_minutes_picks(n):
+    from geoaccess._terrain_kernels import best_per_cell
+
+    rng = np.random.default_rng(n)
+    cells = rng.integers(0, max(1, n // 5), n)
+    minutes = rng.integers(0, 6, n).astype(float)  # many ties: the first seed of them wins
+    order = np.lexsort((minutes, cells))
+    first = order[np.r_[True, cells[order][1:] != cells[order][:-1]]] if n else order
+    np.testing.assert_array_equal(best_per_cell(cells, minutes), first)
+
+
+@pytest.mark.parametrize("knight, slope", [(True, True), (False, False)])
+def test_buckets_scanned_sorted_or_as_filled_give_the_same_bits(monkeypatch, knight, slope):
+    """Within a bucket the scan order is free: sorted by cell (big grids) or as filled (small ones), every cell's
+    minutes and label are the same to the bit, with targets, late seeds and the goal-directed end."""
+    rng = np.random.default_rng(5)
+    shape = (120, 140)
+    friction = random_grid(rng, shape, barrier=0.08, nodata=0.01)
+    dem = rng.uniform(0, 400, shape).cumsum(axis=0) / 40 if slope else None
+    sources = random_sources(rng, shape, 20)
+    kw = dict(cell_size=(30.0, 30.0), knight=knight, dem=dem, source_minutes=rng.uniform(0, 150, 20),
+              labels=np.arange(20), targets=rng.choice(shape[0] * shape[1], 1500, replace=False))  # fmt: skip
+    got = {}
+    for sort_min in (0, 10**12):
+        monkeypatch.setattr(terrain, "SORT_MIN_CELLS", sort_min)
+        got[sort_min] = terrain.search(friction, sources, **kw)
+    for a, b in zip(got[0], got[10**12], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -150,7 +150,8 @@ def write_image(
         index[r0:r1] = sampler.cells(xs, mt.f + mt.e * (np.arange(r0, r1) + 0.5), classes)
     cols, alpha = palette(colors)
     with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(png_indexed(index, cols, alpha, level=9))
+        # zlib level 6: on the demo's 1321 x 989 class images 20 ms and 33 KB against level 9's 200-250 ms and 30 KB
+        Path(tmp).write_bytes(png_indexed(index, cols, alpha, level=6))
     (w, east), (s, n) = _merc_to_lonlat([mt.c, mt.c + mt.a * dw], [mt.f + mt.e * dh, mt.f])
     if shift:
         (w, east), (s, n) = wgs84_to_gcj02([w, east], [s, n])
