@@ -75,7 +75,7 @@ def main() -> None:
         assert np.array_equal(r.minutes, part.walk_only[tier].minutes, equal_nan=True), tier
     print("county table, tier minutes and walking-only twins: equal to the single run, to the bit")
     cols = ["partition", "mode", "facilities", "pairs_kept", "cells_reached", "halo_cells", "halo_min", "halo_km",
-            "farthest_pair_km", "load_s", "search_s", "surface", "surface_s", "worker_peak_gb"]  # fmt: skip
+            "farthest_pair_km", "load_s", "search_s", "task_s", "done_s", "surface", "surface_s", "worker_peak_gb"]  # fmt: skip
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(part.partitions[[c for c in cols if c in part.partitions.columns]].to_string(index=False))
     print(f"client peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB")

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from geoaccess.config import PARTITION_DIGITS, ScaleSettings
 from geoaccess.errors import GeoaccessError, InputError
@@ -306,6 +307,36 @@ def _peak_rss_gb() -> float:
     return float("nan")
 
 
+@njit(cache=True, nogil=True)
+def _reach(point, start, count, fx, fy, cx, cy, seen):
+    far2 = 0.0
+    for i in range(start.size):
+        for k in range(start[i], start[i] + count[i]):
+            p = point[k]
+            seen[p] = True
+            dx = cx[p] - fx[i]
+            dy = cy[p] - fy[i]
+            d = dx * dx + dy * dy
+            if d > far2:
+                far2 = d
+    return far2
+
+
+def reach(pairs, fx, fy, cx, cy) -> tuple[np.ndarray, float]:
+    """The demand points ``pairs`` reach (sorted positions) and its farthest pair in km, in one pass over the pairs
+    (a sort of the tens of millions of pairs of an off-road partition took longer than their search).
+
+    ``pairs`` (:class:`geoaccess.paths.Pairs`): block ``i`` belongs to the facility at ``(fx[i], fy[i])``; ``cx, cy``
+    are the demand points' coordinates, in metres."""
+    seen = np.zeros(np.asarray(cx).size, dtype=np.bool_)
+    far2 = _reach(
+        pairs.point, np.asarray(pairs.start, dtype=np.int64), np.asarray(pairs.count, dtype=np.int64),
+        np.ascontiguousarray(fx, dtype=np.float64), np.ascontiguousarray(fy, dtype=np.float64),
+        np.ascontiguousarray(cx, dtype=np.float64), np.ascontiguousarray(cy, dtype=np.float64), seen,
+    )  # fmt: skip
+    return np.flatnonzero(seen), float(np.sqrt(far2)) / 1000.0
+
+
 def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road", cells=None) -> dict:
     """One partition's OD blocks: the pairs of the facilities at ``positions`` (a pure function of its arguments).
 
@@ -329,16 +360,7 @@ def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road"
     else:
         pairs = trip.pairs(ctx.facility_snap[positions], index, cut, fcells=np.asarray(cells))
     seconds = time.perf_counter() - t1
-    cells = np.unique(pairs.point)
-    # pair k of facility i sits at pairs.start[i] + ...: the facility of each stored pair, in buffer order
-    owner = np.empty(pairs.point.size, dtype=np.int64)
-    for i in range(len(positions)):
-        owner[pairs.start[i] : pairs.start[i] + pairs.count[i]] = positions[i]
-    far_km = 0.0
-    if owner.size:
-        dx = ctx.cell_xy[0][pairs.point] - ctx.fac_xy[0][owner]
-        dy = ctx.cell_xy[1][pairs.point] - ctx.fac_xy[1][owner]
-        far_km = float(np.sqrt((dx * dx + dy * dy).max())) / 1000.0
+    cells, far_km = reach(pairs, ctx.fac_xy[0][positions], ctx.fac_xy[1][positions], *ctx.cell_xy)
     try:
         from distributed import get_worker
 
@@ -357,6 +379,7 @@ def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road"
         "farthest_pair_km": far_km,
         "load_s": round(t_load, 3),
         "search_s": round(seconds, 3),
+        "task_s": round(time.perf_counter() - t0, 3),  # the whole task on its worker: load, search, halo
         "worker": worker,
         "worker_peak_gb": round(_peak_rss_gb(), 3),
         **used,
@@ -401,6 +424,7 @@ class _Remote:
             )
             futures[fut] = (key, sel)
         log.info("OD (%s): %d partitions submitted (%s facilities)", self.mode, len(futures), f"{pos.size:,}")
+        t0 = time.perf_counter()
         start = np.full(pos.size, -1, dtype=np.int64)
         count = np.zeros(pos.size, dtype=np.int64)
         for fut in distributed.as_completed(list(futures)):
@@ -418,6 +442,7 @@ class _Remote:
             minutes[offset : offset + n] = pairs.minutes
             start[sel] = pairs.start + offset
             count[sel] = pairs.count
+            got["done_s"] = round(time.perf_counter() - t0, 3)  # from submission until gathered on the client
             got["halo_km"] = round(halo_km(got["halo_min"], self.speed_kmh, self.margin_km), 3)
             got["top_speed_kmh"] = round(self.speed_kmh, 3)
             self.stats.append(got)

@@ -227,6 +227,27 @@ def test_top_speed_bounds_every_trip():
     assert partition.halo_km(60, 120.0) == 120.0
 
 
+def test_reach_equals_numpy():
+    from geoaccess.paths import Pairs
+
+    rng = np.random.default_rng(3)
+    n_pts, count = 500, np.array([40, 0, 7, 120, 1])
+    start = np.zeros(count.size, dtype=np.int64)
+    start[[3, 0, 4, 2]] = np.cumsum([0, 120, 40, 1])  # blocks in any buffer order; an empty one at -1
+    start[1] = -1
+    point = rng.integers(0, n_pts, count.sum()).astype(np.int32)
+    pairs = Pairs(start, count, point, rng.random(count.sum()))
+    cx, cy = rng.random(n_pts) * 5e4, rng.random(n_pts) * 5e4
+    fx, fy = rng.random(count.size) * 5e4, rng.random(count.size) * 5e4
+    cells, far = partition.reach(pairs, fx, fy, cx, cy)
+    owner = np.repeat(np.arange(count.size), count)  # the naive way: each block's pairs with its facility
+    pts = np.concatenate([point[start[i] : start[i] + count[i]] for i in range(count.size)])
+    np.testing.assert_array_equal(cells, np.unique(point))
+    assert far == np.sqrt(((cx[pts] - fx[owner]) ** 2 + (cy[pts] - fy[owner]) ** 2).max()) / 1000.0
+    empty = Pairs(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0))
+    assert partition.reach(empty, fx[:1], fy[:1], cx, cy)[1] == 0.0
+
+
 def test_missing_distributed_is_one_line(monkeypatch):
     import sys
 
