@@ -64,14 +64,13 @@ def _demo(args) -> int:
     if extra:
         flags = ", ".join("--" + f.replace("_", "-") for f in extra)
         raise GeoaccessError(f"{flags} apply to synthetic regions only: add --region (e.g. --region 1401)")
-    from geoaccess.demo import build_demo
-    from geoaccess.study import Study
-
     root = Path(args.root).resolve()
     data = root / "data" / "demo"
     study_file = root / "data" / "studies" / "demo.toml"
     t0 = time.perf_counter()
     if args.rebuild or not all((data / f).exists() for f in ("roads.osm.pbf", "dem.tif", "landcover.tif")):
+        from geoaccess.demo import build_demo
+
         log.info("building the synthetic demo inputs in %s", data)
         build_demo(data)
     # the same demo with travel as people really travel ([travel]: terrain, rivers, walking-only beside motorised,
@@ -89,9 +88,11 @@ def _demo(args) -> int:
         conn, child_conn = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_mixed_demo_child, args=(child_conn, logging.getLogger().level, *mixed_args),
                             name="geoaccess demo-mixed")  # fmt: skip
-        child.start()
+        child.start()  # before this process imports the study code: the two import side by side
         child_conn.close()
     try:
+        from geoaccess.study import Study
+
         study = _study(Study.from_file(study_file, output_root=root), args)
         result = study.run()
         print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
