@@ -63,11 +63,7 @@ def remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, k
     inv[keep] = np.arange(keep.size)
     sub = snap[keep]
     trip = Trip(net, walk_kmh, to_facility)
-    nodes, start, labels = trip.seeds(sub)
-    node_min, node_fac = paths.without_labels(
-        net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=to_facility
-    )
-    node_fac = node_fac.astype(base.node_facility.dtype)
+    node_min, node_fac = road_without(trip, base, snap, lost, keep)
     cells = np.flatnonzero(np.isin(base.facility, lost))
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if keep.size == 0:  # the tier has no facility left: nobody reaches one
@@ -80,6 +76,16 @@ def remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, k
         minutes[cells] = m
         facility[cells] = np.where(lab >= 0, keep[np.maximum(lab, 0)], -1)
     return TierResult(base.tier, minutes, facility, node_min, node_fac)
+
+
+def road_without(trip: Trip, base: TierResult, snap: Snap, lost, keep) -> tuple[np.ndarray, np.ndarray]:
+    """The road nodes' minutes and facility (table positions) of ``base`` without the facilities at ``lost``, by
+    ``trip``'s road part (:func:`geoaccess.paths.without_labels`): road tiers and off-road tiers' road legs alike."""
+    nodes, start, labels = trip.seeds(snap[keep])
+    node_min, node_fac = paths.without_labels(
+        trip.net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=trip.to_facility
+    )
+    return node_min, node_fac.astype(base.node_facility.dtype)
 
 
 def add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions, to_facility, walk_kmh):

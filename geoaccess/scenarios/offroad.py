@@ -26,9 +26,9 @@ import logging
 
 import numpy as np
 
-from geoaccess import paths
 from geoaccess.measures import TierResult
 from geoaccess.network import Snap
+from geoaccess.scenarios.apply import road_without
 from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,7 @@ def remove_sources(
     The road minutes are updated as for a road tier (:func:`geoaccess.paths.without_labels`); the terrain is searched
     from every remaining seed, but only until the cells the lost facilities served are final.
     """
-    net = trip.net
-    road = Trip(net, trip.walk_kmh, trip.to_facility)
-    nodes, start, labels = road.seeds(snap[keep])
-    node_min, node_fac = paths.without_labels(
-        net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=trip.to_facility
-    )
-    node_fac = node_fac.astype(base.node_facility.dtype)
+    node_min, node_fac = road_without(Trip(trip.net, trip.walk_kmh, trip.to_facility), base, snap, lost, keep)
     cells = np.flatnonzero(np.isin(base.facility, lost))
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if keep.size == 0:  # the tier has no facility left: nobody reaches one
