@@ -270,7 +270,9 @@ class ODPool:
             if key not in self._index:  # two facilities at one site share a block
                 self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]))
 
-    def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
+    def edited(
+        self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray, surface=None
+    ) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
 
         ``edit_minutes``: per node of this network, minutes between it and the nearest end of an edited
@@ -281,10 +283,14 @@ class ODPool:
 
         Off-road pools (the same links, other speeds: the surface's road points stay where they are): a mixed trip's
         road leg ends at the facility's door, so the same rule holds; a walk_only trip never drives, so every block
-        is kept.
+        is kept. Added links change the surface (:func:`geoaccess.load.terrain.with_added_roads`): a walk_only pool
+        follows them given that ``surface`` when its friction is this pool's own (no cell was made walkable: walking
+        never reads the roads), a mixed pool never (build a new one over ``surface``).
         """
         if self.mode != "road" and net.n_links != self.net.n_links:
-            raise NotImplementedError("off-road OD pools follow speed edits only: added links change the surface")
+            same = surface is not None and surface.friction is self.surface.friction
+            if self.mode != "walk_only" or not same:
+                raise NotImplementedError("off-road OD pools follow added links only on foot over the same ground")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap

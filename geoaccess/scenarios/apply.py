@@ -6,6 +6,7 @@ places that update a tier in place; removal uses the path engine's :func:`geoacc
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -28,10 +29,12 @@ log = logging.getLogger(__name__)
 ROAD_END_MAX_M = 5000.0
 
 
-def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
+def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
     """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change; on a
     study with off-road tiers, a dict of such pools by way of travel (their road speeds edited, see
-    :meth:`geoaccess.measures.ODPool.edited`)."""
+    :meth:`geoaccess.measures.ODPool.edited`). Added roads change the terrain (``surface``, the study's own joined to
+    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): a mixed pool is then built again over it, and a
+    walk_only pool too where the roads made cells walkable (it is carried over whole where they did not)."""
     base_inp = base.inputs
     old = base_inp.network
     n = old.n_links
@@ -47,7 +50,14 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
     terrain = base.study._terrain_pools
     if not terrain:
         return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
-    out = {m: pool.edited(net, demand_snap, edit_minutes, moved) for m, pool in terrain.items()}
+    out = {}
+    for m, pool in terrain.items():
+        added = net.n_links != n
+        if added and (m != "walk_only" or surface is None or surface.friction is not pool.surface.friction):
+            edited = replace(base_inp, network=net, demand_snap=demand_snap)
+            out[m] = base.study.od_pool(edited, m, surface=surface)
+        else:
+            out[m] = pool.edited(net, demand_snap, edit_minutes, moved, surface=surface)
     if base.study._od_pool is not None:
         out["road"] = base.study._od_pool.edited(net, demand_snap, edit_minutes, moved)
     return out
