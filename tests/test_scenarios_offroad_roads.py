@@ -4,6 +4,7 @@ built from scratch (its road points, and the cells its roads make walkable: a ro
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import geopandas as gpd
@@ -182,3 +183,33 @@ def test_new_roads_on_trips_from_facilities_and_on_ground_walked_at_road_speed(t
     same_table(r, want)
     for t in s.settings.tier_names:
         np.testing.assert_array_equal(r.tiers[t].node_minutes, want.tiers[t].node_minutes, err_msg=t)
+
+
+def test_the_serve_page_draws_a_new_road_on_an_offroad_study(study):
+    """``geoaccess serve``: the road tool's junctions (GET /api/road) as a road_add, posted over real HTTP, answer
+    what the CLI's what-if answers (it used to come back as the off-road refusal)."""
+    pytest.importorskip("starlette", reason="geoaccess serve needs the [serve] extra")
+    pytest.importorskip("uvicorn", reason="geoaccess serve needs the [serve] extra")
+    from geoaccess.serve.app import create_app
+    from geoaccess.serve.page import build_page
+    from geoaccess.serve.session import Session, dumps, records
+    from tests.test_serve import Running, call
+
+    s, base, _ = study
+    session = Session(s, warm=False)
+    running = Running(create_app(session, build_page(session)))
+    try:
+        ends = []
+        for lon, lat in ((LON0 + 0.0104, LAT0 + 0.0197), (LON0 + 0.0196, LAT0 + 0.0003)):  # clicks by junctions
+            status, got, _ = call(running.url, f"/api/road?lon={lon}&lat={lat}")
+            assert status == 200
+            ends.append(got["junction"])
+        body = {"road_add": [{"from": ends[0], "to": ends[1], "kmh": 40}]}
+        status, answer, _ = call(running.url, "/api/scenario", body)
+        assert status == 200, answer
+        r = whatif(s, base=base, road_add=body["road_add"])
+        assert answer["counties"] == json.loads(dumps(records(r.counties)))
+        assert answer["changes"] == json.loads(dumps(records(r.compare(base))))
+        assert answer["cells_changed"]["county"] > 0 and answer["change"]["county"] is not None
+    finally:
+        running.stop()
