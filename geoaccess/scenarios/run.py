@@ -11,11 +11,12 @@ recomputes what it changes, scores it as the baseline is scored and compares the
 
 Tiers that travel off-road (``mixed``, ``walk_only``, and the ``compare_walk_only`` twins) are updated the same way
 over the study's terrain (:mod:`geoaccess.scenarios.offroad`). Road speed edits on such a study recompute every tier
-over the same surface (the links and so the road points stay), carrying over the OD blocks no edit can reach. Added
-roads join the surface first (:func:`geoaccess.load.terrain.with_added_roads`: their road points, and their cells made
-walkable, a bridge where they cross a river), every tier travelling by road or mixed is recomputed over it (a new road
-changes minutes far away), and the off-road OD pools are built again over it. Tiers walking only never read the roads:
-they change only where a new road made ground walkable or faster; elsewhere they take the facility edits alone.
+travelling by road or mixed over the same surface (the links and so the road points stay), carrying over the OD blocks
+no edit can reach. Added roads join the surface first (:func:`geoaccess.load.terrain.with_added_roads`: their road
+points, and their cells made walkable, a bridge where they cross a river), every tier travelling by road or mixed is
+recomputed over it (a new road changes minutes far away), and the mixed OD pools are built again over it. Tiers
+walking only never read the roads: recomputed when a new road made some cell walkable or faster, else they take the
+facility edits alone (their road node minutes searched again on the edited network).
 """
 
 from __future__ import annotations
