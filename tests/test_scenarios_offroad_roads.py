@@ -111,6 +111,34 @@ def test_a_new_road_equals_a_fresh_study_of_the_edited_network(study, tmp_path, 
     same_table(full, want)
 
 
+@pytest.mark.parametrize("kind", list(ROADS))
+def test_the_edited_surface_is_the_surface_built_for_the_edited_network(study, tmp_path, kind):
+    """with_added_roads: the road points (in order), the friction and everything else as build_surface makes them
+    for the edited network; the friction grid is the baseline's own array when no cell changes."""
+    s, base, sf = study
+    r = whatif(s, base=base, name=kind, road_add=ROADS[kind])
+    inp = s.load()
+    area = inp.counties.to_crs(r.network.crs).geometry.to_numpy()
+    got = load_terrain.with_added_roads(s.terrain(), r.network, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    f = Study.from_file(sf, output_root=tmp_path / "out")
+    f.use_cache = False
+    f._inputs = replace(f.load(), network=r.network)
+    want = f.terrain()
+    np.testing.assert_array_equal(got.road_cell, want.road_cell)
+    for k in ("link", "t", "offroad_m"):
+        np.testing.assert_array_equal(getattr(got.road_snap, k), getattr(want.road_snap, k), err_msg=k)
+    np.testing.assert_array_equal(got.friction, want.friction)
+    np.testing.assert_array_equal(got.dem, want.dem)
+    np.testing.assert_array_equal(got.demand_cell, want.demand_cell)
+    assert len(got.road_cell) > len(s.terrain().road_cell)
+    changed = got.friction != s.terrain().friction
+    assert changed.any() and got.friction is not s.terrain().friction
+    if kind == "bridge":  # cells of the moat made passable
+        assert np.isinf(s.terrain().friction[changed]).sum() >= 2
+    else:
+        assert np.isfinite(s.terrain().friction[changed]).all()
+
+
 def test_a_new_road_equals_a_study_whose_roads_file_has_it(study):
     """The oracle from the roads file: the loader sums the new link's minutes its own way (equal to rounding)."""
     s, base, sf = study
