@@ -18,7 +18,7 @@ from geoaccess import Study
 from geoaccess.load import terrain as load_terrain
 from geoaccess.scenarios import whatif
 from geoaccess.terrain import Surface
-from tests.test_scenarios_offroad import ADD_HILL, LON0, MOAT, TRAVEL, make_study, same
+from tests.test_scenarios_offroad import ADD_HILL, EDITS, LON0, MOAT, TRAVEL, make_study, same
 
 LAT0 = 37.80
 ROADS = {
@@ -109,6 +109,20 @@ def test_a_new_road_equals_a_fresh_study_of_the_edited_network(study, tmp_path, 
     full = whatif(s, base=base, full=True, name=kind, road_add=ROADS[kind])
     same(full, want, s.settings.tier_names)
     same_table(full, want)
+
+
+def test_two_new_roads_with_a_faster_road_and_facility_edits(study, tmp_path):
+    s, base, sf = study
+    edits = {
+        "road_add": ROADS["bridge"] + ROADS["open"],
+        "road_speed": [{"route": [[LON0, LAT0 + 0.01], [LON0 + 0.04, LAT0 + 0.01]], "kmh": 120}],
+        **EDITS["mixed_bag"],
+    }
+    r = whatif(s, base=base, name="combo", **edits)
+    assert r.network.n_links == s.load().network.n_links + 2
+    want = fresh(sf, r, tmp_path)
+    same(r, want, s.settings.tier_names)
+    same_table(r, want)
 
 
 @pytest.mark.parametrize("kind", list(ROADS))
