@@ -219,7 +219,9 @@ def test_new_roads_on_trips_from_facilities_and_on_ground_walked_at_road_speed(t
         assert r.recompute["primary"] == "incremental"  # walk_only: the new site alone, over the same ground
         assert len(kept) == 1
     else:
-        assert r.recompute["primary"] == "full" and not kept
+        assert r.recompute["primary"] == "full" and len(kept) == 1
+        n_kept, n_all = int(kept[0].split()[2]), int(kept[0].split()[4])
+        assert n_kept < n_all  # the blocks the bridge may change are searched again
     want = fresh(sf, r, tmp_path)
     same(r, want, s.settings.tier_names)
     same_table(r, want)
@@ -255,3 +257,43 @@ def test_the_serve_page_draws_a_new_road_on_an_offroad_study(study):
         assert answer["cells_changed"]["county"] > 0 and answer["change"]["county"] is not None
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("kind", list(ROADS))
+def test_walking_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(study, kind):
+    """ODPool.edited on a walk_only pool over ground a new road changed: a kept block holds the very pairs a fresh
+    pool over the edited surface searches, and the blocks near the road are searched again."""
+    from geoaccess.scenarios import Baseline, make_scenario
+    from geoaccess.scenarios.apply import apply_roads, edited_pool
+
+    s, base, _ = study
+    inp = s.load()
+    b = Baseline.of(s, base)
+    net = apply_roads(inp, make_scenario(kind, road_add=ROADS[kind]))
+    area = inp.counties.to_crs(net.crs).geometry.to_numpy()
+    surface = load_terrain.with_added_roads(s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    cells = s.terrain().facility_cell
+    cut = np.full(len(inp.facilities), 30.0)
+    s.od_pool(mode="walk_only").blocks(inp.facility_snap, cut, cells)  # the baseline's blocks at this cutoff
+    pool = edited_pool(b, net, inp.demand_snap, surface=surface)["walk_only"]
+    kept = [k for k in pool._index if k[3] == 30.0]
+    assert 0 < len(kept) < len(inp.facilities)
+    got = pool.blocks(inp.facility_snap, cut, cells)
+    want = s.od_pool(replace(inp, network=net), "walk_only", surface=surface).blocks(inp.facility_snap, cut, cells)
+    for j in range(len(inp.facilities)):
+        a, n = got.start[j], got.length[j]
+        c, m = want.start[j], want.length[j]
+        np.testing.assert_array_equal(got.origin[a : a + n], want.origin[c : c + m])
+        np.testing.assert_array_equal(got.minutes[a : a + n], want.minutes[c : c + m])
+    if kind != "bridge":
+        return
+    # and a bound too short to see the bridge breaks it: the blocks beside the road differ from a fresh pool's
+    pool = s.od_pool(mode="walk_only")
+    careless = pool.edited(net, inp.demand_snap, np.full(net.n_nodes, np.inf), np.zeros(0, dtype=np.int64),
+                           surface=surface, ground=(np.unique(cells), np.full(np.unique(cells).size, np.inf)))  # fmt: skip
+    bad = careless.blocks(inp.facility_snap, cut, cells)
+    assert any(
+        not np.array_equal(bad.minutes[bad.start[j] : bad.start[j] + bad.length[j]],
+                           want.minutes[want.start[j] : want.start[j] + want.length[j]])
+        for j in range(len(inp.facilities))
+    )  # fmt: skip

@@ -271,7 +271,7 @@ class ODPool:
                 self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]))
 
     def edited(
-        self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray, surface=None
+        self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray, surface=None, ground=None
     ) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
 
@@ -283,20 +283,25 @@ class ODPool:
 
         Off-road pools (the same links, other speeds: the surface's road points stay where they are): a mixed trip's
         road leg ends at the facility's door, so the same rule holds; a walk_only trip never drives, so every block
-        is kept. Added links change the surface (:func:`geoaccess.load.terrain.with_added_roads`): a walk_only pool
-        follows them given that ``surface`` when its friction is this pool's own (no cell was made walkable: walking
-        never reads the roads), a mixed pool never (build a new one over ``surface``).
+        is kept. Added links change the surface (``surface``, :func:`geoaccess.load.terrain.with_added_roads`): a
+        walk_only pool follows them, keeping every block when the friction is this pool's own (walking never reads
+        the roads), else given ``ground`` (:func:`geoaccess.scenarios.offroad.ground_bound`: per facility cell, sorted
+        cells and a lower bound on the walk between it and the cells whose friction changed) the blocks whose bound
+        exceeds their cutoff; a mixed pool never (build a new one over ``surface``).
         """
+        same = surface is None or surface.friction is self.surface.friction
         if self.mode != "road" and net.n_links != self.net.n_links:
-            same = surface is not None and surface.friction is self.surface.friction
-            if self.mode != "walk_only" or not same:
-                raise NotImplementedError("off-road OD pools follow added links only on foot over the same ground")
+            if self.mode != "walk_only" or not (same or ground is not None):
+                raise NotImplementedError("off-road OD pools follow added links only on foot")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
-        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=self.surface, mode=self.mode)
-        # the road points' legs follow the edited speeds (mixed); a walking index has no roads and is kept
-        out._point_index = self._point_index if self.mode == "walk_only" else None
+        if surface is not None and self.mode != "road":
+            out.surface = surface
+        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=out.surface, mode=self.mode)
+        # the road points' legs follow the edited speeds (mixed); a walking index has no roads and is kept on the same
+        # ground (it reads the friction: people in a river cell step out)
+        out._point_index = self._point_index if self.mode == "walk_only" and same else None
         out.fca_memo = None
         out.remote = None
         out._base = None  # never forget back into this pool's buffers
@@ -305,11 +310,20 @@ class ODPool:
         moved_mask = np.zeros(len(demand_snap), dtype=bool)
         moved_mask[moved] = True
         out._index = {}
+        walked = self.mode == "walk_only"
         for key, entry in self._index.items():
             link, cut = key[0], key[3]
-            near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
+            if walked:
+                near = np.inf
+                if not same:  # the walk from the facility's cell to the changed ground, with room for rounding
+                    cells, bound = ground
+                    i = min(int(np.searchsorted(cells, key[4])), len(cells) - 1)
+                    near = bound[i] if len(cells) and cells[i] == key[4] else -np.inf
+                    near = near * (1 - 1e-9) - 1e-9
+            else:
+                near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
             s, n = entry[0], entry[1]
-            if (near > cut or self.mode == "walk_only") and not moved_mask[self._origin[s : s + n]].any():
+            if near > cut and not moved_mask[self._origin[s : s + n]].any():
                 out._index[key] = entry
         log.info("edited roads: %d of %d OD blocks kept (%s)", len(out._index), len(self._index), self.mode)
         return out

@@ -52,12 +52,18 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
         return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
     out = {}
     for m, pool in terrain.items():
-        added = net.n_links != n
-        if added and (m != "walk_only" or surface is None or surface.friction is not pool.surface.friction):
-            edited = replace(base_inp, network=net, demand_snap=demand_snap)
-            out[m] = base.study.od_pool(edited, m, surface=surface)
-        else:
-            out[m] = pool.edited(net, demand_snap, edit_minutes, moved, surface=surface)
+        if net.n_links != n and m == "mixed":
+            out[m] = base.study.od_pool(replace(base_inp, network=net, demand_snap=demand_snap), m, surface=surface)
+            continue
+        ground = None
+        if surface is not None and surface.friction is not pool.surface.friction:
+            # walking only: the blocks out of the changed ground's reach are kept
+            from geoaccess.scenarios.offroad import ground_bound
+
+            cells = np.array([k[4] for k in pool._index], dtype=np.int64)
+            cut = max((k[3] for k in pool._index), default=0.0)
+            ground = ground_bound(pool.surface, surface, cells, to_facility, cut)
+        out[m] = pool.edited(net, demand_snap, edit_minutes, moved, surface=surface, ground=ground)
     if base.study._od_pool is not None:
         out["road"] = base.study._od_pool.edited(net, demand_snap, edit_minutes, moved)
     return out

@@ -42,6 +42,44 @@ def edited_surface(surface, facility_cell: np.ndarray):
     return out
 
 
+def ground_bound(old, new, cells: np.ndarray, to_facility: bool, cutoff: float):
+    """Per facility cell (``cells``), a lower bound on the walk between it and the ground the surface ``new`` changed
+    from ``old`` (the same grid; cells whose friction differs), over ``old``: ``(sorted cells, minutes)``, inf
+    beyond ``cutoff``. What :meth:`geoaccess.measures.ODPool.edited` keeps a walk_only block by.
+
+    A walk whose minutes an edit changes makes a move that touches a changed cell (into, out of, or past it: the
+    cells a diagonal or knight's move passes, people in a river cell stepping out), and such a move ends or starts
+    within one move of it; the rest of the walk, between the facility's cell and there, is over unchanged ground.
+    So one search over ``old`` from the changed cells and every cell a move away (travelling from them when people
+    travel to facilities, towards them otherwise) bounds every changed walk from below: a block farther than its
+    cutoff holds the very pairs a fresh pool would.
+    """
+    from geoaccess.terrain import moves
+
+    rows, cols = old.shape
+    changed = np.flatnonzero(old.friction.reshape(-1) != new.friction.reshape(-1))
+    cells = np.unique(np.asarray(cells, dtype=np.int64))
+    cells = cells[cells >= 0]
+    if changed.size == 0 or cells.size == 0:
+        return cells, np.full(cells.size, np.inf)
+    r, q = np.divmod(changed, cols)
+    near = [changed]
+    for dr, dc in moves(True):  # every move, knight's too, and the 8 neighbours people step out to
+        rr, qq = r + dr, q + dc
+        inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+        near.append((rr * cols + qq)[inside])
+    seeds = np.unique(np.concatenate(near))
+    # searched on the raw grid (no pieces: the seeds include impassable cells, which spread nowhere)
+    from geoaccess.terrain import search
+
+    dist, _ = search(
+        old.friction, np.column_stack([seeds // cols, seeds % cols]), cell_size=(old.cell_m, old.cell_m),
+        knight=old.knight, dem=old.dem, to_sources=not to_facility, cut_corners=old.cut_corners,
+        cutoff=cutoff * (1 + 1e-6) + 1e-6,
+    )  # fmt: skip
+    return cells, dist.reshape(-1)[cells].astype(np.float64)
+
+
 def _road_point_minutes(trip: Trip, node_min, node_lab, fsnap: Snap):
     """Door-to-door road minutes (and facility label) of every road point of the surface, as
     :meth:`~geoaccess.trip.Trip.terrain_minutes` seeds them."""
