@@ -33,8 +33,9 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
     """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change; on a
     study with off-road tiers, a dict of such pools by way of travel (their road speeds edited, see
     :meth:`geoaccess.measures.ODPool.edited`). Added roads change the terrain (``surface``, the study's own joined to
-    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): a mixed pool is then built again over it, and a
-    walk_only pool too where the roads made cells walkable (it is carried over whole where they did not)."""
+    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): a mixed pool is then built again over it; a walk_only
+    pool keeps the blocks out of the changed ground's reach (:func:`geoaccess.scenarios.offroad.ground_bound`), every
+    block when no cell changed."""
     base_inp = base.inputs
     old = base_inp.network
     n = old.n_links
