@@ -259,9 +259,10 @@ def test_the_serve_page_draws_a_new_road_on_an_offroad_study(study):
         running.stop()
 
 
+@pytest.mark.parametrize("mode", ["walk_only", "mixed"])
 @pytest.mark.parametrize("kind", list(ROADS))
-def test_walking_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(study, kind):
-    """ODPool.edited on a walk_only pool over ground a new road changed: a kept block holds the very pairs a fresh
+def test_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(study, kind, mode):
+    """ODPool.edited on an off-road pool over ground a new road changed: a kept block holds the very pairs a fresh
     pool over the edited surface searches, and the blocks near the road are searched again."""
     from geoaccess.scenarios import Baseline, make_scenario
     from geoaccess.scenarios.apply import apply_roads, edited_pool
@@ -273,24 +274,25 @@ def test_walking_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exa
     area = inp.counties.to_crs(net.crs).geometry.to_numpy()
     surface = load_terrain.with_added_roads(s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
     cells = s.terrain().facility_cell
-    cut = np.full(len(inp.facilities), 30.0)
-    s.od_pool(mode="walk_only").blocks(inp.facility_snap, cut, cells)  # the baseline's blocks at this cutoff
-    pool = edited_pool(b, net, inp.demand_snap, surface=surface)["walk_only"]
-    kept = [k for k in pool._index if k[3] == 30.0]
+    c = 30.0 if mode == "walk_only" else 3.0  # a car goes far in a mixed trip's 30 min
+    cut = np.full(len(inp.facilities), c)
+    s.od_pool(mode=mode).blocks(inp.facility_snap, cut, cells)  # the baseline's blocks at this cutoff
+    pool = edited_pool(b, net, inp.demand_snap, surface=surface)[mode]
+    kept = [k for k in pool._index if k[3] == c]
     assert 0 < len(kept) < len(inp.facilities)
     got = pool.blocks(inp.facility_snap, cut, cells)
-    want = s.od_pool(replace(inp, network=net), "walk_only", surface=surface).blocks(inp.facility_snap, cut, cells)
+    want = s.od_pool(replace(inp, network=net), mode, surface=surface).blocks(inp.facility_snap, cut, cells)
     for j in range(len(inp.facilities)):
         a, n = got.start[j], got.length[j]
         c, m = want.start[j], want.length[j]
         np.testing.assert_array_equal(got.origin[a : a + n], want.origin[c : c + m])
         np.testing.assert_array_equal(got.minutes[a : a + n], want.minutes[c : c + m])
-    if kind != "bridge":
+    if kind != "bridge" or mode != "walk_only":  # (mixed at 3 min: no block reaches the bridge)
         return
     # and a bound too short to see the bridge breaks it: the blocks beside the road differ from a fresh pool's
-    pool = s.od_pool(mode="walk_only")
+    pool = s.od_pool(mode=mode)
     careless = pool.edited(net, inp.demand_snap, np.full(net.n_nodes, np.inf), np.zeros(0, dtype=np.int64),
-                           surface=surface, ground=(np.unique(cells), np.full(np.unique(cells).size, np.inf)))  # fmt: skip
+                           surface=surface, ground=dict.fromkeys(pool._index, np.inf))  # fmt: skip
     bad = careless.blocks(inp.facility_snap, cut, cells)
     assert any(
         not np.array_equal(bad.minutes[bad.start[j] : bad.start[j] + bad.length[j]],

@@ -283,16 +283,15 @@ class ODPool:
 
         Off-road pools (the same links, other speeds: the surface's road points stay where they are): a mixed trip's
         road leg ends at the facility's door, so the same rule holds; a walk_only trip never drives, so every block
-        is kept. Added links change the surface (``surface``, :func:`geoaccess.load.terrain.with_added_roads`): a
-        walk_only pool follows them, keeping every block when the friction is this pool's own (walking never reads
-        the roads), else given ``ground`` (:func:`geoaccess.scenarios.offroad.ground_bound`: per facility cell, sorted
-        cells and a lower bound on the walk between it and the cells whose friction changed) the blocks whose bound
-        exceeds their cutoff; a mixed pool never (build a new one over ``surface``).
+        is kept. Added links change the surface (``surface``, :func:`geoaccess.load.terrain.with_added_roads`: new
+        road points, on the added links, so the rule above covers them; cells made walkable): on the same ground (the
+        friction is this pool's own) nothing more; else a block is kept only when ``ground`` (per block key, a lower
+        bound on a trip between its facility and the changed cells, :func:`geoaccess.scenarios.offroad.ground_bound`)
+        exceeds its cutoff too.
         """
         same = surface is None or surface.friction is self.surface.friction
-        if self.mode != "road" and net.n_links != self.net.n_links:
-            if self.mode != "walk_only" or not (same or ground is not None):
-                raise NotImplementedError("off-road OD pools follow added links only on foot")
+        if self.mode != "road" and not same and ground is None:
+            raise ValueError("off-road OD pools over changed ground need its bound (scenarios.offroad.ground_bound)")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
@@ -310,18 +309,13 @@ class ODPool:
         moved_mask = np.zeros(len(demand_snap), dtype=bool)
         moved_mask[moved] = True
         out._index = {}
-        walked = self.mode == "walk_only"
         for key, entry in self._index.items():
             link, cut = key[0], key[3]
-            if walked:
-                near = np.inf
-                if not same:  # the walk from the facility's cell to the changed ground, with room for rounding
-                    cells, bound = ground
-                    i = min(int(np.searchsorted(cells, key[4])), len(cells) - 1)
-                    near = bound[i] if len(cells) and cells[i] == key[4] else -np.inf
-                    near = near * (1 - 1e-9) - 1e-9
-            else:
+            near = np.inf  # a walk_only trip never drives
+            if self.mode != "walk_only":
                 near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
+            if not same:  # the trip to the changed ground, with room for rounding (summed from the other end)
+                near = min(near, ground.get(key, -np.inf) * (1 - 1e-9) - 1e-9)
             s, n = entry[0], entry[1]
             if near > cut and not moved_mask[self._origin[s : s + n]].any():
                 out._index[key] = entry

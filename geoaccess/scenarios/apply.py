@@ -6,7 +6,6 @@ places that update a tier in place; removal uses the path engine's :func:`geoacc
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -33,9 +32,8 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
     """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change; on a
     study with off-road tiers, a dict of such pools by way of travel (their road speeds edited, see
     :meth:`geoaccess.measures.ODPool.edited`). Added roads change the terrain (``surface``, the study's own joined to
-    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): a mixed pool is then built again over it; a walk_only
-    pool keeps the blocks out of the changed ground's reach (:func:`geoaccess.scenarios.offroad.ground_bound`), every
-    block when no cell changed."""
+    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): the pools follow it, keeping the blocks out of the
+    changed ground's reach too (:func:`geoaccess.scenarios.offroad.ground_bound`)."""
     base_inp = base.inputs
     old = base_inp.network
     n = old.n_links
@@ -53,17 +51,13 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
         return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
     out = {}
     for m, pool in terrain.items():
-        if net.n_links != n and m == "mixed":
-            out[m] = base.study.od_pool(replace(base_inp, network=net, demand_snap=demand_snap), m, surface=surface)
-            continue
         ground = None
         if surface is not None and surface.friction is not pool.surface.friction:
-            # walking only: the blocks out of the changed ground's reach are kept
+            # cells made walkable: the blocks out of their reach are kept
             from geoaccess.scenarios.offroad import ground_bound
 
-            cells = np.array([k[4] for k in pool._index], dtype=np.int64)
             cut = max((k[3] for k in pool._index), default=0.0)
-            ground = ground_bound(pool.surface, surface, cells, to_facility, cut)
+            ground = ground_bound(pool.surface, surface, net, list(pool._index), m, to_facility, cut)
         out[m] = pool.edited(net, demand_snap, edit_minutes, moved, surface=surface, ground=ground)
     if base.study._od_pool is not None:
         out["road"] = base.study._od_pool.edited(net, demand_snap, edit_minutes, moved)
