@@ -82,8 +82,9 @@ def main() -> None:
     ap.add_argument("--kind", default="add", choices=["add", "add_county", "remove", "move", "road_speed", "road_add"])
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh Study of the edited table")
+    ap.add_argument("--log", action="store_true", help="log the scenarios' steps (INFO)")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     path = Path(a.study)
     text = path.read_text(encoding="utf-8").split("# Time of day")[0]  # the periods are not part of the baseline
@@ -98,6 +99,8 @@ def main() -> None:
         e = edits(study, a.kind)
         whatif(study, base=base, name="warm", **e)
         whatif(study, base=base, name="warm", full=True, **e)
+        if a.log:
+            logging.getLogger("geoaccess").setLevel(logging.INFO)
         inc, full = [], []
         for _ in range(a.runs):
             r = whatif(study, base=base, name=a.kind, **e)
