@@ -32,13 +32,14 @@ maps: $(STAMP)
 	@# generated synthetic-region studies (geoaccess demo --region) are run by that command, not here
 	@for s in data/studies/*.toml; do case $$s in */region-*) continue;; esac; echo "== $$s"; $(BIN)/geoaccess run $$s || exit 1; done
 
-## make bench: shortest-path benchmarks against peers (prints ratios and memory); geoaccess serve's click-to-table time on the demo
+## make bench: shortest-path benchmarks against peers (prints ratios and memory); geoaccess serve's click-to-table time on the demo; cost distance against scikit-image; the demo with mixed travel against the road-only demo
 bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet -e ".[bench]" || echo "some bench peers did not install; they are skipped"
 	$(BIN)/python bench/bench_paths.py
 	@test -f data/demo/roads.osm.pbf || $(BIN)/python -m geoaccess.demo data/demo
 	$(BIN)/python bench/bench_serve.py --clicks 10 --requests 40
 	$(BIN)/python bench/bench_terrain.py
+	$(BIN)/python bench/bench_demo.py
 
 ## make bench-scale: province-scale runs (Taiyuan demo, Qinghai 63, Shanxi 14): time and peak memory per stage; the country (CN, 1 km) by province on a 2-worker LocalCluster; Qinghai with mixed travel over terrain (cold and warm)
 bench-scale: $(STAMP)

@@ -27,18 +27,12 @@ from geoaccess import (
     terrain_pairs,  # noqa: E402
 )
 from geoaccess import measures as _m  # noqa: E402
-from geoaccess.measures.nearest import serving_mask  # noqa: E402
 
 
 def cutoffs(study) -> np.ndarray:
-    """Per facility, the cutoff of its OD block as ``Study._measures`` asks for it when every tier travels alike."""
-    s, inp = study.settings, study.load()
-    ranks = inp.facilities["tier_rank"].to_numpy()
-    beds = inp.facilities["beds"].to_numpy(dtype=np.float64)
-    cut = np.where(beds > 0, study._weights()[1], 0.0)
-    for i, t in enumerate(s.tiers):
-        cut = np.where(serving_mask(ranks, i, s.serve_lower_tiers), np.maximum(cut, t.threshold_min), cut)
-    return cut
+    """Per facility, the cutoff of its OD block as ``Study._measures`` asks for it (the largest over the ways of
+    travel its tiers and the 2SFCA family use: one and the same when every tier travels alike)."""
+    return np.max(list(study._od_cuts(study.load()).values()), axis=0)
 
 
 def pool(study, mode: str):

@@ -1,5 +1,6 @@
 """What-if on a study with off-road tiers (issue 15): one added township health centre on demo-mixed (SYNTHETIC
-terrain, mixed travel, compare_walk_only), incremental vs full recompute; --kind road_speed for a faster road.
+terrain, mixed travel, compare_walk_only), incremental vs full recompute; --kind road_speed for a faster road,
+--kind road_add for a new road across the river south of the city (a bridge).
 
 Run from the repository root after ``geoaccess demo`` (needs data/demo):
 
@@ -40,6 +41,8 @@ def edits(study: Study, kind: str) -> dict:
         return {"add": [{"lon": 112.35, "lat": 37.9, "tier": "county", "beds": 200, "id": "NEW-CH"}]}
     if kind == "road_speed":  # a faster road through the city (test_scenarios.py's route)
         return {"road_speed": [{"route": [[112.55, 37.85], [112.6, 38.05]], "kmh": 100}]}
+    if kind == "road_add":  # a new road across the river south of Taiyuan (synthetic): a bridge
+        return {"road_add": [{"from": [112.42, 37.70], "to": [112.52, 37.66], "kmh": 60}]}
     if kind == "remove":
         return {"remove": [str(fac.loc[fac["tier"] == "primary", "id"].iat[3])]}
     if kind == "move":
@@ -76,11 +79,12 @@ def fresh_study(path: Path, r) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--study", default=STUDY)
-    ap.add_argument("--kind", default="add", choices=["add", "add_county", "remove", "move", "road_speed"])
+    ap.add_argument("--kind", default="add", choices=["add", "add_county", "remove", "move", "road_speed", "road_add"])
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh Study of the edited table")
+    ap.add_argument("--log", action="store_true", help="log the scenarios' steps (INFO)")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     path = Path(a.study)
     text = path.read_text(encoding="utf-8").split("# Time of day")[0]  # the periods are not part of the baseline
@@ -95,6 +99,8 @@ def main() -> None:
         e = edits(study, a.kind)
         whatif(study, base=base, name="warm", **e)
         whatif(study, base=base, name="warm", full=True, **e)
+        if a.log:
+            logging.getLogger("geoaccess").setLevel(logging.INFO)
         inc, full = [], []
         for _ in range(a.runs):
             r = whatif(study, base=base, name=a.kind, **e)
@@ -103,10 +109,17 @@ def main() -> None:
             full.append(f.timings["total"])
             for t in r.tiers:
                 assert np.array_equal(r.tiers[t].minutes, f.tiers[t].minutes), t
+                assert np.array_equal(r.walk_only[t].minutes, f.walk_only[t].minutes), t
         print(f"{a.kind}: recompute {r.recompute}")
+        print("  timings incremental", {k: round(v, 2) for k, v in r.timings.items()})
+        print("  timings full", {k: round(v, 2) for k, v in f.timings.items()})
         print(f"  incremental  {statistics.median(inc):.2f} s  (paths {r.timings['paths']:.2f} s)  runs {inc}")
         print(f"  full=True    {statistics.median(full):.2f} s  (paths {f.timings['paths']:.2f} s)  runs {full}")
-        if not a.no_fresh:
+        if a.kind.startswith("road"):
+            changed = {t: int((r.tiers[t].minutes != base.tiers[t].minutes).sum()) for t in r.tiers}
+            walked = {t: int((r.walk_only[t].minutes != base.walk_only[t].minutes).sum()) for t in r.tiers}
+            print(f"  cells changed {changed}, on foot {walked}")
+        if not a.no_fresh and not a.kind.startswith("road"):  # a fresh study of edited roads needs another roads file
             print(f"  fresh Study of the edited table (compute, inputs/surface cached): {fresh_study(path, r):.2f} s")
     finally:
         tmp.unlink(missing_ok=True)

@@ -251,14 +251,14 @@ def _write_entry(root: Path, kind: str, key: str, fill, what: str, keep: int | N
         np.savez(tmp / "arrays.npz", **arrays)
         # meta last: an entry without it is incomplete
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, default=_json_default), encoding="utf-8")
-        if final.exists():
+        size = sum(f.stat().st_size for f in tmp.iterdir())
+        if final.exists():  # e.g. another process stored the same entry meanwhile (geoaccess demo runs two studies)
             shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except OSError as exc:
         log.warning("could not write the %s cache %s (%s); continuing without it", kind, final, exc)
         shutil.rmtree(tmp, ignore_errors=True)
         return None
-    size = sum(f.stat().st_size for f in final.iterdir())
     log.info("stored %s in %s (%.0f MB, %.1f s)", what, final, size / 1e6, time.perf_counter() - t0)
     prune(root, keep, f"{kind}-*")
     return final

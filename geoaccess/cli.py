@@ -12,6 +12,7 @@ from pathlib import Path
 from geoaccess.errors import GeoaccessError
 
 log = logging.getLogger("geoaccess")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # optional packages -> the extra that installs them
 EXTRAS = {
     "pulp": "exact",
@@ -63,37 +64,94 @@ def _demo(args) -> int:
     if extra:
         flags = ", ".join("--" + f.replace("_", "-") for f in extra)
         raise GeoaccessError(f"{flags} apply to synthetic regions only: add --region (e.g. --region 1401)")
-    from geoaccess.demo import build_demo
-    from geoaccess.study import Study
-
     root = Path(args.root).resolve()
     data = root / "data" / "demo"
     study_file = root / "data" / "studies" / "demo.toml"
     t0 = time.perf_counter()
     if args.rebuild or not all((data / f).exists() for f in ("roads.osm.pbf", "dem.tif", "landcover.tif")):
+        from geoaccess.demo import build_demo
+
         log.info("building the synthetic demo inputs in %s", data)
         build_demo(data)
-    study = _study(Study.from_file(study_file, output_root=root), args)
-    result = study.run()
-    print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     # the same demo with travel as people really travel ([travel]: terrain, rivers, walking-only beside motorised,
-    # time of day) into maps/demo-mixed; maps/demo stays the road-only demo
+    # time of day) into maps/demo-mixed; maps/demo stays the road-only demo. The two studies share nothing but
+    # their inputs (built above), so with two cores or more the mixed one runs in a process of its own beside the
+    # road one: separate processes, so the Python parts of each (tables, polygons, pages) do not wait on one lock
     mixed_file = root / "data" / "studies" / "demo-mixed.toml"
-    if not args.no_mixed and mixed_file.exists():
-        import dataclasses
+    mixed = not args.no_mixed and mixed_file.exists()
+    mixed_args = (str(mixed_file), str(root), bool(getattr(args, "no_cache", False)), bool(args.periods))
+    child = None
+    if mixed and (os.cpu_count() or 1) > 1:
+        import multiprocessing
 
-        t1 = time.perf_counter()
-        mixed = _study(Study.from_file(mixed_file, output_root=root), args)
-        skipped = list(mixed.settings.periods)
-        if skipped and not args.periods:
-            # each period is a whole second run and bundle: `make demo` leaves them out, and `geoaccess run` on
-            # the study file (or --periods) gives them
-            mixed.settings = dataclasses.replace(mixed.settings, periods={})
-        result = mixed.run()
-        print(f"wrote {result.output / 'index.html'} (mixed travel) in {time.perf_counter() - t1:.1f} s")
-        if skipped and not args.periods:
-            print(f"  periods {', '.join(skipped)}: geoaccess demo --periods, or geoaccess run {mixed_file}")
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied mid-flight
+        conn, child_conn = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_mixed_demo_child, args=(child_conn, logging.getLogger().level, *mixed_args),
+                            name="geoaccess demo-mixed")  # fmt: skip
+        child.start()  # before this process imports the study code: the two import side by side
+        child_conn.close()
+    try:
+        from geoaccess.study import Study
+
+        study = _study(Study.from_file(study_file, output_root=root), args)
+        result = study.run()
+        print(f"wrote {result.output / 'index.html'} in {time.perf_counter() - t0:.1f} s")
+        if child is not None:
+            try:
+                got = conn.recv()
+            except EOFError:
+                got = ("error", f"the mixed-travel study ({mixed_file}) stopped without a result (exit code "
+                                f"{child.exitcode}); run it alone: geoaccess run {mixed_file}")  # fmt: skip
+            child.join()
+            if got[0] == "error":
+                raise GeoaccessError(got[1])
+            out, seconds, skipped = got[1:]
+        elif mixed:
+            out, seconds, skipped = _mixed_demo(*mixed_args)
+        else:
+            return 0
+    finally:
+        if child is not None and child.is_alive():  # the road study failed (or Ctrl-C): its bundle is left whole
+            child.terminate()
+            child.join()
+    print(f"wrote {out} (mixed travel) in {seconds:.1f} s")
+    if skipped:
+        print(f"  periods {', '.join(skipped)}: geoaccess demo --periods, or geoaccess run {mixed_file}")
     return 0
+
+
+def _mixed_demo(study_file: str, root: str, no_cache: bool, periods: bool):
+    """The demo's mixed-travel study (``data/studies/demo-mixed.toml``); returns the index page written, the seconds
+    it took and the periods left out."""
+    import dataclasses
+
+    from geoaccess.study import Study
+
+    t1 = time.perf_counter()
+    mixed = Study.from_file(study_file, output_root=root)
+    mixed.use_cache = not no_cache
+    skipped = [] if periods else list(mixed.settings.periods)
+    if skipped:
+        # each period is a whole second run and bundle: `make demo` leaves them out, and `geoaccess run` on the
+        # study file (or --periods) gives them
+        mixed.settings = dataclasses.replace(mixed.settings, periods={})
+    result = mixed.run()
+    return str(result.output / "index.html"), time.perf_counter() - t1, skipped
+
+
+def _mixed_demo_child(conn, log_level: int, *mixed_args) -> None:
+    """:func:`_mixed_demo` in a process of its own (see :func:`_demo`): its result, or its error as one message,
+    goes back through ``conn``."""
+    logging.basicConfig(level=log_level, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    try:
+        conn.send(("ok", *_mixed_demo(*mixed_args)))
+    except (GeoaccessError, ValueError) as exc:  # as main() reports them: one message, no traceback
+        conn.send(("error", str(exc)))
+    except BaseException as exc:
+        conn.send(("error", f"the mixed-travel study failed: {type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        conn.close()
 
 
 def _demo_region(args) -> int:
@@ -345,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = p.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%H:%M:%S")
     try:
         return args.func(args)
     except (GeoaccessError, ValueError) as exc:  # ValueError: e.g. an unknown coordinate system name

@@ -426,8 +426,8 @@ class Study:
     def road_only(self, what: str) -> None:
         """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
         road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios,
-        placement and partitioned runs take off-road tiers (facility edits, road speeds); added roads still refuse
-        them."""
+        placement and partitioned runs take off-road tiers (facility edits, road speeds, added roads): nothing in
+        geoaccess calls this any more; it stays for a step that computes road trips only and must say so."""
         off = self.off_road()
         if off:
             raise ConfigError(
@@ -509,26 +509,28 @@ class Study:
             "gravity": _m.power(ms.gravity_beta, cutoff=fca_cut),
         }, fca_cut
 
-    def od_pool(self, inp: Inputs | None = None, mode: str = "road") -> _m.ODPool:
+    def od_pool(self, inp: Inputs | None = None, mode: str = "road", surface=None) -> _m.ODPool:
         """The OD block pool of the baseline network (kept), or a new one for ``inp``'s network.
 
         Blocks on the baseline network are kept, per facility site and cutoff, with their decay weights
         and weighted demand, so a what-if scenario searches and weighs only facilities it adds or moves.
         ``mode`` "mixed" or "walk_only": the pool of that off-road trip over the study's terrain, kept for the
         baseline's network (a scenario's facility edits reuse it, passing their sites' cells, :meth:`facility_cells`);
-        a new pool, not kept, for a network with other road speeds; refused for one with added roads.
+        a new pool, not kept, for a network with other road speeds, or over ``surface`` (a scenario's added roads
+        joined to the study's terrain: :func:`geoaccess.load.terrain.with_added_roads`), which one with added roads
+        needs.
         """
         inp = self.load() if inp is None else inp
         baseline = inp.network is self.load().network and inp.demand_snap is self.load().demand_snap
         if mode != "road":
-            if not baseline:
-                if inp.network.n_links != self.load().network.n_links:  # added roads would change the surface
-                    self.road_only("OD pairs on a network with added roads")
-                weights, fca_cut = self._weights()  # a scenario's road speeds: a pool of its own, not kept
+            if not baseline or surface is not None:
+                if surface is None and inp.network.n_links != self.load().network.n_links:
+                    raise ValueError("OD pairs on a network with added roads need its surface (with_added_roads)")
+                weights, fca_cut = self._weights()  # a scenario's roads: a pool of its own, not kept
                 return _m.ODPool(
                     inp.network, inp.demand_snap, inp.population.people, weights, fca_cut,
                     to_facility=self.settings.direction == "to_facility", walk_kmh=self.settings.walk_kmh,
-                    surface=self.terrain(), mode=mode,
+                    surface=self.terrain() if surface is None else surface, mode=mode,
                 )  # fmt: skip
             if mode not in self._terrain_pools:
                 weights, fca_cut = self._weights()

@@ -52,3 +52,41 @@ def test_study_file_problems_are_one_line(tmp_path, capsys):
     assert cli.main(["-q", "run", str(gbk)]) == 2
     err = capsys.readouterr().err
     assert "gbk.toml" in err and "save it as UTF-8" in err
+
+
+def _demo_root(tmp_path, road_study: str, mixed_study: str):
+    """A demo root whose inputs count as built (``geoaccess demo`` skips building them) and whose two studies are
+    the given texts."""
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    for f in ("roads.osm.pbf", "dem.tif", "landcover.tif"):
+        (tmp_path / "data" / "demo" / f).write_bytes(b"")
+    (tmp_path / "data" / "studies").mkdir()
+    (tmp_path / "data" / "studies" / "demo.toml").write_text(road_study, encoding="utf-8")
+    (tmp_path / "data" / "studies" / "demo-mixed.toml").write_text(mixed_study, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_mixed_demo_process_sends_back_its_error_as_one_message(tmp_path):
+    import logging
+    import multiprocessing
+
+    root = _demo_root(tmp_path, "", "[study]\nname = 'x'\nbogus = 1\n")
+    ctx = multiprocessing.get_context("spawn")
+    conn, child_conn = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=cli._mixed_demo_child, args=(child_conn, logging.WARNING,
+                        str(root / "data" / "studies" / "demo-mixed.toml"), str(root), False, False))  # fmt: skip
+    child.start()
+    child_conn.close()
+    kind, message = conn.recv()
+    child.join()
+    assert kind == "error" and "demo-mixed.toml" in message and child.exitcode == 0
+
+
+def test_a_failing_road_demo_stops_the_mixed_study_beside_it(tmp_path, capsys, monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)  # the two studies side by side, as on any 2-core machine
+    root = _demo_root(tmp_path, "[study]\nname = 'demo'\nbogus = 1\n", "[study]\nname = 'demo-mixed'\n")
+    assert cli.main(["-q", "demo", "--root", str(root)]) == 2
+    assert "demo.toml" in capsys.readouterr().err
+    assert not [p for p in multiprocessing.active_children() if p.name == "geoaccess demo-mixed"]

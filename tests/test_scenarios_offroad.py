@@ -16,7 +16,6 @@ from rasterio.transform import from_origin
 from shapely.geometry import LineString
 
 from geoaccess import Study, place
-from geoaccess.errors import InputError
 from geoaccess.scenarios import offroad, whatif
 from tests.helpers import write_raster
 
@@ -271,13 +270,6 @@ def test_the_incremental_add_needs_its_strict_comparison(study, monkeypatch):
     monkeypatch.undo()
     good = whatif(s, base=base, name="careful", **EDITS["add"])
     assert not np.array_equal(bad.tiers["primary"].minutes, good.tiers["primary"].minutes)
-
-
-def test_new_roads_on_an_offroad_study_are_one_clear_error(study):
-    s, base, _ = study
-    with pytest.raises(InputError, match=r"new roads \(road_add\) are not supported.*primary \(walk_only\)") as e:
-        whatif(s, base=base, road_add=[{"from": [LON0, LAT0 + 0.02], "to": [LON0 + 0.02, LAT0 + 0.03], "kmh": 40}])
-    assert 'mode = "road"' in str(e.value) and "road_speed works" in str(e.value)
 
 
 def test_road_speeds_on_an_offroad_study(study, caplog):

@@ -311,9 +311,21 @@ def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
     """Points along every link, a third of a cell apart, as ``(flat cell, Snap)``: where the roads meet the grid.
 
     Each point's snap is its place on its link and its distance from its cell's centre (walked on entering the
-    road there). Points off the grid are dropped.
+    road there). Points off the grid are dropped. The points along the links come first, in link order, then each
+    link's far end (:func:`_road_points`).
     """
-    xy, link = _link_vertices(net)
+    cells, snap, _ = _road_points(net, grid)
+    return cells, snap
+
+
+def _road_points(net: Network, grid: Grid, first: int = 0) -> tuple[np.ndarray, Snap, int]:
+    """:func:`road_samples` of the links from ``first`` on (the links a scenario adds), and how many of them are
+    points along the links (the far ends follow)."""
+    if first:  # the added links only: their own vertices (links are contiguous and in order)
+        xy, link = shapely.get_coordinates(np.asarray(net.geometry[first:]), return_index=True)
+        xy, link = np.asarray(xy, dtype=np.float64)[:, :2], np.asarray(link, dtype=np.int64) + first
+    else:
+        xy, link = _link_vertices(net)
     step = grid.cell_m / 3.0
     same = link[1:] == link[:-1]
     a, b = xy[:-1][same], xy[1:][same]
@@ -321,8 +333,8 @@ def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
     seg_len = np.hypot(*(b - a).T)
     # fraction of the link at each segment start: cumulative length within the link over the link's length
     cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-    first = np.searchsorted(seg_link, seg_link, side="left")  # links are contiguous and in order
-    start_m = cum[:-1] - cum[first]
+    first_seg = np.searchsorted(seg_link, seg_link, side="left")  # links are contiguous and in order
+    start_m = cum[:-1] - cum[first_seg]
     total = np.bincount(seg_link, weights=seg_len, minlength=net.n_links)
     n = np.maximum(1, np.ceil(seg_len / step).astype(np.int64))
     seg = np.repeat(np.arange(len(seg_len)), n)
@@ -333,15 +345,85 @@ def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
     lk = seg_link[seg]
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(total[lk] > 0, (start_m[seg] + f * seg_len[seg]) / total[lk], 0.0)
+    n_along = len(px)
     # each link's far end
-    last = np.flatnonzero(np.r_[link[1:] != link[:-1], True])
+    last = np.flatnonzero(np.r_[link[1:] != link[:-1], True]) if link.size else np.empty(0, dtype=np.int64)
     px, py = np.r_[px, xy[last, 0]], np.r_[py, xy[last, 1]]
     lk, t = np.r_[lk, link[last]], np.r_[t, np.ones(len(last))]
     cells = grid.cells(px, py)
     ok = cells >= 0
     cells, px, py, lk, t = cells[ok], px[ok], py[ok], lk[ok], np.clip(t[ok], 0.0, 1.0)
     cx, cy = grid.centres(cells)
-    return cells, Snap(lk.astype(np.int64), t, np.hypot(px - cx, py - cy))
+    return cells, Snap(lk.astype(np.int64), t, np.hypot(px - cx, py - cy)), int(ok[:n_along].sum())
+
+
+def _far_ends_on_grid(net: Network, grid: Grid) -> int:
+    """How many of the links' far ends :func:`road_samples` keeps (the ones on the grid)."""
+    xy, link = _link_vertices(net)
+    last = np.flatnonzero(np.r_[link[1:] != link[:-1], True]) if link.size else np.empty(0, dtype=np.int64)
+    return int(np.count_nonzero(grid.cells(xy[last, 0], xy[last, 1]) >= 0))
+
+
+def surface_grid(surface: Surface) -> Grid:
+    """The :class:`Grid` a surface lies on."""
+    tr = surface.transform
+    return Grid(tr.c, tr.f, surface.cell_m, *surface.shape, surface.crs)
+
+
+def with_added_roads(surface: Surface, net: Network, old: Network, *, walk_kmh: float, area=None) -> Surface:
+    """``surface`` (built for the network ``old``) joined to ``net``, ``old`` with links added after its own (a
+    scenario's new roads): what :func:`build_surface` builds for ``net``, without rebuilding the rasters.
+
+    The new links are sampled as :func:`road_samples` samples every link, and their points put where a fresh build
+    puts them (the points along the links in link order, then the far ends), so searches seed them in the same order.
+    The cells they run through become walkable at ``walk_kmh``, as :func:`build_surface` burns roads in (over a river:
+    a bridge), except where it masks them afterwards: no elevation, or outside the area (``area``, the counties'
+    polygons in the grid's CRS, as given to :func:`build_surface`; read only when a new road crosses impassable
+    ground). The friction grid is copied only when some cell changes; otherwise it, the DEM and the demand and
+    facility cells are the baseline's own arrays.
+    """
+    grid = surface_grid(surface)
+    cells, snap, n_along = _road_points(net, grid, first=old.n_links)
+    old_along = len(surface.road_cell) - _far_ends_on_grid(old, grid)
+    rc, rs = surface.road_cell, surface.road_snap
+    road_cell = np.concatenate([rc[:old_along], cells[:n_along], rc[old_along:], cells[n_along:]])
+
+    def cat(f):
+        a, b = getattr(rs, f), getattr(snap, f)
+        return np.concatenate([a[:old_along], b[:n_along], a[old_along:], b[n_along:]])
+
+    road_snap = Snap(cat("link"), cat("t"), cat("offroad_m"))
+    walk = np.float32(minutes_per_m(walk_kmh))
+    flat = surface.friction.reshape(-1)
+    burn = np.unique(cells)
+    burn = burn[flat[burn] != walk]
+    if surface.dem is not None:  # build_surface: no elevation, no slope: impassable, whatever the road
+        burn = burn[np.isfinite(surface.dem.reshape(-1)[burn])]
+    shut = ~(flat[burn] < np.inf)  # impassable at baseline: a river (a bridge now), or outside the area (stays so)
+    if shut.any() and area is not None:
+        keep = area_mask(area, grid, MARGIN_CELLS * surface.cell_m).reshape(-1)
+        keep[surface.facility_cell[surface.facility_cell >= 0]] = True
+        burn = burn[~shut | keep[burn]]
+        del keep
+    bridges = int(np.count_nonzero(~(flat[burn] < np.inf)))
+    notes = list(surface.notes) + [
+        f"added roads: {len(cells):,} points, {burn.size:,} cells made walkable ({bridges:,} of them bridges)"
+    ]
+    friction = surface.friction
+    if burn.size:
+        friction = friction.copy()  # the whole grid: fine for a scenario's few new roads (a copy per scenario)
+        friction.reshape(-1)[burn] = walk
+    out = Surface(
+        friction, surface.dem, surface.transform, surface.crs, surface.cell_m, road_cell, road_snap,
+        surface.demand_cell, surface.facility_cell, knight=surface.knight, cut_corners=surface.cut_corners,
+        notes=notes,
+    )  # fmt: skip
+    if friction is surface.friction:
+        # the same ground: the same pieces and the same cells to wait for
+        out._components, out._pieces = surface._components, surface._pieces
+        out._demand_targets = surface._demand_targets
+    log.info(notes[-1])
+    return out
 
 
 def _link_vertices(net: Network):

@@ -271,7 +271,9 @@ class ODPool:
             if key not in self._index:  # two facilities at one site share a block
                 self._index[key] = (int(start[j]), int(pairs.count[j]), int(wlen[j]))
 
-    def edited(self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray) -> ODPool:
+    def edited(
+        self, net: Network, demand_snap: Snap, edit_minutes: np.ndarray, moved: np.ndarray, surface=None, ground=None
+    ) -> ODPool:
         """A pool for ``net``, this network with some links edited or added, keeping the blocks no edit can change.
 
         ``edit_minutes``: per node of this network, minutes between it and the nearest end of an edited
@@ -282,16 +284,24 @@ class ODPool:
 
         Off-road pools (the same links, other speeds: the surface's road points stay where they are): a mixed trip's
         road leg ends at the facility's door, so the same rule holds; a walk_only trip never drives, so every block
-        is kept.
+        is kept. Added links change the surface (``surface``, :func:`geoaccess.load.terrain.with_added_roads`: new
+        road points, on the added links, so the rule above covers them; cells made walkable): on the same ground (the
+        friction is this pool's own) nothing more; else a block is kept only when ``ground`` (per block key, a lower
+        bound on a trip between its facility and the changed cells, :func:`geoaccess.scenarios.offroad.ground_bound`)
+        exceeds its cutoff too.
         """
-        if self.mode != "road" and net.n_links != self.net.n_links:
-            raise NotImplementedError("off-road OD pools follow speed edits only: added links change the surface")
+        same = surface is None or surface.friction is self.surface.friction
+        if self.mode != "road" and not same and ground is None:
+            raise ValueError("off-road OD pools over changed ground need its bound (scenarios.offroad.ground_bound)")
         out = ODPool.__new__(ODPool)
         out.__dict__.update(self.__dict__)
         out.net, out.demand_snap = net, demand_snap
-        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=self.surface, mode=self.mode)
-        # the road points' legs follow the edited speeds (mixed); a walking index has no roads and is kept
-        out._point_index = self._point_index if self.mode == "walk_only" else None
+        if surface is not None and self.mode != "road":
+            out.surface = surface
+        out.trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=out.surface, mode=self.mode)
+        # the road points' legs follow the edited speeds (mixed); a walking index has no roads and is kept on the same
+        # ground (it reads the friction: people in a river cell step out)
+        out._point_index = self._point_index if self.mode == "walk_only" and same else None
         out.fca_memo = None
         out.remote = None
         out._base = None  # never forget back into this pool's buffers
@@ -302,9 +312,13 @@ class ODPool:
         out._index = {}
         for key, entry in self._index.items():
             link, cut = key[0], key[3]
-            near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
+            near = np.inf  # a walk_only trip never drives
+            if self.mode != "walk_only":
+                near = min(edit_minutes[self.net.link_u[link]], edit_minutes[self.net.link_v[link]])
+            if not same:  # the trip to the changed ground, with room for rounding (summed from the other end)
+                near = min(near, ground.get(key, -np.inf) * (1 - 1e-9) - 1e-9)
             s, n = entry[0], entry[1]
-            if (near > cut or self.mode == "walk_only") and not moved_mask[self._origin[s : s + n]].any():
+            if near > cut and not moved_mask[self._origin[s : s + n]].any():
                 out._index[key] = entry
         log.info("edited roads: %d of %d OD blocks kept (%s)", len(out._index), len(self._index), self.mode)
         return out

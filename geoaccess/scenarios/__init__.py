@@ -4,8 +4,8 @@ A scenario adds, removes, moves, upgrades or downgrades facilities, adds a campu
 hospital (一院多区: the campus takes a share of the hospital's beds), changes the speed of roads along a
 route, or adds a road link. It reuses the baseline's loaded inputs (network, snapped population) and
 its per-tier results, held in a :class:`Baseline`. Tiers that travel off-road (``[travel]``) take facility edits
-too, recomputed over the study's terrain (:mod:`~geoaccess.scenarios.offroad`), and road speed edits; added roads are
-refused.
+too, recomputed over the study's terrain (:mod:`~geoaccess.scenarios.offroad`), road speed edits, and added roads (the
+terrain joined to them: :func:`geoaccess.load.terrain.with_added_roads`).
 
 Modules: :mod:`~geoaccess.scenarios.edits` (the scenario and its checks), :mod:`~geoaccess.scenarios.baseline`,
 :mod:`~geoaccess.scenarios.apply` (edited facilities, roads and tiers), :mod:`~geoaccess.scenarios.run`

@@ -28,10 +28,12 @@ log = logging.getLogger(__name__)
 ROAD_END_MAX_M = 5000.0
 
 
-def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
+def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
     """The baseline's OD pool carried over to ``net`` (edited road links), dropping blocks the edits may change; on a
     study with off-road tiers, a dict of such pools by way of travel (their road speeds edited, see
-    :meth:`geoaccess.measures.ODPool.edited`)."""
+    :meth:`geoaccess.measures.ODPool.edited`). Added roads change the terrain (``surface``, the study's own joined to
+    ``net``: :func:`geoaccess.load.terrain.with_added_roads`): the pools follow it, keeping the blocks out of the
+    changed ground's reach too (:func:`geoaccess.scenarios.offroad.ground_bound`)."""
     base_inp = base.inputs
     old = base_inp.network
     n = old.n_links
@@ -47,7 +49,16 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap):
     terrain = base.study._terrain_pools
     if not terrain:
         return base.od_pool().edited(net, demand_snap, edit_minutes, moved)
-    out = {m: pool.edited(net, demand_snap, edit_minutes, moved) for m, pool in terrain.items()}
+    out = {}
+    for m, pool in terrain.items():
+        ground = None
+        if surface is not None and surface.friction is not pool.surface.friction:
+            # cells made walkable: the blocks out of their reach are kept
+            from geoaccess.scenarios.offroad import ground_bound
+
+            cut = max((k[3] for k in pool._index), default=0.0)
+            ground = ground_bound(pool.surface, surface, net, list(pool._index), m, to_facility, cut)
+        out[m] = pool.edited(net, demand_snap, edit_minutes, moved, surface=surface, ground=ground)
     if base.study._od_pool is not None:
         out["road"] = base.study._od_pool.edited(net, demand_snap, edit_minutes, moved)
     return out
@@ -63,11 +74,7 @@ def remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, k
     inv[keep] = np.arange(keep.size)
     sub = snap[keep]
     trip = Trip(net, walk_kmh, to_facility)
-    nodes, start, labels = trip.seeds(sub)
-    node_min, node_fac = paths.without_labels(
-        net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=to_facility
-    )
-    node_fac = node_fac.astype(base.node_facility.dtype)
+    node_min, node_fac = road_without(trip, base, snap, lost, keep)
     cells = np.flatnonzero(np.isin(base.facility, lost))
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if keep.size == 0:  # the tier has no facility left: nobody reaches one
@@ -80,6 +87,16 @@ def remove_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, lost, k
         minutes[cells] = m
         facility[cells] = np.where(lab >= 0, keep[np.maximum(lab, 0)], -1)
     return TierResult(base.tier, minutes, facility, node_min, node_fac)
+
+
+def road_without(trip: Trip, base: TierResult, snap: Snap, lost, keep) -> tuple[np.ndarray, np.ndarray]:
+    """The road nodes' minutes and facility (table positions) of ``base`` without the facilities at ``lost``, by
+    ``trip``'s road part (:func:`geoaccess.paths.without_labels`): road tiers and off-road tiers' road legs alike."""
+    nodes, start, labels = trip.seeds(snap[keep])
+    node_min, node_fac = paths.without_labels(
+        trip.net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=trip.to_facility
+    )
+    return node_min, node_fac.astype(base.node_facility.dtype)
 
 
 def add_sources(net, base: TierResult, snap: Snap, demand_snap: Snap, positions, to_facility, walk_kmh):

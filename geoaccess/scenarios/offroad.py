@@ -26,9 +26,9 @@ import logging
 
 import numpy as np
 
-from geoaccess import paths
 from geoaccess.measures import TierResult
 from geoaccess.network import Snap
+from geoaccess.scenarios.apply import road_without
 from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,68 @@ def edited_surface(surface, facility_cell: np.ndarray):
     copied): what a full recompute of a scenario searches over."""
     out = copy.copy(surface)
     out.facility_cell = np.asarray(facility_cell, dtype=np.int64)
+    return out
+
+
+def ground_bound(old, new, net, keys, mode: str, to_facility: bool, cutoff: float) -> dict:
+    """Per OD block key (:meth:`geoaccess.measures.ODPool.edited`: facility link, t, offroad, cutoff, cell), a lower
+    bound on the minutes of any ``mode`` trip between its facility and the ground the surface ``new`` changed from
+    ``old`` (the same grid; the cells whose friction differs), inf beyond ``cutoff``; ``net``: the edited network.
+
+    A trip whose minutes the change alters makes a walking move that touches a changed cell (into, out of, or past
+    it: the cells a diagonal or knight's move passes; people in a river cell stepping out), and such a move ends or
+    starts within one move of it; between the facility and there the trip runs over unchanged ground. So one walking
+    search over ``old`` from the changed cells and every cell a move away (travelling from them when people travel to
+    facilities, towards them otherwise) bounds that part from below: walking only, read at the facility's cell;
+    mixed, also read at every road point's cell and carried along the roads (the drive along a point's own link and
+    the walks to and off the road counted as 0) to the ends of the facility's link, and along that link. A block
+    whose bound exceeds its cutoff holds the very pairs a fresh pool would.
+    """
+    from geoaccess import paths
+    from geoaccess.terrain import moves, search
+
+    rows, cols = old.shape
+    changed = np.flatnonzero(old.friction.reshape(-1) != new.friction.reshape(-1))
+    if changed.size == 0:
+        return {k: np.inf for k in keys}
+    r, q = np.divmod(changed, cols)
+    near = [changed]
+    for dr, dc in moves(True):  # every move, knight's too, and the 8 neighbours people step out to
+        rr, qq = r + dr, q + dc
+        inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
+        near.append((rr * cols + qq)[inside])
+    seeds = np.unique(np.concatenate(near))
+    # on the raw grid, with room for rounding at the cutoff (the seeds include impassable cells: they spread nowhere)
+    dist, _ = search(
+        old.friction, np.column_stack([seeds // cols, seeds % cols]), cell_size=(old.cell_m, old.cell_m),
+        knight=old.knight, dem=old.dem, to_sources=not to_facility, cut_corners=old.cut_corners,
+        cutoff=cutoff * (1 + 1e-6) + 1e-6,
+    )  # fmt: skip
+    flat = dist.reshape(-1)
+    via_link = via_node = None
+    if mode == "mixed":
+        # the walk at each road point's cell, least per link; then along the roads (every link end of a point's link
+        # starts at its link's least: the drive along the link counted as 0)
+        at = flat[new.road_cell].astype(np.float64)
+        via_link = np.full(net.n_links, np.inf)
+        np.minimum.at(via_link, new.road_snap.link, at)
+        ok = np.flatnonzero(np.isfinite(via_link))
+        nodes = np.concatenate([net.link_u[ok], net.link_v[ok]])
+        start = np.concatenate([via_link[ok], via_link[ok]])
+        if nodes.size:
+            via_node, _ = paths.seeded(
+                net, nodes, start, np.zeros(nodes.size, dtype=np.int64), cutoff=cutoff * (1 + 1e-6) + 1e-6,
+                reverse=not to_facility,
+            )  # fmt: skip
+    out = {}
+    for k in keys:
+        link, cell = k[0], k[4]
+        b = float(flat[cell]) if cell >= 0 else np.inf
+        if via_link is not None:
+            b = min(b, float(via_link[link]))
+            if via_node is not None:
+                b = min(b, float(via_node[net.link_u[link]]), float(via_node[net.link_v[link]]))
+        out[k] = b
     return out
 
 
@@ -77,13 +139,7 @@ def remove_sources(
     The road minutes are updated as for a road tier (:func:`geoaccess.paths.without_labels`); the terrain is searched
     from every remaining seed, but only until the cells the lost facilities served are final.
     """
-    net = trip.net
-    road = Trip(net, trip.walk_kmh, trip.to_facility)
-    nodes, start, labels = road.seeds(snap[keep])
-    node_min, node_fac = paths.without_labels(
-        net, base.node_minutes, base.node_facility, lost, nodes, start, keep[labels], reverse=trip.to_facility
-    )
-    node_fac = node_fac.astype(base.node_facility.dtype)
+    node_min, node_fac = road_without(Trip(trip.net, trip.walk_kmh, trip.to_facility), base, snap, lost, keep)
     cells = np.flatnonzero(np.isin(base.facility, lost))
     minutes, facility = base.minutes.copy(), base.facility.copy()
     if keep.size == 0:  # the tier has no facility left: nobody reaches one

@@ -11,8 +11,12 @@ recomputes what it changes, scores it as the baseline is scored and compares the
 
 Tiers that travel off-road (``mixed``, ``walk_only``, and the ``compare_walk_only`` twins) are updated the same way
 over the study's terrain (:mod:`geoaccess.scenarios.offroad`). Road speed edits on such a study recompute every tier
-over the same surface (the links and so the road points stay), carrying over the OD blocks no edit can reach; added
-roads are refused (the surface's road points and walkable road cells would have to be rebuilt).
+travelling by road or mixed over the same surface (the links and so the road points stay), carrying over the OD blocks
+no edit can reach. Added roads join the surface first (:func:`geoaccess.load.terrain.with_added_roads`: their road
+points, and their cells made walkable, a bridge where they cross a river), every tier travelling by road or mixed is
+recomputed over it (a new road changes minutes far away), and the mixed OD pools are built again over it. Tiers
+walking only never read the roads: recomputed when a new road made some cell walkable or faster, else they take the
+facility edits alone (their road node minutes searched again on the edited network).
 """
 
 from __future__ import annotations
@@ -145,22 +149,10 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
     except InputError as err:
         errors.append(err)
     if scenario.touches_roads:
-        off = base.study.off_road()
-        if off and scenario.edits.get("road_add"):
-            errors.append(
-                InputError(
-                    f"scenario {scenario.name!r}: new roads (road_add) are not supported on a study whose tier(s) "
-                    f"{', '.join(off)} travel off-road (the terrain's road points and walkable road cells would have "
-                    "to be rebuilt); drop the road_add edits (road_speed works), or run them on a copy of the study "
-                    'with [travel] mode = "road" and no compare_walk_only',
-                    path=scenario.path or scenario.name,
-                )
-            )
-        else:
-            try:
-                net = apply_roads(inp, scenario)
-            except InputError as err:
-                errors.append(err)
+        try:
+            net = apply_roads(inp, scenario)
+        except InputError as err:
+            errors.append(err)
     if errors:
         problems = [p for err in errors for p in (err.problems or [str(err)])]
         raise InputError(f"scenario {scenario.name!r} cannot be applied", path=errors[0].path, problems=problems)
@@ -175,8 +167,6 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
         snap = onto_new_links(
             net, inp.network.n_links, *to_m.transform(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()), snap
         )
-        # OD blocks the edits cannot reach are kept (``full``: none are)
-        pool = base.od_pool(replace(inp, network=net)) if full else edited_pool(base, net, inp.demand_snap)
     timings["edits"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     to_facility = s.direction == "to_facility"
@@ -184,11 +174,33 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
     n_old = len(old_ranks)
     new_ranks = fac["tier_rank"].to_numpy()
     active = fac["active"].to_numpy()
-    # off-road tiers: the edited facilities' cells on the study's terrain (the surface itself stays as it is)
+    # off-road tiers: the edited facilities' cells on the study's terrain; the surface itself stays as it is but for
+    # added roads (their road points, and the cells they make walkable: load.terrain.with_added_roads)
     surface = fcells = None
     if s.uses_terrain or s.travel.mode != "road":
         surface = base.study.terrain()
         fcells = base.study.facility_cells(fac)
+        if net.n_links > inp.network.n_links:
+            from geoaccess.load.terrain import with_added_roads
+
+            surface = with_added_roads(
+                surface, net, inp.network, walk_kmh=s.walk_kmh, area=inp.counties.to_crs(net.crs).geometry.to_numpy()
+            )
+    # the ground walked on is the baseline's (no added road made a cell walkable): walking only never changes
+    same_ground = surface is None or surface.friction is base.study.terrain().friction
+    if scenario.touches_roads:
+        # OD blocks the edits cannot reach are kept (``full``: none are)
+        edited_inp = replace(inp, network=net)
+        if full:
+            pool = base.od_pool(edited_inp)
+            if surface is not None:
+                modes = {s.tier_mode(t) for t in s.tiers} | {s.travel.mode}
+                pool = {"road": pool} | {
+                    m: base.study.od_pool(edited_inp, m, surface=surface) for m in sorted(modes - {"road"})
+                }
+        else:
+            pool = edited_pool(base, net, inp.demand_snap, surface=surface)
+    timings["edits"] = time.perf_counter() - t1
     walk_base = base.result.walk_only if s.travel.compare_walk_only else None
     if s.travel.compare_walk_only and walk_base is None:
         raise InputError("the baseline result lacks its walking-only minutes ([travel] compare_walk_only); pass the "
@@ -206,10 +218,13 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
         new = serving_mask(new_ranks, i, s.serve_lower_tiers) & active
         lost = old & (~new | changed)
         gained = new & (~old | changed)
+        # walking only over the same ground: the road edits change nothing but its road node minutes (below)
+        walk_same = scenario.touches_roads and mode == "walk_only" and same_ground and not full
+        roads = scenario.touches_roads and not walk_same
         trip = None if mode == "road" else Trip(net, s.walk_kmh, to_facility, surface=surface, mode=mode)
-        if not (full or scenario.touches_roads) and not lost.any() and not gained.any():
+        if not (full or roads) and not lost.any() and not gained.any():
             into[tier.name], state = r, "reused"
-        elif not (full or scenario.touches_roads):
+        elif not (full or roads):
             if lost.any():
                 keep = np.flatnonzero(old & ~lost)
                 if trip is None:
@@ -230,6 +245,11 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
                 mode=mode, surface=None if trip is None else offroad.edited_surface(surface, fcells),
             )  # fmt: skip
             state = "full"
+        if walk_same:
+            # a walk_only tier's result also holds road node minutes (as nearest_facility searches them; the updates
+            # above mix the baseline's with the edited network's): searched again on the edited network, as a fresh
+            # study's
+            into[tier.name] = replace(into[tier.name], **_road_nodes(net, snap, new, to_facility, s.walk_kmh))
         if into is tiers:
             how[tier.name] = state
     walk_only = None
@@ -249,6 +269,16 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
         scenario.name, scenario, table, tiers, fac, net, pop.people, pop.county, s.tiers, how, timings,
         walk_only=walk_only, baseline=base,
     )  # fmt: skip
+
+
+def _road_nodes(net: Network, snap, serving: np.ndarray, to_facility: bool, walk_kmh: float) -> dict:
+    """A tier's road node minutes and facility on ``net``, as :func:`~geoaccess.measures.nearest_facility` has
+    them."""
+    pos = np.flatnonzero(serving)
+    if pos.size == 0:
+        return {"node_minutes": np.full(net.n_nodes, np.inf), "node_facility": np.full(net.n_nodes, -1)}
+    node_min, node_lab = Trip(net, walk_kmh, to_facility).search(snap[pos])
+    return {"node_minutes": node_min, "node_facility": np.where(node_lab >= 0, pos[np.maximum(node_lab, 0)], -1)}
 
 
 def _score(base: Baseline, inp, fac, snap, net, tiers, pool=None, fcells=None) -> pd.DataFrame:
