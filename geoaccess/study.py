@@ -19,7 +19,6 @@ from geoaccess import areas as _areas
 from geoaccess import config as _config
 from geoaccess import measures as _m
 from geoaccess.config import synthetic_note
-from geoaccess.errors import ConfigError
 from geoaccess.load import builtin_counties, read_counties
 from geoaccess.load.facilities import read_facilities
 from geoaccess.load.population import Population, read_population
@@ -422,20 +421,6 @@ class Study:
         if s.travel.compare_walk_only:
             off += [f"{t.name} (compare_walk_only)" for t in s.tiers if s.tier_mode(t) == "road"]
         return off
-
-    def road_only(self, what: str) -> None:
-        """Refuse ``what`` for a study with off-road tiers: it still computes trips by road only, and mixing its
-        road minutes with the baseline's off-road minutes would report changes nobody made. What-if scenarios,
-        placement and partitioned runs take off-road tiers (facility edits, road speeds, added roads): nothing in
-        geoaccess calls this any more; it stays for a step that computes road trips only and must say so."""
-        off = self.off_road()
-        if off:
-            raise ConfigError(
-                f"{what} compute road trips only so far, but tier(s) {', '.join(off)} travel off-road ([travel] mode "
-                '/ [[tiers]] mode, [travel] compare_walk_only); run it on a copy of the study with mode = "road" '
-                "and without compare_walk_only",
-                path=self.settings.path,
-            )
 
     def facility_cells(self, facilities: gpd.GeoDataFrame) -> np.ndarray:
         """The terrain grid's flat cell of each facility of ``facilities`` (WGS84 points; -1 off the grid), placed
