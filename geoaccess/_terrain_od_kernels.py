@@ -437,17 +437,41 @@ def best_entries(ptr, point, part, walk, cell, same):
     ``same`` (relative) of the least of that node's entries into the same ``cell`` (cells < 0: none kept)."""
     keep = np.zeros(point.shape[0], dtype=np.bool_)
     for u in range(ptr.shape[0] - 1):
-        for e in range(ptr[u], ptr[u + 1]):
-            c = cell[point[e]]
-            if c < 0:
-                continue
-            lo = part[e] + walk[point[e]]
-            for f in range(ptr[u], ptr[u + 1]):  # a node has a few dozen entries: pairwise is cheapest
-                if cell[point[f]] == c:
-                    x = part[f] + walk[point[f]]
-                    if x < lo:
-                        lo = x
-            keep[e] = part[e] + walk[point[e]] <= lo + same * (1.0 + abs(lo))
+        a, b = ptr[u], ptr[u + 1]
+        if b - a <= 32:  # most nodes have a few dozen entries: pairwise is cheapest
+            for e in range(a, b):
+                c = cell[point[e]]
+                if c < 0:
+                    continue
+                lo = part[e] + walk[point[e]]
+                for f in range(a, b):
+                    if cell[point[f]] == c:
+                        x = part[f] + walk[point[f]]
+                        if x < lo:
+                            lo = x
+                keep[e] = part[e] + walk[point[e]] <= lo + same * (1.0 + abs(lo))
+            continue
+        # a node at the end of long links (a mountain road sampled every cell): its entries grouped by cell
+        cs = np.empty(b - a, dtype=np.int64)
+        for e in range(a, b):
+            cs[e - a] = cell[point[e]]
+        order = np.argsort(cs)
+        i = 0
+        while i < b - a:
+            c = cs[order[i]]
+            j = i
+            lo = np.inf
+            while j < b - a and cs[order[j]] == c:
+                e = a + order[j]
+                x = part[e] + walk[point[e]]
+                if x < lo:
+                    lo = x
+                j += 1
+            if c >= 0:
+                for q in range(i, j):
+                    e = a + order[q]
+                    keep[e] = part[e] + walk[point[e]] <= lo + same * (1.0 + abs(lo))
+            i = j
     return keep
 
 

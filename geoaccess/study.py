@@ -36,6 +36,11 @@ from geoaccess.scoring import overall_stats, score_counties
 from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
+#: off-road OD blocks are searched beside the tier searches on grids of fewer cells than this. There the searches
+#: end at different times and leave a core idle (demo-mixed: tier searches + OD + measures 5.2-5.5 s beside, 5.6-6.0
+#: s after); on a province's grid the searches sweep memory on both cores already, and two OD workers beside them
+#: made SYNTHETIC Qinghai's tier searches + measures 52.3 s against 40 s one after the other
+OD_BESIDE_MAX_CELLS = 20_000_000
 
 FAR_FROM_ROAD_M = 2000.0
 
@@ -269,7 +274,7 @@ class Study:
         if s.travel.compare_walk_only and owner._walk_only is None:
             walk_jobs = [(i, "walk_only") for i, t in enumerate(s.tiers) if s.tier_mode(t) != "walk_only"]
         # off-road tiers read their service areas off their own terrain search, at the areas' land pixels
-        if surface is not None:
+        if surface is not None and surface.shape[0] * surface.shape[1] < OD_BESIDE_MAX_CELLS:
             # the off-road OD blocks do not depend on the tiers' nearest minutes: they are searched beside them, on
             # one more thread (the kernels release the GIL), and _measures waits for them
             ahead = {m: c for m, c in self._od_cuts(inp).items() if m != "road"}

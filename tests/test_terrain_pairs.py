@@ -236,3 +236,21 @@ def test_road_entries_keep_per_node_and_cell_the_samples_reached_best():
         return frame[frame.cell >= 0].groupby(["node", "cell"]).v.min()
 
     pd.testing.assert_series_equal(best(kept), best(full))  # every node still seeds every cell, at its best
+
+
+def test_best_entries_equal_a_reference_on_small_and_large_nodes():
+    """Nodes of a few entries (compared pairwise) and of hundreds (a mountain road's samples: grouped by cell)."""
+    rng = np.random.default_rng(0)
+    sizes = np.concatenate([rng.integers(0, 10, 300), rng.integers(33, 400, 20)])
+    ptr = np.zeros(sizes.size + 1, np.int64)
+    ptr[1:] = np.cumsum(sizes)
+    point = rng.permutation(ptr[-1]).astype(np.int32)
+    part = rng.integers(0, 5, ptr[-1]) * 0.5  # many ties: every tied entry is kept
+    walk = rng.integers(0, 3, ptr[-1]) * 0.25
+    cell = rng.integers(-1, 40, ptr[-1])
+    keep = tk.best_entries(ptr, point, part, walk, cell, 1e-9)
+    frame = pd.DataFrame({"node": np.repeat(np.arange(sizes.size), sizes), "cell": cell[point],
+                          "v": part + walk[point]})  # fmt: skip
+    least = frame.groupby(["node", "cell"]).v.transform("min")
+    np.testing.assert_array_equal(keep, (frame.cell >= 0) & (frame.v <= least + 1e-9 * (1 + least.abs())))
+    assert 0 < keep.sum() < keep.size
