@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from geoaccess import Study
 from geoaccess.scenarios import whatif
@@ -52,20 +51,8 @@ def edits(study: Study, kind: str) -> dict:
 
 def fresh_study(path: Path, r) -> float:
     """Seconds of a fresh Study of the scenario's facility table (inputs and surface from the user cache)."""
-    fac = r.facilities[r.facilities["active"]]
     with tempfile.TemporaryDirectory() as d:
-        table = pd.DataFrame(
-            {
-                "id": fac["id"],
-                "name": fac["name"],
-                "tier": fac["tier"],
-                "beds": fac["beds"],
-                "lon": fac.geometry.x,
-                "lat": fac.geometry.y,
-                "type": fac["type"].fillna("") if "type" in fac else "",
-            }  # fmt: skip
-        )
-        table.to_csv(Path(d) / "f.csv", index=False)
+        r.facility_table().to_csv(Path(d) / "f.csv", index=False)
         text = path.read_text(encoding="utf-8").split("# Time of day")[0]
         text = text.replace('"../demo/', f'"{path.parent.resolve().as_posix()}/../demo/')
         orig = text.split('facilities = "', 1)[1].split('"', 1)[0]

@@ -62,19 +62,7 @@ def test_whatif_equals_a_fresh_study_of_the_edited_facilities(study, demo_study_
     """The oracle shares nothing with the scenario: a new Study reads the edited facility list from a file."""
     s, base = study
     r = whatif(s, base=base, name=kind, **EDITS[kind])
-    fac = r.facilities[r.facilities["active"]]
-    table = pd.DataFrame(
-        {
-            "id": fac["id"],
-            "name": fac["name"],
-            "tier": fac["tier"],
-            "beds": fac["beds"],
-            "lon": fac.geometry.x,
-            "lat": fac.geometry.y,
-            "type": fac["type"].fillna(""),
-        }
-    )
-    table.to_csv(tmp_path / "facilities.csv", index=False)
+    r.facility_table().to_csv(tmp_path / "facilities.csv", index=False)
     text = demo_study_file.read_text(encoding="utf-8")
     orig = text.split('facilities = "', 1)[1].split('"', 1)[0]
     (tmp_path / "edited.toml").write_text(text.replace(orig, (tmp_path / "facilities.csv").as_posix()), "utf-8")

@@ -151,18 +151,7 @@ def study(tmp_path_factory):
 
 def fresh(sf, r, tmp_path):
     """The oracle: a new Study reading the scenario's active facilities from a file; it shares nothing with it."""
-    fac = r.facilities[r.facilities["active"]]
-    table = pd.DataFrame(
-        {
-            "id": fac["id"],
-            "name": fac["name"],
-            "tier": fac["tier"],
-            "beds": fac["beds"],
-            "lon": fac.geometry.x,
-            "lat": fac.geometry.y,
-        }  # fmt: skip
-    )
-    table.to_csv(tmp_path / "edited.csv", index=False)
+    r.facility_table().to_csv(tmp_path / "edited.csv", index=False)
     text = sf.read_text(encoding="utf-8").replace(
         'facilities = "f.csv"', f'facilities = "{tmp_path.as_posix()}/edited.csv"'
     )

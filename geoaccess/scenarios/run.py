@@ -72,6 +72,17 @@ class ScenarioResult:
     files: list[Path] = field(default_factory=list)
     baseline: Baseline | None = field(default=None, repr=False, compare=False)  # what it was applied to
 
+    def facility_table(self) -> pd.DataFrame:
+        """The scenario's facilities as a facility input table (``id``, ``name``, ``tier``, ``beds``, ``lon``, ``lat``
+        and ``type`` when the study has one): saved as CSV and named in ``[inputs] facilities``, a study of it gives
+        the scenario's results from scratch."""
+        fac = self.facilities[self.facilities["active"]]
+        table = pd.DataFrame({"id": fac["id"], "name": fac["name"], "tier": fac["tier"], "beds": fac["beds"],
+                              "lon": fac.geometry.x, "lat": fac.geometry.y})  # fmt: skip
+        if "type" in fac:
+            table["type"] = fac["type"].fillna("")
+        return table.reset_index(drop=True)
+
     def compare(self, base) -> pd.DataFrame:
         """Per county and tier: people newly within reach (and no longer), shares, median minutes, status, zone."""
         return compare_tables(base, self)
