@@ -37,9 +37,10 @@ from geoaccess.trip import Trip
 
 log = logging.getLogger(__name__)
 #: off-road OD blocks are searched beside the tier searches on grids of fewer cells than this. There the searches
-#: end at different times and leave a core idle (demo-mixed: tier searches + OD + measures 5.2-5.5 s beside, 5.6-6.0
-#: s after); on a province's grid the searches sweep memory on both cores already, and two OD workers beside them
-#: made SYNTHETIC Qinghai's tier searches + measures 52.3 s against 40 s one after the other
+#: end at different times and leave a core idle (demo-mixed: tier searches + OD + measures 5.2-5.5 s beside in two
+#: runs of three, the first 7.4 s, against 5.6-5.9 s after); on a province's grid the searches sweep memory on both
+#: cores already, and two OD workers beside them made SYNTHETIC Qinghai's tier searches + measures 52.3 s against
+#: 41.7 s one after the other
 OD_BESIDE_MAX_CELLS = 20_000_000
 
 FAR_FROM_ROAD_M = 2000.0
