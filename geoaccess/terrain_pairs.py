@@ -58,6 +58,11 @@ class TerrainIndex:
     ent_extra: np.ndarray
     roads: PointIndex | None
     targets: np.ndarray  # the cells demand points read (sorted): own cells, passable neighbours of impassable ones
+    # per entry of ``roads`` (mixed trips): its sample's cell and walk into it, as the OD kernel reads them; and the
+    # most seeds one facility can have (its cell and every road cell)
+    road_cell: np.ndarray | None = None
+    road_walk: np.ndarray | None = None
+    n_seed: int = 1
 
     @classmethod
     def build(cls, trip, demand_cell: np.ndarray) -> TerrainIndex:
@@ -88,8 +93,13 @@ class TerrainIndex:
         ent_ptr = np.zeros(uniq.size + 1, dtype=np.int64)
         ent_ptr[1:] = np.r_[np.flatnonzero(first)[1:], cells.size] if uniq.size else []
         bits, rank = _tk.rank_bits(uniq, rows * cols)
-        roads = _entries_per_cell(trip.point_index(sf.road_snap), sf.road_cell) if trip.mode == "mixed" else None
-        return cls(len(dcell), bits, rank, ent_ptr, point.astype(np.int32), np.ascontiguousarray(extra), roads, uniq)
+        ix = cls(len(dcell), bits, rank, ent_ptr, point.astype(np.int32), np.ascontiguousarray(extra), None, uniq)
+        if trip.mode == "mixed":
+            ix.roads = _entries_per_cell(trip.point_index(sf.road_snap), sf.road_cell)
+            rs_cell = np.ascontiguousarray(sf.road_cell, dtype=np.int32)
+            ix.road_cell, ix.road_walk = rs_cell[ix.roads.pt_point], ix.roads.walk[ix.roads.pt_point]
+            ix.n_seed = 1 + int(np.unique(rs_cell[rs_cell >= 0]).size)
+        return ix
 
     def walk_bound(self, trip, cutoff: float) -> np.ndarray:
         """Per cell (float32, rounded down), the walk between it and the nearest demand cell in the direction a trip
@@ -209,14 +219,12 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
             raise InputError("facility seeds are too far apart for the bucket queue; check the walking legs")
         indptr, indices, w = net.kernel_csr(trip.reverse)
         ri = index.roads
-        rs_cell = np.ascontiguousarray(sf.road_cell, dtype=np.int32)
-        road = (indptr, indices, w, seed_ptr, knodes, kmins, delta_r, nb_r, ri.pt_ptr, rs_cell[ri.pt_point], ri.pt_part,
-                ri.walk[ri.pt_point], rs_cell, np.ascontiguousarray(fsnap.link),
+        road = (indptr, indices, w, seed_ptr, knodes, kmins, delta_r, nb_r, ri.pt_ptr, index.road_cell, ri.pt_part,
+                index.road_walk, np.ascontiguousarray(sf.road_cell, dtype=np.int32), np.ascontiguousarray(fsnap.link),
                 np.ascontiguousarray(fsnap.t, dtype=np.float64), np.ascontiguousarray(fsnap.offroad_m,
                 dtype=np.float64), ri.lk_ptr, ri.lk_point, ri.t, ri.walk_m, net.link_fwd, net.link_bwd,
                 trip.walk_kmh * 1000.0 / 60.0)  # fmt: skip
-        n_nodes = net.n_nodes
-        n_seed = 1 + int(np.unique(sf.road_cell[sf.road_cell >= 0]).size)  # a facility's seeds: its cell, road cells
+        n_nodes, n_seed = net.n_nodes, index.n_seed
     else:
         e_i, e_f, e_32 = np.zeros(1, np.int64), np.zeros(0), np.zeros(0, np.int32)
         road = (e_i, e_32, e_f, np.zeros(n_fac + 1, np.int64), e_32, e_f, 1.0, 2, e_i, e_32, e_f, e_f, e_32,

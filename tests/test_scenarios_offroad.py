@@ -140,13 +140,17 @@ TRAVEL = (
 )
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp("offroad")
-    sf = make_study(d, TRAVEL)
+def computed_study(d, travel=TRAVEL):
+    """The small mountain study written into ``d``, without the user cache, and its baseline (no areas)."""
+    sf = make_study(d, travel)
     s = Study.from_file(sf, output_root=d / "out")
     s.use_cache = False
     return s, s.compute(areas=False), sf
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return computed_study(tmp_path_factory.mktemp("offroad"))
 
 
 def fresh(sf, r, tmp_path):

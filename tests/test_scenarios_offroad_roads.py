@@ -18,7 +18,7 @@ from geoaccess import Study
 from geoaccess.load import terrain as load_terrain
 from geoaccess.scenarios import whatif
 from geoaccess.terrain import Surface
-from tests.test_scenarios_offroad import ADD_HILL, EDITS, LON0, MOAT, TRAVEL, make_study, same
+from tests.test_scenarios_offroad import ADD_HILL, EDITS, LON0, MOAT, TRAVEL, computed_study, make_study, same
 
 LAT0 = 37.80
 ROADS = {
@@ -31,11 +31,7 @@ ROADS = {
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp("offroad_roads")
-    sf = make_study(d, TRAVEL)
-    s = Study.from_file(sf, output_root=d / "out")
-    s.use_cache = False
-    return s, s.compute(areas=False), sf
+    return computed_study(tmp_path_factory.mktemp("offroad_roads"), TRAVEL)
 
 
 def fresh(sf, r, tmp_path):
