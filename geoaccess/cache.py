@@ -666,12 +666,13 @@ def load_surface(key: str, root: Path | None = None):
     from affine import Affine
 
     from geoaccess.network import Snap
-    from geoaccess.terrain import Surface
+    from geoaccess.terrain import Surface, grid_array
 
     def read(arrays, meta):
         shape = tuple(meta["shape"])
         if "friction.codes" in arrays:
-            friction = arrays["friction.table"][arrays["friction.codes"]]
+            codes, table = arrays["friction.codes"], arrays["friction.table"]
+            friction = np.take(table, codes, out=grid_array(codes.shape, table.dtype))
         else:
             friction = arrays["friction"]
         friction = friction.reshape(shape)

@@ -311,9 +311,19 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1 - t_layout
-        if surface is not None:
-            self.store_terrain()  # once its searches have labelled its pieces of ground
-        result = self.score(inp, results, timings)
+        storing = None
+        if surface is not None and self._terrain_key is not None:
+            # stored once its searches have labelled its pieces of ground, on a thread of its own: compressing and
+            # writing a province's surface (2 s on Qinghai) need not hold up the measures
+            ex_store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoaccess-store")
+            storing = ex_store.submit(self.store_terrain)
+            ex_store.shutdown(wait=False)
+        try:
+            result = self.score(inp, results, timings)
+        finally:
+            self.release_grids()
+            if storing is not None:
+                storing.result()
         if self._walk_only is not None:
             result.walk_only = self._walk_only
             add_walk_only_share(result.counties, inp.population, self._walk_only, s.tiers)
@@ -418,6 +428,12 @@ class Study:
 
             _cache.save_surface(self._terrain_key, self._terrain)
             self._terrain_key = None
+
+    def release_grids(self) -> None:
+        """Let the grid-sized arrays the surface's searches handed on go (:class:`geoaccess.terrain.GridBuffers`):
+        a computation's or a scenario's searches are done."""
+        if self._terrain is not None:
+            self._terrain.buffers.clear()
 
     def off_road(self) -> list[str]:
         """The tiers that travel off-road, as ``"name (mode)"``: their own mode, or a ``compare_walk_only`` twin;

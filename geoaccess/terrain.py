@@ -21,12 +21,14 @@ Examples
 from __future__ import annotations
 
 import logging
+import mmap
 import threading
 import time
 
 import numpy as np
 
 from geoaccess import _terrain_kernels
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -205,6 +207,7 @@ def search(
     labels=None,
     targets=None,
     sweep_to: float | None = None,
+    buffers: GridBuffers | None = None,
 ):
     """The search behind :func:`cost_distance` and :func:`walking_time`, with seed minutes and labels.
 
@@ -213,7 +216,8 @@ def search(
     indices) stops the search once they are all final: only their values are then exact, and those of every cell
     within ``sweep_to`` minutes, which the search also waits for (a tier's largest band: its service areas need
     every cell within it; a goal-directed end, below, starts only past it). Returns ``(minutes, label)`` as 2-D
-    arrays (``label`` is None when ``labels`` is None; -1 where unreached).
+    arrays (``label`` is None when ``labels`` is None; -1 where unreached), taken from ``buffers`` when given (a
+    :class:`GridBuffers`: the caller gives them back once read).
     """
     friction = _grid(friction)
     rows, cols = friction.shape
@@ -228,7 +232,11 @@ def search(
         if z.dtype.kind != "f":
             z = z.astype(np.float64)
         z = z.reshape(-1)
-    dist = np.full(rows * cols, np.inf)
+    dist = (
+        grid_array(rows * cols, np.float64, np.inf)
+        if buffers is None
+        else buffers.take(rows * cols, np.float64, np.inf)
+    )
     if labels is None:
         lab_in = np.zeros(len(cells), dtype=np.int32)
         label = np.empty(0, dtype=np.int32)
@@ -236,7 +244,7 @@ def search(
         lab_in = np.asarray(labels, dtype=np.int32)
         if lab_in.shape != (len(cells),):
             raise InputError("labels must be one integer per source")
-        label = np.full(rows * cols, -1, dtype=np.int32)
+        label = grid_array(rows * cols, np.int32, -1) if buffers is None else buffers.take(rows * cols, np.int32, -1)
     flat = friction.reshape(-1)
     order = np.argsort(start, kind="stable")  # the bucket queue takes seeds in order of their minutes
     cells, start, lab_in = cells[order], start[order], lab_in[order]
@@ -358,6 +366,84 @@ def walking_time(
     return minutes
 
 
+#: arrays this large (bytes) are mapped by :func:`grid_array` in ordinary pages, not allocated by numpy
+GRID_ARRAY_MIN_BYTES = 1 << 22
+
+
+def grid_array(shape, dtype, fill=None) -> np.ndarray:
+    """A new array of ``shape`` and ``dtype`` (every value ``fill``; zeros when None) for a grid-sized layer.
+
+    numpy asks Linux for transparent huge pages (``madvise``) for every array of 4 MB or more, and a fresh huge
+    page is dear: the kernel may compact memory to find 2 MB in one piece, and a virtual machine's host backs it
+    page by page. On the 2-core bench machine 1.3 GB (a 108 M-cell search's minutes and labels) took 3.2-3.7 s
+    to fault in that way against 0.7-0.8 s in ordinary pages, and 20 M scattered reads and writes took as long in
+    either (1.0 s). So grid layers are mapped here as anonymous memory, in ordinary pages (huge ones only where
+    the system uses them for everything). Pages come zeroed and are touched only when written: a layer of zeros
+    costs nothing until used. Smaller arrays are numpy's.
+    """
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    if n * dtype.itemsize < GRID_ARRAY_MIN_BYTES:
+        return np.zeros(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    private = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)  # not shared memory (POSIX)
+    buf = mmap.mmap(-1, n * dtype.itemsize, flags=private) if private else mmap.mmap(-1, n * dtype.itemsize)
+    a = np.frombuffer(buf, dtype=dtype, count=n).reshape(shape)
+    if fill is not None and fill != 0:
+        a.fill(fill)
+    return a
+
+
+class GridBuffers:
+    """Grid-sized work arrays handed on from one search to the next (a :class:`Surface`'s, see :meth:`Surface.give`).
+
+    On a province one search's minutes and labels take 12 bytes a cell (1.3 GB on Qinghai's 108 M cells), and fresh
+    memory is dear: the operating system zeroes every page on first touch, and a virtual machine's host backs it
+    too. Measured on the 2-core bench machine: 2.1-2.6 s of CPU per GB for fresh pages, 1.3 s per GB for pages
+    freed a few seconds before (the guest hands them back to the host), 0.1-0.2 s per GB to refill an array in
+    hand. So the tier searches' arrays, once read, serve the OD searches that follow instead of being freed and
+    allocated again. At most ``most`` arrays of each dtype are kept, until :meth:`clear` (the end of a study's
+    computation): memory still grows with the grid only while searches run.
+    """
+
+    def __init__(self, most: int = 4):
+        self.most = int(most)
+        self._free: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, n: int, dtype, fill) -> np.ndarray:
+        """A flat array of ``n`` values of ``dtype``, every one ``fill``: a kept one refilled, or a new one."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            kept = self._free.get((dtype.str, n))
+            a = kept.pop() if kept else None
+        if a is None:
+            return grid_array(n, dtype, fill)
+        a.fill(fill)
+        return a
+
+    def give(self, *arrays) -> None:
+        """Keep ``arrays`` (no one may read or write them after) for the next :meth:`take`; beyond ``most``
+        of a kind they are let go."""
+        with self._lock:
+            for a in arrays:
+                if a is None or a.size == 0:
+                    continue
+                flat = a.reshape(-1)
+                kept = self._free.setdefault((flat.dtype.str, flat.size), [])
+                if len(kept) < self.most and not any(np.shares_memory(flat, k) for k in kept):
+                    kept.append(flat)
+
+    def clear(self) -> None:
+        """Let every kept array go."""
+        with self._lock:
+            self._free.clear()
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(a.nbytes for kept in self._free.values() for a in kept)
+
+
 class Surface:
     """A study's friction surface, joined to its road network and its demand (built by ``geoaccess.load.terrain``).
 
@@ -388,6 +474,7 @@ class Surface:
         self._pieces = None  # (sorted cells, their piece) known without labelling the grid (a cached surface)
         self._demand_targets = None  # targets() of demand_cell, the same for every tier
         self._lock = threading.Lock()  # tiers search on threads; the pieces are labelled once
+        self.buffers = GridBuffers()  # the searches' grid-sized arrays, handed on (see GridBuffers)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -432,7 +519,7 @@ class Surface:
             return self._demand_targets  # every tier asks for the study's demand: sorted once
         own = cells is self.demand_cell
         cells = np.asarray(cells, dtype=np.int64)
-        cells = np.unique(cells[cells >= 0])
+        cells = unique(cells[cells >= 0])
         flat_f = self.friction.reshape(-1)
         open_ = flat_f[cells] < np.inf
         out = [cells[open_]]
@@ -445,7 +532,7 @@ class Surface:
                 inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
                 n = (rr * cols + qq)[inside]
                 out.append(n[flat_f[n] < np.inf])
-        found = np.unique(np.concatenate(out))
+        found = unique(np.concatenate(out))
         if own:
             self._demand_targets = found
         return found
@@ -464,10 +551,11 @@ class Surface:
             if self._components is None:
                 from scipy import ndimage
 
-                passable = self.friction < np.inf
+                passable = np.less(self.friction, np.inf, out=grid_array(self.shape, bool))
                 if self.dem is not None:
                     passable &= np.isfinite(self.dem)
-                lab, n = ndimage.label(passable, output=np.int32)
+                lab = grid_array(self.shape, np.int32)
+                ndimage.label(passable, output=lab)
                 del passable
                 self._components = lab.reshape(-1)
         return self._components
@@ -487,7 +575,7 @@ class Surface:
         if self._pieces is not None and self._components is None:
             return self._pieces
         comp = self.components()
-        cells = np.unique(np.concatenate([self.targets(self.demand_cell), self.road_cell, self.facility_cell]))
+        cells = unique(np.concatenate([self.targets(self.demand_cell), self.road_cell, self.facility_cell]))
         cells = cells[(cells >= 0) & (cells < comp.size)]
         return cells, comp[cells]
 
@@ -523,7 +611,8 @@ class Surface:
         With ``targets`` (flat cells, see :meth:`targets`) the search stops once they are final: only their
         values are exact then, and those of every cell within ``sweep_to`` minutes (see :func:`search`).
         ``cutoff`` (minutes, inclusive) bounds the search: cells beyond it stay inf (a scenario's added facilities
-        search only as far as the baseline's farthest person)."""
+        search only as far as the baseline's farthest person). The two grids come from :attr:`buffers`: give them
+        back there once read."""
         cells, minutes, labels = np.asarray(cells), np.asarray(minutes, dtype=np.float64), np.asarray(labels)
         ok = (cells >= 0) & np.isfinite(minutes)
         cells, minutes, labels = cells[ok], minutes[ok], labels[ok]
@@ -539,5 +628,5 @@ class Surface:
         return search(
             self.friction, src, cell_size=(self.cell_m, self.cell_m), knight=self.knight, dem=self.dem,
             to_sources=to_seeds, cut_corners=self.cut_corners, source_minutes=minutes, labels=labels, targets=targets,
-            sweep_to=sweep_to, cutoff=cutoff,
+            sweep_to=sweep_to, cutoff=cutoff, buffers=self.buffers,
         )  # fmt: skip

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from geoaccess import _terrain_kernels, terrain
 from geoaccess import _terrain_od_kernels as _tk
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 from geoaccess.paths import Pairs, PointIndex, _queue
 from geoaccess.terrain import Moves, _buckets, moves
@@ -98,7 +99,7 @@ class TerrainIndex:
             ix.roads = _entries_per_cell(trip.point_index(sf.road_snap), sf.road_cell)
             rs_cell = np.ascontiguousarray(sf.road_cell, dtype=np.int32)
             ix.road_cell, ix.road_walk = rs_cell[ix.roads.pt_point], ix.roads.walk[ix.roads.pt_point]
-            ix.n_seed = 1 + int(np.unique(rs_cell[rs_cell >= 0]).size)
+            ix.n_seed = 1 + int(unique(rs_cell[rs_cell >= 0]).size)
         return ix
 
     def walk_bound(self, trip, cutoff: float) -> np.ndarray:
@@ -258,7 +259,8 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
         out_p, out_m = np.empty(cap, dtype=np.int32), np.empty(cap)
         rws = (np.full(n_nodes, np.inf), np.full((n_nodes, 3), -1, dtype=np.int32), np.full(nb_r, -1, dtype=np.int32),
                np.empty(n_nodes, dtype=np.int32))  # fmt: skip
-        gdist = np.full(rows * cols, np.inf)  # once per worker; each search resets only the cells it reached
+        # once per worker (a tier search's, handed on: sf.buffers); each search resets only the cells it reached
+        gdist = sf.buffers.take(rows * cols, np.float64, np.inf)
         work = _tk.new_work(nb_g)
         dws = (np.full(n_pts, np.inf), np.full(n_pts, np.inf), np.zeros(n_pts, np.bool_), np.empty(n_pts, np.int32),
                np.empty(n_seed, np.int64), np.empty(n_seed, np.int32), np.empty(n_seed), np.empty(n_pts, np.int32),
@@ -287,6 +289,7 @@ def door_pairs(trip, index: TerrainIndex, fsnap, fcells, cutoffs, dest=None, buf
                 bar.update(n_chunk)
         if mine:
             sink.flush(out_p, out_m, pos, np.concatenate(mine), start, fstart)
+        sf.buffers.give(gdist)
         with lock:
             state["scans"] += scans
 

@@ -253,10 +253,12 @@ class Trip:
         )  # fmt: skip
         minutes, lab = sf.at(dist, label, dcells)
         if sample is None:
+            sf.buffers.give(dist, label)
             return minutes, lab
         # final: every cell within the sweep. Not beyond it, even short of the farthest demand cell: the search
         # may end goal-directed towards its last targets (terrain.search), which leaves cells off their way unsettled
         s_min, s_lab = sf.at(dist, label, sample)
+        sf.buffers.give(dist, label)
         del dist, label
         beyond = ~(s_min <= float(sweep_to or 0.0))
         s_min[beyond] = np.inf

@@ -20,6 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geoaccess import coords as _coords
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 from geoaccess.load.roads import RoadReport, Ways, utm_crs
 from geoaccess.load.speeds import class_kmh, oneway_code, oneway_value, parse_hstore, parse_maxspeed, profile_table
@@ -291,7 +292,7 @@ def _snap_ends(lon, lat, refs, way_start, oneway, snap_m):
     ref_out = np.zeros(uses.size, dtype=bool)
     ref_in[refs[has_in]] = True
     ref_out[refs[has_out]] = True
-    ends = np.unique(np.concatenate([first, last]))
+    ends = unique(np.concatenate([first, last]))
     dead = (uses[refs[ends]] == 1) | ~ref_in[refs[ends]] | ~ref_out[refs[ends]]
     dangling = ends[dead]
     # dead ends shared by two lines appear twice: keep one position per node

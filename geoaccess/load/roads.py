@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
 from geoaccess import coords as _coords
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 from geoaccess.load.speeds import oneway_code, parse_maxspeed, profile_table
 from geoaccess.network import Network
@@ -374,7 +375,7 @@ def network_from_ways(ways: Ways, report: RoadReport, crs=None, keep_largest: bo
     cum = np.cumsum(seg)
     length = cum[b] - cum[a]
 
-    node_refs = np.unique(ways.refs[brk])
+    node_refs = unique(ways.refs[brk])
     u = np.searchsorted(node_refs, ways.refs[a])
     v = np.searchsorted(node_refs, ways.refs[b])
     w_of = way_of[a]

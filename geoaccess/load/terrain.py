@@ -27,9 +27,10 @@ from rasterio.transform import from_origin
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import from_bounds
 
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 from geoaccess.network import Network, Snap
-from geoaccess.terrain import Surface
+from geoaccess.terrain import Surface, grid_array
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def _warp(path: Path, grid: Grid, what: str, resampling, dtype, nodata_out):
         win = from_bounds(*b, transform=src.transform).round_offsets().round_lengths()
         win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
         data = src.read(1, window=win, boundless=False)
-        out = np.full(grid.shape, nodata_out, dtype=dtype)
+        out = grid_array(grid.shape, dtype, nodata_out)
         reproject(
             data, out, src_transform=src.window_transform(win), src_crs=src.crs, src_nodata=src.nodata,
             dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=nodata_out, resampling=resampling,
@@ -172,7 +173,7 @@ def landcover_friction(path: Path, grid: Grid, speeds: dict[int, float] | None =
     notes = [f"land cover {Path(path).name}: " + ", ".join(f"{c}: {counts[c]:,} cells" for c in present)]
     if counts[0]:
         notes.append(f"land cover {Path(path).name}: {counts[0]:,} grid cells without a class (nodata) are impassable")
-    return lut[classes], notes
+    return np.take(lut, classes, out=grid_array(grid.shape, np.float32)), notes
 
 
 def read_dem(path: Path, grid: Grid) -> np.ndarray:
@@ -187,7 +188,7 @@ def barrier_mask(paths, grid: Grid, roads_path: Path | None = None) -> np.ndarra
     """Cells under barrier lines (8-connected) or polygons (every cell they touch), from vector files or "osm"."""
     from rasterio.features import rasterize
 
-    mask = np.zeros(grid.shape, dtype=bool)
+    mask = grid_array(grid.shape, bool)
     for p in paths:
         geoms = _osm_water(roads_path, grid) if p == "osm" else _vector(Path(p), grid)
         if len(geoms) == 0:
@@ -195,11 +196,11 @@ def barrier_mask(paths, grid: Grid, roads_path: Path | None = None) -> np.ndarra
         poly = shapely.get_type_id(geoms) >= 3  # Polygon, MultiPolygon (and collections)
         for sel, touched in ((~poly, False), (poly, True)):
             if sel.any():
-                burnt = rasterize(
-                    ((g, 1) for g in geoms[sel]), out_shape=grid.shape, transform=grid.transform, fill=0,
-                    all_touched=touched, dtype=np.uint8,
-                )  # fmt: skip
-                mask |= burnt.astype(bool)
+                burnt = grid_array(grid.shape, np.uint8)
+                rasterize(((g, 1) for g in geoms[sel]), out=burnt, transform=grid.transform, fill=0,
+                          all_touched=touched)  # fmt: skip
+                mask |= burnt.view(bool)  # 0 and 1
+                del burnt
     return mask
 
 
@@ -303,8 +304,9 @@ def area_mask(area, grid: Grid, halo_m: float) -> np.ndarray:
         return np.ones(grid.shape, dtype=bool)
     tol = grid.cell_m / 4.0
     outline = shapely.union_all(shapely.simplify(geoms, tol)).buffer(halo_m + tol, quad_segs=4)
-    return rasterize([(outline, 1)], out_shape=grid.shape, transform=grid.transform, fill=0, all_touched=True,
-                     dtype=np.uint8).astype(bool)  # fmt: skip
+    out = grid_array(grid.shape, np.uint8)
+    rasterize([(outline, 1)], out=out, transform=grid.transform, fill=0, all_touched=True)
+    return out.view(bool)  # 0 and 1
 
 
 def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
@@ -395,7 +397,7 @@ def with_added_roads(surface: Surface, net: Network, old: Network, *, walk_kmh: 
     road_snap = Snap(cat("link"), cat("t"), cat("offroad_m"))
     walk = np.float32(minutes_per_m(walk_kmh))
     flat = surface.friction.reshape(-1)
-    burn = np.unique(cells)
+    burn = unique(cells)
     burn = burn[flat[burn] != walk]
     if surface.dem is not None:  # build_surface: no elevation, no slope: impassable, whatever the road
         burn = burn[np.isfinite(surface.dem.reshape(-1)[burn])]
@@ -463,7 +465,7 @@ def build_surface(
         friction, more = landcover_friction(travel.landcover, grid, travel.landcover_speeds)
         notes += more
     else:
-        friction = np.full(grid.shape, minutes_per_m(walk_kmh), dtype=np.float32)
+        friction = grid_array(grid.shape, np.float32, minutes_per_m(walk_kmh))
     # elevation only bends walking speeds (anisotropic); an isotropic study does not warp it at all
     dem = read_dem(travel.dem, grid) if travel.dem is not None and travel.anisotropic else None
     if travel.barriers:
@@ -472,7 +474,7 @@ def build_surface(
         notes.append(f"barriers: {int(barrier.sum()):,} cells impassable")
     t1 = time.perf_counter()
     road_cell, road_snap = road_samples(net, grid)
-    on_road = np.zeros(grid.rows * grid.cols, dtype=bool)
+    on_road = grid_array(grid.rows * grid.cols, bool)
     on_road[road_cell] = True
     # a road is walkable whatever lies under it: a road over a river is a bridge
     friction.reshape(-1)[on_road] = np.float32(minutes_per_m(walk_kmh))

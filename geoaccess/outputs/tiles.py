@@ -32,6 +32,7 @@ from rasterio.transform import array_bounds
 from rasterio.warp import calculate_default_transform
 from tqdm import tqdm
 
+from geoaccess._arrays import unique
 from geoaccess.outputs._atomic import atomic_path
 from geoaccess.outputs._gcj02 import wgs84_to_gcj02
 from geoaccess.outputs.rasters import Surface
@@ -186,8 +187,8 @@ def tile_keys(surface: Surface, z: int, shift: bool = False) -> np.ndarray:
         n = 2**z
         tx = np.clip(((mx + HALF_WORLD) / (2 * HALF_WORLD) * n).astype(np.int64), 0, n - 1)
         ty = np.clip(((HALF_WORLD - my) / (2 * HALF_WORLD) * n).astype(np.int64), 0, n - 1)
-        keys.append(np.unique(tx * n + ty))
-    return np.unique(np.concatenate(keys))
+        keys.append(unique(tx * n + ty))
+    return unique(np.concatenate(keys))
 
 
 def write_tiles(
@@ -221,7 +222,7 @@ def write_tiles(
 
     try:
         top = tile_keys(surface, zmax, shift)
-        jobs = [(z, k) for z in range(zmax, zmin - 1, -1) for k in np.unique(_parent(top, zmax, z))]
+        jobs = [(z, k) for z in range(zmax, zmin - 1, -1) for k in unique(_parent(top, zmax, z))]
         # look-up (numba) and deflate (zlib) release the GIL, so threads draw tiles side by side
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             for name in tqdm(pool.map(lambda job: draw(*job), jobs), total=len(jobs), desc="tiles", disable=None):

@@ -15,6 +15,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoaccess import paths
+from geoaccess._arrays import unique
 from geoaccess.errors import InputError
 from geoaccess.measures import TierResult
 from geoaccess.network import Network, Snap
@@ -38,7 +39,7 @@ def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
     old = base_inp.network
     n = old.n_links
     edited = np.flatnonzero((net.link_fwd[:n] != old.link_fwd) | (net.link_bwd[:n] != old.link_bwd))
-    ends = np.unique(np.concatenate([net.link_u[edited], net.link_v[edited], net.link_u[n:], net.link_v[n:]]))
+    ends = unique(np.concatenate([net.link_u[edited], net.link_v[edited], net.link_u[n:], net.link_v[n:]]))
     to_facility = base.settings.direction == "to_facility"
     # minutes from an edited link end to each node (to_facility) or from each node to one (from_facility)
     edit_minutes = paths.nearest(old, ends, reverse=not to_facility)[0] if ends.size else np.full(old.n_nodes, np.inf)
@@ -414,4 +415,4 @@ def route_links(net: Network, ends: list[int]) -> np.ndarray | None:
                 np.abs(da[v] + net.link_bwd + db[u] - total) <= tol
             )
         out.append(np.flatnonzero(on))
-    return np.unique(np.concatenate(out))
+    return unique(np.concatenate(out))

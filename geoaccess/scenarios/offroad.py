@@ -26,6 +26,7 @@ import logging
 
 import numpy as np
 
+from geoaccess._arrays import unique
 from geoaccess.measures import TierResult
 from geoaccess.network import Snap
 from geoaccess.scenarios.apply import road_without
@@ -69,7 +70,7 @@ def ground_bound(old, new, net, keys, mode: str, to_facility: bool, cutoff: floa
         rr, qq = r + dr, q + dc
         inside = (rr >= 0) & (rr < rows) & (qq >= 0) & (qq < cols)
         near.append((rr * cols + qq)[inside])
-    seeds = np.unique(np.concatenate(near))
+    seeds = unique(np.concatenate(near))
     # on the raw grid, with room for rounding at the cutoff (the seeds include impassable cells: they spread nowhere)
     dist, _ = search(
         old.friction, np.column_stack([seeds // cols, seeds % cols]), cell_size=(old.cell_m, old.cell_m),
@@ -128,7 +129,9 @@ def _terrain(trip: Trip, fcells, fminutes, flabels, road, targets, cutoff=None):
         np.concatenate(cells), np.concatenate(start), np.concatenate(labels).astype(np.int64), trip.to_facility,
         sf.targets(dcells), cutoff=cutoff,
     )  # fmt: skip
-    return sf.at(dist, label, dcells)
+    out = sf.at(dist, label, dcells)
+    sf.buffers.give(dist, label)
+    return out
 
 
 def remove_sources(

@@ -140,7 +140,10 @@ def whatif(
         raise InputError("pass either a scenario or keyword edits, not both")
     t0 = time.perf_counter()
     base = baseline_of(study, base)
-    result = _apply(base, scenario, full, t0)
+    try:
+        result = _apply(base, scenario, full, t0)
+    finally:
+        base.study.release_grids()
     if write:
         from geoaccess.scenarios.write import write_scenario
 
