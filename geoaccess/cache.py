@@ -665,6 +665,7 @@ def load_surface(key: str, root: Path | None = None):
     removed."""
     from affine import Affine
 
+    from geoaccess._arrays import lookup
     from geoaccess.network import Snap
     from geoaccess.terrain import Surface, grid_array
 
@@ -672,7 +673,7 @@ def load_surface(key: str, root: Path | None = None):
         shape = tuple(meta["shape"])
         if "friction.codes" in arrays:
             codes, table = arrays["friction.codes"], arrays["friction.table"]
-            friction = np.take(table, codes, out=grid_array(codes.shape, table.dtype))
+            friction = lookup(table, codes, grid_array(codes.shape, table.dtype))
         else:
             friction = arrays["friction"]
         friction = friction.reshape(shape)

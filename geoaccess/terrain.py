@@ -89,7 +89,8 @@ def _grid(friction, name: str = "friction") -> np.ndarray:
         friction = friction.astype(np.float64)
     if friction.size >= 2**31 - 1:
         raise InputError(f"{name} has {friction.size} cells; at most 2**31 - 2 are supported: use larger cells")
-    if np.any(friction < 0):  # NaN compares false: NaN is nodata, i.e. impassable
+    # fmin skips NaN (nodata, i.e. impassable), and unlike ``np.any(friction < 0)`` it needs no grid-sized temporary
+    if friction.size and np.fmin.reduce(friction, axis=None) < 0:
         r, c = np.argwhere(friction < 0)[0]
         raise InputError(
             f"{name} has negative values (first at row {r}, column {c}); friction is minutes per metre >= 0, "

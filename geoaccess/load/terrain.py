@@ -27,7 +27,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import from_bounds
 
-from geoaccess._arrays import unique
+from geoaccess._arrays import bincount, lookup, unique
 from geoaccess.errors import InputError
 from geoaccess.network import Network, Snap
 from geoaccess.terrain import Surface, grid_array
@@ -157,7 +157,7 @@ def landcover_friction(path: Path, grid: Grid, speeds: dict[int, float] | None =
     """
     classes, _ = _warp(path, grid, "landcover", Resampling.nearest, np.uint8, 0)
     table = {k: v[0] for k, v in WORLDCOVER_KMH.items()} | dict(speeds or {})
-    counts = np.bincount(classes.ravel(), minlength=256)
+    counts = bincount(classes, minlength=256)
     present = [int(c) for c in np.flatnonzero(counts) if c != 0]
     missing = [c for c in present if c not in table]
     if missing:
@@ -173,7 +173,7 @@ def landcover_friction(path: Path, grid: Grid, speeds: dict[int, float] | None =
     notes = [f"land cover {Path(path).name}: " + ", ".join(f"{c}: {counts[c]:,} cells" for c in present)]
     if counts[0]:
         notes.append(f"land cover {Path(path).name}: {counts[0]:,} grid cells without a class (nodata) are impassable")
-    return np.take(lut, classes, out=grid_array(grid.shape, np.float32)), notes
+    return lookup(lut, classes, grid_array(grid.shape, np.float32)), notes
 
 
 def read_dem(path: Path, grid: Grid) -> np.ndarray:
