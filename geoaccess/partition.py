@@ -19,6 +19,10 @@ exact without exchanges:
   global order; the 2SFCA family needs every facility's demand before step 2), scoring and the bundle run on the
   client.
 
+``[travel.periods]``: every period runs after the study the same way on the same cluster, one period at a time; its
+tasks name the period, and a worker scales its copy of the study's roads by the period's factors as the client does
+(walking-only pairs do not depend on road speeds: the study's serve every period, and no period task searches them).
+
 A task is a pure function of the study's settings, its facility positions and its way of travel: it loads the
 study's inputs (and, off-road, its friction surface) on its worker, from the user cache the client filled, once
 per worker process, so a task lost with its worker is simply run again (README "The country on a cluster" has
