@@ -166,8 +166,9 @@ def test_road_lookup(served):
 
 def test_road_tool_junction_comes_back_as_the_same_junction():
     """A junction the road tools show goes back in a road_add edit at its exact coordinates: the scenario snaps it to
-    that junction, not to one 7 cm away (a bridge's node over a road's), and keeps it inside a county whose border
-    runs 2 cm from it. Rounded to 6 decimals (as before), its point snapped to the other node and fell outside."""
+    that junction, not to one 7 cm away (a bridge's node over a road's). Rounded to 6 decimals (as before), its point
+    snapped to the other node. A junction on the study area's border comes back a rounding error outside it: such an
+    end is in the area, one 1 m out is not."""
     from types import SimpleNamespace
 
     import geopandas as gpd
@@ -187,19 +188,23 @@ def test_road_tool_junction_comes_back_as_the_same_junction():
     tools = RoadTools(net)
     got = tools.at(112.500002, 37.8)  # a click 15 cm east of A (18 cm from B), as the page sends it
     a, far = got["junction"], tools.at(112.51, 37.8)["junction"]
-    county = gpd.GeoDataFrame({"county_code": ["140105"]}, geometry=[shapely.box(112.5000002, 37.7, 112.52, 37.9)],
+    county = gpd.GeoDataFrame({"county_code": ["140105"]}, geometry=[shapely.box(112.4, 37.7, 112.6, 37.9)],
                               crs="EPSG:4326")  # fmt: skip
     inp = SimpleNamespace(network=net, counties=county)
-    edited = apply_roads(inp, make_scenario("bridge", road_add=[{"from": a, "to": far, "kmh": 50}]))
+
+    def road_from(start):
+        return apply_roads(inp, make_scenario("bridge", road_add=[{"from": start, "to": far, "kmh": 50}]))
+
+    edited = road_from(a)
     assert (int(edited.link_u[-1]), int(edited.link_v[-1])) == (0, 1)
     assert a == pytest.approx([lon[0], lat[0]], abs=1e-12) and got["junction_m"] < 0.2
     assert got["link"]["ends"][0] == a
-    # the same junction rounded to 6 decimals: outside the county, and nearer to the other node
+    assert int(road_from([round(v, 6) for v in a]).link_u[-1]) == 2  # rounded: the other junction
+    # the county's western border through A: A a rounding error west of it is in, 1 m west is not
+    inp.counties = county.set_geometry([shapely.box(a[0], 37.7, 112.6, 37.9)])
+    assert int(road_from([float(np.nextafter(a[0], 0.0)), a[1]]).link_u[-1]) == 0
     with pytest.raises(InputError, match="outside the study area"):
-        apply_roads(inp, make_scenario("bridge", road_add=[{"from": [round(v, 6) for v in a], "to": far, "kmh": 50}]))
-    wide = SimpleNamespace(network=net, counties=county.set_geometry([shapely.box(112.4, 37.7, 112.6, 37.9)]))
-    rounded = make_scenario("bridge", road_add=[{"from": [round(v, 6) for v in a], "to": far, "kmh": 50}])
-    assert int(apply_roads(wide, rounded).link_u[-1]) == 2
+        road_from([a[0] - 1e-5, a[1]])
 
 
 def test_answer_carries_a_change_layer_per_tier(served):
