@@ -7,7 +7,7 @@ In one process, with the cache in ``$GEOACCESS_CACHE`` (set it to an empty folde
 3. ``partitioned``: ``partition.compute`` on a new Study (cache warm) on a LocalCluster of ``--workers`` processes
    started first (its start is timed apart); the workers read the inputs and the surface from the cache.
 
-``[travel.periods]`` are left out of both (``compute`` never runs them; partitioned runs do not yet). The county
+``[travel.periods]`` are left out of both (``compute`` never runs them; bench_partition_periods.py times them). The county
 table, every tier's minutes and facility and the walking-only twins of run 3 are checked equal to run 2, to the bit.
 Prints one line per run and the partitions table (tasks per partition and way of travel, their halo, seconds and
 where each worker's surface came from).

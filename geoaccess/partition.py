@@ -19,6 +19,10 @@ exact without exchanges:
   global order; the 2SFCA family needs every facility's demand before step 2), scoring and the bundle run on the
   client.
 
+``[travel.periods]``: every period runs after the study the same way on the same cluster, one period at a time; its
+tasks name the period, and a worker scales its copy of the study's roads by the period's factors as the client does
+(walking-only pairs do not depend on road speeds: the study's serve every period, and no period task searches them).
+
 A task is a pure function of the study's settings, its facility positions and its way of travel: it loads the
 study's inputs (and, off-road, its friction surface) on its worker, from the user cache the client filled, once
 per worker process, so a task lost with its worker is simply run again (README "The country on a cluster" has
@@ -222,6 +226,18 @@ class _Context:
     cell_part: np.ndarray  # per population cell: its county's partition key
     study: object = None  # the worker's Study: its friction surface is read (or built) on the first off-road task
     terrain: dict = field(default_factory=dict)  # mode -> (Trip over the surface, its TerrainIndex)
+    # a [travel.periods] period's searches: (its name, its network, mode -> (Trip, demand index)); one period
+    # at a time, as the client computes them one after another, so a worker holds at most two networks
+    period: tuple[str, object, dict] | None = None
+
+    def searches(self, mode: str, period: str | None = None) -> tuple[object, object, dict]:
+        """The trip and demand index of ``mode`` ("road", "mixed", "walk_only") at the study's speeds, or at those of
+        ``period`` (``[travel.periods.<name>]``), loading what is missing on first use. Returns them and what the
+        load took (off-road, on the first task: where the surface came from)."""
+        with _LOADING:
+            if period is None or mode == "walk_only":  # walking does not depend on road speeds: the study's own
+                return (self.trip, self.index, {}) if mode == "road" else self._off_road(mode)
+            return self._at_period(period, mode)
 
     def off_road(self, mode: str) -> tuple[object, object, dict]:
         """The trip and demand index of off-road ``mode``, loading the study's surface on first use (from the
@@ -242,6 +258,31 @@ class _Context:
         trip = Trip(self.trip.net, s.walk_kmh, s.direction == "to_facility", surface=surface, mode=mode)
         self.terrain[mode] = (trip, trip.terrain_index(surface.demand_cell))
         return (*self.terrain[mode], used)
+
+    def _at_period(self, name: str, mode: str) -> tuple[object, object, dict]:
+        """Period ``name``'s trip of ``mode`` on its road network, scaled here as
+        :meth:`geoaccess.study.Study.period_study` scales it on the client (the same function on the same network:
+        the same minutes, to the bit)."""
+        from geoaccess.periods import road_factors, scale_network
+        from geoaccess.trip import Trip
+
+        if self.period is None or self.period[0] != name:
+            self.period = None  # the previous period's network and indexes go first
+            factors = road_factors(self.study.settings.periods[name])
+            self.period = (name, scale_network(self.trip.net, factors, f"[travel.periods.{name}]"), {})
+        _, net, built = self.period
+        if mode in built:
+            return (*built[mode], {})
+        used = {}
+        if mode == "road":
+            trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility)
+            index = trip.point_index(self.study.load().demand_snap)
+        else:  # the surface joins the roads' geometry, which no period changes: the study's own
+            study_trip, _, used = self._off_road(mode)
+            trip = Trip(net, self.trip.walk_kmh, self.trip.to_facility, surface=study_trip.surface, mode=mode)
+            index = trip.terrain_index(study_trip.surface.demand_cell)
+        built[mode] = (trip, index)
+        return trip, index, used
 
 
 _CONTEXTS: dict[str, _Context] = {}
@@ -337,11 +378,12 @@ def reach(pairs, fx, fy, cx, cy) -> tuple[np.ndarray, float]:
     return np.flatnonzero(seen), float(np.sqrt(far2)) / 1000.0
 
 
-def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road", cells=None) -> dict:
+def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road", cells=None, period=None) -> dict:
     """One partition's OD blocks: the pairs of the facilities at ``positions`` (a pure function of its arguments).
 
     ``mode`` "mixed" or "walk_only": the off-road trips over the study's friction surface, from the facilities'
-    grid ``cells``, as :class:`geoaccess.measures.ODPool` searches them in one process.
+    grid ``cells``, as :class:`geoaccess.measures.ODPool` searches them in one process. ``period`` (a name of
+    ``settings.periods``): the trips at that period's road speeds (walking ones are the same at every period).
 
     Returns the pairs (:class:`geoaccess.paths.Pairs`, blocks in ``positions`` order) and what the partition
     used: seconds, cells reached, cells reached outside its own counties (the halo), the farthest pair in km
@@ -349,14 +391,12 @@ def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road"
     """
     t0 = time.perf_counter()
     ctx = _context(settings, token, use_cache)
-    used = {}
-    if mode != "road":
-        trip, index, used = ctx.off_road(mode)
+    trip, index, used = ctx.searches(mode, period)
     t_load = time.perf_counter() - t0
     _fault()
     t1 = time.perf_counter()
     if mode == "road":
-        pairs = ctx.trip.pairs(ctx.facility_snap[positions], ctx.index, cut)
+        pairs = trip.pairs(ctx.facility_snap[positions], index, cut)
     else:
         pairs = trip.pairs(ctx.facility_snap[positions], index, cut, fcells=np.asarray(cells))
     seconds = time.perf_counter() - t1
@@ -392,12 +432,13 @@ def partition_pairs(settings, token, use_cache, key, positions, cut, mode="road"
 class _Remote:
     """An OD pool's remote search (:attr:`geoaccess.measures.ODPool.remote`): one task per partition, for the pool's
     way of travel ``mode``; ``speed_kmh`` and ``margin_km`` give its halo (:func:`halo_km`). ``stats`` (a list shared
-    by the pools of one run) gets one row per task."""
+    by the pools of one run) gets one row per task. ``period``: the pools of that ``[travel.periods]`` period's study
+    (``study`` is the study it belongs to, whose inputs the workers hold: they scale its roads themselves)."""
 
     def __init__(self, client, study, fac_part: np.ndarray, speed_kmh: float, stats: list, mode: str = "road",
-                 margin_km: float = 0.0):  # fmt: skip
+                 margin_km: float = 0.0, period: str | None = None):  # fmt: skip
         self.client, self.study, self.fac_part, self.speed_kmh = client, study, fac_part, speed_kmh
-        self.mode, self.margin_km = mode, margin_km
+        self.mode, self.margin_km, self.period = mode, margin_km, period
         self.token = _inputs_token(study)
         self.stats = stats
 
@@ -419,11 +460,14 @@ class _Remote:
                 cut[sel],
                 self.mode,
                 None if cells is None else np.asarray(cells)[sel],
-                key=f"geoaccess-pairs-{self.mode}-{key}-{self.token}",
+                self.period,
+                # a period's tasks are other tasks: the scheduler must not hand back the study's own pairs
+                key=f"geoaccess-pairs-{self.mode}-{f'{self.period}-' if self.period else ''}{key}-{self.token}",
                 retries=RETRIES,
             )
             futures[fut] = (key, sel)
-        log.info("OD (%s): %d partitions submitted (%s facilities)", self.mode, len(futures), f"{pos.size:,}")
+        log.info("OD (%s%s): %d partitions submitted (%s facilities)", self.mode, self._at(), len(futures),
+                 f"{pos.size:,}")  # fmt: skip
         t0 = time.perf_counter()
         start = np.full(pos.size, -1, dtype=np.int64)
         count = np.zeros(pos.size, dtype=np.int64)
@@ -447,9 +491,10 @@ class _Remote:
             got["top_speed_kmh"] = round(self.speed_kmh, 3)
             self.stats.append(got)
             log.info(
-                "partition %s (%s): %s facilities, %s pairs, %s cells reached (%s in the halo) in %.1f s on %s",
+                "partition %s (%s%s): %s facilities, %s pairs, %s cells reached (%s in the halo) in %.1f s on %s",
                 key,
                 self.mode,
+                self._at(),
                 f"{got['facilities']:,}",
                 f"{got['pairs_kept']:,}",
                 f"{got['cells_reached']:,}",
@@ -459,6 +504,9 @@ class _Remote:
             )
             del pairs
         return Pairs(start, count, dest._origin, dest._minutes)
+
+    def _at(self) -> str:
+        return f", period {self.period}" if self.period else ""
 
 
 def _inputs_token(study) -> str:
@@ -492,14 +540,16 @@ def _mode_order(col: pd.Series) -> pd.Series:
 
 
 def compute(study, client):
-    """:meth:`geoaccess.study.Study.compute` with the OD blocks searched per partition on ``client``.
+    """:meth:`geoaccess.study.Study.compute` with the OD blocks searched per partition on ``client``, and with
+    ``[travel.periods]`` each period's too (:meth:`geoaccess.study.Study.period_study`), on the same cluster.
 
     Off-road tiers (``[travel]`` mixed / walk_only) are searched on the client over the whole surface, as in one
     process; their OD blocks, like the road ones, per partition (one task per partition and way of travel).
 
     Returns the :class:`~geoaccess.study.Result` with ``partitions`` (one row per partition and way of travel
     (``mode``): counties, facilities, pairs, halo, seconds, worker and its peak memory; off-road, on the rows of the
-    tasks that loaded it, where the worker's surface came from).
+    tasks that loaded it, where the worker's surface came from), and with periods ``periods``: a result per period,
+    each with its own ``partitions``.
     """
     from geoaccess.study import facility_county
 
@@ -511,15 +561,36 @@ def compute(study, client):
     inp = study.load()  # fills the input cache the workers load from
     county_part = county_partitions(inp.counties, level)
     fac_part = facility_partitions(facility_county(inp.facilities, inp.counties), county_part)
-    speed = top_speed_kmh(inp.network, s.walk_kmh)
+    result = _compute_at(study, client, fac_part, county_part)
+    if s.periods:
+        # one period after another, each partitioned as the study: the workers keep the study's inputs and surface,
+        # and scale the roads of one period at a time
+        result.periods = {}
+        for k, name in enumerate(s.periods, 1):
+            t1 = time.perf_counter()
+            log.info("period %s (%d of %d): partitioned as the study", name, k, len(s.periods))
+            result.periods[name] = _compute_at(study.period_study(name), client, fac_part, county_part, study, name)
+            result.timings[f"period_{name}"] = time.perf_counter() - t1
+            log.info("period %s: %.1f s", name, result.timings[f"period_{name}"])
+    result.timings["partitioned_total"] = time.perf_counter() - t0
+    return result
+
+
+def _compute_at(study, client, fac_part, county_part, owner=None, period: str | None = None):
+    """One :meth:`~geoaccess.study.Study.compute` with its OD pools searched on ``client``; ``owner`` and ``period``:
+    ``study`` is that period's study of ``owner`` (the workers load ``owner``'s inputs and scale its roads)."""
+    s = study.settings
+    inp = study.load()
+    speed = top_speed_kmh(inp.network, s.walk_kmh)  # a period's own: a factor above 1 widens the halo
     # the ways of travel whose OD blocks the measures read (Study._measures: the 2SFCA family's, each tier's own)
     modes = sorted({s.travel.mode, *(s.tier_mode(t) for t in s.tiers)}, key=_MODES.index)
     stats: list[dict] = []
     pools = {}
+    remote = dict(client=client, study=owner or study, fac_part=fac_part, stats=stats, period=period)
     for mode in modes:
         if mode == "road":
             pools[mode] = study.od_pool(inp)
-            pools[mode].remote = _Remote(client, study, fac_part, speed, stats)
+            pools[mode].remote = _Remote(speed_kmh=speed, **remote)
             continue
         # the surface: read from the cache, or built here and stored at once, before Study.compute sends the first
         # off-road task (it searches their blocks beside the tier searches): the workers read it from the cache
@@ -527,13 +598,12 @@ def compute(study, client):
         study.store_terrain()
         fast = max(speed, surface_speed_kmh(surface))
         pools[mode] = study.od_pool(inp, mode)
-        pools[mode].remote = _Remote(client, study, fac_part, fast, stats, mode, cell_margin_km(surface))
+        pools[mode].remote = _Remote(speed_kmh=fast, mode=mode, margin_km=cell_margin_km(surface), **remote)
     try:
         result = study.compute()
     finally:
         for pool in pools.values():
             pool.remote = None
-    result.timings["partitioned_total"] = time.perf_counter() - t0
     stats = pd.DataFrame(stats)
     keys, n_cty = np.unique(county_part.astype(str), return_counts=True)
     counts = pd.DataFrame({"partition": keys, "counties": n_cty})

@@ -17,7 +17,7 @@ from geoaccess.network import Network
 
 log = logging.getLogger(__name__)
 
-__all__ = ["class_codes", "class_factor", "scale_network"]
+__all__ = ["class_codes", "class_factor", "road_factors", "scale_network"]
 
 
 def class_codes(net: Network) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +39,12 @@ def class_factor(names, factors: dict[str, float]) -> np.ndarray:
     for i, n in enumerate(names):
         out[i] = factors.get(n, factors.get(parent_class(n), 1.0))
     return out
+
+
+def road_factors(factors: dict[str, float]) -> dict[str, float]:
+    """The road-class factors of a ``[travel.periods.<name>]`` table: land-cover class codes (``"40"``) are for
+    off-road travel and leave the roads alone."""
+    return {k: v for k, v in factors.items() if not str(k).isdigit()}
 
 
 def scale_network(net: Network, factors: dict[str, float], what: str = "speed factors") -> Network:

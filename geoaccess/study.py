@@ -714,9 +714,6 @@ class Study:
         if self.settings.scale.partition is not None:  # [scale] partition: on Dask distributed
             from geoaccess import partition
 
-            if self.settings.periods:
-                log.warning("[travel.periods] are not computed in partitioned runs yet; run without --partition")
-
             return partition.run(self, write=write)
         if not write:
             return self._run(False)
@@ -738,13 +735,13 @@ class Study:
         """
         import dataclasses
 
-        from geoaccess.periods import scale_network
+        from geoaccess.periods import road_factors, scale_network
 
         cached = self._periods.get(name)
         if cached is not None:
             return cached
         s = self.settings
-        factors = {k: v for k, v in s.periods[name].items() if not k.isdigit()}
+        factors = road_factors(s.periods[name])
         child = Study(
             dataclasses.replace(s, title=f"{s.title or s.name} — {name}", periods={},
                                 output=Path(s.output) / "periods" / name)
@@ -755,6 +752,8 @@ class Study:
         )
         child._period = (self, name)
         child._terrain = self._terrain  # the surface joins the roads' geometry, which no period changes
+        if "walk_only" in self._terrain_pools:  # walking does not depend on road speeds: the study's pairs serve
+            child._terrain_pools["walk_only"] = self._terrain_pools["walk_only"]
         self._periods[name] = child
         return child
 

@@ -184,3 +184,100 @@ def test_surface_speed_is_the_least_friction():
     assert partition.surface_speed_kmh(sf) == 0.0
     assert partition.cell_margin_km(sf) == pytest.approx(0.1414, abs=1e-4)
     assert partition.halo_km(30, 60.0, 0.5) == 30.5
+
+
+# -- [travel.periods] ----------------------------------------------------------------------------------------------
+
+#: a slow peak and a fast night (roads twice as fast: the halo must widen with the period's top speed)
+PERIODS = (
+    "[travel.periods.peak]\nsecondary = 0.5\ntertiary = 0.6\n[travel.periods.night]\nsecondary = 1.5\ntertiary = 2\n"
+)
+
+
+@pytest.fixture(scope="module")
+def period_region(tmp_path_factory):
+    return write_region(tmp_path_factory.mktemp("part_periods"), TRAVEL + PERIODS)
+
+
+@pytest.fixture(scope="module")
+def single_periods(period_region):
+    """The oracle per period: one process, each period's study made from a study of its own before anything was
+    computed (so it reuses no walking pairs or minutes of the study), nothing from the cache."""
+    out = {}
+    for name in ("peak", "night"):
+        owner = _study(period_region, "single", cache_on=False, scale=False)
+        owner.terrain()
+        out[name] = owner.period_study(name).compute()
+    return out
+
+
+@pytest.fixture(scope="module")
+def partitioned_periods(period_region, cluster, caplog_module):
+    """``geoaccess run --partition prefecture`` on the cluster: Study.run, the bundle written."""
+    import dataclasses
+
+    study = _study(period_region, "part", scale=False)
+    study.settings = dataclasses.replace(study.settings, scale=ScaleSettings("prefecture", cluster.scheduler_address))
+    return study.run()
+
+
+@pytest.fixture(scope="module")
+def caplog_module():
+    """The run's log records (module scope: the run is shared by several tests)."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    root = logging.getLogger("geoaccess")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield records
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_periods_partitioned_equal_one_process(single, single_periods, partitioned_periods, caplog_module):
+    r = partitioned_periods
+    assert_same(r, single)  # the study's own speeds: periods change nothing there
+    assert list(r.periods) == ["peak", "night"]
+    for name, want in single_periods.items():
+        assert_same(r.periods[name], want)
+    # the periods do change the roads' trips: slower at peak, faster at night, somewhere
+    road = [single.tiers["regional"].minutes, *(r.periods[p].tiers["regional"].minutes for p in ("peak", "night"))]
+    assert (road[1] > road[0]).any() and (road[2] < road[0]).any()
+    assert not any("not computed in partitioned runs" in rec.getMessage() for rec in caplog_module)
+    assert any("period night (2 of 2)" in rec.getMessage() for rec in caplog_module)
+
+
+def test_period_tasks_scale_the_halo_and_reuse_walking(partitioned_periods):
+    base = partitioned_periods.partitions
+    for name, fast in (("peak", False), ("night", True)):
+        parts = partitioned_periods.periods[name].partitions
+        # walking pairs do not depend on road speeds: the study's serve every period, no task searches them again
+        assert set(parts["mode"]) == {"road", "mixed"}
+        assert (parts["pairs_kept"] > 0).all()
+        assert (parts["farthest_pair_km"] <= parts["halo_km"]).all()
+        # the night's roads are faster than the study's: its halo is wider
+        assert (parts["top_speed_kmh"].max() > base["top_speed_kmh"].max()) == fast
+
+
+def test_period_bundles_of_a_partitioned_run(partitioned_periods, single_periods):
+    import json
+    import re
+
+    out = partitioned_periods.output
+    for name, want in single_periods.items():
+        sub = out / "periods" / name
+        got = pd.read_csv(out / f"counties_{name}.csv", encoding="utf-8-sig", dtype={"county_code": str})
+        assert got["county_code"].tolist() == want.counties["county_code"].astype(str).tolist()
+        pd.testing.assert_frame_equal(
+            pd.read_csv(sub / "counties.csv", encoding="utf-8-sig", dtype={"county_code": str}), got
+        )
+        assert (sub / "partitions.csv").exists() and (sub / "partition_1407.html").exists()
+        page = (sub / "map_county.html").read_text(encoding="utf-8")
+        data = json.loads(re.search(r'id="geoaccess-data">(.*?)</script>', page, re.S).group(1))
+        assert [p["current"] for p in data["periods"]["links"]] == [False, name == "peak", name == "night"]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="periods/peak/index.html"' in index and 'href="partition_1401.html"' in index

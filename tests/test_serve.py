@@ -26,6 +26,7 @@ uvicorn = pytest.importorskip("uvicorn", reason="geoaccess serve needs the [serv
 
 from geoaccess import Study, load_scenario, whatif  # noqa: E402
 from geoaccess.cli import main  # noqa: E402
+from geoaccess.errors import InputError  # noqa: E402
 from geoaccess.scenarios import make_scenario, to_toml  # noqa: E402
 from geoaccess.serve import bind, is_loopback, token_for  # noqa: E402
 from geoaccess.serve.app import MAX_BODY_BYTES, create_app  # noqa: E402
@@ -161,6 +162,49 @@ def test_road_lookup(served):
     body = {"road_speed": [{"route": got["link"]["ends"], "kmh": 120}]}
     status, answer, _ = call(running.url, "/api/scenario", body)
     assert status == 200 and set(answer["change"]) == {t["name"] for t in session.tiers}
+
+
+def test_road_tool_junction_comes_back_as_the_same_junction():
+    """A junction the road tools show goes back in a road_add edit at its exact coordinates: the scenario snaps it to
+    that junction, not to one 7 cm away (a bridge's node over a road's). Rounded to 6 decimals (as before), its point
+    snapped to the other node. A junction on the study area's border comes back a rounding error outside it: such an
+    end is in the area, one 1 m out is not."""
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+
+    from geoaccess.network import Network
+    from geoaccess.scenarios.apply import apply_roads
+    from geoaccess.serve.session import RoadTools
+
+    crs = "EPSG:32649"
+    # node 0 (A) and node 2 (B) are 7 cm apart and not joined; A rounds to 112.5, 37.8, which is nearer to B
+    lon = np.array([112.5000004, 112.51, 112.4999999, 112.4999999])
+    lat = np.array([37.8000004, 37.8000004, 37.7999999, 37.79])
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    geometry = shapely.linestrings([[[x[0], y[0]], [x[1], y[1]]], [[x[2], y[2]], [x[3], y[3]]]])
+    net = Network(4, np.array([0, 2]), np.array([1, 3]), np.ones(2), np.ones(2), x=np.asarray(x), y=np.asarray(y),
+                  geometry=geometry, crs=crs)  # fmt: skip
+    tools = RoadTools(net)
+    got = tools.at(112.500002, 37.8)  # a click 15 cm east of A (18 cm from B), as the page sends it
+    a, far = got["junction"], tools.at(112.51, 37.8)["junction"]
+    county = gpd.GeoDataFrame({"county_code": ["140105"]}, geometry=[shapely.box(112.4, 37.7, 112.6, 37.9)],
+                              crs="EPSG:4326")  # fmt: skip
+    inp = SimpleNamespace(network=net, counties=county)
+
+    def road_from(start):
+        return apply_roads(inp, make_scenario("bridge", road_add=[{"from": start, "to": far, "kmh": 50}]))
+
+    edited = road_from(a)
+    assert (int(edited.link_u[-1]), int(edited.link_v[-1])) == (0, 1)
+    assert a == pytest.approx([lon[0], lat[0]], abs=1e-12) and got["junction_m"] < 0.2
+    assert got["link"]["ends"][0] == a
+    assert int(road_from([round(v, 6) for v in a]).link_u[-1]) == 2  # rounded: the other junction
+    # the county's western border through A: A a rounding error west of it is in, 1 m west is not
+    inp.counties = county.set_geometry([shapely.box(a[0], 37.7, 112.6, 37.9)])
+    assert int(road_from([float(np.nextafter(a[0], 0.0)), a[1]]).link_u[-1]) == 0
+    with pytest.raises(InputError, match="outside the study area"):
+        road_from([a[0] - 1e-5, a[1]])
 
 
 def test_answer_carries_a_change_layer_per_tier(served):

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 # a new road's end must lie this close to an existing junction, or the site is not on the network
 ROAD_END_MAX_M = 5000.0
+# a road end at a junction on the study area's border comes back from the page's road tools (and a saved scenario)
+# a rounding error to either side of it (its lon/lat through the network's projection and back: 1e-14 degrees): an end
+# this close to the area (degrees, about 0.1 m) is in it
+ROAD_END_AREA_TOL_DEG = 1e-6
 
 
 def edited_pool(base: Baseline, net: Network, demand_snap: Snap, surface=None):
@@ -322,7 +326,7 @@ def apply_roads(inp, scenario: Scenario) -> Network:
     tree = cKDTree(np.column_stack([net.x, net.y]))
 
     def node(p, label):
-        if outside(area, p[0], p[1]):
+        if not area.dwithin(shapely.Point(p[0], p[1]), ROAD_END_AREA_TOL_DEG):
             problems.append(f"{label}: point {list(p)} is outside the study area")
             return None
         d, j = tree.query(to_m.transform(p[0], p[1]))

@@ -89,7 +89,7 @@ class Session:
         fac = inp.facilities
         self.facility_ids = set(fac["id"])
         self._road_lock = threading.Lock()  # the road tools' lookups, built on first use (not on the scenario thread)
-        self._to_m = self._to_ll = self._junctions = None
+        self._roads: RoadTools | None = None
         base = self.baseline.counties
         payload = {
             "study": {"name": s.name, "title": s.title, "language": self.lang, "synthetic": synthetic_note(s)},
@@ -233,40 +233,12 @@ class Session:
 
     # -- roads ------------------------------------------------------------------------------------------------
     def road_at(self, lon: float, lat: float) -> dict:
-        """The road link nearest to a point and the junction nearest to it, for the page's road tools.
-
-        ``link``: the link's line (``[lat, lon]`` pairs), its class, length, today's km/h and its two junctions
-        (``ends``, ``[lon, lat]``: a ``road_speed`` route through them is that link); ``junction``: where a
-        ``road_add`` end at this point snaps (the nearest junction, as the scenario does), and how far it is.
-        """
-        net = self.baseline.inputs.network
+        """The road link nearest to a point and the junction nearest to it, for the page's road tools
+        (:meth:`RoadTools.at`)."""
         with self._road_lock:
-            if self._to_m is None:
-                self._to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
-                self._to_ll = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
-                self._junctions = cKDTree(np.column_stack([net.x, net.y]))
-        x, y = self._to_m.transform(lon, lat)
-        snap = net.snap(np.array([x]), np.array([y]))
-        k = int(snap.link[0])
-        d, j = self._junctions.query([x, y])
-        jlon, jlat = self._to_ll.transform(float(net.x[j]), float(net.y[j]))
-        out = {"junction": [round(jlon, 6), round(jlat, 6)], "junction_m": round(float(d), 1), "link": None}
-        if k < 0:
-            return out
-        g = net.geometry[k]
-        xs, ys = np.asarray(g.coords).T
-        llon, llat = self._to_ll.transform(xs, ys)
-        mins = float(net.link_fwd[k] if np.isfinite(net.link_fwd[k]) else net.link_bwd[k])
-        ends = [self._to_ll.transform(float(net.x[n]), float(net.y[n])) for n in (net.link_u[k], net.link_v[k])]
-        out["link"] = {
-            "coords": [[round(float(b), 6), round(float(a), 6)] for a, b in zip(llon, llat, strict=True)],
-            "class": "" if net.link_class is None else str(net.link_class[k]),
-            "length_m": round(float(g.length), 1),
-            "kmh": round(g.length / 1000.0 / (mins / 60.0), 1) if mins > 0 and np.isfinite(mins) else None,
-            "ends": [[round(a, 6), round(b, 6)] for a, b in ends],
-            "offroad_m": round(float(snap.offroad_m[0]), 1),
-        }
-        return out
+            if self._roads is None:
+                self._roads = RoadTools(self.baseline.inputs.network)
+        return self._roads.at(lon, lat)
 
     # -- saved scenarios --------------------------------------------------------------------------------------
     def saved(self) -> list[dict]:
@@ -338,6 +310,55 @@ def records(table: pd.DataFrame) -> list[dict]:
     """Rows as plain dicts: numbers as JSON numbers, NaN and infinity as null."""
     cols = list(table.columns)
     return [{c: _plain(v) for c, v in zip(cols, row, strict=True)} for row in table.itertuples(index=False)]
+
+
+class RoadTools:
+    """The page's road tools on ``net``: the link and the junction nearest to a clicked point.
+
+    A junction goes to the page, and back in a ``road_add`` or ``road_speed`` edit, at its exact longitude and
+    latitude (JSON and the scenario TOML keep a float's every digit), never rounded: the scenario snaps an end to the
+    nearest junction again (:func:`geoaccess.scenarios.apply.apply_roads`), and a rounded point (6 decimals: up to
+    7 cm off) could snap to another junction a few centimetres away (a bridge's node over a road's) or fall outside
+    the study area when its junction lies on the border. The page shows them rounded.
+    """
+
+    def __init__(self, net):
+        self.net = net
+        self.to_m = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+        self.to_ll = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+        self.junctions = cKDTree(np.column_stack([net.x, net.y]))
+
+    def lonlat(self, node: int) -> list[float]:
+        """A junction's exact ``[lon, lat]``."""
+        lon, lat = self.to_ll.transform(float(self.net.x[node]), float(self.net.y[node]))
+        return [float(lon), float(lat)]
+
+    def at(self, lon: float, lat: float) -> dict:
+        """``link``: the nearest link's line (``[lat, lon]`` pairs, rounded for drawing), its class, length, today's
+        km/h and its two junctions (``ends``, ``[lon, lat]``: a ``road_speed`` route through them is that link);
+        ``junction``: where a ``road_add`` end at this point snaps (the nearest junction, as the scenario does), and
+        how far it is (``junction_m``)."""
+        net = self.net
+        x, y = self.to_m.transform(lon, lat)
+        snap = net.snap(np.array([x]), np.array([y]))
+        k = int(snap.link[0])
+        d, j = self.junctions.query([x, y])
+        out = {"junction": self.lonlat(int(j)), "junction_m": round(float(d), 1), "link": None}
+        if k < 0:
+            return out
+        g = net.geometry[k]
+        xs, ys = np.asarray(g.coords).T
+        llon, llat = self.to_ll.transform(xs, ys)
+        mins = float(net.link_fwd[k] if np.isfinite(net.link_fwd[k]) else net.link_bwd[k])
+        out["link"] = {
+            "coords": [[round(float(b), 6), round(float(a), 6)] for a, b in zip(llon, llat, strict=True)],
+            "class": "" if net.link_class is None else str(net.link_class[k]),
+            "length_m": round(float(g.length), 1),
+            "kmh": round(g.length / 1000.0 / (mins / 60.0), 1) if mins > 0 and np.isfinite(mins) else None,
+            "ends": [self.lonlat(int(n)) for n in (net.link_u[k], net.link_v[k])],
+            "offroad_m": round(float(snap.offroad_m[0]), 1),
+        }
+        return out
 
 
 def dumps(payload) -> bytes:
