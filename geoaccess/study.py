@@ -311,6 +311,10 @@ class Study:
                 }  # a walk_only tier is its own walking-only result
             self._walk_only = owner._walk_only
         timings["paths"] = time.perf_counter() - t1 - t_layout
+        if surface is not None:
+            # the OD searches that follow take a grid of minutes per worker (terrain_pairs), never labels
+            surface.buffers.clear(np.int32)
+            surface.buffers.clear(np.float64, keep=os.cpu_count() or 1)
         storing = None
         if surface is not None and self._terrain_key is not None:
             # stored once its searches have labelled its pieces of ground, on a thread of its own: compressing and

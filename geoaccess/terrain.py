@@ -434,10 +434,16 @@ class GridBuffers:
                 if len(kept) < self.most and not any(np.shares_memory(flat, k) for k in kept):
                     kept.append(flat)
 
-    def clear(self) -> None:
-        """Let every kept array go."""
+    def clear(self, dtype=None, keep: int = 0) -> None:
+        """Let the kept arrays go: every one, or those of ``dtype`` beyond the first ``keep``."""
         with self._lock:
-            self._free.clear()
+            if dtype is None:
+                self._free.clear()
+                return
+            code = np.dtype(dtype).str
+            for key, kept in self._free.items():
+                if key[0] == code:
+                    del kept[keep:]
 
     @property
     def nbytes(self) -> int:

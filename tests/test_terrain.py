@@ -472,3 +472,56 @@ def test_buckets_scanned_sorted_or_as_filled_give_the_same_bits(monkeypatch, kni
         got[sort_min] = terrain.search(friction, sources, **kw)
     for a, b in zip(got[0], got[10**12], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_grid_array_fills_and_maps_large_layers():
+    from geoaccess.terrain import GRID_ARRAY_MIN_BYTES, grid_array
+
+    small = grid_array((3, 4), np.int32, -1)
+    assert small.dtype == np.int32 and (small == -1).all() and small.flags.owndata
+    n = GRID_ARRAY_MIN_BYTES // 8 + 10
+    big = grid_array(n, np.float64, np.inf)
+    assert big.shape == (n,) and np.isinf(big).all() and big.flags.writeable and not big.flags.owndata
+    zeros = grid_array((n // 100, 100), bool)
+    assert zeros.shape == (n // 100, 100) and not zeros.any()
+    zeros[3, 7] = True
+    assert zeros.sum() == 1
+
+
+def test_grid_buffers_hand_arrays_on_refilled_and_bounded():
+    from geoaccess.terrain import GridBuffers
+
+    b = GridBuffers(most=2)
+    a = b.take(50, np.float64, np.inf)
+    a[:10] = 3.0
+    b.give(a.reshape(5, 10))
+    b.give(a)  # the same memory twice is kept once
+    again = b.take(50, np.float64, np.inf)
+    assert np.shares_memory(again, a) and np.isinf(again).all()
+    assert not np.shares_memory(b.take(50, np.float64, 0.0), a)  # none kept any more: a new one
+    b.give(*(np.zeros(50) for _ in range(3)), np.zeros(50, np.int32), np.zeros(7))
+    assert b.nbytes == 2 * 400 + 200 + 56  # at most two of a kind
+    b.clear(np.float64, keep=1)
+    assert b.nbytes == 400 + 200 + 56
+    b.clear(np.int32)
+    assert b.nbytes == 400 + 56
+    b.clear()
+    assert b.nbytes == 0
+
+
+def test_search_with_buffers_equals_a_fresh_search():
+    from geoaccess.terrain import GridBuffers, search
+
+    rng = np.random.default_rng(11)
+    friction = rng.uniform(0.01, 0.05, (40, 50))
+    friction[rng.random((40, 50)) < 0.1] = np.inf
+    src = [(1, 1), (30, 40), (20, 5)]
+    kw = dict(cell_size=(90.0, 90.0), knight=True, cut_corners=False, labels=[0, 1, 2], source_minutes=[0.0, 2, 5])
+    want_d, want_l = search(friction, src, **kw)
+    buf = GridBuffers()
+    for _ in range(2):  # the second search reuses the first one's arrays, dirty
+        d, lab = search(friction, src, buffers=buf, **kw)
+        np.testing.assert_array_equal(d, want_d)
+        np.testing.assert_array_equal(lab, want_l)
+        buf.give(d, lab)
+    assert buf.nbytes == friction.size * 12
