@@ -90,3 +90,18 @@ def test_a_failing_road_demo_stops_the_mixed_study_beside_it(tmp_path, capsys, m
     assert cli.main(["-q", "demo", "--root", str(root)]) == 2
     assert "demo.toml" in capsys.readouterr().err
     assert not [p for p in multiprocessing.active_children() if p.name == "geoaccess demo-mixed"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_mixed_demo_process_is_forked_only_from_one_thread(tmp_path, monkeypatch, threads):
+    import sys
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: threads)
+    root = _demo_root(tmp_path, "", "[study]\nname = 'x'\nbogus = 1\n")
+    child, conn = cli._start_mixed_child((str(root / "data" / "studies" / "demo-mixed.toml"), str(root), False, False))
+    kind, message = conn.recv()
+    child.join()
+    assert kind == "error" and "demo-mixed.toml" in message and child.exitcode == 0
+    forked = threads == 1 and sys.platform == "linux"
+    assert type(child).__name__ == ("ForkProcess" if forked else "SpawnProcess")
