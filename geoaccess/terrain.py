@@ -367,20 +367,23 @@ def walking_time(
     return minutes
 
 
-#: arrays this large (bytes) are mapped by :func:`grid_array` in ordinary pages, not allocated by numpy
-GRID_ARRAY_MIN_BYTES = 1 << 22
+#: arrays this large (bytes) are mapped by :func:`grid_array` in ordinary pages, not allocated by numpy (see there)
+GRID_ARRAY_MIN_BYTES = 1 << 28
 
 
 def grid_array(shape, dtype, fill=None) -> np.ndarray:
     """A new array of ``shape`` and ``dtype`` (every value ``fill``; zeros when None) for a grid-sized layer.
 
-    numpy asks Linux for transparent huge pages (``madvise``) for every array of 4 MB or more, and a fresh huge
-    page is dear: the kernel may compact memory to find 2 MB in one piece, and a virtual machine's host backs it
-    page by page. On the 2-core bench machine 1.3 GB (a 108 M-cell search's minutes and labels) took 3.2-3.7 s
-    to fault in that way against 0.7-0.8 s in ordinary pages, and 20 M scattered reads and writes took as long in
-    either (1.0 s). So grid layers are mapped here as anonymous memory, in ordinary pages (huge ones only where
-    the system uses them for everything). Pages come zeroed and are touched only when written: a layer of zeros
-    costs nothing until used. Smaller arrays are numpy's.
+    numpy asks Linux for transparent huge pages (``madvise``) for every array of 4 MB or more. They make a search's
+    scattered reads cheaper, but a fresh huge page is dear to fault in: the kernel may compact memory to find 2 MB
+    in one piece, and a virtual machine's host backs it page by page. On a province the second cost wins, on a
+    smaller grid the first. Measured on the 2-core bench machine: SYNTHETIC Qinghai's county search (108 M cells,
+    1.3 GB of minutes and labels) 19.4-19.5 s of CPU in ordinary pages against 24.1-25.4 s in huge ones (faulting
+    the 1.3 GB in alone: 0.7-0.8 s against 3.2-3.7 s), and the whole mixed run's system time 9.8 s against
+    19.5 s; but bench_terrain's 10 M-cell search (an 80 MB layer) 1.0-1.26 s in huge pages against 1.25-1.54 s.
+    So layers of :data:`GRID_ARRAY_MIN_BYTES` (256 MB) or more are mapped here as anonymous memory in ordinary
+    pages (huge ones only where the system uses them for everything), smaller ones are numpy's. Mapped pages
+    come zeroed and are touched only when written: a layer of zeros costs nothing until used.
     """
     dtype = np.dtype(dtype)
     n = int(np.prod(shape))
@@ -395,7 +398,7 @@ def grid_array(shape, dtype, fill=None) -> np.ndarray:
 
 
 class GridBuffers:
-    """Grid-sized work arrays handed on from one search to the next (a :class:`Surface`'s, see :meth:`Surface.give`).
+    """Grid-sized work arrays handed on from one search to the next (a :class:`Surface`'s :attr:`~Surface.buffers`).
 
     On a province one search's minutes and labels take 12 bytes a cell (1.3 GB on Qinghai's 108 M cells), and fresh
     memory is dear: the operating system zeroes every page on first touch, and a virtual machine's host backs it

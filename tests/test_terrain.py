@@ -474,12 +474,13 @@ def test_buckets_scanned_sorted_or_as_filled_give_the_same_bits(monkeypatch, kni
         np.testing.assert_array_equal(a, b)
 
 
-def test_grid_array_fills_and_maps_large_layers():
-    from geoaccess.terrain import GRID_ARRAY_MIN_BYTES, grid_array
+def test_grid_array_fills_and_maps_large_layers(monkeypatch):
+    from geoaccess.terrain import grid_array
 
+    monkeypatch.setattr(terrain, "GRID_ARRAY_MIN_BYTES", 1 << 16)  # "large" from 64 KB: a small test
     small = grid_array((3, 4), np.int32, -1)
     assert small.dtype == np.int32 and (small == -1).all() and small.flags.owndata
-    n = GRID_ARRAY_MIN_BYTES // 8 + 10
+    n = (1 << 16) // 8 + 10
     big = grid_array(n, np.float64, np.inf)
     assert big.shape == (n,) and np.isinf(big).all() and big.flags.writeable and not big.flags.owndata
     zeros = grid_array((n // 100, 100), bool)
