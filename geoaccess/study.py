@@ -313,6 +313,7 @@ class Study:
         timings["paths"] = time.perf_counter() - t1 - t_layout
         if surface is not None:
             # the OD searches that follow take a grid of minutes per worker (terrain_pairs), never labels
+            surface.buffers.clear(np.int16)
             surface.buffers.clear(np.int32)
             surface.buffers.clear(np.float64, keep=os.cpu_count() or 1)
         storing = None

@@ -217,8 +217,8 @@ def search(
     indices) stops the search once they are all final: only their values are then exact, and those of every cell
     within ``sweep_to`` minutes, which the search also waits for (a tier's largest band: its service areas need
     every cell within it; a goal-directed end, below, starts only past it). Returns ``(minutes, label)`` as 2-D
-    arrays (``label`` is None when ``labels`` is None; -1 where unreached), taken from ``buffers`` when given (a
-    :class:`GridBuffers`: the caller gives them back once read).
+    arrays (``label`` is None when ``labels`` is None; -1 where unreached; int16 when every label fits, else
+    int32), taken from ``buffers`` when given (a :class:`GridBuffers`: the caller gives them back once read).
     """
     friction = _grid(friction)
     rows, cols = friction.shape
@@ -245,7 +245,10 @@ def search(
         lab_in = np.asarray(labels, dtype=np.int32)
         if lab_in.shape != (len(cells),):
             raise InputError("labels must be one integer per source")
-        label = grid_array(rows * cols, np.int32, -1) if buffers is None else buffers.take(rows * cols, np.int32, -1)
+        # two bytes a cell where every label fits (a province's 3,358 facilities): 216 MB less a search on Qinghai
+        small = lab_in.size == 0 or (int(lab_in.min()) >= -1 and int(lab_in.max()) < 2**15)
+        lab_dt = np.int16 if small else np.int32
+        label = grid_array(rows * cols, lab_dt, -1) if buffers is None else buffers.take(rows * cols, lab_dt, -1)
     flat = friction.reshape(-1)
     order = np.argsort(start, kind="stable")  # the bucket queue takes seeds in order of their minutes
     cells, start, lab_in = cells[order], start[order], lab_in[order]

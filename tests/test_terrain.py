@@ -525,4 +525,9 @@ def test_search_with_buffers_equals_a_fresh_search():
         np.testing.assert_array_equal(d, want_d)
         np.testing.assert_array_equal(lab, want_l)
         buf.give(d, lab)
-    assert buf.nbytes == friction.size * 12
+    assert buf.nbytes == friction.size * 10  # minutes, and labels in two bytes (three sources)
+    # labels beyond two bytes: four-byte labels, the same cells
+    d32, lab32 = search(friction, src, **(kw | {"labels": [40_000, 40_001, 40_002]}))
+    assert lab32.dtype == np.int32 and want_l.dtype == np.int16
+    np.testing.assert_array_equal(d32, want_d)
+    np.testing.assert_array_equal(lab32, np.where(want_l >= 0, want_l.astype(np.int32) + 40_000, -1))
