@@ -129,7 +129,9 @@ def test_the_edited_surface_is_the_surface_built_for_the_edited_network(study, t
     r = whatif(s, base=base, name=kind, road_add=ROADS[kind])
     inp = s.load()
     area = inp.counties.to_crs(r.network.crs).geometry.to_numpy()
-    got = load_terrain.with_added_roads(s.terrain(), r.network, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    got = load_terrain.with_added_roads(
+        s.terrain(), r.network, inp.network, walk_kmh=s.settings.walk_kmh, no_entry=s.settings.travel.no_entry, area=area
+    )
     f = Study.from_file(sf, output_root=tmp_path / "out")
     f.use_cache = False
     f._inputs = replace(f.load(), network=r.network)
@@ -268,7 +270,9 @@ def test_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(stu
     b = Baseline.of(s, base)
     net = apply_roads(inp, make_scenario(kind, road_add=ROADS[kind]))
     area = inp.counties.to_crs(net.crs).geometry.to_numpy()
-    surface = load_terrain.with_added_roads(s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    surface = load_terrain.with_added_roads(
+        s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, no_entry=s.settings.travel.no_entry, area=area
+    )
     cells = s.terrain().facility_cell
     c = 30.0 if mode == "walk_only" else 3.0  # a car goes far in a mixed trip's 30 min
     cut = np.full(len(inp.facilities), c)
