@@ -129,8 +129,9 @@ def test_the_edited_surface_is_the_surface_built_for_the_edited_network(study, t
     r = whatif(s, base=base, name=kind, road_add=ROADS[kind])
     inp = s.load()
     area = inp.counties.to_crs(r.network.crs).geometry.to_numpy()
+    no_entry, walk = s.settings.travel.no_entry, s.settings.walk_kmh
     got = load_terrain.with_added_roads(
-        s.terrain(), r.network, inp.network, walk_kmh=s.settings.walk_kmh, no_entry=s.settings.travel.no_entry, area=area
+        s.terrain(), r.network, inp.network, walk_kmh=walk, no_entry=no_entry, area=area
     )
     f = Study.from_file(sf, output_root=tmp_path / "out")
     f.use_cache = False
