@@ -326,7 +326,7 @@ def test_an_expressway_bridge_is_no_bridge_for_walkers(expressway_files):
     assert out[(), "mixed"][east] <= out[EXPRESSWAY, "mixed"][east]
 
 
-def test_no_entry_names_classes_the_network_has(expressway_files):
+def test_no_entry_names_classes_the_network_has(expressway_files, caplog):
     from geoaccess.errors import InputError
     from geoaccess.load.terrain import no_entry_links
 
@@ -344,3 +344,10 @@ def test_no_entry_names_classes_the_network_has(expressway_files):
     assert no_entry_links(bare) is None
     with pytest.raises(InputError, match="none, the roads carry no class"):
         no_entry_links(bare, ("trunk",))
+    # a Chinese line layer's expressways: the default leaves them to the study, with a warning that names them
+    cn = Network(net.n_nodes, net.link_u, net.link_v, net.link_fwd, net.link_bwd, x=net.x, y=net.y, crs=net.crs,
+                 link_class=np.where(np.isin(net.link_class, EXPRESSWAY), "高速公路", "县道").astype(object))  # fmt: skip
+    with caplog.at_level("WARNING", logger="geoaccess.load.terrain"):
+        assert no_entry_links(cn) is None
+    assert "expressways of class 高速公路" in caplog.text
+    assert list(np.flatnonzero(no_entry_links(cn, ("高速公路",)))) == [4, 5, 6]

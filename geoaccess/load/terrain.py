@@ -312,6 +312,10 @@ def area_mask(area, grid: Grid, halo_m: float) -> np.ndarray:
     return out.view(bool)  # 0 and 1
 
 
+#: expressway classes of Chinese road layers (geoaccess.load.speeds): named in a warning when no_entry leaves them out
+CN_EXPRESSWAYS = ("高速公路", "高速")
+
+
 def no_entry_links(net: Network, no_entry=NO_ENTRY) -> np.ndarray | None:
     """Per link, whether its class is one of ``no_entry`` (``[travel] no_entry``): no walk enters or crosses it.
 
@@ -335,6 +339,13 @@ def no_entry_links(net: Network, no_entry=NO_ENTRY) -> np.ndarray | None:
             f"{', '.join(have) if have else 'none, the roads carry no class'}); name classes the roads have, e.g. "
             '["motorway", "motorway_link"], or no_entry = [] to let walkers enter every road'
         )
+    missed = [c for c in CN_EXPRESSWAYS if c in have and c not in names]
+    if missed:  # a Chinese line layer's expressways go by their own class names
+        log.warning(
+            "the roads have expressways of class %s, which [travel] no_entry (%s) does not name: walkers may enter them; "
+            "add them to no_entry",
+            ", ".join(missed), ", ".join(names),
+        )  # fmt: skip
     if cls is None:
         return None
     barred = np.zeros(net.n_links, dtype=bool)
