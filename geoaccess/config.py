@@ -59,6 +59,10 @@ class MapSettings:
 #: ``[travel] mode`` and ``[[tiers]] mode``: road (the walking leg to the nearest link, then the road: the default),
 #: mixed (off-road over the friction surface to a road cell or the facility, then the road) or walk_only
 TRAVEL_MODES = ("road", "mixed", "walk_only")
+#: ``[travel] no_entry`` default: the road classes a walker may neither enter nor walk on. China's expressways
+#: (OSM ``highway=motorway``) and their ramps are access-controlled: pedestrians may not enter them (道路交通安全法
+#: 第六十七条: 行人 ... 不得进入高速公路), and a vehicle joins them only at an interchange, from the road its ramp leaves.
+NO_ENTRY = ("motorway", "motorway_link")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,15 @@ class TravelSettings:
     (``[travel.periods]``) are parsed into :attr:`Study.periods`. ``compare_walk_only`` also computes, for every
     tier, the minutes on foot only (walking-only beside motorised, as Weiss et al. 2020 publish them):
     ``Result.walk_only`` and a ``<tier>_walk_only_share`` column in the county table.
+
+    ``no_entry`` names road classes that cannot be entered or walked on from the terrain (default :data:`NO_ENTRY`,
+    ``motorway`` and ``motorway_link``: the Road Traffic Safety Law, art. 67, forbids pedestrians on expressways, so
+    one enters an expressway only at an interchange, from the local road its ramp joins). Their links get no road
+    points (no walk switches to driving on them) and do not make their cells walkable (an expressway bridge over a
+    river stays a barrier to a walker; over open land the walker crosses as the land allows, as through an
+    underpass); the network is unchanged, so a trip that entered a local road drives on them. ``no_entry = []`` is
+    AccessMod's behaviour: every road cell is walkable and an entry point. Class names are checked against the
+    network's when the surface is built (:func:`geoaccess.load.terrain.no_entry_links`).
     """
 
     mode: str = "road"
@@ -85,6 +98,7 @@ class TravelSettings:
     landcover_speeds: dict[int, float] = field(default_factory=dict)
     present: bool = False  # the study file has a [travel] section
     compare_walk_only: bool = False  # also compute walking-only minutes for the motorised tiers (Result.walk_only)
+    no_entry: tuple[str, ...] = NO_ENTRY  # road classes with no entry from the terrain (access-controlled)
 
 
 ZONE_KEYS = ("priority", "enrich", "adjust")
@@ -280,7 +294,8 @@ class Study:
         return {
             "travel": "; ".join(f"{x.name}: {self.tier_mode(x)}" for x in self.tiers)
             + f" ({', '.join(inputs) or 'no land cover: walking at walk_kmh off road'}"
-            + f"{', Tobler slope' if t.anisotropic else ''}{', knight moves' if t.knight else ''})",
+            + f"{', Tobler slope' if t.anisotropic else ''}{', knight moves' if t.knight else ''}"
+            + f"{', no entry from the terrain: ' + ', '.join(t.no_entry) if t.no_entry else ''})",
         }
 
 
@@ -310,6 +325,7 @@ _SECTIONS: dict[str, set[str]] = {
         "landcover_speeds",
         "periods",
         "compare_walk_only",
+        "no_entry",
     },
     "include": set(),  # a top-level key: TOML files merged into the study (see resolve_includes)
 }
@@ -776,6 +792,15 @@ def _travel(tr, base: Path, path) -> TravelSettings:
         raise ConfigError(
             '[travel] anisotropic = true needs a [travel] dem = "dem.tif" (elevation in metres)', path=path
         )
+    no_entry = tr.get("no_entry", list(NO_ENTRY))
+    if isinstance(no_entry, str):
+        no_entry = [no_entry]
+    if not isinstance(no_entry, list) or not all(isinstance(c, str) and c.strip() for c in no_entry):
+        raise ConfigError(
+            '[travel] no_entry must be a list of road class names, e.g. ["motorway", "motorway_link"] (none: []), '
+            f"got {no_entry!r}",
+            path=path,
+        )
     return TravelSettings(
         mode=_mode(tr.get("mode", "road"), "[travel] mode", path),
         landcover=file("landcover") if "landcover" in tr else None,
@@ -787,6 +812,7 @@ def _travel(tr, base: Path, path) -> TravelSettings:
         landcover_speeds=speeds,
         present=True,
         compare_walk_only=_flag(tr.get("compare_walk_only", False), "[travel] compare_walk_only", path),
+        no_entry=tuple(dict.fromkeys(c.strip() for c in no_entry)),
     )
 
 

@@ -129,7 +129,10 @@ def test_the_edited_surface_is_the_surface_built_for_the_edited_network(study, t
     r = whatif(s, base=base, name=kind, road_add=ROADS[kind])
     inp = s.load()
     area = inp.counties.to_crs(r.network.crs).geometry.to_numpy()
-    got = load_terrain.with_added_roads(s.terrain(), r.network, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    no_entry, walk = s.settings.travel.no_entry, s.settings.walk_kmh
+    got = load_terrain.with_added_roads(
+        s.terrain(), r.network, inp.network, walk_kmh=walk, no_entry=no_entry, area=area
+    )
     f = Study.from_file(sf, output_root=tmp_path / "out")
     f.use_cache = False
     f._inputs = replace(f.load(), network=r.network)
@@ -268,7 +271,9 @@ def test_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(stu
     b = Baseline.of(s, base)
     net = apply_roads(inp, make_scenario(kind, road_add=ROADS[kind]))
     area = inp.counties.to_crs(net.crs).geometry.to_numpy()
-    surface = load_terrain.with_added_roads(s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, area=area)
+    surface = load_terrain.with_added_roads(
+        s.terrain(), net, inp.network, walk_kmh=s.settings.walk_kmh, no_entry=s.settings.travel.no_entry, area=area
+    )
     cells = s.terrain().facility_cell
     c = 30.0 if mode == "walk_only" else 3.0  # a car goes far in a mixed trip's 30 min
     cut = np.full(len(inp.facilities), c)
@@ -295,3 +300,47 @@ def test_od_blocks_out_of_the_changed_grounds_reach_are_carried_over_exactly(stu
                            want.minutes[want.start[j] : want.start[j] + want.length[j]])
         for j in range(len(inp.facilities))
     )  # fmt: skip
+
+
+def test_a_new_expressway_adds_no_entry_points(study, tmp_path, caplog):
+    """[travel] no_entry (default: motorway, motorway_link): a road_add of class "motorway" across the moat is
+    driven but neither entered nor walked on, so the moated village stays out of reach, on foot and by road; the
+    result equals a fresh study of the edited network (whose build leaves the expressway's points out itself)."""
+    s, base, sf = study
+    road = [{**ROADS["bridge"][0], "class": "motorway"}]
+    with caplog.at_level("INFO", logger="geoaccess.load.terrain"):
+        r = whatif(s, base=base, name="expressway", road_add=road)
+    net, inp = r.network, s.load()
+    assert net.n_links == inp.network.n_links + 1 and len(net.link_class) == net.n_links
+    assert net.link_class[-1] == "motorway" and set(net.link_class[:-1]) == {"secondary", "tertiary"}
+    note = [m.getMessage() for m in caplog.records if m.getMessage().startswith("added roads:")]
+    assert note == ["added roads: 0 points, 0 cells made walkable (0 of them bridges)"]
+    want = fresh(sf, r, tmp_path)
+    same(r, want, s.settings.tier_names)
+    same_table(r, want)
+    inside = village(inp.population)
+    for t in s.settings.tier_names:
+        np.testing.assert_array_equal(r.tiers[t].node_minutes, want.tiers[t].node_minutes, err_msg=t)
+        assert np.isinf(r.tiers[t].minutes[inside]).all() and np.isinf(r.walk_only[t].minutes[inside]).all()
+    # AccessMod's way (no_entry = []): the same road brings road points and bridges over the moat
+    area = inp.counties.to_crs(net.crs).geometry.to_numpy()
+    kw = {"walk_kmh": s.settings.walk_kmh, "area": area}
+    base_sf = s.terrain()
+    none = load_terrain.with_added_roads(base_sf, net, inp.network, no_entry=s.settings.travel.no_entry, **kw)
+    assert none.friction is base_sf.friction and np.array_equal(none.road_cell, base_sf.road_cell)
+    every = load_terrain.with_added_roads(base_sf, net, inp.network, no_entry=(), **kw)
+    assert (
+        len(every.road_cell) > len(base_sf.road_cell)
+        and np.isinf(base_sf.friction[every.friction != base_sf.friction]).any()
+    )
+
+
+def test_road_add_class_must_be_a_string():
+    from geoaccess.errors import ConfigError
+    from geoaccess.scenarios import make_scenario
+
+    assert make_scenario("x", road_add=[{**ROADS["open"][0], "class": "motorway"}]).edits["road_add"][0]["class"] == (
+        "motorway"
+    )
+    with pytest.raises(ConfigError, match="class must be a string"):
+        make_scenario("x", road_add=[{**ROADS["open"][0], "class": 3}])

@@ -209,6 +209,8 @@ def test_travel_section_parses(tmp_path):
         ('[travel.landcover_speeds]\n"40" = -2\n', "class 40 has speed -2"),
         ("[travel.landcover_speeds]\ncrop = 3\n", "not a land-cover class code"),
         ("[travel]\nbarriers = [3]\n", "barriers must be a list"),
+        ("[travel]\nno_entry = [1]\n", "no_entry must be a list of road class names"),
+        ('[travel]\nno_entry = ["motorway", ""]\n', "no_entry must be a list of road class names"),
     ],
 )
 def test_bad_travel_settings_are_one_clear_error(tmp_path, travel, words):
@@ -508,3 +510,42 @@ def test_one_off_road_tier_leaves_the_road_tiers_measures_as_they_were(terrain_s
     assert not np.allclose(road.counties["within_county_share"], one.counties["within_county_share"])
     walked = study._terrain_pools["walk_only"]
     assert walked.pairs > 0 and walked.mode == "walk_only"
+
+
+# -- [travel] no_entry: expressways are not entered from the terrain ---------------------------------------------------
+
+
+def test_no_entry_parses_with_the_expressways_by_default(tmp_path):
+    from geoaccess import cache
+
+    default = parse_study(study_with('[travel]\nmode = "mixed"\n'), tmp_path / "s.toml")
+    assert default.travel.no_entry == ("motorway", "motorway_link")
+    assert parse_study(study_with(""), tmp_path / "s.toml").travel.no_entry == ("motorway", "motorway_link")
+    none = parse_study(study_with('[travel]\nmode = "mixed"\nno_entry = []\n'), tmp_path / "s.toml")
+    trunk = parse_study(study_with('[travel]\nmode = "mixed"\nno_entry = "trunk"\n'), tmp_path / "s.toml")
+    same = parse_study(
+        study_with('[travel]\nmode = "mixed"\nno_entry = ["motorway", "motorway_link", "motorway"]\n'),
+        tmp_path / "s.toml",
+    )
+    assert none.travel.no_entry == () and trunk.travel.no_entry == ("trunk",)
+    assert same.travel.no_entry == default.travel.no_entry
+    # the surface cache is keyed by the setting ([travel] but mode and compare_walk_only)
+    key = cache.surface_key(default, "inputs")
+    assert cache.surface_key(same, "inputs") == key
+    assert len({key, cache.surface_key(none, "inputs"), cache.surface_key(trunk, "inputs")}) == 3
+    from geoaccess.outputs.explain import settings_rows
+
+    assert "no entry from the terrain: motorway, motorway_link" in dict(settings_rows(default, "en"))["travel"]
+
+
+def test_a_no_entry_class_the_roads_lack_is_one_clear_error(terrain_study):
+    """The study's roads are 县道 / 乡道 (a Chinese line layer): a class they lack is refused, naming them; the
+    default (motorway, motorway_link) is fine on roads without expressways."""
+    d, sf, text = terrain_study
+    with pytest.raises(InputError, match=r"\[travel\] no_entry = \['高速公路'\]: '高速公路' is not a road class of the "
+                       r"network \(its classes: 乡道, 县道\)"):  # fmt: skip
+        run_with(d, sf, text, '[travel]\nmode = "mixed"\nno_entry = ["高速公路"]\n')
+    sf.write_text(text + '[travel]\nmode = "mixed"\n', encoding="utf-8")
+    study = Study.from_file(sf, output_root=d / "out")
+    study.use_cache = False
+    assert len(study.terrain().road_cell) > 0 and "no entry" not in " ".join(study.terrain().notes)

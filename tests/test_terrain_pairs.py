@@ -254,3 +254,38 @@ def test_best_entries_equal_a_reference_on_small_and_large_nodes():
     least = frame.groupby(["node", "cell"]).v.transform("min")
     np.testing.assert_array_equal(keep, (frame.cell >= 0) & (frame.v <= least + 1e-9 * (1 + least.abs())))
     assert 0 < keep.sum() < keep.size
+
+
+@pytest.fixture(scope="module")
+def expressway_files(tmp_path_factory):
+    from tests.test_terrain_trip import write_expressway_files
+
+    return write_expressway_files(tmp_path_factory.mktemp("expressway"))
+
+
+@pytest.mark.parametrize("to_facility", [True, False])
+def test_pairs_without_expressway_entries_agree_with_the_nearest_search(expressway_files, to_facility):
+    """[travel] no_entry (the default: motorway, motorway_link): the OD pairs read the same road points as the
+    nearest search, so a facility's pairs hold its nearest people's minutes to the bit, and equal a full search."""
+    from tests.test_terrain_trip import EXPRESSWAY, expressway_case
+
+    net, grid, surface, fsnap = expressway_case(expressway_files)
+    assert not np.isin(net.link_class[surface.road_snap.link], EXPRESSWAY).any()
+    trip = Trip(net, WALK_KMH, to_facility, surface=surface, mode="mixed")
+    dsnap = net.snap(*grid.centres(surface.demand_cell))
+    minutes, lab, _, _ = trip.nearest(fsnap, dsnap, fcells=surface.facility_cell, dcells=surface.demand_cell)
+    cut = float(np.median(minutes[np.isfinite(minutes)]))
+    cutoffs = np.full(len(fsnap), cut)
+    pairs = trip.pairs(fsnap, trip.terrain_index(surface.demand_cell), cutoffs, fcells=surface.facility_cell)
+    assert_pairs_equal(pairs, full_search_pairs(trip, fsnap, surface.facility_cell, surface.demand_cell, cutoffs))
+    best = np.full(len(minutes), np.inf)
+    for j in range(len(fsnap)):
+        s, n = pairs.start[j], pairs.count[j]
+        p, m = pairs.point[s : s + n], pairs.minutes[s : s + n]
+        np.minimum.at(best, p, m)
+        mine = lab[p] == j
+        assert mine.any()
+        np.testing.assert_array_equal(m[mine], minutes[p[mine]])  # bit for bit
+    inside = minutes <= cut
+    np.testing.assert_array_equal(best[inside], minutes[inside])
+    assert np.all(np.isinf(best[~inside]))

@@ -191,3 +191,163 @@ def test_unreachable_targets_do_not_keep_a_search_sweeping(knight):
     assert np.isinf(got).sum() > np.isinf(full).sum() + 100  # stopped early, not waiting for the yard
     # 4-connected pieces: a diagonal gap in a wall lets nobody through without corner cutting
     assert sf.components()[inside[0]] != sf.components()[seeds[0]]
+
+
+# -- expressways: no entry from the terrain ([travel] no_entry) ------------------------------------------------------
+
+X0, Y0 = 600_000.0, 4_180_000.0  # metres, UTM 49N (near Taiyuan)
+EXPRESSWAY = ("motorway", "motorway_link")
+
+
+def expressway_network():
+    """Two local roads 2.5 km apart (A in the west, B in the east) joined by an expressway with a ramp at each end:
+    A (secondary) and B (tertiary) run north-south, the expressway west-east through their middles (SYNTHETIC)."""
+    xy = [(250, 50), (250, 1050), (250, 1950), (2750, 50), (2750, 1050), (2750, 1950), (550, 1050), (2450, 1050)]
+    x = np.array([X0 + p[0] for p in xy])
+    y = np.array([Y0 + p[1] for p in xy])
+    links = [(0, 1, "secondary", 50), (1, 2, "secondary", 50), (3, 4, "tertiary", 40), (4, 5, "tertiary", 40),
+             (1, 6, "motorway_link", 60), (6, 7, "motorway", 100), (7, 4, "motorway_link", 60)]  # fmt: skip
+    u, v = np.array([a for a, *_ in links]), np.array([b for _, b, *_ in links])
+    minutes = np.hypot(x[u] - x[v], y[u] - y[v]) / (np.array([k for *_, k in links]) * 1000 / 60)
+    cls = np.array([c for _, _, c, _ in links], dtype=object)
+    return Network(len(x), u, v, minutes, minutes.copy(), x=x, y=y, crs="EPSG:32649", link_class=cls)
+
+
+@pytest.fixture(scope="module")
+def expressway_files(tmp_path_factory):
+    return write_expressway_files(tmp_path_factory.mktemp("expressway"))
+
+
+def write_expressway_files(d):
+    """Land cover (random WorldCover classes, on the study's grid) and a river crossing the whole grid north-south
+    between the two local roads: only the expressway bridges it (SYNTHETIC)."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+
+    from geoaccess.load.terrain import Grid
+
+    grid = Grid.covering((X0, Y0, X0 + 3000, Y0 + 2000), "EPSG:32649", 100.0)
+    classes = np.random.default_rng(3).choice([10, 20, 30, 40, 50], size=grid.shape).astype(np.uint8)
+    profile = dict(driver="GTiff", height=grid.rows, width=grid.cols, count=1, dtype="uint8", crs=grid.crs, nodata=0)
+    with rasterio.open(d / "lc.tif", "w", transform=grid.transform, **profile) as f:
+        f.write(classes, 1)
+    river = shapely.LineString([(X0 + 1550, Y0 - 3000), (X0 + 1550, Y0 + 5000)])
+    gpd.GeoDataFrame(geometry=[river], crs="EPSG:32649").to_file(d / "river.gpkg")
+    return grid, classes, d / "lc.tif", d / "river.gpkg"
+
+
+def expressway_case(files, no_entry=EXPRESSWAY):
+    """The study's surface as build_surface builds it, with every cell a demand cell; two facilities, one beside
+    each local road (the first west of the river, the second east of it)."""
+    from geoaccess.config import TravelSettings
+    from geoaccess.load.terrain import build_surface
+
+    grid, _, lc, river = files
+    net = expressway_network()
+    travel = TravelSettings(mode="mixed", landcover=lc, barriers=(river,), present=True, no_entry=tuple(no_entry))
+    every = np.arange(grid.rows * grid.cols)
+    fxy = (np.array([X0 + 350, X0 + 2650]), np.array([Y0 + 1450, Y0 + 450]))
+    surface = build_surface(
+        travel, net, (X0, Y0, X0 + 3000, Y0 + 2000), grid.centres(every), fxy, cell_m=100.0, walk_kmh=WALK_KMH
+    )
+    return net, grid, surface, net.snap(*fxy)
+
+
+def joined_surface(files, net, grid, built, entries: bool):
+    """The oracle's surface, from the land cover, the river and road_samples without no_entry (every link's
+    points, as AccessMod joins roads): with ``entries`` every road point is an entry and every road cell walkable;
+    without, the expressway's points are dropped here, by their link's class, and its cells keep the land's pace."""
+    from geoaccess.load.terrain import WORLDCOVER_KMH, barrier_mask
+
+    _, classes, _, river = files
+    kmh = np.array([WORLDCOVER_KMH[int(c)][0] for c in classes.reshape(-1)])
+    friction = (60.0 / (1000.0 * kmh)).astype(np.float32).reshape(grid.shape)
+    friction[barrier_mask([river], grid)] = np.inf
+    cells, snap = road_samples(net, grid, no_entry=())
+    if not entries:
+        keep = ~np.isin(net.link_class[snap.link], EXPRESSWAY)
+        cells, snap = cells[keep], snap[keep]
+    friction.reshape(-1)[cells] = np.float32(60.0 / (1000.0 * WALK_KMH))
+    return Surface(friction, None, grid.transform, grid.crs, 100.0, cells, snap, built.demand_cell,
+                   built.facility_cell, knight=True)  # fmt: skip
+
+
+def cell_at(grid, dx, dy):
+    return int(grid.cells(X0 + dx, Y0 + dy))
+
+
+@pytest.mark.parametrize("to_facility", [True, False])
+def test_expressways_are_no_entry_points_and_equal_networkx_without_them(expressway_files, to_facility):
+    """A village right beside the expressway, far from the local roads: by default it walks to a local road (or the
+    facility), as the joined cell + road graph without the expressway's entries says; with ``no_entry = []`` it walks
+    onto the expressway (AccessMod), as the graph with them says, and is faster."""
+    got = {}
+    for no_entry, entries in ((EXPRESSWAY, False), ((), True)):
+        net, grid, surface, fsnap = expressway_case(expressway_files, no_entry)
+        want_surface = joined_surface(expressway_files, net, grid, surface, entries)
+        np.testing.assert_array_equal(surface.road_cell, want_surface.road_cell)
+        for k in ("link", "t", "offroad_m"):
+            np.testing.assert_array_equal(getattr(surface.road_snap, k), getattr(want_surface.road_snap, k))
+        np.testing.assert_array_equal(surface.friction, want_surface.friction)
+        assert np.isin(net.link_class[surface.road_snap.link], EXPRESSWAY).any() == entries
+        trip = Trip(net, WALK_KMH, to_facility, surface=surface, mode="mixed")
+        dsnap = net.snap(*grid.centres(surface.demand_cell))
+        minutes, lab, _, _ = trip.nearest(fsnap, dsnap, fcells=surface.facility_cell, dcells=surface.demand_cell)
+        want = oracle(net, want_surface, fsnap, "mixed", to_facility)
+        passable = np.isfinite(surface.friction.reshape(-1))
+        assert np.array_equal(np.isinf(minutes[passable]), np.isinf(want[passable]))
+        fin = passable & np.isfinite(want)
+        np.testing.assert_allclose(minutes[fin], want[fin], rtol=1e-9)
+        got[entries] = minutes
+    village = cell_at(grid, 1050, 1150)  # 100 m north of the expressway, 800 m from road A
+    assert got[True][village] + 5.0 < got[False][village]  # onto the expressway vs. a walk to road A
+    assert np.all(got[True] <= got[False] + 1e-9)  # entries only ever help
+    assert (got[True] < got[False] - 1e-9).sum() > 50
+
+
+def test_an_expressway_bridge_is_no_bridge_for_walkers(expressway_files):
+    """The river is crossed only by the expressway: on foot it is a barrier by default and a bridge with
+    ``no_entry = []``; a mixed trip from the east still crosses it, driving onto the expressway from road B."""
+    out = {}
+    for no_entry in (EXPRESSWAY, ()):
+        net, grid, surface, fsnap = expressway_case(expressway_files, no_entry)
+        west = (surface.facility_cell[:1],)  # the facility west of the river only
+        dsnap = net.snap(*grid.centres(surface.demand_cell))
+        for mode in ("walk_only", "mixed"):
+            trip = Trip(net, WALK_KMH, True, surface=surface, mode=mode)
+            m, *_ = trip.nearest(fsnap[:1], dsnap, fcells=west[0], dcells=surface.demand_cell)
+            out[no_entry, mode] = m
+        bridge = cell_at(grid, 1550, 1050)
+        assert np.isinf(surface.friction.reshape(-1)[bridge]) == (no_entry == EXPRESSWAY)
+    east = cell_at(grid, 2050, 1550)
+    assert np.isinf(out[EXPRESSWAY, "walk_only"][east]) and np.isfinite(out[(), "walk_only"][east])
+    assert np.isfinite(out[EXPRESSWAY, "mixed"][east])  # by road B, the ramp and the expressway
+    assert out[(), "mixed"][east] <= out[EXPRESSWAY, "mixed"][east]
+
+
+def test_no_entry_names_classes_the_network_has(expressway_files, caplog):
+    from geoaccess.errors import InputError
+    from geoaccess.load.terrain import no_entry_links
+
+    net = expressway_network()
+    with pytest.raises(InputError, match=r"no_entry.*'motorways' is not a road class.*motorway, motorway_link, "
+                       r"secondary, tertiary.*no_entry = \[\]"):  # fmt: skip
+        expressway_case(expressway_files, ("motorways",))
+    assert list(np.flatnonzero(no_entry_links(net, ("tertiary",)))) == [2, 3]
+    assert no_entry_links(net, ()) is None
+    # the defaults on a network without expressways, or without classes: nothing to leave out, no error
+    plain = Network(net.n_nodes, net.link_u[:4], net.link_v[:4], net.link_fwd[:4], net.link_bwd[:4], x=net.x,
+                    y=net.y, crs=net.crs, link_class=net.link_class[:4])  # fmt: skip
+    assert no_entry_links(plain) is None
+    bare = Network(net.n_nodes, net.link_u, net.link_v, net.link_fwd, net.link_bwd, x=net.x, y=net.y, crs=net.crs)
+    assert no_entry_links(bare) is None
+    with pytest.raises(InputError, match="none, the roads carry no class"):
+        no_entry_links(bare, ("trunk",))
+    # a Chinese line layer's expressways: the default leaves them to the study, with a warning that names them
+    cn = Network(net.n_nodes, net.link_u, net.link_v, net.link_fwd, net.link_bwd, x=net.x, y=net.y, crs=net.crs,
+                 link_class=np.where(np.isin(net.link_class, EXPRESSWAY), "高速公路", "县道").astype(object))  # fmt: skip
+    with caplog.at_level("WARNING", logger="geoaccess.load.terrain"):
+        assert no_entry_links(cn) is None
+    assert "expressways of class 高速公路" in caplog.text
+    assert list(np.flatnonzero(no_entry_links(cn, ("高速公路",)))) == [4, 5, 6]

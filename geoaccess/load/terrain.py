@@ -5,7 +5,9 @@ its memory grows with the study area's cells and nothing beyond: each raster is 
 covers the grid, in any CRS, and warped onto it (nearest class for land cover, bilinear for elevation). Land-cover
 classes (ESA WorldCover codes) get a walking speed (:data:`WORLDCOVER_KMH`, overridden by
 ``[travel.landcover_speeds]``); barrier lines and polygons (rivers, canals, lakes) are impassable; every cell a road
-runs through is walkable at ``[network] walk_kmh`` whatever lies under it, so a road over a river is a bridge.
+runs through is walkable at ``[network] walk_kmh`` whatever lies under it, so a road over a river is a bridge,
+except the links of the classes ``[travel] no_entry`` names (expressways and their ramps by default: pedestrians may
+not enter them), which are neither walkable nor entry points (:func:`no_entry_links`).
 Barrier lines are burnt as 8-connected lines and searches do not cut corners (:func:`geoaccess.terrain.search`), so
 no move slips across a one-cell river.
 """
@@ -28,6 +30,7 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import from_bounds
 
 from geoaccess._arrays import bincount, lookup, unique
+from geoaccess.config import NO_ENTRY
 from geoaccess.errors import InputError
 from geoaccess.network import Network, Snap
 from geoaccess.terrain import Surface, grid_array
@@ -309,25 +312,71 @@ def area_mask(area, grid: Grid, halo_m: float) -> np.ndarray:
     return out.view(bool)  # 0 and 1
 
 
-def road_samples(net: Network, grid: Grid) -> tuple[np.ndarray, Snap]:
+#: expressway classes of Chinese road layers (geoaccess.load.speeds): named in a warning when no_entry leaves them out
+CN_EXPRESSWAYS = ("高速公路", "高速")
+
+
+def no_entry_links(net: Network, no_entry=NO_ENTRY) -> np.ndarray | None:
+    """Per link, whether its class is one of ``no_entry`` (``[travel] no_entry``): no walk enters or crosses it.
+
+    None when no link is (nothing to leave out). A name that is neither a class of the network nor one of the
+    defaults (:data:`geoaccess.config.NO_ENTRY`, which a network without expressways need not have) is an
+    InputError naming the classes the network has: a misspelt class must not silently let walkers onto it.
+    """
+    import pandas as pd
+
+    names = tuple(no_entry)
+    if not names:
+        return None
+    cls = None if net.link_class is None else np.asarray(net.link_class, dtype=object)[: net.n_links]
+    # hashed, not sorted as fixed-width strings: a province's millions of links need no copy of their names
+    have = sorted(map(str, pd.unique(cls))) if cls is not None else []
+    unknown = [c for c in names if c not in NO_ENTRY and c not in have]
+    if unknown:
+        raise InputError(
+            f"[travel] no_entry = {list(names)}: {', '.join(map(repr, unknown))} "
+            f"{'is' if len(unknown) == 1 else 'are'} not a road class of the network (its classes: "
+            f"{', '.join(have) if have else 'none, the roads carry no class'}); name classes the roads have, e.g. "
+            '["motorway", "motorway_link"], or no_entry = [] to let walkers enter every road'
+        )
+    missed = [c for c in CN_EXPRESSWAYS if c in have and c not in names]
+    if missed:  # a Chinese line layer's expressways go by their own class names
+        log.warning(
+            "the roads have expressways of class %s, which [travel] no_entry (%s) does not name: walkers may enter them; "
+            "add them to no_entry",
+            ", ".join(missed), ", ".join(names),
+        )  # fmt: skip
+    if cls is None:
+        return None
+    barred = np.zeros(net.n_links, dtype=bool)
+    for c in names:  # a few classes: one comparison each, no sorting of the links' names
+        barred[: len(cls)] |= cls == c
+    return barred if barred.any() else None
+
+
+def road_samples(net: Network, grid: Grid, no_entry=NO_ENTRY) -> tuple[np.ndarray, Snap]:
     """Points along every link, a third of a cell apart, as ``(flat cell, Snap)``: where the roads meet the grid.
 
     Each point's snap is its place on its link and its distance from its cell's centre (walked on entering the
-    road there). Points off the grid are dropped. The points along the links come first, in link order, then each
-    link's far end (:func:`_road_points`).
+    road there). Points off the grid are dropped, and so are the links of the classes ``no_entry`` names
+    (:func:`no_entry_links`: no walk enters them). The points along the links come first, in link order, then
+    each link's far end (:func:`_road_points`).
     """
-    cells, snap, _ = _road_points(net, grid)
+    cells, snap, _ = _road_points(net, grid, barred=no_entry_links(net, no_entry))
     return cells, snap
 
 
-def _road_points(net: Network, grid: Grid, first: int = 0) -> tuple[np.ndarray, Snap, int]:
+def _road_points(net: Network, grid: Grid, first: int = 0, barred=None) -> tuple[np.ndarray, Snap, int]:
     """:func:`road_samples` of the links from ``first`` on (the links a scenario adds), and how many of them are
-    points along the links (the far ends follow)."""
+    points along the links (the far ends follow). ``barred`` (per link of ``net``, or None): links left out."""
     if first:  # the added links only: their own vertices (links are contiguous and in order)
         xy, link = shapely.get_coordinates(np.asarray(net.geometry[first:]), return_index=True)
         xy, link = np.asarray(xy, dtype=np.float64)[:, :2], np.asarray(link, dtype=np.int64) + first
     else:
         xy, link = _link_vertices(net)
+    if barred is not None:  # whole links go: the rest stay contiguous and in order
+        keep = ~barred[link]
+        xy, link = xy[keep], link[keep]
     step = grid.cell_m / 3.0
     same = link[1:] == link[:-1]
     a, b = xy[:-1][same], xy[1:][same]
@@ -359,9 +408,12 @@ def _road_points(net: Network, grid: Grid, first: int = 0) -> tuple[np.ndarray, 
     return cells, Snap(lk.astype(np.int64), t, np.hypot(px - cx, py - cy)), int(ok[:n_along].sum())
 
 
-def _far_ends_on_grid(net: Network, grid: Grid) -> int:
-    """How many of the links' far ends :func:`road_samples` keeps (the ones on the grid)."""
+def _far_ends_on_grid(net: Network, grid: Grid, barred=None) -> int:
+    """How many of the links' far ends :func:`road_samples` keeps (the ones on the grid, of links not ``barred``)."""
     xy, link = _link_vertices(net)
+    if barred is not None:
+        keep = ~barred[link]
+        xy, link = xy[keep], link[keep]
     last = np.flatnonzero(np.r_[link[1:] != link[:-1], True]) if link.size else np.empty(0, dtype=np.int64)
     return int(np.count_nonzero(grid.cells(xy[last, 0], xy[last, 1]) >= 0))
 
@@ -372,7 +424,9 @@ def surface_grid(surface: Surface) -> Grid:
     return Grid(tr.c, tr.f, surface.cell_m, *surface.shape, surface.crs)
 
 
-def with_added_roads(surface: Surface, net: Network, old: Network, *, walk_kmh: float, area=None) -> Surface:
+def with_added_roads(
+    surface: Surface, net: Network, old: Network, *, walk_kmh: float, no_entry, area=None
+) -> Surface:  # fmt: skip
     """``surface`` (built for the network ``old``) joined to ``net``, ``old`` with links added after its own (a
     scenario's new roads): what :func:`build_surface` builds for ``net``, without rebuilding the rasters.
 
@@ -381,12 +435,14 @@ def with_added_roads(surface: Surface, net: Network, old: Network, *, walk_kmh: 
     The cells they run through become walkable at ``walk_kmh``, as :func:`build_surface` burns roads in (over a river:
     a bridge), except where it masks them afterwards: no elevation, or outside the area (``area``, the counties'
     polygons in the grid's CRS, as given to :func:`build_surface`; read only when a new road crosses impassable
-    ground). The friction grid is copied only when some cell changes; otherwise it, the DEM and the demand and
-    facility cells are the baseline's own arrays.
+    ground). Links of the classes ``no_entry`` names (the study's ``[travel] no_entry``, as ``surface`` was built
+    with) get neither points nor walkable cells. The friction grid is copied only when some cell changes; otherwise
+    it, the DEM and the demand and facility cells are the baseline's own arrays.
     """
     grid = surface_grid(surface)
-    cells, snap, n_along = _road_points(net, grid, first=old.n_links)
-    old_along = len(surface.road_cell) - _far_ends_on_grid(old, grid)
+    barred = no_entry_links(net, no_entry)
+    cells, snap, n_along = _road_points(net, grid, first=old.n_links, barred=barred)
+    old_along = len(surface.road_cell) - _far_ends_on_grid(old, grid, None if barred is None else barred[: old.n_links])
     rc, rs = surface.road_cell, surface.road_snap
     road_cell = np.concatenate([rc[:old_along], cells[:n_along], rc[old_along:], cells[n_along:]])
 
@@ -473,13 +529,23 @@ def build_surface(
         friction[barrier] = np.inf
         notes.append(f"barriers: {int(barrier.sum()):,} cells impassable")
     t1 = time.perf_counter()
-    road_cell, road_snap = road_samples(net, grid)
+    barred = no_entry_links(net, travel.no_entry)
+    road_cell, road_snap, _ = _road_points(net, grid, barred=barred)
     on_road = grid_array(grid.rows * grid.cols, bool)
     on_road[road_cell] = True
-    # a road is walkable whatever lies under it: a road over a river is a bridge
+    # a road is walkable whatever lies under it: a road over a river is a bridge (not an expressway: no_entry)
     friction.reshape(-1)[on_road] = np.float32(minutes_per_m(walk_kmh))
     notes.append(f"roads: {int(on_road.sum()):,} cells, joined to the network at {len(road_cell):,} points")
     del on_road
+    if barred is not None:
+        xy, link = _link_vertices(net)
+        seg = (link[1:] == link[:-1]) & barred[link[:-1]]
+        km = float(np.hypot(*(xy[1:][seg] - xy[:-1][seg]).T).sum()) / 1000.0
+        del xy, link, seg
+        notes.append(
+            f"no entry from the terrain ([travel] no_entry {', '.join(travel.no_entry)}): {int(barred.sum()):,} links, "
+            f"{km:,.1f} km, driven but neither entered nor walked on"
+        )
     t2 = time.perf_counter()
     if dem is not None and not travel.anisotropic:
         dem = None  # elevation read but not used for travel: isotropic

@@ -347,7 +347,7 @@ def apply_roads(inp, scenario: Scenario) -> Network:
         mins = length[links] / (e["kmh"] * 1000.0 / 60.0)
         fwd[links] = np.where(np.isfinite(fwd[links]), mins, np.inf)
         bwd[links] = np.where(np.isfinite(bwd[links]), mins, np.inf)
-    new_u, new_v, new_f, new_b, new_g = [], [], [], [], []
+    new_u, new_v, new_f, new_b, new_g, new_c = [], [], [], [], [], []
     for i, e in enumerate(scenario.edits.get("road_add", [])):
         label = f"road_add {_where(scenario.path, 'road_add', i)}"
         a, b = node(e["from"], label), node(e["to"], label)
@@ -363,6 +363,7 @@ def apply_roads(inp, scenario: Scenario) -> Network:
         new_f.append(mins)
         new_b.append(np.inf if e.get("oneway", False) else mins)
         new_g.append(geom)
+        new_c.append(e.get("class", ""))  # "motorway": driven, never entered from the terrain ([travel] no_entry)
     if problems:
         raise InputError(
             f"scenario {scenario.name!r}: road edits cannot be applied",
@@ -370,6 +371,10 @@ def apply_roads(inp, scenario: Scenario) -> Network:
             problems=problems,
         )
     geometry = np.concatenate([net.geometry, np.array(new_g, dtype=object)]) if new_g else net.geometry
+    link_class = net.link_class
+    if new_c and (link_class is not None or any(new_c)):  # one class per link, the added ones too ("" = none)
+        old_c = np.full(net.n_links, "", dtype=object) if link_class is None else np.asarray(link_class, dtype=object)
+        link_class = np.concatenate([old_c, np.array(new_c, dtype=object)])
     return Network(
         net.n_nodes,
         np.concatenate([net.link_u, np.array(new_u, dtype=np.int64)]),
@@ -381,7 +386,7 @@ def apply_roads(inp, scenario: Scenario) -> Network:
         geometry=geometry,
         crs=net.crs,
         node_ids=net.node_ids,
-        link_class=net.link_class,
+        link_class=link_class,
     )
 
 

@@ -24,7 +24,7 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {  # required, optional
     "downgrade": ({"id"}, {"tier", "beds"}),
     "campus": ({"of", "lon", "lat"}, {"beds", "name", "id"}),
     "road_speed": ({"route", "kmh"}, set()),
-    "road_add": ({"from", "to", "kmh"}, {"oneway"}),
+    "road_add": ({"from", "to", "kmh"}, {"oneway", "class"}),
 }
 
 
@@ -104,7 +104,7 @@ def make_scenario(
                 problems.append(f"{where}: kmh must lie between 1 and 200, got {item['kmh']!r}")
             if "oneway" in item and not isinstance(item["oneway"], bool):
                 problems.append(f"{where}: oneway must be true or false, got {item['oneway']!r}")
-            for key in ("id", "of", "tier"):
+            for key in ("id", "of", "tier", "class"):
                 if key in item and not isinstance(item[key], str):
                     problems.append(f"{where}: {key} must be a string, got {item[key]!r}")
             for key in ("from", "to"):

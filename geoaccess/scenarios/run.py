@@ -198,8 +198,9 @@ def _apply(base: Baseline, scenario: Scenario, full: bool, t0: float) -> Scenari
             from geoaccess.load.terrain import with_added_roads
 
             surface = with_added_roads(
-                surface, net, inp.network, walk_kmh=s.walk_kmh, area=inp.counties.to_crs(net.crs).geometry.to_numpy()
-            )
+                surface, net, inp.network, walk_kmh=s.walk_kmh, no_entry=s.travel.no_entry,
+                area=inp.counties.to_crs(net.crs).geometry.to_numpy(),
+            )  # fmt: skip
     # the ground walked on is the baseline's (no added road made a cell walkable): walking only never changes
     same_ground = surface is None or surface.friction is base.study.terrain().friction
     if scenario.touches_roads:
