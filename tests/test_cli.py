@@ -105,3 +105,26 @@ def test_the_mixed_demo_process_is_forked_only_from_one_thread(tmp_path, monkeyp
     assert kind == "error" and "demo-mixed.toml" in message and child.exitcode == 0
     forked = threads == 1 and sys.platform == "linux"
     assert type(child).__name__ == ("ForkProcess" if forked else "SpawnProcess")
+
+
+def test_the_road_demo_yields_on_a_thread_of_its_own_and_the_caller_keeps_its_priority():
+    import os
+    import sys
+    import threading
+
+    linux = sys.platform == "linux" and hasattr(os, "getpriority")
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if linux else None
+
+    def nice_here():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if linux else None
+
+    got = cli._yielding(nice_here)
+    if linux:
+        assert got == min(19, before + cli.YIELD_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+    def fails():
+        raise ValueError("the road study's own error")
+
+    with pytest.raises(ValueError, match="road study's own error"):
+        cli._yielding(fails)
