@@ -154,16 +154,14 @@ def _start_mixed_child(mixed_args):
     """Start :func:`_mixed_demo_child` in a process of its own; returns ``(process, the end its result comes from)``.
 
     Forked where that is safe (Linux, this process on one Python thread, before any kernel ran): the child then
-    starts with the study code imported, which the parent imports first, and does not import it again (1.5-1.9 s of
-    CPU on the bench machine, a tenth of the mixed study's). Else spawned (a fresh interpreter, started before this
-    process imports the study code, so the two import side by side)."""
+    starts with the study code this process imported with the package (``geoaccess/__init__`` imports
+    :class:`~geoaccess.study.Study`) and does not import it again (1.5-1.9 s of CPU on the bench machine, a tenth
+    of the mixed study's). Else spawned (a fresh interpreter that imports it again)."""
     import multiprocessing
     import threading
 
     fork = sys.platform == "linux" and threading.active_count() == 1
     fork = fork and "fork" in multiprocessing.get_all_start_methods()
-    if fork:
-        import geoaccess.study  # noqa: F401  (imported once, here, for both processes)
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     conn, child_conn = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_mixed_demo_child, args=(child_conn, logging.getLogger().level, *mixed_args),

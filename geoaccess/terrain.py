@@ -233,11 +233,8 @@ def search(
         if z.dtype.kind != "f":
             z = z.astype(np.float64)
         z = z.reshape(-1)
-    dist = (
-        grid_array(rows * cols, np.float64, np.inf)
-        if buffers is None
-        else buffers.take(rows * cols, np.float64, np.inf)
-    )
+    new = grid_array if buffers is None else buffers.take  # both (size, dtype, fill)
+    dist = new(rows * cols, np.float64, np.inf)
     if labels is None:
         lab_in = np.zeros(len(cells), dtype=np.int32)
         label = np.empty(0, dtype=np.int32)
@@ -248,7 +245,7 @@ def search(
         # two bytes a cell where every label fits (a province's 3,358 facilities): 216 MB less a search on Qinghai
         small = lab_in.size == 0 or (int(lab_in.min()) >= -1 and int(lab_in.max()) < 2**15)
         lab_dt = np.int16 if small else np.int32
-        label = grid_array(rows * cols, lab_dt, -1) if buffers is None else buffers.take(rows * cols, lab_dt, -1)
+        label = new(rows * cols, lab_dt, -1)
     flat = friction.reshape(-1)
     order = np.argsort(start, kind="stable")  # the bucket queue takes seeds in order of their minutes
     cells, start, lab_in = cells[order], start[order], lab_in[order]
@@ -403,11 +400,11 @@ def grid_array(shape, dtype, fill=None) -> np.ndarray:
 class GridBuffers:
     """Grid-sized work arrays handed on from one search to the next (a :class:`Surface`'s :attr:`~Surface.buffers`).
 
-    On a province one search's minutes and labels take 12 bytes a cell (1.3 GB on Qinghai's 108 M cells), and fresh
-    memory is dear: the operating system zeroes every page on first touch, and a virtual machine's host backs it
-    too. Measured on the 2-core bench machine: 2.1-2.6 s of CPU per GB for fresh pages, 1.3 s per GB for pages
-    freed a few seconds before (the guest hands them back to the host), 0.1-0.2 s per GB to refill an array in
-    hand. So the tier searches' arrays, once read, serve the OD searches that follow instead of being freed and
+    On a province one search's minutes and labels take 10-12 bytes a cell (1.1-1.3 GB on Qinghai's 108 M cells),
+    and fresh memory is dear: the operating system zeroes every page on first touch, and a virtual machine's host
+    backs it too. Measured on the 2-core bench machine: 2.1-2.6 s of CPU per GB for fresh huge pages, 1.3 s per GB
+    for pages freed a few seconds before (the guest hands them back to the host), 0.1-0.2 s per GB to refill an
+    array in hand (see :func:`grid_array` for ordinary pages). So the tier searches' arrays, once read, serve the OD searches that follow instead of being freed and
     allocated again. At most ``most`` arrays of each dtype are kept, until :meth:`clear` (the end of a study's
     computation): memory still grows with the grid only while searches run.
     """

@@ -143,8 +143,11 @@ def study_area(inp):
     return inp.counties.to_crs("EPSG:4326").union_all()
 
 
-def outside(area, lon, lat) -> bool:
-    return not area.covers(shapely.Point(lon, lat))
+def outside(area, lon, lat, tol: float = 0.0) -> bool:
+    """Whether the point (WGS84) lies outside the study area ``area`` (:func:`study_area`) by more than ``tol``
+    degrees."""
+    p = shapely.Point(lon, lat)
+    return not area.covers(p) if tol == 0.0 else not area.dwithin(p, tol)
 
 
 def apply_facilities(settings, inp, scenario: Scenario):
@@ -326,7 +329,7 @@ def apply_roads(inp, scenario: Scenario) -> Network:
     tree = cKDTree(np.column_stack([net.x, net.y]))
 
     def node(p, label):
-        if not area.dwithin(shapely.Point(p[0], p[1]), ROAD_END_AREA_TOL_DEG):
+        if outside(area, p[0], p[1], ROAD_END_AREA_TOL_DEG):
             problems.append(f"{label}: point {list(p)} is outside the study area")
             return None
         d, j = tree.query(to_m.transform(p[0], p[1]))
